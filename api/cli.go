@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/threada/threada/internal/auth"
+	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
+)
+
+// errUsage marks errors in how the command was called; main exits 2 for them.
+var errUsage = errors.New("usage")
+
+const usage = `Usage:
+  api [serve]                         serve the HTTP API on HTTP_ADDR
+  api migrate                         create the database if missing, apply pending migrations
+  api migrate status                  list migrations and whether each is applied
+  api migrate rollback                revert the last group of migrations
+  api tenant create --name NAME [--actions-base-url URL]
+  api key create --tenant ID --name NAME --scopes support.read,support.write,support.actions
+  api key revoke KEY_ID
+  api key verify                      check the key in THREADA_API_KEY (exit 0 when usable)
+
+Environment: DATABASE_URL, HTTP_ADDR, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, LOG_LEVEL.`
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s\n\n%s", errUsage, fmt.Sprintf(format, args...), usage)
+}
+
+// run is the whole program: it reads the environment through getenv and writes results to
+// stdout, logs to stderr.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	cmd, rest := "serve", args
+	if len(args) > 0 {
+		cmd, rest = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log)
+	case "migrate":
+		return migrateCmd(ctx, cfg, rest, stdout)
+	case "tenant":
+		return tenantCmd(ctx, cfg, rest, stdout)
+	case "key":
+		return keyCmd(ctx, cfg, rest, getenv, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usageErr("unknown command %q", cmd)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	sub := ""
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	if sub == "" {
+		if err := store.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 4})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch sub {
+	case "":
+		names, err := st.Migrate(ctx)
+		if err != nil {
+			return fmt.Errorf("migrating: %w", err)
+		}
+		return printJSON(stdout, map[string]any{"applied": nonNil(names)})
+	case "rollback":
+		names, err := st.Rollback(ctx)
+		if err != nil {
+			return fmt.Errorf("rolling back: %w", err)
+		}
+		return printJSON(stdout, map[string]any{"rolled_back": nonNil(names)})
+	case "status":
+		states, err := st.MigrationStatus(ctx)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			Name      string `json:"name"`
+			Applied   bool   `json:"applied"`
+			AppliedAt string `json:"applied_at,omitempty"`
+		}
+		rows := make([]row, len(states))
+		for i, s := range states {
+			rows[i] = row{Name: s.Name, Applied: s.Applied}
+			if s.Applied {
+				rows[i].AppliedAt = s.AppliedAt.UTC().Format("2006-01-02T15:04:05Z")
+			}
+		}
+		return printJSON(stdout, map[string]any{"migrations": rows})
+	}
+	return usageErr("unknown migrate command %q", sub)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func tenantCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageErr("expected `tenant create`")
+	}
+	fs := flag.NewFlagSet("tenant create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	name := fs.String("name", "", "tenant name")
+	baseURL := fs.String("actions-base-url", "", "base URL relative action URLs resolve against")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageErr("%v", err)
+	}
+	if strings.TrimSpace(*name) == "" {
+		return usageErr("--name is required")
+	}
+	if *baseURL != "" {
+		if err := checkBaseURL(*baseURL); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t := &domain.Tenant{Name: strings.TrimSpace(*name), ActionsBaseURL: *baseURL}
+	if err := st.CreateTenant(ctx, t); err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]any{"tenant_id": t.ID, "name": t.Name, "actions_base_url": t.ActionsBaseURL})
+}
+
+// checkBaseURL accepts an absolute http(s) URL without query or fragment.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--actions-base-url must be an absolute http(s) URL without query, like https://hooks.example.com; got %q", raw)
+	}
+	return nil
+}
+
+func keyCmd(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageErr("expected `key create`, `key revoke` or `key verify`")
+	}
+	switch args[0] {
+	case "create":
+		return keyCreate(ctx, cfg, args[1:], stdout)
+	case "revoke":
+		if len(args) != 2 {
+			return usageErr("expected `key revoke KEY_ID`")
+		}
+		st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.RevokeKey(ctx, args[1]); err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]any{"key_id": args[1], "revoked": true})
+	case "verify":
+		return keyVerify(ctx, cfg, getenv("THREADA_API_KEY"), stdout)
+	}
+	return usageErr("unknown key command %q", args[0])
+}
+
+func keyCreate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("key create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	tenant := fs.String("tenant", "", "tenant id")
+	name := fs.String("name", "", "key name, e.g. the integration it is for")
+	scopeList := fs.String("scopes", "", "comma-separated scopes")
+	if err := fs.Parse(args); err != nil {
+		return usageErr("%v", err)
+	}
+	if *tenant == "" || strings.TrimSpace(*name) == "" {
+		return usageErr("--tenant and --name are required")
+	}
+	scopes, err := domain.ParseScopes("scopes", *scopeList)
+	if err != nil {
+		return usageErr("--scopes: %v", err)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	k := &domain.APIKey{ID: domain.NewID(domain.PrefixKey), TenantID: *tenant, Name: strings.TrimSpace(*name), Scopes: scopes}
+	secret, hash := auth.NewSecret(k.ID)
+	k.Prefix = auth.DisplayPrefix(secret)
+	if err := st.CreateKey(ctx, k, hash); err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]any{
+		"key_id": k.ID, "api_key": secret, "tenant_id": k.TenantID, "name": k.Name, "scopes": k.Scopes,
+	})
+}
+
+// keyVerify checks a secret the way the API does, for scripts such as `make dev` that
+// keep a demo key and need to know it still works.
+func keyVerify(ctx context.Context, cfg config.Config, secret string, stdout io.Writer) error {
+	if secret == "" {
+		return usageErr("set THREADA_API_KEY to the key to verify")
+	}
+	keyID, ok := auth.KeyIDFromSecret(secret)
+	if !ok {
+		return errors.New("THREADA_API_KEY is not a Threada API key")
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, hash, err := st.KeyForAuth(ctx, keyID)
+	if err != nil || !auth.Matches(secret, hash) {
+		return errors.New("the key is unknown")
+	}
+	if key.RevokedAt != nil {
+		return fmt.Errorf("key %s is revoked", key.ID)
+	}
+	return printJSON(stdout, map[string]any{"key_id": key.ID, "tenant_id": key.TenantID, "scopes": key.Scopes})
+}

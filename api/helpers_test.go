@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/threada/threada/internal/auth"
+	"github.com/threada/threada/internal/dbtest"
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+
+var (
+	specOnce   sync.Once
+	specDoc    *openapi3.T
+	specRouter routers.Router
+	specErr    error
+)
+
+// spec returns the OpenAPI document and a router over it, loaded once per test binary.
+func spec(t testing.TB) (*openapi3.T, routers.Router) {
+	t.Helper()
+	specOnce.Do(func() {
+		specDoc, specErr = loadOpenAPI()
+		if specErr == nil {
+			specRouter, specErr = gorillamux.NewRouter(specDoc)
+		}
+	})
+	if specErr != nil {
+		t.Fatal(specErr)
+	}
+	return specDoc, specRouter
+}
+
+// testEnv is an API on its own throwaway database, driven through app.Test.
+type testEnv struct {
+	t     *testing.T
+	store *store.Store
+	srv   *server
+	app   *fiber.App
+	logs  *syncBuffer
+}
+
+// syncBuffer collects log output from concurrent requests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	st := dbtest.New(t)
+	logs := &syncBuffer{}
+	srv, err := newServer(st, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testEnv{t: t, store: st, srv: srv, app: srv.app(), logs: logs}
+}
+
+func (e *testEnv) newTenant(name string) string {
+	e.t.Helper()
+	tn := &domain.Tenant{Name: name}
+	if err := e.store.CreateTenant(context.Background(), tn); err != nil {
+		e.t.Fatal(err)
+	}
+	return tn.ID
+}
+
+// newKey issues a key for tenantID with scopes and returns its secret.
+func (e *testEnv) newKey(tenantID string, scopes ...string) string {
+	e.t.Helper()
+	k := &domain.APIKey{ID: domain.NewID(domain.PrefixKey), TenantID: tenantID, Name: "test", Scopes: scopes}
+	secret, hash := auth.NewSecret(k.ID)
+	k.Prefix = auth.DisplayPrefix(secret)
+	if err := e.store.CreateKey(context.Background(), k, hash); err != nil {
+		e.t.Fatal(err)
+	}
+	return secret
+}
+
+// tenantWithKey makes a tenant and a key with every support scope.
+func (e *testEnv) tenantWithKey() (tenantID, key string) {
+	tenantID = e.newTenant("Acme")
+	return tenantID, e.newKey(tenantID, domain.AllScopes...)
+}
+
+// response is what a test request got back.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r *response) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decoding %s: %v", r.Body, err)
+	}
+}
+
+// apiError decodes the error body.
+func (r *response) apiError(t testing.TB) errorDetail {
+	t.Helper()
+	var b errorBody
+	r.decode(t, &b)
+	return b.Error
+}
+
+// req is one request; body is marshalled to JSON unless it is a string or []byte.
+type req struct {
+	method, path, key string
+	body              any
+	header            map[string]string
+}
+
+// do sends r through the app and checks both directions against the OpenAPI document:
+// every response must match it, and a request the document refuses must not succeed.
+func (e *testEnv) do(r req) *response {
+	e.t.Helper()
+	return doValidated(e.t, e.app, r)
+}
+
+func doValidated(t testing.TB, app *fiber.App, r req) *response {
+	t.Helper()
+	var body []byte
+	switch b := r.body.(type) {
+	case nil:
+	case string:
+		body = []byte(b)
+	case []byte:
+		body = b
+	default:
+		var err error
+		if body, err = json.Marshal(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hreq := httptest.NewRequest(r.method, r.path, bytes.NewReader(body))
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	if r.key != "" {
+		hreq.Header.Set(headerAPIKey, r.key)
+	}
+	for k, v := range r.header {
+		hreq.Header.Set(k, v)
+	}
+	hresp, err := app.Test(hreq, -1)
+	if err != nil {
+		t.Fatalf("%s %s: %v", r.method, r.path, err)
+	}
+	defer hresp.Body.Close()
+	respBody, err := io.ReadAll(hresp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := &response{Status: hresp.StatusCode, Header: hresp.Header, Body: respBody}
+	validateAgainstSpec(t, r, body, resp)
+	return resp
+}
+
+func validateAgainstSpec(t testing.TB, r req, body []byte, resp *response) {
+	t.Helper()
+	doc, router := spec(t)
+	ctx := context.Background()
+	if resp.Header.Get(headerRequestID) == "" {
+		t.Errorf("%s %s: no X-Request-Id in the response", r.method, r.path)
+	}
+	vreq := httptest.NewRequest(r.method, r.path, bytes.NewReader(body))
+	vreq.Header.Set("Content-Type", "application/json")
+	for k, v := range r.header {
+		vreq.Header.Set(k, v)
+	}
+	route, params, err := router.FindRoute(vreq)
+	if err != nil {
+		// Not a documented operation: it must be an error in the public error shape.
+		if resp.Status < 400 {
+			t.Errorf("%s %s: undocumented route answered %d", r.method, r.path, resp.Status)
+		}
+		checkErrorBody(t, doc, r, resp)
+		return
+	}
+	in := &openapi3filter.RequestValidationInput{
+		Request: vreq, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: false},
+	}
+	if err := openapi3filter.ValidateRequest(ctx, in); err != nil && resp.Status < 400 {
+		t.Errorf("%s %s: the server accepted (%d) a request the OpenAPI document refuses: %v", r.method, r.path, resp.Status, err)
+	}
+	rin := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 resp.Status,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(resp.Body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	if err := openapi3filter.ValidateResponse(ctx, rin); err != nil {
+		t.Errorf("%s %s: response %d does not match the OpenAPI document: %v\nbody: %s", r.method, r.path, resp.Status, err, resp.Body)
+	}
+	if resp.Status >= 400 {
+		checkErrorBody(t, doc, r, resp)
+	}
+}
+
+// checkErrorBody checks the error shape and that code equals the HTTP status.
+func checkErrorBody(t testing.TB, doc *openapi3.T, r req, resp *response) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(resp.Body, &v); err != nil {
+		t.Errorf("%s %s: error body is not JSON: %q", r.method, r.path, resp.Body)
+		return
+	}
+	if err := doc.Components.Schemas["Error"].Value.VisitJSON(v); err != nil {
+		t.Errorf("%s %s: error body does not match the Error schema: %v\nbody: %s", r.method, r.path, err, resp.Body)
+	}
+	var b errorBody
+	_ = json.Unmarshal(resp.Body, &b)
+	if b.Error.Code != resp.Status {
+		t.Errorf("%s %s: error code %d differs from HTTP status %d", r.method, r.path, b.Error.Code, resp.Status)
+	}
+	if b.Error.RequestID != resp.Header.Get(headerRequestID) {
+		t.Errorf("%s %s: error request_id %q differs from X-Request-Id %q", r.method, r.path, b.Error.RequestID, resp.Header.Get(headerRequestID))
+	}
+}
+
+// wantError checks status, type and, when given, that the message names param.
+func wantError(t testing.TB, resp *response, status int, typ, param string) {
+	t.Helper()
+	if resp.Status != status {
+		t.Fatalf("status %d, want %d; body %s", resp.Status, status, resp.Body)
+	}
+	d := resp.apiError(t)
+	if d.Type != typ {
+		t.Errorf("error type %q, want %q (%s)", d.Type, typ, resp.Body)
+	}
+	if param != "" && d.Param != param {
+		t.Errorf("error param %q, want %q (%s)", d.Param, param, resp.Body)
+	}
+	if param != "" && !strings.Contains(d.Message, strings.TrimPrefix(param, "initial_message.")) {
+		t.Errorf("error message %q does not name %q", d.Message, param)
+	}
+}
+
+// ticketJSON mirrors ticketEnvelope with plain strings for timestamps, for decoding.
+type ticketJSON struct {
+	Ticket struct {
+		Summary struct {
+			TicketID      string   `json:"ticket_id"`
+			TenantID      string   `json:"tenant_id"`
+			Subject       string   `json:"subject"`
+			Status        string   `json:"status"`
+			Priority      string   `json:"priority"`
+			Channel       string   `json:"channel"`
+			Tags          []string `json:"tags"`
+			LastMessageAt string   `json:"last_message_at"`
+			CreatedAt     string   `json:"created_at"`
+			UpdatedAt     string   `json:"updated_at"`
+			MessageCount  int      `json:"message_count"`
+		} `json:"summary"`
+		Contact         *contactView  `json:"contact"`
+		Messages        []messageJSON `json:"messages"`
+		HasMoreMessages bool          `json:"has_more_messages"`
+	} `json:"ticket"`
+}
+
+type messageJSON struct {
+	MessageID         string `json:"message_id"`
+	TicketID          string `json:"ticket_id"`
+	Role              string `json:"role"`
+	Content           string `json:"content"`
+	Channel           string `json:"channel"`
+	ExternalMessageID string `json:"external_message_id"`
+	CreatedAt         string `json:"created_at"`
+}
+
+type listJSON[T any] struct {
+	Items         []T    `json:"items"`
+	NextPageToken string `json:"next_page_token"`
+}
+
+func (e *testEnv) mustTicket(key string, body any) ticketJSON {
+	e.t.Helper()
+	resp := e.do(req{method: "POST", path: "/api/v1/public/tickets", key: key, body: body})
+	if resp.Status != http.StatusCreated {
+		e.t.Fatalf("create ticket: %d %s", resp.Status, resp.Body)
+	}
+	var out ticketJSON
+	resp.decode(e.t, &out)
+	return out
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+type messageView struct {
+	MessageID         string    `json:"message_id"`
+	TicketID          string    `json:"ticket_id"`
+	Role              string    `json:"role"`
+	Content           string    `json:"content"`
+	Channel           string    `json:"channel"`
+	ExternalMessageID string    `json:"external_message_id,omitempty"`
+	CreatedAt         timestamp `json:"created_at"`
+}
+
+type messageEnvelope struct {
+	Message messageView `json:"message"`
+}
+
+func messageViewOf(m *domain.Message) messageView {
+	return messageView{
+		MessageID: m.ID, TicketID: m.TicketID, Role: m.Role, Content: m.Content,
+		Channel: m.Channel, ExternalMessageID: m.ExternalMessageID, CreatedAt: timestamp(m.CreatedAt),
+	}
+}
+
+type createMessageRequest struct {
+	Role              string `json:"role"`
+	Content           string `json:"content"`
+	Channel           string `json:"channel"`
+	ExternalMessageID string `json:"external_message_id"`
+}
+
+// addMessage handles POST /tickets/{ticket_id}/messages: 201 for a new message, 200 with
+// the first message for a repeated external_message_id.
+func (s *server) addMessage(c *fiber.Ctx) error {
+	id, err := ticketIDParam(c)
+	if err != nil {
+		return err
+	}
+	var req createMessageRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	in := domain.MessageCreate{Role: req.Role, Content: req.Content, Channel: req.Channel, ExternalMessageID: req.ExternalMessageID}
+	if err := in.Normalize(); err != nil {
+		return err
+	}
+	msg, created, err := s.store.AddMessage(c.UserContext(), keyOf(c).TenantID, id, in)
+	if err != nil {
+		return err
+	}
+	status := fiber.StatusOK
+	if created {
+		status = fiber.StatusCreated
+	}
+	return c.Status(status).JSON(messageEnvelope{Message: messageViewOf(msg)})
+}
+
+// listMessages handles GET /tickets/{ticket_id}/messages, oldest first.
+func (s *server) listMessages(c *fiber.Ctx) error {
+	id, err := ticketIDParam(c)
+	if err != nil {
+		return err
+	}
+	if err := checkQuery(c, "limit", "page_token"); err != nil {
+		return err
+	}
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	pc, err := parsePageToken(c, "messages", id)
+	if err != nil {
+		return err
+	}
+	var after *domain.MessageCursor
+	if pc != nil {
+		after = &domain.MessageCursor{CreatedAt: pc.time(), ID: pc.ID}
+	}
+	msgs, more, err := s.store.ListMessages(c.UserContext(), keyOf(c).TenantID, id, after, limit)
+	if err != nil {
+		return err
+	}
+	page := listPage[messageView]{Items: make([]messageView, len(msgs))}
+	for i := range msgs {
+		page.Items[i] = messageViewOf(&msgs[i])
+	}
+	if more {
+		last := msgs[len(msgs)-1]
+		page.NextPageToken = encodePageToken("messages", id, last.CreatedAt, last.ID)
+	}
+	return c.JSON(page)
+}

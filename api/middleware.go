@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/threada/threada/internal/auth"
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
+)
+
+const (
+	headerRequestID      = "X-Request-Id"
+	headerAPIKey         = "X-Api-Key"
+	headerIdempotencyKey = "Idempotency-Key"
+	headerReplayed       = "Idempotent-Replayed"
+	headerOriginalReqID  = "Original-Request-Id"
+
+	localRequestID = "request_id"
+	localKey       = "api_key"
+
+	maxRequestIDLen      = 200
+	maxIdempotencyKeyLen = 255
+)
+
+// requestID keeps a well-formed X-Request-Id from the client or makes one, and echoes it.
+func requestID(c *fiber.Ctx) error {
+	ensureRequestID(c)
+	return c.Next()
+}
+
+func ensureRequestID(c *fiber.Ctx) string {
+	if id, ok := c.Locals(localRequestID).(string); ok {
+		return id
+	}
+	id := c.Get(headerRequestID)
+	if !printableToken(id, maxRequestIDLen) {
+		id = domain.NewID(domain.PrefixRequest)
+	}
+	c.Locals(localRequestID, id)
+	c.Set(headerRequestID, id)
+	return id
+}
+
+// printableToken reports whether s is 1..max visible ASCII characters.
+func printableToken(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one line per request and turns a handler's error into its response
+// here, so the line carries the final status.
+func accessLog(log *slog.Logger, onError fiber.ErrorHandler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		if err := c.Next(); err != nil {
+			if herr := onError(c, err); herr != nil {
+				return herr
+			}
+		}
+		attrs := []any{
+			"request_id", ensureRequestID(c),
+			"method", c.Method(),
+			"route", c.Route().Path,
+			"path", c.Path(),
+			"status", c.Response().StatusCode(),
+			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+			"ip", c.IP(),
+		}
+		if k, ok := c.Locals(localKey).(*domain.APIKey); ok {
+			attrs = append(attrs, "tenant_id", k.TenantID, "key_id", k.ID)
+		}
+		log.Info("request", attrs...)
+		return nil
+	}
+}
+
+// recoverPanic turns a panic into a 500 and logs its stack with the request id.
+func recoverPanic(log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic", "request_id", ensureRequestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return c.Next()
+	}
+}
+
+// authorize authenticates the X-Api-Key and requires one of scopes.
+func (s *server) authorize(scopes ...string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		secret := c.Get(headerAPIKey)
+		if secret == "" {
+			return domain.Errorf(domain.EUNAUTHENTICATED, "No API key provided. Send your key in the X-Api-Key header.")
+		}
+		keyID, ok := auth.KeyIDFromSecret(secret)
+		if !ok {
+			return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
+		}
+		key, hash, err := s.store.KeyForAuth(c.UserContext(), keyID)
+		if domain.ErrorCode(err) == domain.ENOTFOUND || (err == nil && !auth.Matches(secret, hash)) {
+			return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
+		}
+		if err != nil {
+			return err
+		}
+		if key.RevokedAt != nil {
+			return domain.Errorf(domain.EUNAUTHENTICATED, "This API key (%s) has been revoked.", key.ID)
+		}
+		c.Locals(localKey, key)
+		for _, scope := range scopes {
+			if key.HasScope(scope) {
+				return c.Next()
+			}
+		}
+		need := scopes[0]
+		if len(scopes) > 1 {
+			need = fmt.Sprintf("one of %q", scopes)
+		}
+		return domain.Errorf(domain.EFORBIDDEN, "This API key lacks the %s scope required for %s %s.", need, c.Method(), c.Route().Path)
+	}
+}
+
+// keyOf returns the authenticated key; only routes behind authorize call it.
+func keyOf(c *fiber.Ctx) *domain.APIKey { return c.Locals(localKey).(*domain.APIKey) }
+
+// idempotent gives a POST Stripe's Idempotency-Key semantics: the handler and the stored
+// response commit together, a replay returns the stored response marked Idempotent-Replayed,
+// a different body is 400 idempotency_error and a request still running is 409.
+func (s *server) idempotent(c *fiber.Ctx) error {
+	ikey := c.Get(headerIdempotencyKey)
+	if ikey == "" {
+		return c.Next()
+	}
+	if !printableToken(ikey, maxIdempotencyKeyLen) {
+		return domain.Invalidf(headerIdempotencyKey, "Idempotency-Key must be 1 to %d visible ASCII characters.", maxIdempotencyKeyLen)
+	}
+	key := keyOf(c)
+	fp := sha256.New()
+	fmt.Fprintf(fp, "%s\n%s\n", c.Method(), c.Path())
+	fp.Write(c.Body())
+	req := store.IdempotentRequest{
+		TenantID: key.TenantID, KeyID: key.ID, Key: ikey,
+		Fingerprint: fp.Sum(nil), RequestID: ensureRequestID(c),
+	}
+	ctx := c.UserContext()
+	resp, replayed, err := s.store.Idempotent(ctx, req, func(txCtx context.Context) (*store.StoredResponse, error) {
+		c.SetUserContext(txCtx)
+		defer c.SetUserContext(ctx)
+		if err := c.Next(); err != nil {
+			return nil, err
+		}
+		return &store.StoredResponse{StatusCode: c.Response().StatusCode(), Body: append([]byte(nil), c.Response().Body()...)}, nil
+	})
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Set(headerReplayed, "true")
+		c.Set(headerOriginalReqID, resp.RequestID)
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Status(resp.StatusCode).Send(resp.Body)
+	}
+	return nil
+}

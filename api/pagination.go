@@ -1,0 +1,84 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+const (
+	defaultLimit = 25
+	maxLimit     = 100
+)
+
+// listPage is the envelope of every list response.
+type listPage[T any] struct {
+	Items         []T    `json:"items"`
+	NextPageToken string `json:"next_page_token,omitempty"`
+}
+
+// pageCursor is the opaque page_token: a position in a listing's order, bound to the
+// listing (kind and scope, e.g. the filters or the ticket) it came from.
+type pageCursor struct {
+	Version int    `json:"v"`
+	Kind    string `json:"k"`
+	Scope   string `json:"s"`
+	Micros  int64  `json:"t"`
+	ID      string `json:"i"`
+}
+
+// parseLimit reads `limit`: 1..100, default 25.
+func parseLimit(c *fiber.Ctx) (int, error) {
+	raw := c.Query("limit")
+	if raw == "" {
+		return defaultLimit, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, domain.Invalidf("limit", "`limit` must be an integer from 1 to %d; got %q.", maxLimit, raw)
+	}
+	return n, nil
+}
+
+// scopeOf condenses what a listing is over, so a token from one listing is refused by
+// another.
+func scopeOf(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// parsePageToken decodes `page_token` for the listing (kind, scope); nil when absent.
+func parsePageToken(c *fiber.Ctx, kind, scope string) (*pageCursor, error) {
+	raw := c.Query("page_token")
+	if raw == "" {
+		return nil, nil
+	}
+	bad := domain.Invalidf("page_token", "`page_token` is not a token this listing returned; pass next_page_token from the previous page unchanged, with the same filters.")
+	data, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil {
+		return nil, bad
+	}
+	var pc pageCursor
+	if err := json.Unmarshal(data, &pc); err != nil || pc.Version != 1 || pc.Kind != kind || pc.Scope != scope || pc.ID == "" {
+		return nil, bad
+	}
+	return &pc, nil
+}
+
+func (pc *pageCursor) time() time.Time { return time.UnixMicro(pc.Micros).UTC() }
+
+func encodePageToken(kind, scope string, at time.Time, id string) string {
+	data, _ := json.Marshal(pageCursor{Version: 1, Kind: kind, Scope: scope, Micros: at.UnixMicro(), ID: id})
+	return base64.RawURLEncoding.EncodeToString(data)
+}

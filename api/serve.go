@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/store"
+)
+
+// serve runs the HTTP API until ctx ends, then drains in-flight requests.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	log.Info("starting", "config", cfg)
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := newServer(st, log)
+	if err != nil {
+		return err
+	}
+	app := srv.app()
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go srv.sweepIdempotencyKeys(sweepCtx, time.Hour)
+
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := app.ShutdownWithContext(shutdownCtx); err != nil {
+		return fmt.Errorf("draining requests: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// sweepIdempotencyKeys deletes stored responses past the replay window, every interval.
+// Several API processes may sweep at once; the DELETE is idempotent.
+func (s *server) sweepIdempotencyKeys(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.store.DeleteExpiredIdempotencyKeys(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("sweeping idempotency keys", "err", err)
+				continue
+			}
+			if n > 0 {
+				s.log.Info("swept idempotency keys", "deleted", n)
+			}
+		}
+	}
+}

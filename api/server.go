@@ -1,0 +1,81 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
+)
+
+const publicPrefix = "/api/v1/public"
+
+// server holds what the handlers share.
+type server struct {
+	store *store.Store
+	log   *slog.Logger
+	spec  []byte // the OpenAPI document as JSON
+}
+
+func newServer(st *store.Store, log *slog.Logger) (*server, error) {
+	spec, err := openAPIJSON()
+	if err != nil {
+		return nil, err
+	}
+	return &server{store: st, log: log, spec: spec}, nil
+}
+
+// app builds the Fiber application with every route and the public error handling.
+func (s *server) app() *fiber.App {
+	onError := errorHandler(s.log)
+	app := fiber.New(fiber.Config{
+		AppName:               "threada-api",
+		BodyLimit:             bodyLimit,
+		ErrorHandler:          onError,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		// Values read from the request outlive the handler (stored responses, logs), so
+		// they must not alias fasthttp's reused buffers.
+		Immutable: true,
+	})
+	app.Use(requestID, accessLog(s.log, onError), recoverPanic(s.log))
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+
+	read := s.authorize(domain.ScopeSupportRead)
+	write := s.authorize(domain.ScopeSupportWrite)
+
+	pub := app.Group(publicPrefix)
+	pub.Get("/openapi.json", s.openAPI)
+	pub.Get("/tickets", read, s.listTickets)
+	pub.Post("/tickets", write, s.idempotent, s.createTicket)
+	pub.Get("/tickets/:ticket_id", read, s.getTicket)
+	pub.Patch("/tickets/:ticket_id", write, s.updateTicket)
+	pub.Get("/tickets/:ticket_id/messages", read, s.listMessages)
+	pub.Post("/tickets/:ticket_id/messages", write, s.idempotent, s.addMessage)
+	return app
+}
+
+// healthz answers while the process is up.
+func (s *server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// readyz answers 200 only while PostgreSQL answers.
+func (s *server) readyz(c *fiber.Ctx) error {
+	if err := s.store.Ping(c.UserContext()); err != nil {
+		s.log.Warn("not ready", "err", err)
+		return domain.Errorf(domain.EUNAVAILABLE, "The database is unreachable.")
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+func (s *server) openAPI(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(s.spec)
+}

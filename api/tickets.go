@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+// detailMessages is how many of its latest messages a ticket carries in create and get
+// responses; the messages endpoint pages through all of them.
+const detailMessages = 100
+
+// timestamp renders as RFC 3339 in UTC with a Z, to the second, as in the reference.
+type timestamp time.Time
+
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format(time.RFC3339) + `"`), nil
+}
+
+type contactView struct {
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
+}
+
+type ticketSummary struct {
+	TicketID      string    `json:"ticket_id"`
+	TenantID      string    `json:"tenant_id"`
+	Subject       string    `json:"subject"`
+	Status        string    `json:"status"`
+	Priority      string    `json:"priority"`
+	Channel       string    `json:"channel"`
+	Tags          []string  `json:"tags"`
+	LastMessageAt timestamp `json:"last_message_at"`
+	CreatedAt     timestamp `json:"created_at"`
+	UpdatedAt     timestamp `json:"updated_at"`
+	MessageCount  int       `json:"message_count"`
+}
+
+type ticketView struct {
+	Summary         ticketSummary `json:"summary"`
+	Contact         *contactView  `json:"contact"`
+	Messages        []messageView `json:"messages"`
+	HasMoreMessages bool          `json:"has_more_messages"`
+}
+
+type ticketEnvelope struct {
+	Ticket ticketView `json:"ticket"`
+}
+
+func summaryOf(t *domain.Ticket) ticketSummary {
+	return ticketSummary{
+		TicketID: t.ID, TenantID: t.TenantID, Subject: t.Subject, Status: t.Status,
+		Priority: t.Priority, Channel: t.Channel, Tags: t.Tags,
+		LastMessageAt: timestamp(t.LastMessageAt), CreatedAt: timestamp(t.CreatedAt),
+		UpdatedAt: timestamp(t.UpdatedAt), MessageCount: t.MessageCount,
+	}
+}
+
+func ticketViewOf(t *domain.Ticket, msgs []domain.Message) ticketEnvelope {
+	v := ticketView{Summary: summaryOf(t), Messages: make([]messageView, len(msgs))}
+	if t.Contact != nil {
+		v.Contact = &contactView{Name: t.Contact.Name, Email: t.Contact.Email, Phone: t.Contact.Phone}
+	}
+	for i := range msgs {
+		v.Messages[i] = messageViewOf(&msgs[i])
+	}
+	v.HasMoreMessages = t.MessageCount > len(msgs)
+	return ticketEnvelope{Ticket: v}
+}
+
+type contactInput struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Phone string `json:"phone"`
+}
+
+func (c *contactInput) toDomain() *domain.Contact {
+	if c == nil {
+		return nil
+	}
+	return &domain.Contact{Name: c.Name, Email: c.Email, Phone: c.Phone}
+}
+
+type createTicketRequest struct {
+	Subject        string                `json:"subject"`
+	Status         string                `json:"status"`
+	Priority       string                `json:"priority"`
+	Channel        string                `json:"channel"`
+	Tags           []string              `json:"tags"`
+	Contact        *contactInput         `json:"contact"`
+	InitialMessage *createMessageRequest `json:"initial_message"`
+}
+
+// createTicket handles POST /tickets.
+func (s *server) createTicket(c *fiber.Ctx) error {
+	var req createTicketRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	in := domain.TicketCreate{
+		Subject: req.Subject, Status: req.Status, Priority: req.Priority, Channel: req.Channel,
+		Tags: req.Tags, Contact: req.Contact.toDomain(),
+	}
+	if m := req.InitialMessage; m != nil {
+		in.InitialMessage = &domain.MessageCreate{Role: m.Role, Content: m.Content, Channel: m.Channel, ExternalMessageID: m.ExternalMessageID}
+	}
+	if err := in.Normalize(); err != nil {
+		return err
+	}
+	d, err := s.store.CreateTicket(c.UserContext(), keyOf(c).TenantID, in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(ticketViewOf(&d.Ticket, d.Messages))
+}
+
+// getTicket handles GET /tickets/{ticket_id}.
+func (s *server) getTicket(c *fiber.Ctx) error {
+	id, err := ticketIDParam(c)
+	if err != nil {
+		return err
+	}
+	d, err := s.store.GetTicket(c.UserContext(), keyOf(c).TenantID, id, detailMessages)
+	if err != nil {
+		return err
+	}
+	return c.JSON(ticketViewOf(&d.Ticket, d.Messages))
+}
+
+// updateTicketRequest keeps each field raw, so that an absent field, an explicit null and
+// a value can be told apart.
+type updateTicketRequest struct {
+	Subject  json.RawMessage `json:"subject"`
+	Status   json.RawMessage `json:"status"`
+	Priority json.RawMessage `json:"priority"`
+	Tags     json.RawMessage `json:"tags"`
+	Contact  json.RawMessage `json:"contact"`
+}
+
+var jsonNull = []byte("null")
+
+// updateTicket handles PATCH /tickets/{ticket_id}: fields present are set, `contact: null`
+// removes the contact, other fields cannot be null.
+func (s *server) updateTicket(c *fiber.Ctx) error {
+	id, err := ticketIDParam(c)
+	if err != nil {
+		return err
+	}
+	var req updateTicketRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	var u domain.TicketUpdate
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  any
+	}{
+		{"subject", req.Subject, &u.Subject},
+		{"status", req.Status, &u.Status},
+		{"priority", req.Priority, &u.Priority},
+		{"tags", req.Tags, &u.Tags},
+	} {
+		if f.raw == nil {
+			continue
+		}
+		if bytes.Equal(f.raw, jsonNull) {
+			return domain.Invalidf(f.name, "`%s` cannot be null.", f.name)
+		}
+		if err := json.Unmarshal(f.raw, f.dst); err != nil {
+			return jsonError(f.name, err)
+		}
+	}
+	if req.Contact != nil {
+		var ci contactInput
+		if !bytes.Equal(req.Contact, jsonNull) {
+			if err := decodeStrict("contact", req.Contact, &ci); err != nil {
+				return err
+			}
+		}
+		u.Contact = ci.toDomain()
+	}
+	if err := u.Normalize(); err != nil {
+		return err
+	}
+	tenant := keyOf(c).TenantID
+	if _, err := s.store.UpdateTicket(c.UserContext(), tenant, id, u); err != nil {
+		return err
+	}
+	d, err := s.store.GetTicket(c.UserContext(), tenant, id, detailMessages)
+	if err != nil {
+		return err
+	}
+	return c.JSON(ticketViewOf(&d.Ticket, d.Messages))
+}
+
+// listTickets handles GET /tickets.
+func (s *server) listTickets(c *fiber.Ctx) error {
+	if err := checkQuery(c, "limit", "page_token", "status", "priority", "channel", "tag"); err != nil {
+		return err
+	}
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	f := domain.TicketFilter{Status: c.Query("status"), Priority: c.Query("priority"), Channel: c.Query("channel"), Tag: c.Query("tag")}
+	for _, check := range []struct {
+		param, value string
+		allowed      []string
+	}{{"status", f.Status, domain.Statuses}, {"priority", f.Priority, domain.Priorities}, {"channel", f.Channel, domain.Channels}} {
+		if check.value != "" {
+			if err := domain.CheckEnum(check.param, check.value, check.allowed); err != nil {
+				return err
+			}
+		}
+	}
+	scope := scopeOf(f.Status, f.Priority, f.Channel, f.Tag)
+	pc, err := parsePageToken(c, "tickets", scope)
+	if err != nil {
+		return err
+	}
+	var after *domain.TicketCursor
+	if pc != nil {
+		after = &domain.TicketCursor{LastMessageAt: pc.time(), ID: pc.ID}
+	}
+	tickets, more, err := s.store.ListTickets(c.UserContext(), keyOf(c).TenantID, f, after, limit)
+	if err != nil {
+		return err
+	}
+	page := listPage[ticketSummary]{Items: make([]ticketSummary, len(tickets))}
+	for i := range tickets {
+		page.Items[i] = summaryOf(&tickets[i])
+	}
+	if more {
+		last := tickets[len(tickets)-1]
+		page.NextPageToken = encodePageToken("tickets", scope, last.LastMessageAt, last.ID)
+	}
+	return c.JSON(page)
+}
+
+// ticketIDParam reads {ticket_id}; a malformed id cannot exist, so it is a 404 like any
+// other unknown ticket.
+func ticketIDParam(c *fiber.Ctx) (string, error) {
+	id := c.Params("ticket_id")
+	if !domain.ValidID(domain.PrefixTicket, id) {
+		return "", domain.Errorf(domain.ENOTFOUND, "No ticket %q exists.", id)
+	}
+	return id, nil
+}

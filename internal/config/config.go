@@ -1,0 +1,112 @@
+// Package config reads the settings both binaries share from the environment, once, with
+// defaults, and validates them.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults used when a variable is unset.
+const (
+	DefaultDatabaseURL       = "postgres://postgres@127.0.0.1:5432/threada?sslmode=disable"
+	DefaultHTTPAddr          = "127.0.0.1:8080"
+	DefaultTemporalAddress   = "127.0.0.1:7233"
+	DefaultTemporalNamespace = "default"
+	DefaultShutdownTimeout   = 20 * time.Second
+)
+
+// Config is every setting, read by Load.
+type Config struct {
+	DatabaseURL       string
+	HTTPAddr          string
+	TemporalAddress   string
+	TemporalNamespace string
+	LogLevel          slog.Level
+	ShutdownTimeout   time.Duration
+}
+
+// Load reads the configuration through getenv (os.Getenv in production) and validates it.
+// Its errors never carry a password.
+func Load(getenv func(string) string) (Config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		DatabaseURL:       get("DATABASE_URL", DefaultDatabaseURL),
+		HTTPAddr:          get("HTTP_ADDR", DefaultHTTPAddr),
+		TemporalAddress:   get("TEMPORAL_ADDRESS", DefaultTemporalAddress),
+		TemporalNamespace: get("TEMPORAL_NAMESPACE", DefaultTemporalNamespace),
+		ShutdownTimeout:   DefaultShutdownTimeout,
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
+		return c, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error; got %q", getenv("LOG_LEVEL"))
+	}
+	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("SHUTDOWN_TIMEOUT must be a positive duration like 20s; got %q", v)
+		}
+		c.ShutdownTimeout = d
+	}
+	if err := CheckDatabaseURL(c.DatabaseURL); err != nil {
+		return c, err
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return c, fmt.Errorf("HTTP_ADDR must be host:port, like 127.0.0.1:8080; got %q", c.HTTPAddr)
+	}
+	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
+		return c, fmt.Errorf("TEMPORAL_ADDRESS must be host:port, like 127.0.0.1:7233; got %q", c.TemporalAddress)
+	}
+	return c, nil
+}
+
+// CheckDatabaseURL checks that dsn is a postgres:// URL naming a database. Its error
+// describes the problem without repeating the URL, which may hold a password.
+func CheckDatabaseURL(dsn string) error {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		if ue, ok := err.(*url.Error); ok {
+			err = ue.Err
+		}
+		return fmt.Errorf("DATABASE_URL is not a valid URL: %v", err)
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("DATABASE_URL must start with postgres://; got scheme %q", u.Scheme)
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		return fmt.Errorf("DATABASE_URL names no host")
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		return fmt.Errorf("DATABASE_URL names no database (expected postgres://user@host:port/DBNAME)")
+	}
+	return nil
+}
+
+// RedactURL returns dsn with any password replaced, for logs and messages.
+func RedactURL(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// LogValue logs the configuration with secrets masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("database_url", RedactURL(c.DatabaseURL)),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("temporal_address", c.TemporalAddress),
+		slog.String("temporal_namespace", c.TemporalNamespace),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+	)
+}

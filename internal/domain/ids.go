@@ -1,0 +1,73 @@
+package domain
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"strings"
+	"time"
+)
+
+// ID prefixes. An ID reads as prefix + "_" + 26 characters whose first ten encode the
+// creation time in milliseconds, so IDs of one kind sort by creation time.
+const (
+	PrefixTenant  = "ten"
+	PrefixKey     = "key"
+	PrefixTicket  = "tkt"
+	PrefixMessage = "msg"
+	PrefixRequest = "req"
+)
+
+// crockford is Crockford's base32 alphabet in lower case: no i, l, o or u to misread.
+const crockford = "0123456789abcdefghjkmnpqrstvwxyz"
+
+// IDBodyLen is the length of an ID after its prefix and underscore.
+const IDBodyLen = 26
+
+// NewID returns a new time-sortable ID with the given prefix.
+func NewID(prefix string) string {
+	return prefix + "_" + newIDBody(time.Now())
+}
+
+// newIDBody encodes 48 bits of Unix milliseconds followed by 80 random bits.
+func newIDBody(t time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
+	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails since Go 1.24.
+	return EncodeBase32(b[:])
+}
+
+// EncodeBase32 encodes b in lower-case Crockford base32 without padding, most significant
+// bit first, so that byte order and string order agree.
+func EncodeBase32(b []byte) string {
+	var sb strings.Builder
+	sb.Grow((len(b)*8 + 4) / 5)
+	var acc uint32
+	bits := 0
+	for _, c := range b {
+		acc = acc<<8 | uint32(c)
+		bits += 8
+		for bits >= 5 {
+			bits -= 5
+			sb.WriteByte(crockford[(acc>>uint(bits))&31])
+		}
+	}
+	if bits > 0 {
+		sb.WriteByte(crockford[(acc<<uint(5-bits))&31])
+	}
+	return sb.String()
+}
+
+// ValidID reports whether s looks like an ID with the given prefix. It checks the shape
+// only, so handlers can refuse garbage before it reaches the database.
+func ValidID(prefix, s string) bool {
+	body, ok := strings.CutPrefix(s, prefix+"_")
+	if !ok || len(body) != IDBodyLen {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		if strings.IndexByte(crockford, body[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,212 @@
+package domain
+
+import (
+	"net/mail"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Documented input limits.
+const (
+	MaxSubjectLen     = 500    // characters
+	MaxContentLen     = 65_536 // characters
+	MaxTags           = 20
+	MaxTagLen         = 50 // characters
+	MaxContactNameLen = 200
+	MaxEmailLen       = 254
+	MaxExternalIDLen  = 255
+)
+
+var (
+	phonePattern = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	tagPattern   = regexp.MustCompile(`^[\p{L}\p{N}_\-:./]+$`)
+)
+
+// Normalize fills defaults and checks every field of a new ticket.
+func (in *TicketCreate) Normalize() error {
+	var err error
+	if in.Subject, err = checkLine("subject", in.Subject, MaxSubjectLen, true); err != nil {
+		return err
+	}
+	if in.Status == "" {
+		in.Status = StatusOpen
+	}
+	if in.Priority == "" {
+		in.Priority = PriorityNormal
+	}
+	if in.Channel == "" {
+		in.Channel = ChannelAPI
+	}
+	if err := checkEnum("status", in.Status, Statuses); err != nil {
+		return err
+	}
+	if err := checkEnum("priority", in.Priority, Priorities); err != nil {
+		return err
+	}
+	if err := checkEnum("channel", in.Channel, Channels); err != nil {
+		return err
+	}
+	if in.Tags, err = NormalizeTags("tags", in.Tags); err != nil {
+		return err
+	}
+	if in.Contact != nil {
+		if err := in.Contact.normalize("contact"); err != nil {
+			return err
+		}
+		if in.Contact.Empty() {
+			in.Contact = nil
+		}
+	}
+	if in.InitialMessage != nil {
+		if in.InitialMessage.Channel == "" {
+			in.InitialMessage.Channel = in.Channel
+		}
+		if err := in.InitialMessage.normalize("initial_message."); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Normalize checks every field present in a partial update.
+func (u *TicketUpdate) Normalize() error {
+	if u.Subject != nil {
+		s, err := checkLine("subject", *u.Subject, MaxSubjectLen, true)
+		if err != nil {
+			return err
+		}
+		u.Subject = &s
+	}
+	if u.Status != nil {
+		if err := checkEnum("status", *u.Status, Statuses); err != nil {
+			return err
+		}
+	}
+	if u.Priority != nil {
+		if err := checkEnum("priority", *u.Priority, Priorities); err != nil {
+			return err
+		}
+	}
+	if u.Tags != nil {
+		tags, err := NormalizeTags("tags", *u.Tags)
+		if err != nil {
+			return err
+		}
+		u.Tags = &tags
+	}
+	if u.Contact != nil {
+		if err := u.Contact.normalize("contact"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Normalize fills defaults (role "user"; the channel is the caller's to default) and checks
+// a new message.
+func (m *MessageCreate) Normalize() error { return m.normalize("") }
+
+func (m *MessageCreate) normalize(prefix string) error {
+	if m.Role == "" {
+		m.Role = RoleUser
+	}
+	if err := checkEnum(prefix+"role", m.Role, Roles); err != nil {
+		return err
+	}
+	if m.Channel != "" {
+		if err := checkEnum(prefix+"channel", m.Channel, Channels); err != nil {
+			return err
+		}
+	}
+	if _, err := checkText(prefix+"content", m.Content, MaxContentLen, true); err != nil {
+		return err
+	}
+	if m.ExternalMessageID != "" {
+		id, err := checkLine(prefix+"external_message_id", m.ExternalMessageID, MaxExternalIDLen, true)
+		if err != nil {
+			return err
+		}
+		m.ExternalMessageID = id
+	}
+	return nil
+}
+
+func (c *Contact) normalize(param string) error {
+	var err error
+	if c.Name, err = checkLine(param+".name", c.Name, MaxContactNameLen, false); err != nil {
+		return err
+	}
+	c.Email = strings.TrimSpace(c.Email)
+	if c.Email != "" {
+		addr, perr := mail.ParseAddress(c.Email)
+		if perr != nil || addr.Address != c.Email || addr.Name != "" || len(c.Email) > MaxEmailLen {
+			return Invalidf(param+".email", "`%s.email` must be a valid email address like customer@example.com.", param)
+		}
+	}
+	c.Phone = strings.TrimSpace(c.Phone)
+	if c.Phone != "" && !phonePattern.MatchString(c.Phone) {
+		return Invalidf(param+".phone", "`%s.phone` must be in E.164 format, like +14155550123.", param)
+	}
+	return nil
+}
+
+// NormalizeTags trims tags, drops exact duplicates keeping the first, and checks count,
+// length and characters.
+func NormalizeTags(param string, tags []string) ([]string, error) {
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		t = strings.TrimSpace(t)
+		if t == "" || utf8.RuneCountInString(t) > MaxTagLen || !tagPattern.MatchString(t) {
+			return nil, Invalidf(param, "each of `%s` must be 1 to %d letters, digits or the characters _ - : . /; got %q.", param, MaxTagLen, t)
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	if len(out) > MaxTags {
+		return nil, Invalidf(param, "`%s` can hold at most %d tags; got %d.", param, MaxTags, len(out))
+	}
+	return out, nil
+}
+
+// checkText trims s and checks its length in characters, and that it holds nothing
+// PostgreSQL text cannot store (NUL). Single-line fields also refuse control characters.
+func checkText(param, s string, maxLen int, required bool) (string, error) {
+	s = strings.TrimSpace(s)
+	if required && s == "" {
+		return "", Invalidf(param, "`%s` is required and must not be blank.", param)
+	}
+	if n := utf8.RuneCountInString(s); n > maxLen {
+		return "", Invalidf(param, "`%s` must be at most %d characters; got %d.", param, maxLen, n)
+	}
+	if strings.ContainsRune(s, 0) {
+		return "", Invalidf(param, "`%s` must not contain NUL characters.", param)
+	}
+	return s, nil
+}
+
+// checkLine is checkText for single-line fields such as a subject or a name.
+func checkLine(param, s string, maxLen int, required bool) (string, error) {
+	s, err := checkText(param, s, maxLen, required)
+	if err != nil {
+		return "", err
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", Invalidf(param, "`%s` must be a single line without control characters.", param)
+	}
+	return s, nil
+}
+
+// checkEnum refuses values outside the allowed list, naming the list.
+func checkEnum(param, v string, allowed []string) error {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	return Invalidf(param, "`%s` must be one of %s; got %q.", param, strings.Join(allowed, ", "), v)
+}
+
+// CheckEnum is checkEnum for callers outside the package, such as query filters.
+func CheckEnum(param, v string, allowed []string) error { return checkEnum(param, v, allowed) }

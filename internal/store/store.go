@@ -1,0 +1,151 @@
+// Package store keeps Threada's data in PostgreSQL through bun. Exported methods own their
+// transaction; unexported helpers take bun.IDB so they compose inside one. Driver errors
+// become domain error codes here, at the edge.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/driver/pgdriver"
+
+	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/domain"
+)
+
+// Store is the PostgreSQL-backed implementation of the domain's stores.
+type Store struct {
+	db *bun.DB
+}
+
+var (
+	_ domain.TicketStore = (*Store)(nil)
+	_ domain.TenantStore = (*Store)(nil)
+)
+
+// Options tune the connection pool.
+type Options struct {
+	MaxOpenConns int // 0 means 4 per CPU, bun's recommendation
+}
+
+// Open connects to dsn and checks the connection at once, so a wrong or unreachable
+// DATABASE_URL fails at start with a one-line message that never holds a password.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	db, err := openDB(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if opts.MaxOpenConns > 0 {
+		db.SetMaxOpenConns(opts.MaxOpenConns)
+		db.SetMaxIdleConns(opts.MaxOpenConns)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		_ = db.Close()
+		return nil, describeConnError(dsn, err)
+	}
+	return &Store{db: db}, nil
+}
+
+func openDB(dsn string) (db *bun.DB, err error) {
+	if err := config.CheckDatabaseURL(dsn); err != nil {
+		return nil, err
+	}
+	// pgdriver panics on a DSN it cannot use; turn that into an error.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("DATABASE_URL cannot be used: %v", r)
+		}
+	}()
+	connector := pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithApplicationName("threada"))
+	return bun.NewDB(sql.OpenDB(connector), pgdialect.New()), nil
+}
+
+// describeConnError names what went wrong connecting, and where, without the password.
+func describeConnError(dsn string, err error) error {
+	where := "PostgreSQL"
+	if u, perr := url.Parse(dsn); perr == nil {
+		db := strings.Trim(u.Path, "/")
+		where = fmt.Sprintf("PostgreSQL at %s (database %q, user %q)", u.Host, db, u.User.Username())
+	}
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) {
+		switch pgErr.Field('C') {
+		case "3D000":
+			return fmt.Errorf("cannot use %s: the database does not exist; `api migrate` creates it", where)
+		case "28P01", "28000":
+			return fmt.Errorf("cannot use %s: authentication failed", where)
+		}
+		return fmt.Errorf("cannot use %s: %s", where, pgErr.Field('M'))
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("cannot reach %s: %v", where, err)
+	}
+	return fmt.Errorf("cannot connect to %s: %v", where, err)
+}
+
+// DB returns the underlying bun handle, for migrations and for tests and benchmarks that
+// measure the store against raw inserts.
+func (s *Store) DB() *bun.DB { return s.db }
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+type txKey struct{}
+
+// RunInTx runs fn in one transaction. Store methods called with the context fn receives
+// join that transaction, so a caller can make several of them atomic.
+func (s *Store) RunInTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.inTx(ctx, func(ctx context.Context, _ bun.IDB) error { return fn(ctx) })
+}
+
+// inTx runs fn in the transaction carried by ctx, or in a new one.
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.IDB) error) error {
+	if tx, ok := ctx.Value(txKey{}).(bun.Tx); ok {
+		return fn(ctx, tx)
+	}
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return fn(context.WithValue(ctx, txKey{}, tx), tx)
+	})
+}
+
+// conn returns the transaction carried by ctx, or the pool.
+func (s *Store) conn(ctx context.Context) bun.IDB {
+	if tx, ok := ctx.Value(txKey{}).(bun.Tx); ok {
+		return tx
+	}
+	return s.db
+}
+
+// wrapErr turns driver errors into domain errors: no rows -> ENOTFOUND (with msg),
+// unique violation -> ECONFLICT. Other errors pass through as internal.
+func wrapErr(err error, notFound string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain.Errorf(domain.ENOTFOUND, "%s", notFound)
+	}
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) && pgErr.Field('C') == "23505" {
+		return domain.Errorf(domain.ECONFLICT, "%s", "the record already exists")
+	}
+	return err
+}
+
+// now is the store's clock: UTC, at the microsecond precision PostgreSQL keeps, so a value
+// read back equals the value written.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,234 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+type ticketRow struct {
+	bun.BaseModel `bun:"table:tickets"`
+
+	ID            string         `bun:"id,pk"`
+	TenantID      string         `bun:"tenant_id"`
+	Subject       string         `bun:"subject"`
+	Status        string         `bun:"status"`
+	Priority      string         `bun:"priority"`
+	Channel       string         `bun:"channel"`
+	Tags          []string       `bun:"tags,array"`
+	ContactName   sql.NullString `bun:"contact_name"`
+	ContactEmail  sql.NullString `bun:"contact_email"`
+	ContactPhone  sql.NullString `bun:"contact_phone"`
+	MessageCount  int            `bun:"message_count"`
+	CreatedAt     time.Time      `bun:"created_at"`
+	UpdatedAt     time.Time      `bun:"updated_at"`
+	LastMessageAt time.Time      `bun:"last_message_at"`
+}
+
+func (r *ticketRow) toDomain() domain.Ticket {
+	t := domain.Ticket{
+		ID:            r.ID,
+		TenantID:      r.TenantID,
+		Subject:       r.Subject,
+		Status:        r.Status,
+		Priority:      r.Priority,
+		Channel:       r.Channel,
+		Tags:          r.Tags,
+		MessageCount:  r.MessageCount,
+		CreatedAt:     r.CreatedAt.UTC(),
+		UpdatedAt:     r.UpdatedAt.UTC(),
+		LastMessageAt: r.LastMessageAt.UTC(),
+	}
+	if t.Tags == nil {
+		t.Tags = []string{}
+	}
+	c := domain.Contact{Name: r.ContactName.String, Email: r.ContactEmail.String, Phone: r.ContactPhone.String}
+	if !c.Empty() {
+		t.Contact = &c
+	}
+	return t
+}
+
+func (r *ticketRow) setContact(c *domain.Contact) {
+	if c == nil {
+		c = &domain.Contact{}
+	}
+	r.ContactName = nullString(c.Name)
+	r.ContactEmail = nullString(c.Email)
+	r.ContactPhone = nullString(c.Phone)
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// CreateTicket stores a normalized ticket and its initial message in one transaction.
+func (s *Store) CreateTicket(ctx context.Context, tenantID string, in domain.TicketCreate) (*domain.TicketDetail, error) {
+	at := now()
+	row := &ticketRow{
+		ID:            domain.NewID(domain.PrefixTicket),
+		TenantID:      tenantID,
+		Subject:       in.Subject,
+		Status:        in.Status,
+		Priority:      in.Priority,
+		Channel:       in.Channel,
+		Tags:          in.Tags,
+		CreatedAt:     at,
+		UpdatedAt:     at,
+		LastMessageAt: at,
+	}
+	if row.Tags == nil {
+		row.Tags = []string{}
+	}
+	row.setContact(in.Contact)
+	var msg *messageRow
+	if in.InitialMessage != nil {
+		msg = newMessageRow(tenantID, row.ID, *in.InitialMessage, at)
+		row.MessageCount = 1
+	}
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
+			return err
+		}
+		if msg != nil {
+			_, err := tx.NewInsert().Model(msg).Exec(ctx)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	d := &domain.TicketDetail{Ticket: row.toDomain(), Messages: []domain.Message{}}
+	if msg != nil {
+		d.Messages = append(d.Messages, msg.toDomain())
+	}
+	return d, nil
+}
+
+// GetTicket returns a ticket with up to limit of its latest messages, oldest first.
+func (s *Store) GetTicket(ctx context.Context, tenantID, ticketID string, limit int) (*domain.TicketDetail, error) {
+	db := s.conn(ctx)
+	row, err := getTicketRow(ctx, db, tenantID, ticketID, false)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []messageRow
+	err = db.NewSelect().Model(&msgs).
+		Where("ticket_id = ?", ticketID).
+		OrderExpr("created_at DESC, id DESC").
+		Limit(int64(limit)).
+		Scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(msgs)
+	d := &domain.TicketDetail{Ticket: row.toDomain(), Messages: make([]domain.Message, len(msgs))}
+	for i := range msgs {
+		d.Messages[i] = msgs[i].toDomain()
+	}
+	return d, nil
+}
+
+func getTicketRow(ctx context.Context, db bun.IDB, tenantID, ticketID string, forUpdate bool) (*ticketRow, error) {
+	row := new(ticketRow)
+	q := db.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", ticketID, tenantID)
+	if forUpdate {
+		q = q.For("UPDATE")
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, wrapErr(err, "No ticket "+ticketID+" exists.")
+	}
+	return row, nil
+}
+
+// UpdateTicket applies a normalized partial update. An update that changes nothing leaves
+// updated_at alone.
+func (s *Store) UpdateTicket(ctx context.Context, tenantID, ticketID string, u domain.TicketUpdate) (*domain.Ticket, error) {
+	var out domain.Ticket
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		row, err := getTicketRow(ctx, tx, tenantID, ticketID, true)
+		if err != nil {
+			return err
+		}
+		before := row.toDomain()
+		if u.Subject != nil {
+			row.Subject = *u.Subject
+		}
+		if u.Status != nil {
+			row.Status = *u.Status
+		}
+		if u.Priority != nil {
+			row.Priority = *u.Priority
+		}
+		if u.Tags != nil {
+			row.Tags = *u.Tags
+		}
+		if u.Contact != nil {
+			row.setContact(u.Contact)
+		}
+		out = row.toDomain()
+		if ticketEqual(before, out) {
+			return nil
+		}
+		row.UpdatedAt = now()
+		out.UpdatedAt = row.UpdatedAt
+		_, err = tx.NewUpdate().Model(row).
+			Column("subject", "status", "priority", "tags", "contact_name", "contact_email", "contact_phone", "updated_at").
+			WherePK().Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func ticketEqual(a, b domain.Ticket) bool {
+	contact := func(c *domain.Contact) domain.Contact {
+		if c == nil {
+			return domain.Contact{}
+		}
+		return *c
+	}
+	return a.Subject == b.Subject && a.Status == b.Status && a.Priority == b.Priority &&
+		slices.Equal(a.Tags, b.Tags) && contact(a.Contact) == contact(b.Contact)
+}
+
+// ListTickets returns up to limit tickets after the cursor in the order
+// (last_message_at desc, id desc), and whether more follow. It is a keyset query on the
+// tickets_activity index, so any page costs about what the first does.
+func (s *Store) ListTickets(ctx context.Context, tenantID string, f domain.TicketFilter, after *domain.TicketCursor, limit int) ([]domain.Ticket, bool, error) {
+	var rows []ticketRow
+	q := s.conn(ctx).NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Priority != "" {
+		q = q.Where("priority = ?", f.Priority)
+	}
+	if f.Channel != "" {
+		q = q.Where("channel = ?", f.Channel)
+	}
+	if f.Tag != "" {
+		q = q.Where("tags @> ARRAY[?]::text[]", f.Tag)
+	}
+	if after != nil {
+		q = q.Where("(last_message_at, id) < (?, ?)", after.LastMessageAt, after.ID)
+	}
+	if err := q.OrderExpr("last_message_at DESC, id DESC").Limit(int64(limit + 1)).Scan(ctx); err != nil {
+		return nil, false, err
+	}
+	more := len(rows) > limit
+	if more {
+		rows = rows[:limit]
+	}
+	out := make([]domain.Ticket, len(rows))
+	for i := range rows {
+		out[i] = rows[i].toDomain()
+	}
+	return out, more, nil
+}
