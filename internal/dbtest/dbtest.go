@@ -82,6 +82,19 @@ func NewURL(t testing.TB) string {
 	return URLFor(name)
 }
 
+// UnusedURL returns the URL of a database that does not exist yet, for tests of the code
+// that creates it; it is dropped when t ends if something created it.
+func UnusedURL(t testing.TB) string {
+	t.Helper()
+	name := "threada_test_" + randomSuffix()
+	t.Cleanup(func() {
+		if err := dropDatabase(name); err != nil {
+			t.Errorf("dbtest: dropping %s: %v", name, err)
+		}
+	})
+	return URLFor(name)
+}
+
 // New returns a Store on a fresh migrated database, closed and dropped when t ends.
 func New(t testing.TB) *store.Store {
 	t.Helper()

@@ -48,8 +48,8 @@ func EnsureDatabase(ctx context.Context, dsn string) error {
 	}
 	_, err = s.db.ExecContext(ctx, "CREATE DATABASE "+quoteIdent(name))
 	var pgErr pgdriver.Error
-	if errors.As(err, &pgErr) && pgErr.Field('C') == "42P04" { // created meanwhile by another run
-		return nil
+	if errors.As(err, &pgErr) && (pgErr.Field('C') == "42P04" || pgErr.Field('C') == "23505") {
+		return nil // created meanwhile by a concurrent run
 	}
 	if err != nil {
 		return fmt.Errorf("creating database %q: %w", name, err)

@@ -1,0 +1,42 @@
+package config
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL != DefaultDatabaseURL || c.HTTPAddr != DefaultHTTPAddr || c.TemporalAddress != DefaultTemporalAddress ||
+		c.TemporalNamespace != "default" || c.LogLevel != slog.LevelInfo {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestLoadRefusesBadValuesWithoutLeakingPasswords(t *testing.T) {
+	for name, m := range map[string]map[string]string{
+		"log level":     {"LOG_LEVEL": "loud"},
+		"http addr":     {"HTTP_ADDR": "8080"},
+		"temporal addr": {"TEMPORAL_ADDRESS": "localhost"},
+		"db url":        {"DATABASE_URL": "postgres://u:pw-secret@h:xx/db"},
+		"db scheme":     {"DATABASE_URL": "http://u:pw-secret@h/db"},
+		"timeout":       {"SHUTDOWN_TIMEOUT": "soon"},
+	} {
+		_, err := Load(env(m))
+		if err == nil || strings.Contains(err.Error(), "pw-secret") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	if got := RedactURL("postgres://u:pw-secret@h:5432/db"); strings.Contains(got, "pw-secret") || !strings.Contains(got, "h:5432/db") {
+		t.Errorf("RedactURL = %q", got)
+	}
+}

@@ -1,0 +1,99 @@
+package domain
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIDsSortByCreationTime(t *testing.T) {
+	var ids []string
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 100; i++ {
+		ids = append(ids, PrefixTicket+"_"+newIDBody(base.Add(time.Duration(i)*time.Millisecond)))
+	}
+	if !sort.StringsAreSorted(ids) {
+		t.Error("IDs made later do not sort later")
+	}
+	id := NewID(PrefixTicket)
+	if !ValidID(PrefixTicket, id) || ValidID(PrefixMessage, id) || ValidID(PrefixTicket, id+"x") || ValidID(PrefixTicket, strings.ToUpper(id)) {
+		t.Errorf("ValidID misjudges %s", id)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 10000; i++ {
+		id := NewID(PrefixMessage)
+		if seen[id] {
+			t.Fatalf("duplicate id %s", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestNormalizeTags(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want []string
+		ok   bool
+	}{
+		{[]string{"vip", " returns ", "vip"}, []string{"vip", "returns"}, true},
+		{[]string{"tier:gold", "région", "a/b", "x.y", "a_b-c"}, []string{"tier:gold", "région", "a/b", "x.y", "a_b-c"}, true},
+		{[]string{""}, nil, false},
+		{[]string{"two words"}, nil, false},
+		{[]string{"emoji🙂"}, nil, false},
+		{[]string{strings.Repeat("a", 51)}, nil, false},
+	} {
+		got, err := NormalizeTags("tags", tc.in)
+		if (err == nil) != tc.ok || (tc.ok && !slices.Equal(got, tc.want)) {
+			t.Errorf("%q: got %q, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestTicketCreateNormalize(t *testing.T) {
+	in := TicketCreate{Subject: " s ", Contact: &Contact{}, InitialMessage: &MessageCreate{Content: "  keep me  "}}
+	if err := in.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if in.Subject != "s" || in.Status != StatusOpen || in.Priority != PriorityNormal || in.Channel != ChannelAPI || in.Tags == nil || in.Contact != nil {
+		t.Errorf("defaults: %+v", in)
+	}
+	if m := in.InitialMessage; m.Role != RoleUser || m.Channel != ChannelAPI || m.Content != "  keep me  " {
+		t.Errorf("initial message: %+v", m)
+	}
+	for name, tc := range map[string]struct {
+		in    TicketCreate
+		param string
+	}{
+		"blank subject":   {TicketCreate{Subject: " "}, "subject"},
+		"bad email":       {TicketCreate{Subject: "s", Contact: &Contact{Email: "a@"}}, "contact.email"},
+		"bad phone":       {TicketCreate{Subject: "s", Contact: &Contact{Phone: "+0123"}}, "contact.phone"},
+		"control in name": {TicketCreate{Subject: "s", Contact: &Contact{Name: "a\x07"}}, "contact.name"},
+		"NUL in content":  {TicketCreate{Subject: "s", InitialMessage: &MessageCreate{Content: "a\x00"}}, "initial_message.content"},
+	} {
+		err := tc.in.Normalize()
+		var e *Error
+		if err == nil || !asError(err, &e) || e.Code != EINVALID || e.Param != tc.param {
+			t.Errorf("%s: %v, want invalid %s", name, err, tc.param)
+		}
+	}
+}
+
+func asError(err error, target **Error) bool {
+	e, ok := err.(*Error)
+	*target = e
+	return ok
+}
+
+func TestParseScopes(t *testing.T) {
+	got, err := ParseScopes("scopes", " support.read, support.write,support.read ")
+	if err != nil || !slices.Equal(got, []string{"support.read", "support.write"}) {
+		t.Errorf("got %v %v", got, err)
+	}
+	for _, bad := range []string{"", ",", "support.admin", "support.read,root"} {
+		if _, err := ParseScopes("scopes", bad); ErrorCode(err) != EINVALID {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
