@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -33,7 +34,7 @@ var (
 
 // Options tune the connection pool.
 type Options struct {
-	MaxOpenConns int // 0 means 4 per CPU, bun's recommendation
+	MaxOpenConns int // 0 means 4 per CPU, bun's recommendation (with at least 8)
 }
 
 // Open connects to dsn and checks the connection at once, so a wrong or unreachable
@@ -43,10 +44,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.MaxOpenConns > 0 {
-		db.SetMaxOpenConns(opts.MaxOpenConns)
-		db.SetMaxIdleConns(opts.MaxOpenConns)
+	// database/sql keeps only 2 idle connections by default, so under concurrency most
+	// queries would pay for a new connection; keep the whole pool warm instead.
+	n := opts.MaxOpenConns
+	if n <= 0 {
+		n = max(8, 4*runtime.GOMAXPROCS(0))
 	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {

@@ -1,0 +1,23 @@
+# Threada. `make dev` runs the product locally, `make test` runs the whole suite.
+.PHONY: dev test bench lint migrate build clean
+
+dev:     ## run PostgreSQL (found or local), migrations, a demo key and the API
+	./scripts/dev.sh
+
+test:    ## gofmt, go vet and every test with -race, on real PostgreSQL
+	./scripts/test.sh
+
+bench:   ## throughput and latency benchmarks; see docs/benchmarks.md
+	./scripts/bench.sh
+
+lint:    ## formatting and vet only
+	test -z "$$(gofmt -l .)" && go vet ./...
+
+migrate: ## apply migrations to DATABASE_URL
+	go run ./api migrate
+
+build:   ## the api and worker binaries, in bin/
+	go build -o bin/ ./api
+
+clean:   ## remove build output and stop the local PostgreSQL, if one was started
+	./scripts/postgres.sh stop; rm -rf bin

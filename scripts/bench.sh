@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make bench`: the benchmark reports (see docs/benchmarks.md), on a throwaway database of a
+# real PostgreSQL. Rate limits and other throttles are off; nothing else runs meanwhile.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export TEST_DATABASE_URL=${TEST_DATABASE_URL:-$(scripts/postgres.sh url)}
+export THREADA_BENCH=1
+go test -count=1 -timeout 30m -run '^TestBenchReport$' -v ./api 2>&1 | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$'

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite, with the race detector, against a real PostgreSQL (found or
+# started by scripts/postgres.sh). Tests make and drop their own databases.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+export TEST_DATABASE_URL=${TEST_DATABASE_URL:-$(scripts/postgres.sh url)}
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+go test -race -count=1 -timeout 10m "$@" ./...
