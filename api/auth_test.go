@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,45 +11,52 @@ import (
 	"github.com/threada/threada/internal/domain"
 )
 
-// endpoint is one public operation with the scope it needs.
+// endpoint is one public operation with the scopes that may call it.
 type endpoint struct {
 	method, path string
-	scope        string
+	scopes       []string
 	body         any
 }
 
-func endpoints(ticketID string) []endpoint {
+func endpoints(ticketID, actionID string) []endpoint {
+	read, write, act := domain.ScopeSupportRead, domain.ScopeSupportWrite, domain.ScopeSupportActions
 	return []endpoint{
-		{"GET", "/api/v1/public/tickets", domain.ScopeSupportRead, nil},
-		{"POST", "/api/v1/public/tickets", domain.ScopeSupportWrite, map[string]any{"subject": "s"}},
-		{"GET", "/api/v1/public/tickets/" + ticketID, domain.ScopeSupportRead, nil},
-		{"PATCH", "/api/v1/public/tickets/" + ticketID, domain.ScopeSupportWrite, map[string]any{"status": "pending"}},
-		{"GET", "/api/v1/public/tickets/" + ticketID + "/messages", domain.ScopeSupportRead, nil},
-		{"POST", "/api/v1/public/tickets/" + ticketID + "/messages", domain.ScopeSupportWrite, map[string]any{"content": "c"}},
+		{"GET", "/api/v1/public/tickets", []string{read}, nil},
+		{"POST", "/api/v1/public/tickets", []string{write}, map[string]any{"subject": "s"}},
+		{"GET", "/api/v1/public/tickets/" + ticketID, []string{read}, nil},
+		{"PATCH", "/api/v1/public/tickets/" + ticketID, []string{write}, map[string]any{"status": "pending"}},
+		{"GET", "/api/v1/public/tickets/" + ticketID + "/messages", []string{read}, nil},
+		{"POST", "/api/v1/public/tickets/" + ticketID + "/messages", []string{write}, map[string]any{"content": "c"}},
+		{"GET", "/api/v1/public/tickets/" + ticketID + "/actions", []string{read, act}, nil},
+		{"POST", "/api/v1/public/tickets/" + ticketID + "/actions", []string{act}, referenceAction()},
+		{"GET", "/api/v1/public/actions/" + actionID, []string{read, act}, nil},
+		{"POST", "/api/v1/public/actions/" + actionID + "/cancel", []string{act}, nil},
 	}
 }
 
 func TestEveryEndpointByEveryScope(t *testing.T) {
 	e := newTestEnv(t)
-	tenant, admin := e.tenantWithKey()
-	ticketID := e.mustTicket(admin, map[string]any{"subject": "s"}).Ticket.Summary.TicketID
+	f := e.actionFixture("https://hooks.example.com")
+	actionID := decodeAction(t, e.postAction(f, referenceAction(), nil)).ActionID
 	keys := map[string]string{}
 	for _, scope := range domain.AllScopes {
-		keys[scope] = e.newKey(tenant, scope)
+		keys[scope] = e.newKey(f.tenant, scope)
 	}
-	for _, ep := range endpoints(ticketID) {
-		for scope, key := range keys {
+	for _, ep := range endpoints(f.ticket, actionID) {
+		for _, scope := range domain.AllScopes {
 			t.Run(ep.method+" "+ep.path+" with "+scope, func(t *testing.T) {
-				resp := e.do(req{method: ep.method, path: ep.path, key: key, body: ep.body})
-				if scope == ep.scope {
+				resp := e.do(req{method: ep.method, path: ep.path, key: keys[scope], body: ep.body})
+				if slices.Contains(ep.scopes, scope) {
 					if resp.Status >= 300 {
 						t.Fatalf("allowed scope refused: %d %s", resp.Status, resp.Body)
 					}
 					return
 				}
 				wantError(t, resp, http.StatusForbidden, "permission_error", "")
-				if msg := resp.apiError(t).Message; !strings.Contains(msg, ep.scope) {
-					t.Errorf("403 message %q does not name the scope %s", msg, ep.scope)
+				for _, need := range ep.scopes {
+					if msg := resp.apiError(t).Message; !strings.Contains(msg, need) {
+						t.Errorf("403 message %q does not name the scope %s", msg, need)
+					}
 				}
 			})
 		}
@@ -57,8 +65,9 @@ func TestEveryEndpointByEveryScope(t *testing.T) {
 
 func TestAuthentication(t *testing.T) {
 	e := newTestEnv(t)
-	tenant, key := e.tenantWithKey()
-	ticketID := e.mustTicket(key, map[string]any{"subject": "s"}).Ticket.Summary.TicketID
+	f := e.actionFixture("https://hooks.example.com")
+	tenant, key, ticketID := f.tenant, f.key, f.ticket
+	actionID := decodeAction(t, e.postAction(f, referenceAction(), nil)).ActionID
 	revoked := e.newKey(tenant, domain.AllScopes...)
 	revokedID, _ := auth.KeyIDFromSecret(revoked)
 	if err := e.store.RevokeKey(context.Background(), revokedID); err != nil {
@@ -76,7 +85,7 @@ func TestAuthentication(t *testing.T) {
 		"wrong secret": forged,
 		"revoked":      revoked,
 	} {
-		for _, ep := range endpoints(ticketID) {
+		for _, ep := range endpoints(ticketID, actionID) {
 			t.Run(name+" "+ep.method+" "+ep.path, func(t *testing.T) {
 				wantError(t, e.do(req{method: ep.method, path: ep.path, key: k, body: ep.body}), http.StatusUnauthorized, "authentication_error", "")
 			})
@@ -96,7 +105,7 @@ func TestTenantIsolation(t *testing.T) {
 	a := e.mustTicket(keyA, map[string]any{"subject": "A's secret subject", "initial_message": map[string]any{"content": "A's secret"}})
 	idA := a.Ticket.Summary.TicketID
 
-	for _, ep := range endpoints(idA) {
+	for _, ep := range endpoints(idA, "act_00000000000000000000000000") {
 		if !strings.Contains(ep.path, idA) {
 			continue
 		}

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strings"
 
 	"github.com/threada/threada/internal/auth"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/webhook"
 )
 
 // errUsage marks errors in how the command was called; main exits 2 for them.
@@ -25,12 +25,14 @@ const usage = `Usage:
   api migrate                         create the database if missing, apply pending migrations
   api migrate status                  list migrations and whether each is applied
   api migrate rollback                revert the last group of migrations
-  api tenant create --name NAME [--actions-base-url URL]
+  api tenant create --name NAME [--actions-base-url URL] [--allowed-hosts a.example.com,...]
+  api tenant update TENANT_ID [--actions-base-url URL] [--allowed-hosts a.example.com,...]
   api key create --tenant ID --name NAME --scopes support.read,support.write,support.actions
   api key revoke KEY_ID
   api key verify                      check the key in THREADA_API_KEY (exit 0 when usable)
 
-Environment: DATABASE_URL, HTTP_ADDR, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, LOG_LEVEL.`
+Environment: DATABASE_URL, HTTP_ADDR, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_UI_URL,
+SECRETS_KEY (tenant create), LOG_LEVEL, SHUTDOWN_TIMEOUT.`
 
 func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s\n\n%s", errUsage, fmt.Sprintf(format, args...), usage)
@@ -128,43 +130,98 @@ func nonNil(s []string) []string {
 }
 
 func tenantCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return usageErr("expected `tenant create`")
+	if len(args) == 0 {
+		return usageErr("expected `tenant create` or `tenant update`")
 	}
+	switch args[0] {
+	case "create":
+		return tenantCreate(ctx, cfg, args[1:], stdout)
+	case "update":
+		return tenantUpdate(ctx, cfg, args[1:], stdout)
+	}
+	return usageErr("unknown tenant command %q", args[0])
+}
+
+func tenantCreate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("tenant create", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	name := fs.String("name", "", "tenant name")
 	baseURL := fs.String("actions-base-url", "", "base URL relative action URLs resolve against")
-	if err := fs.Parse(args[1:]); err != nil {
+	hosts := fs.String("allowed-hosts", "", "comma-separated hosts absolute action URLs may name")
+	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}
 	if strings.TrimSpace(*name) == "" {
 		return usageErr("--name is required")
 	}
-	if *baseURL != "" {
-		if err := checkBaseURL(*baseURL); err != nil {
-			return usageErr("%v", err)
-		}
+	if err := domain.CheckActionsBaseURL("--actions-base-url", *baseURL); err != nil {
+		return usageErr("%v", err)
+	}
+	allowed, err := domain.NormalizeAllowedHosts("--allowed-hosts", strings.Split(*hosts, ","))
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	box, err := cfg.Box()
+	if err != nil {
+		return err
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	t := &domain.Tenant{Name: strings.TrimSpace(*name), ActionsBaseURL: *baseURL}
-	if err := st.CreateTenant(ctx, t); err != nil {
+	t := &domain.Tenant{ID: domain.NewID(domain.PrefixTenant), Name: strings.TrimSpace(*name), ActionsBaseURL: *baseURL, AllowedHosts: allowed}
+	secret := webhook.NewSecret()
+	if err := st.CreateTenant(ctx, t, box.Seal(secret, t.ID)); err != nil {
 		return err
 	}
-	return printJSON(stdout, map[string]any{"tenant_id": t.ID, "name": t.Name, "actions_base_url": t.ActionsBaseURL})
+	return printJSON(stdout, map[string]any{
+		"tenant_id": t.ID, "name": t.Name, "actions_base_url": t.ActionsBaseURL,
+		"allowed_hosts": t.AllowedHosts, "signing_secret": secret,
+	})
 }
 
-// checkBaseURL accepts an absolute http(s) URL without query or fragment.
-func checkBaseURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("--actions-base-url must be an absolute http(s) URL without query, like https://hooks.example.com; got %q", raw)
+func tenantUpdate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageErr("expected `tenant update TENANT_ID [--actions-base-url URL] [--allowed-hosts a,b]`")
 	}
-	return nil
+	id := args[0]
+	fs := flag.NewFlagSet("tenant update", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	baseURL := fs.String("actions-base-url", "", "base URL relative action URLs resolve against (empty removes it)")
+	hosts := fs.String("allowed-hosts", "", "comma-separated hosts absolute action URLs may name (replaces the list)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageErr("%v", err)
+	}
+	var u domain.TenantUpdate
+	var bad error
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "actions-base-url":
+			bad = errors.Join(bad, domain.CheckActionsBaseURL("--actions-base-url", *baseURL))
+			u.ActionsBaseURL = baseURL
+		case "allowed-hosts":
+			list, err := domain.NormalizeAllowedHosts("--allowed-hosts", strings.Split(*hosts, ","))
+			bad = errors.Join(bad, err)
+			u.AllowedHosts = &list
+		}
+	})
+	if bad != nil {
+		return usageErr("%v", bad)
+	}
+	if u.ActionsBaseURL == nil && u.AllowedHosts == nil {
+		return usageErr("nothing to update: give --actions-base-url and/or --allowed-hosts")
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t, err := st.UpdateTenant(ctx, id, u)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]any{"tenant_id": t.ID, "name": t.Name, "actions_base_url": t.ActionsBaseURL, "allowed_hosts": t.AllowedHosts})
 }
 
 func keyCmd(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, stdout io.Writer) error {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/threada/threada/internal/dbtest"
+	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
 )
 
@@ -80,7 +80,7 @@ func TestMigrateIsSafeTwiceAndConcurrently(t *testing.T) {
 }
 
 func TestTenantAndKeyCommands(t *testing.T) {
-	env := map[string]string{"DATABASE_URL": dbtest.NewURL(t)}
+	env := map[string]string{"DATABASE_URL": dbtest.NewURL(t), "SECRETS_KEY": secretbox.NewKey()}
 	out, err := runCLI(t, env, "tenant", "create", "--name", "Acme", "--actions-base-url", "https://hooks.acme.example")
 	if err != nil {
 		t.Fatal(err)
@@ -109,10 +109,7 @@ func TestTenantAndKeyCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv, err := newServer(st, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newEnvOn(t, "127.0.0.1:1", st).srv
 	if resp := doValidated(t, srv.app(), req{method: "GET", path: "/api/v1/public/tickets", key: key.APIKey}); resp.Status != 200 {
 		t.Fatalf("the new key: %d %s", resp.Status, resp.Body)
 	}
@@ -284,7 +281,7 @@ func (p *apiProcess) call(t *testing.T, method, path, key string, body any) (int
 // when SIGTERM arrives completes, the process exits 0, and a new process serves the data.
 func TestServeDrainsOnSIGTERMAndDataSurvivesRestart(t *testing.T) {
 	dsn := dbtest.NewURL(t)
-	env := map[string]string{"DATABASE_URL": dsn}
+	env := map[string]string{"DATABASE_URL": dsn, "SECRETS_KEY": secretbox.NewKey()}
 	out, err := runCLI(t, env, "tenant", "create", "--name", "Acme")
 	if err != nil {
 		t.Fatal(err)

@@ -20,12 +20,18 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/auth"
+	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/temporaltest"
+	"github.com/threada/threada/internal/webhook"
 )
 
-func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+func TestMain(m *testing.M) {
+	os.Exit(temporaltest.Main(func() int { return dbtest.Main(m) }))
+}
 
 var (
 	specOnce   sync.Once
@@ -51,11 +57,14 @@ func spec(t testing.TB) (*openapi3.T, routers.Router) {
 
 // testEnv is an API on its own throwaway database, driven through app.Test.
 type testEnv struct {
-	t     *testing.T
-	store *store.Store
-	srv   *server
-	app   *fiber.App
-	logs  *syncBuffer
+	t       *testing.T
+	store   *store.Store
+	srv     *server
+	app     *fiber.App
+	logs    *syncBuffer
+	cfg     config.Config
+	box     *secretbox.Box
+	secrets map[string]string // tenant id -> webhook signing secret
 }
 
 // syncBuffer collects log output from concurrent requests.
@@ -76,23 +85,65 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// newTestEnv serves the API on a fresh database. Its Temporal client points at an address
+// where nothing listens: enough for every endpoint but the actions ones, which
+// newActionEnv wires to a real Temporal server and worker.
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	st := dbtest.New(t)
+	return newEnvWithTemporal(t, "127.0.0.1:1")
+}
+
+func newEnvWithTemporal(t *testing.T, temporalAddr string) *testEnv {
+	t.Helper()
+	return newEnvOn(t, temporalAddr, dbtest.New(t))
+}
+
+// newEnvOn serves the API on an existing store.
+func newEnvOn(t *testing.T, temporalAddr string, st *store.Store) *testEnv {
+	t.Helper()
 	logs := &syncBuffer{}
-	srv, err := newServer(st, slog.New(slog.NewJSONHandler(logs, nil)))
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{
+			"TEMPORAL_ADDRESS":    temporalAddr,
+			"TEMPORAL_TASK_QUEUE": "test-" + domain.NewID("q"),
+			"SECRETS_KEY":         secretbox.NewKey(),
+			"TEMPORAL_UI_URL":     "http://127.0.0.1:8233",
+		}[k]
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{t: t, store: st, srv: srv, app: srv.app(), logs: logs}
+	box, err := cfg.Box()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := dialTemporal(cfg.TemporalAddress, cfg.TemporalNamespace, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	srv, err := newServer(st, newActionRunner(tc, st, log, cfg), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testEnv{t: t, store: st, srv: srv, app: srv.app(), logs: logs, cfg: cfg, box: box, secrets: map[string]string{}}
 }
 
 func (e *testEnv) newTenant(name string) string {
 	e.t.Helper()
-	tn := &domain.Tenant{Name: name}
-	if err := e.store.CreateTenant(context.Background(), tn); err != nil {
+	return e.newTenantWith(domain.Tenant{Name: name})
+}
+
+// newTenantWith stores a tenant with a fresh signing secret, kept in e.secrets.
+func (e *testEnv) newTenantWith(tn domain.Tenant) string {
+	e.t.Helper()
+	tn.ID = domain.NewID(domain.PrefixTenant)
+	secret := webhook.NewSecret()
+	if err := e.store.CreateTenant(context.Background(), &tn, e.box.Seal(secret, tn.ID)); err != nil {
 		e.t.Fatal(err)
 	}
+	e.secrets[tn.ID] = secret
 	return tn.ID
 }
 

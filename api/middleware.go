@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -128,11 +129,11 @@ func (s *server) authorize(scopes ...string) fiber.Handler {
 				return c.Next()
 			}
 		}
-		need := scopes[0]
+		need := "the " + scopes[0] + " scope"
 		if len(scopes) > 1 {
-			need = fmt.Sprintf("one of %q", scopes)
+			need = "one of the scopes " + strings.Join(scopes, " or ")
 		}
-		return domain.Errorf(domain.EFORBIDDEN, "This API key lacks the %s scope required for %s %s.", need, c.Method(), c.Route().Path)
+		return domain.Errorf(domain.EFORBIDDEN, "This API key lacks %s required for %s %s.", need, c.Method(), c.Route().Path)
 	}
 }
 

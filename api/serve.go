@@ -19,7 +19,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := newServer(st, log)
+	tc, err := dialTemporal(cfg.TemporalAddress, cfg.TemporalNamespace, log)
+	if err != nil {
+		return fmt.Errorf("configuring the Temporal client: %w", err)
+	}
+	defer tc.Close()
+	srv, err := newServer(st, newActionRunner(tc, st, log, cfg), log)
 	if err != nil {
 		return err
 	}

@@ -14,17 +14,18 @@ const publicPrefix = "/api/v1/public"
 
 // server holds what the handlers share.
 type server struct {
-	store *store.Store
-	log   *slog.Logger
-	spec  []byte // the OpenAPI document as JSON
+	store   *store.Store
+	actions *actionRunner
+	log     *slog.Logger
+	spec    []byte // the OpenAPI document as JSON
 }
 
-func newServer(st *store.Store, log *slog.Logger) (*server, error) {
+func newServer(st *store.Store, actions *actionRunner, log *slog.Logger) (*server, error) {
 	spec, err := openAPIJSON()
 	if err != nil {
 		return nil, err
 	}
-	return &server{store: st, log: log, spec: spec}, nil
+	return &server{store: st, actions: actions, log: log, spec: spec}, nil
 }
 
 // app builds the Fiber application with every route and the public error handling.
@@ -49,6 +50,8 @@ func (s *server) app() *fiber.App {
 
 	read := s.authorize(domain.ScopeSupportRead)
 	write := s.authorize(domain.ScopeSupportWrite)
+	act := s.authorize(domain.ScopeSupportActions)
+	readActions := s.authorize(domain.ScopeSupportRead, domain.ScopeSupportActions)
 
 	pub := app.Group(publicPrefix)
 	pub.Get("/openapi.json", s.openAPI)
@@ -58,6 +61,10 @@ func (s *server) app() *fiber.App {
 	pub.Patch("/tickets/:ticket_id", write, s.updateTicket)
 	pub.Get("/tickets/:ticket_id/messages", read, s.listMessages)
 	pub.Post("/tickets/:ticket_id/messages", write, s.idempotent, s.addMessage)
+	pub.Get("/tickets/:ticket_id/actions", readActions, s.listActions)
+	pub.Post("/tickets/:ticket_id/actions", act, s.preferWait, s.idempotent, s.createAction)
+	pub.Get("/actions/:action_id", readActions, s.getAction)
+	pub.Post("/actions/:action_id/cancel", act, s.idempotent, s.cancelAction)
 	return app
 }
 

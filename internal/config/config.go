@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/threada/threada/internal/secretbox"
 )
 
 // Defaults used when a variable is unset.
@@ -18,6 +20,7 @@ const (
 	DefaultTemporalAddress   = "127.0.0.1:7233"
 	DefaultTemporalNamespace = "default"
 	DefaultShutdownTimeout   = 20 * time.Second
+	DefaultTaskQueue         = "threada-actions"
 )
 
 // Config is every setting, read by Load.
@@ -26,8 +29,17 @@ type Config struct {
 	HTTPAddr          string
 	TemporalAddress   string
 	TemporalNamespace string
-	LogLevel          slog.Level
-	ShutdownTimeout   time.Duration
+	// TaskQueue is where action workflows run; the API and the workers must agree on it.
+	TaskQueue       string
+	LogLevel        slog.Level
+	ShutdownTimeout time.Duration
+	// SecretsKey seals tenants' webhook signing secrets (base64, 32 bytes). Needed by the
+	// commands that create or read them: tenant create and the worker.
+	SecretsKey string
+	// TemporalUIURL, when set, makes the API link each action to its run in the UI.
+	TemporalUIURL string
+	// EgressAllowCIDRs lets action calls reach otherwise refused ranges (e.g. 127.0.0.0/8).
+	EgressAllowCIDRs string
 }
 
 // Load reads the configuration through getenv (os.Getenv in production) and validates it.
@@ -44,7 +56,11 @@ func Load(getenv func(string) string) (Config, error) {
 		HTTPAddr:          get("HTTP_ADDR", DefaultHTTPAddr),
 		TemporalAddress:   get("TEMPORAL_ADDRESS", DefaultTemporalAddress),
 		TemporalNamespace: get("TEMPORAL_NAMESPACE", DefaultTemporalNamespace),
+		TaskQueue:         get("TEMPORAL_TASK_QUEUE", DefaultTaskQueue),
 		ShutdownTimeout:   DefaultShutdownTimeout,
+		SecretsKey:        strings.TrimSpace(getenv("SECRETS_KEY")),
+		TemporalUIURL:     strings.TrimSuffix(strings.TrimSpace(getenv("TEMPORAL_UI_URL")), "/"),
+		EgressAllowCIDRs:  strings.TrimSpace(getenv("ACTIONS_EGRESS_ALLOW_CIDRS")),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error; got %q", getenv("LOG_LEVEL"))
@@ -61,6 +77,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return c, fmt.Errorf("HTTP_ADDR must be host:port, like 127.0.0.1:8080; got %q", c.HTTPAddr)
+	}
+	if c.TemporalUIURL != "" {
+		if u, err := url.Parse(c.TemporalUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("TEMPORAL_UI_URL must be an http(s) URL like http://127.0.0.1:8233; got %q", c.TemporalUIURL)
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
 		return c, fmt.Errorf("TEMPORAL_ADDRESS must be host:port, like 127.0.0.1:7233; got %q", c.TemporalAddress)
@@ -90,6 +111,14 @@ func CheckDatabaseURL(dsn string) error {
 	return nil
 }
 
+// Box returns the sealer of signing secrets, or an error saying SECRETS_KEY is needed.
+func (c Config) Box() (*secretbox.Box, error) {
+	if c.SecretsKey == "" {
+		return nil, fmt.Errorf("SECRETS_KEY is required: it seals tenants' webhook signing secrets (generate one with `openssl rand -base64 32` and keep it safe)")
+	}
+	return secretbox.New(c.SecretsKey)
+}
+
 // RedactURL returns dsn with any password replaced, for logs and messages.
 func RedactURL(dsn string) string {
 	u, err := url.Parse(dsn)
@@ -106,7 +135,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("temporal_address", c.TemporalAddress),
 		slog.String("temporal_namespace", c.TemporalNamespace),
+		slog.String("temporal_task_queue", c.TaskQueue),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
+		slog.Bool("secrets_key_set", c.SecretsKey != ""),
+		slog.String("temporal_ui_url", c.TemporalUIURL),
+		slog.String("actions_egress_allow_cidrs", c.EgressAllowCIDRs),
 	)
 }

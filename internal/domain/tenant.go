@@ -22,7 +22,19 @@ type Tenant struct {
 	ID             string
 	Name           string
 	ActionsBaseURL string
+	AllowedHosts   []string // hosts absolute action URLs may name
 	CreatedAt      time.Time
+}
+
+// ActionSettings returns what an action's URL is checked against.
+func (t *Tenant) ActionSettings() ActionSettings {
+	return ActionSettings{ActionsBaseURL: t.ActionsBaseURL, AllowedHosts: t.AllowedHosts}
+}
+
+// TenantUpdate changes some of a tenant's settings; nil fields are kept.
+type TenantUpdate struct {
+	ActionsBaseURL *string
+	AllowedHosts   *[]string
 }
 
 // APIKey is a tenant's credential for one integration. The secret itself is never kept:
@@ -63,8 +75,12 @@ func ParseScopes(param, list string) ([]string, error) {
 
 // TenantStore keeps tenants and their API keys.
 type TenantStore interface {
-	// CreateTenant stores a new tenant.
-	CreateTenant(ctx context.Context, t *Tenant) error
+	// CreateTenant stores a new tenant with its sealed webhook signing secret.
+	CreateTenant(ctx context.Context, t *Tenant, sealedSigningSecret []byte) error
+	// UpdateTenant changes a tenant's settings. ENOTFOUND.
+	UpdateTenant(ctx context.Context, id string, u TenantUpdate) (*Tenant, error)
+	// SealedSigningSecret returns the tenant's sealed signing secret. ENOTFOUND.
+	SealedSigningSecret(ctx context.Context, id string) ([]byte, error)
 	// GetTenant returns one tenant. ENOTFOUND.
 	GetTenant(ctx context.Context, id string) (*Tenant, error)
 	// CreateKey stores a key with the hash of its secret. ENOTFOUND for an unknown tenant.

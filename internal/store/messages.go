@@ -100,12 +100,8 @@ func (s *Store) AddMessage(ctx context.Context, tenantID, ticketID string, in do
 // and whether more follow.
 func (s *Store) ListMessages(ctx context.Context, tenantID, ticketID string, after *domain.MessageCursor, limit int) ([]domain.Message, bool, error) {
 	db := s.conn(ctx)
-	exists, err := db.NewSelect().Table("tickets").Where("id = ? AND tenant_id = ?", ticketID, tenantID).Exists(ctx)
-	if err != nil {
+	if err := s.CheckTicket(ctx, tenantID, ticketID); err != nil {
 		return nil, false, err
-	}
-	if !exists {
-		return nil, false, domain.Errorf(domain.ENOTFOUND, "No ticket %s exists.", ticketID)
 	}
 	var rows []messageRow
 	q := db.NewSelect().Model(&rows).Where("ticket_id = ? AND tenant_id = ?", ticketID, tenantID)

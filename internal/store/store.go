@@ -111,26 +111,52 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 type txKey struct{}
 
-// RunInTx runs fn in one transaction. Store methods called with the context fn receives
-// join that transaction, so a caller can make several of them atomic.
+// txState is the transaction a context carries, with what to run once it commits.
+type txState struct {
+	tx    bun.Tx
+	after []func(context.Context)
+}
+
+// RunInTx runs fn in one transaction. Store calls made with the context fn receives join
+// that transaction, so a caller can make several of them atomic.
 func (s *Store) RunInTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	return s.inTx(ctx, func(ctx context.Context, _ bun.IDB) error { return fn(ctx) })
 }
 
+// AfterCommit runs fn once the transaction ctx carries has committed, or at once when ctx
+// carries none. Work that must only follow a durable write, such as starting a workflow
+// for a stored action, goes here.
+func (s *Store) AfterCommit(ctx context.Context, fn func(context.Context)) {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		st.after = append(st.after, fn)
+		return
+	}
+	fn(ctx)
+}
+
 // inTx runs fn in the transaction carried by ctx, or in a new one.
 func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.IDB) error) error {
-	if tx, ok := ctx.Value(txKey{}).(bun.Tx); ok {
-		return fn(ctx, tx)
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		return fn(ctx, st.tx)
 	}
-	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return fn(context.WithValue(ctx, txKey{}, tx), tx)
+	st := &txState{}
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		st.tx = tx
+		return fn(context.WithValue(ctx, txKey{}, st), tx)
 	})
+	if err != nil {
+		return err
+	}
+	for _, f := range st.after {
+		f(ctx)
+	}
+	return nil
 }
 
 // conn returns the transaction carried by ctx, or the pool.
 func (s *Store) conn(ctx context.Context) bun.IDB {
-	if tx, ok := ctx.Value(txKey{}).(bun.Tx); ok {
-		return tx
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		return st.tx
 	}
 	return s.db
 }

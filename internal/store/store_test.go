@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
 func newTenant(t *testing.T, s *store.Store) string {
 	t.Helper()
 	tn := &domain.Tenant{Name: "t"}
-	if err := s.CreateTenant(context.Background(), tn); err != nil {
+	if err := s.CreateTenant(context.Background(), tn, nil); err != nil {
 		t.Fatal(err)
 	}
 	return tn.ID

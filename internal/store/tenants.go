@@ -15,7 +15,17 @@ type tenantRow struct {
 	ID             string    `bun:"id,pk"`
 	Name           string    `bun:"name"`
 	ActionsBaseURL string    `bun:"actions_base_url"`
+	AllowedHosts   []string  `bun:"allowed_hosts,array"`
+	SigningSecret  []byte    `bun:"signing_secret_sealed"`
 	CreatedAt      time.Time `bun:"created_at"`
+}
+
+func (r *tenantRow) toDomain() *domain.Tenant {
+	hosts := r.AllowedHosts
+	if hosts == nil {
+		hosts = []string{}
+	}
+	return &domain.Tenant{ID: r.ID, Name: r.Name, ActionsBaseURL: r.ActionsBaseURL, AllowedHosts: hosts, CreatedAt: r.CreatedAt.UTC()}
 }
 
 type apiKeyRow struct {
@@ -43,22 +53,74 @@ func (r *apiKeyRow) toDomain() *domain.APIKey {
 	}
 }
 
-// CreateTenant stores t, filling its ID and creation time.
-func (s *Store) CreateTenant(ctx context.Context, t *domain.Tenant) error {
-	t.ID = domain.NewID(domain.PrefixTenant)
+// CreateTenant stores t, filling its ID (unless set) and creation time. The signing secret
+// arrives sealed: the store never sees it in the clear.
+func (s *Store) CreateTenant(ctx context.Context, t *domain.Tenant, sealedSigningSecret []byte) error {
+	if t.ID == "" {
+		t.ID = domain.NewID(domain.PrefixTenant)
+	}
 	t.CreatedAt = now()
-	row := &tenantRow{ID: t.ID, Name: t.Name, ActionsBaseURL: t.ActionsBaseURL, CreatedAt: t.CreatedAt}
+	if t.AllowedHosts == nil {
+		t.AllowedHosts = []string{}
+	}
+	row := &tenantRow{ID: t.ID, Name: t.Name, ActionsBaseURL: t.ActionsBaseURL, AllowedHosts: t.AllowedHosts,
+		SigningSecret: sealedSigningSecret, CreatedAt: t.CreatedAt}
 	_, err := s.conn(ctx).NewInsert().Model(row).Exec(ctx)
 	return err
 }
 
 // GetTenant returns one tenant.
 func (s *Store) GetTenant(ctx context.Context, id string) (*domain.Tenant, error) {
+	row, err := s.tenantRow(ctx, s.conn(ctx), id, false)
+	if err != nil {
+		return nil, err
+	}
+	return row.toDomain(), nil
+}
+
+func (s *Store) tenantRow(ctx context.Context, db bun.IDB, id string, forUpdate bool) (*tenantRow, error) {
 	row := new(tenantRow)
-	if err := s.conn(ctx).NewSelect().Model(row).Where("id = ?", id).Scan(ctx); err != nil {
+	q := db.NewSelect().Model(row).Where("id = ?", id)
+	if forUpdate {
+		q = q.For("UPDATE")
+	}
+	if err := q.Scan(ctx); err != nil {
 		return nil, wrapErr(err, "No tenant "+id+" exists.")
 	}
-	return &domain.Tenant{ID: row.ID, Name: row.Name, ActionsBaseURL: row.ActionsBaseURL, CreatedAt: row.CreatedAt.UTC()}, nil
+	return row, nil
+}
+
+// UpdateTenant changes the settings present in u.
+func (s *Store) UpdateTenant(ctx context.Context, id string, u domain.TenantUpdate) (*domain.Tenant, error) {
+	var out *domain.Tenant
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		row, err := s.tenantRow(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		if u.ActionsBaseURL != nil {
+			row.ActionsBaseURL = *u.ActionsBaseURL
+		}
+		if u.AllowedHosts != nil {
+			row.AllowedHosts = *u.AllowedHosts
+		}
+		out = row.toDomain()
+		_, err = tx.NewUpdate().Model(row).Column("actions_base_url", "allowed_hosts").WherePK().Exec(ctx)
+		return err
+	})
+	return out, err
+}
+
+// SealedSigningSecret returns the tenant's signing secret as sealed at creation.
+func (s *Store) SealedSigningSecret(ctx context.Context, id string) ([]byte, error) {
+	row, err := s.tenantRow(ctx, s.conn(ctx), id, false)
+	if err != nil {
+		return nil, err
+	}
+	if row.SigningSecret == nil {
+		return nil, domain.Errorf(domain.ENOTFOUND, "Tenant %s has no signing secret.", id)
+	}
+	return row.SigningSecret, nil
 }
 
 // CreateKey stores k (its ID already chosen, as the secret embeds it) with its secret hash.

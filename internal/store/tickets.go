@@ -133,6 +133,18 @@ func (s *Store) GetTicket(ctx context.Context, tenantID, ticketID string, limit 
 	return d, nil
 }
 
+// CheckTicket returns ENOTFOUND unless the tenant has the ticket.
+func (s *Store) CheckTicket(ctx context.Context, tenantID, ticketID string) error {
+	exists, err := s.conn(ctx).NewSelect().Table("tickets").Where("id = ? AND tenant_id = ?", ticketID, tenantID).Exists(ctx)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return domain.Errorf(domain.ENOTFOUND, "No ticket %s exists.", ticketID)
+	}
+	return nil
+}
+
 func getTicketRow(ctx context.Context, db bun.IDB, tenantID, ticketID string, forUpdate bool) (*ticketRow, error) {
 	row := new(ticketRow)
 	q := db.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", ticketID, tenantID)

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+// maxPreferWait caps `Prefer: wait=N`.
+const maxPreferWait = 30 * time.Second
+
+// cancelWait is how long a cancel waits for the run to acknowledge it.
+const cancelWait = 10 * time.Second
+
+type actionView struct {
+	ActionID      string                   `json:"action_id"`
+	TenantID      string                   `json:"tenant_id"`
+	TicketID      string                   `json:"ticket_id"`
+	ActionType    string                   `json:"action_type"`
+	Status        string                   `json:"status"`
+	RequestedBy   string                   `json:"requested_by"`
+	Payload       domain.CustomHTTPPayload `json:"payload"`
+	CreatedAt     timestamp                `json:"created_at"`
+	UpdatedAt     timestamp                `json:"updated_at"`
+	CompletedAt   *timestamp               `json:"completed_at"`
+	Attempts      int                      `json:"attempts"`
+	NextAttemptAt *timestamp               `json:"next_attempt_at"`
+	LastError     *string                  `json:"last_error"`
+	Response      *domain.ActionResponse   `json:"response"`
+	WorkflowID    string                   `json:"workflow_id"`
+	TemporalUIURL string                   `json:"temporal_ui_url,omitempty"`
+}
+
+type actionEnvelope struct {
+	Action actionView `json:"action"`
+}
+
+func optTime(t *time.Time) *timestamp {
+	if t == nil {
+		return nil
+	}
+	ts := timestamp(*t)
+	return &ts
+}
+
+func (s *server) actionViewOf(a *domain.Action) actionView {
+	v := actionView{
+		ActionID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, ActionType: a.Type, Status: a.Status,
+		RequestedBy: a.RequestedBy, Payload: a.Payload, CreatedAt: timestamp(a.CreatedAt), UpdatedAt: timestamp(a.UpdatedAt),
+		CompletedAt: optTime(a.CompletedAt), Attempts: a.Attempts, NextAttemptAt: optTime(a.NextAttemptAt),
+		Response: a.Response, WorkflowID: a.ID, TemporalUIURL: s.actions.uiLink(a.ID),
+	}
+	if a.LastError != "" {
+		v.LastError = &a.LastError
+	}
+	return v
+}
+
+type createActionRequest struct {
+	Payload *domain.CustomHTTPPayload `json:"payload"`
+}
+
+// createAction handles POST /tickets/{ticket_id}/actions: the action is stored, and its
+// workflow started once that is committed (see actionRunner.start for an outage).
+func (s *server) createAction(c *fiber.Ctx) error {
+	ticketID, err := ticketIDParam(c)
+	if err != nil {
+		return err
+	}
+	if len(c.Body()) > domain.MaxActionBodyBytes {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	var req createActionRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if req.Payload == nil {
+		return domain.Invalidf("payload", "`payload` is required: {\"payload\": {\"type\": \"custom_http\", \"method\": ..., \"url\": ...}}.")
+	}
+	key := keyOf(c)
+	ctx := c.UserContext()
+	if err := s.store.CheckTicket(ctx, key.TenantID, ticketID); err != nil {
+		return err
+	}
+	tenant, err := s.store.GetTenant(ctx, key.TenantID)
+	if err != nil {
+		return err
+	}
+	call, err := req.Payload.Validate(tenant.ActionSettings())
+	if err != nil {
+		return err
+	}
+	a := &domain.Action{
+		ID: domain.NewID(domain.PrefixAction), TenantID: key.TenantID, TicketID: ticketID,
+		Type: domain.ActionTypeCustomHTTP, RequestedBy: "api_key:" + key.ID, Payload: *req.Payload, Request: call,
+	}
+	if err := s.store.CreateAction(ctx, a); err != nil {
+		return err
+	}
+	s.store.AfterCommit(ctx, func(ctx context.Context) { s.actions.start(ctx, a) })
+	return c.Status(fiber.StatusCreated).JSON(actionEnvelope{Action: s.actionViewOf(a)})
+}
+
+// preferWait applies `Prefer: wait=N` to a POST that answers an action, after its
+// transaction has committed: it holds the answer until the action is terminal or N
+// seconds pass, and answers the action as it then is.
+func (s *server) preferWait(c *fiber.Ctx) error {
+	wait, ok := parsePreferWait(c.Get("Prefer"))
+	if err := c.Next(); err != nil || !ok {
+		return err
+	}
+	status := c.Response().StatusCode()
+	if status != fiber.StatusOK && status != fiber.StatusCreated {
+		return nil
+	}
+	var env struct {
+		Action struct {
+			ActionID string `json:"action_id"`
+		} `json:"action"`
+	}
+	if json.Unmarshal(c.Response().Body(), &env) != nil || env.Action.ActionID == "" {
+		return nil
+	}
+	a, err := s.store.GetAction(c.UserContext(), keyOf(c).TenantID, env.Action.ActionID)
+	if err != nil {
+		return err
+	}
+	a = s.actions.wait(c.UserContext(), s.actions.live(c.UserContext(), a), wait)
+	c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait.Seconds())))
+	return c.Status(status).JSON(actionEnvelope{Action: s.actionViewOf(a)})
+}
+
+// parsePreferWait reads wait=N (seconds, capped at 30) from a Prefer header (RFC 7240).
+func parsePreferWait(h string) (time.Duration, bool) {
+	for _, pref := range strings.FieldsFunc(h, func(r rune) bool { return r == ',' || r == ';' }) {
+		name, value, _ := strings.Cut(strings.TrimSpace(pref), "=")
+		if !strings.EqualFold(strings.TrimSpace(name), "wait") {
+			continue
+		}
+		n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(value), `"`))
+		if err != nil || n <= 0 {
+			return 0, false
+		}
+		return min(time.Duration(n)*time.Second, maxPreferWait), true
+	}
+	return 0, false
+}
+
+// getAction handles GET /actions/{action_id}, with live status while the action runs.
+func (s *server) getAction(c *fiber.Ctx) error {
+	a, err := s.actionParam(c)
+	if err != nil {
+		return err
+	}
+	a = s.actions.live(c.UserContext(), a)
+	if wait, ok := parsePreferWait(c.Get("Prefer")); ok {
+		a = s.actions.wait(c.UserContext(), a, wait)
+		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait.Seconds())))
+	}
+	return c.JSON(actionEnvelope{Action: s.actionViewOf(a)})
+}
+
+// cancelAction handles POST /actions/{action_id}/cancel: a queued, running or retrying
+// action stops; an attempt already in flight may still reach the receiver.
+func (s *server) cancelAction(c *fiber.Ctx) error {
+	a, err := s.actionParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	if domain.ActionTerminal(a.Status) {
+		return domain.Errorf(domain.ECONFLICT, "Action %s already %s; only queued, running or retrying actions can be canceled.", a.ID, a.Status)
+	}
+	if !a.Started {
+		done, err := s.store.CancelUnstarted(ctx, a.TenantID, a.ID)
+		if err != nil {
+			return err
+		}
+		if a, err = s.store.GetAction(ctx, a.TenantID, a.ID); err != nil {
+			return err
+		}
+		if done {
+			return c.JSON(actionEnvelope{Action: s.actionViewOf(a)})
+		}
+	}
+	if err := s.actions.cancel(ctx, a); err != nil {
+		return err
+	}
+	a = s.actions.wait(ctx, a, cancelWait)
+	return c.JSON(actionEnvelope{Action: s.actionViewOf(a)})
+}
+
+// listActions handles GET /tickets/{ticket_id}/actions, newest first. Statuses are those
+// recorded in PostgreSQL; GET /actions/{id} adds the live detail of a running one.
+func (s *server) listActions(c *fiber.Ctx) error {
+	ticketID, err := ticketIDParam(c)
+	if err != nil {
+		return err
+	}
+	if err := checkQuery(c, "limit", "page_token"); err != nil {
+		return err
+	}
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	pc, err := parsePageToken(c, "actions", ticketID)
+	if err != nil {
+		return err
+	}
+	var after *domain.ActionCursor
+	if pc != nil {
+		after = &domain.ActionCursor{CreatedAt: pc.time(), ID: pc.ID}
+	}
+	acts, more, err := s.store.ListActions(c.UserContext(), keyOf(c).TenantID, ticketID, after, limit)
+	if err != nil {
+		return err
+	}
+	page := listPage[actionView]{Items: make([]actionView, len(acts))}
+	for i := range acts {
+		page.Items[i] = s.actionViewOf(&acts[i])
+	}
+	if more {
+		last := acts[len(acts)-1]
+		page.NextPageToken = encodePageToken("actions", ticketID, last.CreatedAt, last.ID)
+	}
+	return c.JSON(page)
+}
+
+// actionParam loads {action_id} within the caller's tenant; a malformed id is a 404.
+func (s *server) actionParam(c *fiber.Ctx) (*domain.Action, error) {
+	id := c.Params("action_id")
+	if !domain.ValidID(domain.PrefixAction, id) {
+		return nil, domain.Errorf(domain.ENOTFOUND, "No action %q exists.", id)
+	}
+	return s.store.GetAction(c.UserContext(), keyOf(c).TenantID, id)
+}

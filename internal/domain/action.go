@@ -1,0 +1,292 @@
+package domain
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// PrefixAction starts every action ID.
+const PrefixAction = "act"
+
+// ActionTypeCustomHTTP is the one action type: an HTTP call to the tenant's systems.
+const ActionTypeCustomHTTP = "custom_http"
+
+// Action statuses. The last four are terminal.
+const (
+	ActionQueued    = "queued"    // accepted; no attempt running yet
+	ActionRunning   = "running"   // an attempt is in flight
+	ActionRetrying  = "retrying"  // an attempt failed and another is scheduled
+	ActionSucceeded = "succeeded" // the receiver answered 2xx
+	ActionFailed    = "failed"    // a permanent error, or the last attempt failed
+	ActionCanceled  = "canceled"  // canceled through the API or stopped in Temporal
+	ActionTimedOut  = "timed_out" // the last attempt got no answer within timeout_ms
+)
+
+// ActionStatuses lists every status, in lifecycle order.
+var ActionStatuses = []string{ActionQueued, ActionRunning, ActionRetrying, ActionSucceeded, ActionFailed, ActionCanceled, ActionTimedOut}
+
+// ActionTerminal reports whether an action in status s will not change again.
+func ActionTerminal(s string) bool {
+	return s == ActionSucceeded || s == ActionFailed || s == ActionCanceled || s == ActionTimedOut
+}
+
+// Limits and defaults of custom_http actions.
+const (
+	DefaultActionTimeoutMS   = 10_000
+	MaxActionTimeoutMS       = 60_000
+	MinActionTimeoutMS       = 100
+	DefaultActionMaxAttempts = 5
+	MaxActionMaxAttempts     = 25
+	MaxActionHeaders         = 50
+	MaxActionHeaderValueLen  = 8 << 10
+	MaxActionBodyBytes       = 256 << 10 // also the request body limit of the endpoint
+	MaxActionURLLen          = 2048
+	MaxResponseBodyBytes     = 64 << 10
+)
+
+// ActionMethods are the HTTP methods an action may use.
+var ActionMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// reservedHeaders are set by Threada on every attempt, or by the HTTP stack, and cannot be
+// given in a payload.
+var reservedHeaders = []string{
+	"Host", "Content-Length", "Transfer-Encoding", "Connection", "Content-Type",
+	"Idempotency-Key", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature",
+	"X-Threada-Attempt", "Upgrade", "Te", "Trailer", "Keep-Alive", "Proxy-Connection",
+}
+
+// CustomHTTPPayload is a custom_http action as the client submitted it. TimeoutMS and
+// MaxAttempts stay nil when not given, so the payload echoes back unchanged.
+type CustomHTTPPayload struct {
+	Type        string            `json:"type"`
+	Method      string            `json:"method"`
+	URL         string            `json:"url"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	BodyJSON    string            `json:"body_json,omitempty"`
+	TimeoutMS   *int              `json:"timeout_ms,omitempty"`
+	MaxAttempts *int              `json:"max_attempts,omitempty"`
+}
+
+// ActionSettings are the tenant settings an action's URL is checked against.
+type ActionSettings struct {
+	ActionsBaseURL string
+	AllowedHosts   []string
+}
+
+// ActionRequest is a validated custom_http call, ready to run.
+type ActionRequest struct {
+	Method      string
+	URL         string // absolute, resolved against the tenant's base URL
+	Headers     map[string]string
+	BodyJSON    string
+	TimeoutMS   int
+	MaxAttempts int
+}
+
+// Validate checks p against the tenant's settings and returns the call to make. Params
+// are named as in the request body (payload.url, ...).
+func (p *CustomHTTPPayload) Validate(s ActionSettings) (ActionRequest, error) {
+	r := ActionRequest{Method: p.Method, Headers: p.Headers, BodyJSON: p.BodyJSON, TimeoutMS: DefaultActionTimeoutMS, MaxAttempts: DefaultActionMaxAttempts}
+	if p.Type != ActionTypeCustomHTTP {
+		return r, Invalidf("payload.type", "`payload.type` must be %q; got %q.", ActionTypeCustomHTTP, p.Type)
+	}
+	if !slices.Contains(ActionMethods, p.Method) {
+		return r, Invalidf("payload.method", "`payload.method` must be one of %s; got %q.", strings.Join(ActionMethods, ", "), p.Method)
+	}
+	u, err := resolveActionURL(p.URL, s)
+	if err != nil {
+		return r, err
+	}
+	r.URL = u
+	if err := checkActionHeaders(p.Headers); err != nil {
+		return r, err
+	}
+	if p.BodyJSON != "" {
+		if p.Method == http.MethodGet {
+			return r, Invalidf("payload.body_json", "`payload.body_json` cannot be sent with GET; use POST, PUT, PATCH or DELETE.")
+		}
+		if len(p.BodyJSON) > MaxActionBodyBytes {
+			return r, Invalidf("payload.body_json", "`payload.body_json` must be at most %d bytes.", MaxActionBodyBytes)
+		}
+		if !json.Valid([]byte(p.BodyJSON)) {
+			return r, Invalidf("payload.body_json", "`payload.body_json` must be a string holding valid JSON, e.g. \"{\\\"event\\\":\\\"ticket_updated\\\"}\".")
+		}
+	}
+	if p.TimeoutMS != nil {
+		if *p.TimeoutMS < MinActionTimeoutMS || *p.TimeoutMS > MaxActionTimeoutMS {
+			return r, Invalidf("payload.timeout_ms", "`payload.timeout_ms` must be from %d to %d; got %d.", MinActionTimeoutMS, MaxActionTimeoutMS, *p.TimeoutMS)
+		}
+		r.TimeoutMS = *p.TimeoutMS
+	}
+	if p.MaxAttempts != nil {
+		if *p.MaxAttempts < 1 || *p.MaxAttempts > MaxActionMaxAttempts {
+			return r, Invalidf("payload.max_attempts", "`payload.max_attempts` must be from 1 to %d; got %d.", MaxActionMaxAttempts, *p.MaxAttempts)
+		}
+		r.MaxAttempts = *p.MaxAttempts
+	}
+	return r, nil
+}
+
+// resolveActionURL turns a relative URL ("/hooks/zapier") into the tenant's base URL plus
+// that path, and admits an absolute URL only for a host on the tenant's allow-list.
+func resolveActionURL(raw string, s ActionSettings) (string, error) {
+	const param = "payload.url"
+	if raw == "" || len(raw) > MaxActionURLLen || strings.ContainsAny(raw, " \t\r\n\x00") {
+		return "", Invalidf(param, "`payload.url` must be a relative path like /hooks/zapier or an absolute http(s) URL of at most %d characters.", MaxActionURLLen)
+	}
+	if strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") {
+		if s.ActionsBaseURL == "" {
+			return "", Invalidf(param, "`payload.url` is relative, but this tenant has no actions base URL to resolve it against; set one, or use an absolute URL on the tenant's allowed hosts.")
+		}
+		full := strings.TrimSuffix(s.ActionsBaseURL, "/") + raw
+		if _, err := url.Parse(full); err != nil {
+			return "", Invalidf(param, "`payload.url` does not make a valid URL with the tenant's base URL.")
+		}
+		return full, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return "", Invalidf(param, "`payload.url` must be a relative path like /hooks/zapier or an absolute http(s) URL without credentials or fragment.")
+	}
+	if !HostAllowed(u.Hostname(), s.AllowedHosts) {
+		return "", Invalidf(param, "`payload.url` host %q is not on this tenant's allowed hosts; add it to the allow-list or use a path relative to the actions base URL.", u.Hostname())
+	}
+	return raw, nil
+}
+
+// HostAllowed reports whether host matches the allow-list: an exact name, or a
+// "*.example.com" entry for any subdomain of example.com.
+func HostAllowed(host string, allowed []string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, a := range allowed {
+		a = strings.ToLower(a)
+		if a == host {
+			return true
+		}
+		if suffix, ok := strings.CutPrefix(a, "*"); ok && strings.HasPrefix(suffix, ".") && strings.HasSuffix(host, suffix) && len(host) > len(suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// NormalizeAllowedHosts checks an allow-list of host names and wildcard entries.
+func NormalizeAllowedHosts(param string, hosts []string) ([]string, error) {
+	out := []string{}
+	for _, h := range hosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" {
+			continue
+		}
+		name := strings.TrimPrefix(h, "*.")
+		if len(h) > 253 || name == "" || strings.ContainsAny(name, "/:@ *?#[]") {
+			return nil, Invalidf(param, "%q is not a host name; use names like hooks.example.com or *.example.com.", h)
+		}
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// CheckActionsBaseURL accepts an absolute http(s) URL without query, fragment or
+// credentials, or "" for none.
+func CheckActionsBaseURL(param, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return Invalidf(param, "%s must be an absolute http(s) URL without query, fragment or credentials, like https://hooks.example.com; got %q.", param, raw)
+	}
+	return nil
+}
+
+func checkActionHeaders(h map[string]string) error {
+	if len(h) > MaxActionHeaders {
+		return Invalidf("payload.headers", "`payload.headers` can hold at most %d headers.", MaxActionHeaders)
+	}
+	for name, value := range h {
+		param := "payload.headers." + name
+		if !validHeaderName(name) {
+			return Invalidf(param, "`%s`: %q is not a valid HTTP header name.", param, name)
+		}
+		canon := textproto.CanonicalMIMEHeaderKey(name)
+		if slices.Contains(reservedHeaders, canon) || strings.HasPrefix(canon, "Proxy-") {
+			return Invalidf(param, "`%s`: the %s header is set by Threada or the HTTP stack and cannot be given.", param, canon)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return Invalidf(param, "`%s` must not contain CR, LF or NUL characters.", param)
+		}
+		if len(value) > MaxActionHeaderValueLen {
+			return Invalidf(param, "`%s` must be at most %d bytes.", param, MaxActionHeaderValueLen)
+		}
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// ActionResponse is what the receiver answered to the latest attempt.
+type ActionResponse struct {
+	StatusCode    int               `json:"status_code"`
+	Headers       map[string]string `json:"headers"`
+	Body          string            `json:"body"`
+	BodyTruncated bool              `json:"body_truncated"`
+	DurationMS    int64             `json:"duration_ms"`
+}
+
+// Action is one run of an automation for a ticket.
+type Action struct {
+	ID            string
+	TenantID      string
+	TicketID      string
+	Type          string
+	Status        string
+	RequestedBy   string // "api_key:<key id>" or "automation:<automation id>"
+	Payload       CustomHTTPPayload
+	Request       ActionRequest
+	Attempts      int
+	NextAttemptAt *time.Time
+	LastError     string
+	Response      *ActionResponse
+	Started       bool // its workflow has been started in Temporal
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	CompletedAt   *time.Time
+}
+
+// ActionCursor is a position in a ticket's action listing (created_at desc, id desc).
+type ActionCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// ActionStore keeps actions and what their attempts recorded.
+type ActionStore interface {
+	// CreateAction stores a new action. ENOTFOUND for an unknown ticket.
+	CreateAction(ctx context.Context, a *Action) error
+	// GetAction returns one action of a tenant. ENOTFOUND.
+	GetAction(ctx context.Context, tenantID, actionID string) (*Action, error)
+	// ListActions returns a ticket's actions, newest first. ENOTFOUND for an unknown ticket.
+	ListActions(ctx context.Context, tenantID, ticketID string, after *ActionCursor, limit int) ([]Action, bool, error)
+}

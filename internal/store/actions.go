@@ -1,0 +1,227 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+type actionRow struct {
+	bun.BaseModel `bun:"table:actions"`
+
+	ID              string                   `bun:"id,pk"`
+	TenantID        string                   `bun:"tenant_id"`
+	TicketID        string                   `bun:"ticket_id"`
+	ActionType      string                   `bun:"action_type"`
+	Status          string                   `bun:"status"`
+	RequestedBy     string                   `bun:"requested_by"`
+	Payload         domain.CustomHTTPPayload `bun:"payload,type:jsonb"`
+	Request         domain.ActionRequest     `bun:"request,type:jsonb"`
+	Attempts        int                      `bun:"attempts"`
+	NextAttemptAt   *time.Time               `bun:"next_attempt_at"`
+	LastError       sql.NullString           `bun:"last_error"`
+	Response        *domain.ActionResponse   `bun:"response,type:jsonb"`
+	WorkflowStarted bool                     `bun:"workflow_started"`
+	CreatedAt       time.Time                `bun:"created_at"`
+	UpdatedAt       time.Time                `bun:"updated_at"`
+	CompletedAt     *time.Time               `bun:"completed_at"`
+}
+
+func (r *actionRow) toDomain() *domain.Action {
+	utc := func(t *time.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	return &domain.Action{
+		ID: r.ID, TenantID: r.TenantID, TicketID: r.TicketID, Type: r.ActionType, Status: r.Status,
+		RequestedBy: r.RequestedBy, Payload: r.Payload, Request: r.Request, Attempts: r.Attempts,
+		NextAttemptAt: utc(r.NextAttemptAt), LastError: r.LastError.String, Response: r.Response,
+		Started: r.WorkflowStarted, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CompletedAt: utc(r.CompletedAt),
+	}
+}
+
+// nonTerminal is the SQL condition an update of a live action carries, so nothing
+// overwrites an outcome once recorded.
+const nonTerminal = "status IN ('queued', 'running', 'retrying')"
+
+// CreateAction stores a new queued action for a ticket of the tenant, filling its times.
+// The caller chooses the ID, which is also the workflow ID.
+func (s *Store) CreateAction(ctx context.Context, a *domain.Action) error {
+	return s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		if _, err := getTicketRow(ctx, tx, a.TenantID, a.TicketID, false); err != nil {
+			return err
+		}
+		a.CreatedAt, a.UpdatedAt = now(), now()
+		a.Status = domain.ActionQueued
+		row := &actionRow{
+			ID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, ActionType: a.Type, Status: a.Status,
+			RequestedBy: a.RequestedBy, Payload: a.Payload, Request: a.Request, WorkflowStarted: a.Started,
+			CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		}
+		_, err := tx.NewInsert().Model(row).Exec(ctx)
+		return err
+	})
+}
+
+// GetAction returns one action of the tenant.
+func (s *Store) GetAction(ctx context.Context, tenantID, actionID string) (*domain.Action, error) {
+	row := new(actionRow)
+	err := s.conn(ctx).NewSelect().Model(row).Where("id = ? AND tenant_id = ?", actionID, tenantID).Scan(ctx)
+	if err != nil {
+		return nil, wrapErr(err, "No action "+actionID+" exists.")
+	}
+	return row.toDomain(), nil
+}
+
+// ActionByID returns an action whatever its tenant, for the worker. ENOTFOUND.
+func (s *Store) ActionByID(ctx context.Context, actionID string) (*domain.Action, error) {
+	row := new(actionRow)
+	if err := s.conn(ctx).NewSelect().Model(row).Where("id = ?", actionID).Scan(ctx); err != nil {
+		return nil, wrapErr(err, "No action "+actionID+" exists.")
+	}
+	return row.toDomain(), nil
+}
+
+// ListActions returns a ticket's actions, newest first, after the cursor.
+func (s *Store) ListActions(ctx context.Context, tenantID, ticketID string, after *domain.ActionCursor, limit int) ([]domain.Action, bool, error) {
+	db := s.conn(ctx)
+	if err := s.CheckTicket(ctx, tenantID, ticketID); err != nil {
+		return nil, false, err
+	}
+	var rows []actionRow
+	q := db.NewSelect().Model(&rows).Where("ticket_id = ? AND tenant_id = ?", ticketID, tenantID)
+	if after != nil {
+		q = q.Where("(created_at, id) < (?, ?)", after.CreatedAt, after.ID)
+	}
+	if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(limit + 1)).Scan(ctx); err != nil {
+		return nil, false, err
+	}
+	more := len(rows) > limit
+	if more {
+		rows = rows[:limit]
+	}
+	out := make([]domain.Action, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].toDomain()
+	}
+	return out, more, nil
+}
+
+// StartAttempt marks a live action running its attempt n and returns it. A terminal action
+// is returned unchanged with ok=false: the attempt must not run. ENOTFOUND when the action
+// does not exist (yet: the API commits it just after starting its workflow).
+func (s *Store) StartAttempt(ctx context.Context, actionID string, n int) (a *domain.Action, ok bool, err error) {
+	row := new(actionRow)
+	err = s.conn(ctx).NewUpdate().Model(row).
+		Set("status = ?", domain.ActionRunning).
+		Set("attempts = greatest(attempts, ?)", n).
+		Set("next_attempt_at = NULL").
+		Set("workflow_started = true").
+		Set("updated_at = ?", now()).
+		Where("id = ? AND "+nonTerminal, actionID).
+		Returning("*").
+		Scan(ctx)
+	if err == nil {
+		return row.toDomain(), true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, false, err
+	}
+	a, err = s.ActionByID(ctx, actionID)
+	return a, false, err
+}
+
+// AttemptResult is what one attempt recorded.
+type AttemptResult struct {
+	Status        string // running->retrying, or a terminal status
+	LastError     string
+	Response      *domain.ActionResponse
+	NextAttemptAt *time.Time
+}
+
+// RecordAttempt stores an attempt's outcome unless the action is already terminal (a
+// cancel may have won the race); it reports whether it did.
+func (s *Store) RecordAttempt(ctx context.Context, actionID string, r AttemptResult) (bool, error) {
+	at := now()
+	q := s.conn(ctx).NewUpdate().Table("actions").
+		Set("status = ?", r.Status).
+		Set("last_error = ?", nullString(r.LastError)).
+		Set("next_attempt_at = ?", r.NextAttemptAt).
+		Set("updated_at = ?", at).
+		Where("id = ? AND "+nonTerminal, actionID)
+	if r.Response != nil {
+		q = q.Set("response = ?", r.Response)
+	}
+	if domain.ActionTerminal(r.Status) {
+		q = q.Set("completed_at = ?", at)
+	}
+	res, err := q.Exec(ctx)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// MarkStarted records that an action's workflow exists in Temporal.
+func (s *Store) MarkStarted(ctx context.Context, actionID string) error {
+	_, err := s.conn(ctx).NewUpdate().Table("actions").Set("workflow_started = true").Where("id = ?", actionID).Exec(ctx)
+	return err
+}
+
+// CancelUnstarted cancels a queued action whose workflow was never started, and reports
+// whether it did; a started one must be canceled through Temporal.
+func (s *Store) CancelUnstarted(ctx context.Context, tenantID, actionID string) (bool, error) {
+	at := now()
+	res, err := s.conn(ctx).NewUpdate().Table("actions").
+		Set("status = ?", domain.ActionCanceled).
+		Set("last_error = ?", "canceled before it started").
+		Set("updated_at = ?", at).
+		Set("completed_at = ?", at).
+		Where("id = ? AND tenant_id = ? AND status = ? AND NOT workflow_started", actionID, tenantID, domain.ActionQueued).
+		Exec(ctx)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// StartUnstarted calls start for queued actions whose workflow the API could not start
+// (Temporal unreachable, or a crash between commit and start) and that are older than
+// minAge, marking each started when start succeeds. Rows are locked with SKIP LOCKED, so
+// several relays share the work without starting one twice at once. It returns how many
+// it started.
+func (s *Store) StartUnstarted(ctx context.Context, minAge time.Duration, limit int, start func(context.Context, *domain.Action) error) (int, error) {
+	started := 0
+	var startErr error
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		var rows []actionRow
+		err := tx.NewSelect().Model(&rows).
+			Where("NOT workflow_started AND status = ? AND created_at < ?", domain.ActionQueued, now().Add(-minAge)).
+			OrderExpr("created_at").Limit(int64(limit)).
+			For("UPDATE SKIP LOCKED").Scan(ctx)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			if startErr = start(ctx, rows[i].toDomain()); startErr != nil {
+				return nil // keep the marks made so far; the rest waits for the next round
+			}
+			if _, err := tx.NewUpdate().Table("actions").Set("workflow_started = true").Where("id = ?", rows[i].ID).Exec(ctx); err != nil {
+				return err
+			}
+			started++
+		}
+		return nil
+	})
+	return started, errors.Join(err, startErr)
+}

@@ -1,0 +1,176 @@
+// Package temporaltest runs a real Temporal dev server (the pinned Temporal CLI) for the
+// tests of a package: started on first use, on free ports, with the project's search
+// attributes, and stopped by Main when the package's tests end.
+package temporaltest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/threada/threada/workflows"
+)
+
+// Server is a running dev server.
+type Server struct {
+	Addr string // gRPC host:port
+	cmd  *exec.Cmd
+	logs bytes.Buffer
+	done chan struct{}
+}
+
+var (
+	once    sync.Once
+	shared  *Server
+	initErr error
+)
+
+// Main runs the package's tests, then stops the server if one was started. Call it from
+// TestMain, around dbtest.Main if both are used: os.Exit(temporaltest.Main(m, run)).
+func Main(run func() int) int {
+	code := run()
+	if shared != nil {
+		shared.Stop()
+	}
+	return code
+}
+
+// Shared returns the package's server, starting it on first use.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	once.Do(func() { shared, initErr = Start() })
+	if initErr != nil {
+		t.Fatalf("temporaltest: %v", initErr)
+	}
+	return shared
+}
+
+// Binary finds the Temporal CLI: $TEMPORAL_CLI, then .dev/bin/temporal in the module (where
+// `make test` installs the pinned version), then PATH.
+func Binary() (string, error) {
+	if p := os.Getenv("TEMPORAL_CLI"); p != "" {
+		return p, nil
+	}
+	if root, err := moduleRoot(); err == nil {
+		p := filepath.Join(root, ".dev", "bin", "temporal")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("the Temporal CLI is not installed: run `make test` (it installs github.com/temporalio/cli v1.5.1 into .dev/bin) or set TEMPORAL_CLI")
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Start starts a dev server and waits until it answers.
+func Start() (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{})}
+	args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "error"}
+	for _, sa := range workflows.SearchAttributeFlags {
+		args = append(args, "--search-attribute", sa)
+	}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	if err := s.waitReady(60 * time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("the Temporal dev server exited:\n%s", s.logs.String())
+		default:
+		}
+		c, err := client.Dial(client.Options{HostPort: s.Addr, Logger: quietLogger{}})
+		if err == nil {
+			_, err = c.CheckHealth(context.Background(), &client.CheckHealthRequest{})
+			c.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("the Temporal dev server did not answer within %v", timeout)
+}
+
+// Client returns a client for the default namespace, closed when t ends.
+func (s *Server) Client(t testing.TB) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: s.Addr, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Stop stops the server.
+func (s *Server) Stop() {
+	if s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+	}
+	<-s.done
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// quietLogger drops the SDK's logs in tests.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}

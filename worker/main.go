@@ -1,0 +1,21 @@
+// Command worker runs Threada's Temporal worker: the action workflows and activities, and
+// the relay that starts the workflows of actions the API accepted while Temporal was
+// unreachable. `worker echo-receiver` is a local receiver for trying actions out.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/httpguard"
+	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/workflows"
+)
+
+const usage = `Usage:
+  worker                                run the Temporal worker and the action relay
+  worker echo-receiver [--addr 127.0.0.1:9080] [--fail-first N]
+                                        a local receiver that prints what it gets
+
+Environment: DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, SECRETS_KEY,
+ACTIONS_EGRESS_ALLOW_CIDRS, LOG_LEVEL, SHUTDOWN_TIMEOUT; WEBHOOK_SECRET (echo-receiver).`
+
+// relayEvery is how often the relay looks for actions whose workflow is not started, and
+// relayMinAge how old such an action must be, so the API's own start goes first.
+const (
+	relayEvery  = time.Second
+	relayMinAge = 3 * time.Second
+)
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "echo-receiver":
+			return echoReceiver(ctx, args[1:], getenv, stdout)
+		case "help", "-h", "--help":
+			fmt.Fprintln(stdout, usage)
+			return nil
+		default:
+			return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
+		}
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log.Info("starting", "config", cfg)
+	box, err := cfg.Box()
+	if err != nil {
+		return err
+	}
+	guard, err := httpguard.New(cfg.EgressAllowCIDRs)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tc, err := client.NewLazyClient(client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal")),
+	})
+	if err != nil {
+		return fmt.Errorf("configuring the Temporal client: %w", err)
+	}
+	defer tc.Close()
+
+	w := worker.New(tc, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
+	workflows.Register(w, &activities.Activities{Store: st, HTTP: guard.Client(), Secrets: box})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("starting the worker (is Temporal at %s?): %w", cfg.TemporalAddress, err)
+	}
+	log.Info("worker started", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
+
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		relay(relayCtx, st, tc, cfg.TaskQueue, log)
+	}()
+
+	<-ctx.Done()
+	log.Info("shutting down: finishing running activities", "timeout", cfg.ShutdownTimeout)
+	stopRelay()
+	<-relayDone
+	w.Stop()
+	log.Info("stopped")
+	return nil
+}
+
+// relay starts the workflows of queued actions the API could not start: accepted while
+// Temporal was unreachable, or left by an API process that died between commit and start.
+// Several workers may relay at once; rows are claimed with SKIP LOCKED.
+func relay(ctx context.Context, st *store.Store, tc client.Client, taskQueue string, log *slog.Logger) {
+	t := time.NewTicker(relayEvery)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := st.StartUnstarted(ctx, relayMinAge, 100, func(ctx context.Context, a *domain.Action) error {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			return workflows.StartAction(ctx, tc, taskQueue, a)
+		})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				log.Warn("relay cannot start queued actions yet", "err", err)
+			}
+			failing = true
+		case n > 0:
+			log.Info("relay started queued actions", "count", n)
+			failing = false
+		default:
+			failing = false
+		}
+	}
+}
