@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -181,31 +180,32 @@ func TestBadDatabaseURL(t *testing.T) {
 }
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildMu  sync.Mutex
+	binaries = map[string]string{}
 )
 
-// apiBinary builds the api command once per test binary.
-func apiBinary(t *testing.T) string {
+// buildBinary builds a command of this module once per test binary and returns its path.
+func buildBinary(t *testing.T, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "threada-api-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "api")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := binaries[pkg]; ok {
+		return p
 	}
-	return binPath
+	// Not t.TempDir: later tests reuse the binary.
+	dir, err := os.MkdirTemp("", "threada-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", p, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	binaries[pkg] = p
+	return p
 }
+
+func apiBinary(t *testing.T) string { return buildBinary(t, "github.com/threada/threada/api") }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
