@@ -1,7 +1,7 @@
 # Threada. `make dev` runs the product locally, `make test` runs the whole suite.
 .PHONY: dev test bench lint migrate build clean
 
-dev:     ## run PostgreSQL (found or local), migrations, a demo key and the API
+dev:     ## PostgreSQL (found or local), Temporal dev server, demo key, echo receiver, worker, API
 	./scripts/dev.sh
 
 test:    ## gofmt, go vet and every test with -race, on real PostgreSQL
@@ -17,7 +17,7 @@ migrate: ## apply migrations to DATABASE_URL
 	go run ./api migrate
 
 build:   ## the api and worker binaries, in bin/
-	go build -o bin/ ./api
+	go build -o bin/ ./api ./worker
 
 clean:   ## remove build output and stop the local PostgreSQL, if one was started
 	./scripts/postgres.sh stop; rm -rf bin

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/threada/threada/internal/auth"
 	"github.com/threada/threada/internal/config"
@@ -30,6 +32,7 @@ const usage = `Usage:
   api key create --tenant ID --name NAME --scopes support.read,support.write,support.actions
   api key revoke KEY_ID
   api key verify                      check the key in THREADA_API_KEY (exit 0 when usable)
+  api healthcheck                     exit 0 when the API on HTTP_ADDR is ready (for containers)
 
 Environment: DATABASE_URL, HTTP_ADDR, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_UI_URL,
 SECRETS_KEY (tenant create), LOG_LEVEL, SHUTDOWN_TIMEOUT.`
@@ -59,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return tenantCmd(ctx, cfg, rest, stdout)
 	case "key":
 		return keyCmd(ctx, cfg, rest, getenv, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, cfg)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -120,6 +125,25 @@ func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io
 		return printJSON(stdout, map[string]any{"migrations": rows})
 	}
 	return usageErr("unknown migrate command %q", sub)
+}
+
+// healthcheck asks the local API's /readyz; container images have no curl.
+func healthcheck(ctx context.Context, cfg config.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+cfg.HTTPAddr+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %s", resp.Status)
+	}
+	return nil
 }
 
 func nonNil(s []string) []string {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make dev`: runs Threada locally. Finds or starts PostgreSQL, creates and migrates the
-# database, creates a demo tenant and key on the first run (kept in .dev/demo.env), then
-# runs the API in the foreground. Ctrl-C stops everything it started.
+# database, starts the Temporal dev server, creates a demo tenant and key on the first run
+# (kept in .dev/demo.env), then runs a local echo receiver, the worker and the API.
+# Ctrl-C stops everything it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,27 +11,56 @@ mkdir -p .dev bin
 server=$(scripts/postgres.sh url)
 export DATABASE_URL=${DATABASE_URL:-${server%%/postgres\?*}/threada?sslmode=disable}
 export HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:8080}
+export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:7233}
+export TEMPORAL_UI_URL=${TEMPORAL_UI_URL:-http://127.0.0.1:8233}
+# Local receivers live on loopback, which action calls may not reach in production.
+export ACTIONS_EGRESS_ALLOW_CIDRS=${ACTIONS_EGRESS_ALLOW_CIDRS:-127.0.0.0/8}
+echo_addr=${ECHO_ADDR:-127.0.0.1:9080}
+
+# The key that seals webhook signing secrets; made once for this checkout.
+if [ -z "${SECRETS_KEY:-}" ]; then
+	[ -s .dev/secrets.key ] || (umask 077 && head -c 32 /dev/urandom | base64 >.dev/secrets.key)
+	SECRETS_KEY=$(cat .dev/secrets.key)
+	export SECRETS_KEY
+fi
 
 echo "dev: building" >&2
-go build -o bin/api ./api
-
+go build -o bin/ ./api ./worker
 bin/api migrate >/dev/null
+scripts/temporal.sh start
 
 demo=.dev/demo.env
-if [ -f "$demo" ] && (set -a; . "$demo"; bin/api key verify >/dev/null 2>&1); then
-	echo "dev: using the demo key in $demo" >&2
+if [ -f "$demo" ] && grep -q WEBHOOK_SECRET "$demo" && (set -a; . "$demo"; bin/api key verify >/dev/null 2>&1); then
+	echo "dev: using the demo tenant and key in $demo" >&2
 else
-	tenant=$(bin/api tenant create --name "Demo" | sed -n 's/.*"tenant_id": "\(.*\)".*/\1/p')
-	key=$(bin/api key create --tenant "$tenant" --name "demo" --scopes support.read,support.write,support.actions)
-	secret=$(echo "$key" | sed -n 's/.*"api_key": "\(.*\)".*/\1/p')
-	umask 077
-	printf 'THREADA_API_KEY=%s\nTHREADA_TENANT_ID=%s\n' "$secret" "$tenant" >"$demo"
-	echo "dev: created demo tenant $tenant and its key; it is shown only this once:" >&2
+	tenant_json=$(bin/api tenant create --name "Demo" --actions-base-url "http://$echo_addr")
+	field() { sed -n "s/.*\"$1\": \"\(.*\)\".*/\1/p"; }
+	tenant=$(echo "$tenant_json" | field tenant_id)
+	signing=$(echo "$tenant_json" | field signing_secret)
+	secret=$(bin/api key create --tenant "$tenant" --name "demo" --scopes support.read,support.write,support.actions | field api_key)
+	(umask 077 && printf 'THREADA_API_KEY=%s\nTHREADA_TENANT_ID=%s\nWEBHOOK_SECRET=%s\n' "$secret" "$tenant" "$signing" >"$demo")
+	echo "dev: created the demo tenant $tenant; its API key is shown only this once:" >&2
 	echo "" >&2
 	echo "    THREADA_API_KEY=$secret" >&2
 	echo "" >&2
-	echo "dev: also saved in $demo (git-ignored): run 'source $demo' in your shell." >&2
+	echo "dev: it is also in $demo (git-ignored): run 'source $demo' in your shell." >&2
 fi
 
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ -f .dev/temporal.pid ]; then kill "$(cat .dev/temporal.pid)" 2>/dev/null || true; rm -f .dev/temporal.pid; fi
+}
+trap cleanup EXIT INT TERM
+
+(set -a; . "$demo"; exec bin/worker echo-receiver --addr "$echo_addr") &
+pids+=($!)
+bin/worker &
+pids+=($!)
+echo "dev: echo receiver on http://$echo_addr (prints what it receives)" >&2
+echo "dev: Temporal UI on $TEMPORAL_UI_URL" >&2
 echo "dev: API on http://$HTTP_ADDR/api/v1/public (OpenAPI at /api/v1/public/openapi.json)" >&2
-exec bin/api serve
+bin/api serve &
+pids+=($!)
+wait -n "${pids[@]}"

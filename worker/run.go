@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 
 	<-ctx.Done()
-	log.Info("shutting down: finishing running activities", "timeout", cfg.ShutdownTimeout)
+	log.Info("shutting down: finishing running activities", "timeout", cfg.ShutdownTimeout.String())
 	stopRelay()
 	<-relayDone
 	w.Stop()
