@@ -5,6 +5,7 @@ package activities
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -18,6 +19,10 @@ import (
 // PostgreSQL, so the workflow does not record it again.
 const ErrTypeRecorded = "ActionOutcomeRecorded"
 
+// secretTTL is how long a worker keeps a tenant's opened signing secret: it saves a query
+// and a decryption per attempt, and a rotated secret is picked up within it.
+const secretTTL = time.Minute
+
 // Activities are the action activities and what they need.
 type Activities struct {
 	Store   *store.Store
@@ -25,6 +30,30 @@ type Activities struct {
 	Secrets *secretbox.Box
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	secrets sync.Map // tenant id -> cachedSecret
+}
+
+type cachedSecret struct {
+	secret  string
+	expires time.Time
+}
+
+// signingSecret returns the tenant's webhook signing secret, opened.
+func (a *Activities) signingSecret(ctx context.Context, tenantID string) (string, error) {
+	if c, ok := a.secrets.Load(tenantID); ok && time.Now().Before(c.(cachedSecret).expires) {
+		return c.(cachedSecret).secret, nil
+	}
+	sealed, err := a.Store.SealedSigningSecret(ctx, tenantID)
+	if err != nil {
+		return "", err
+	}
+	secret, err := a.Secrets.Open(sealed, tenantID)
+	if err != nil {
+		return "", err
+	}
+	a.secrets.Store(tenantID, cachedSecret{secret: secret, expires: time.Now().Add(secretTTL)})
+	return secret, nil
 }
 
 func (a *Activities) now() time.Time {

@@ -77,7 +77,7 @@ type outcome struct {
 // attempt, failed or timed_out. It returns a retryable error for Temporal to retry.
 func (a *Activities) CustomHTTPCall(ctx context.Context, in CallInput) (*CallResult, error) {
 	attempt := int(activity.GetInfo(ctx).Attempt)
-	action, live, err := a.Store.StartAttempt(ctx, in.ActionID, attempt)
+	action, live, err := a.Store.StartAttempt(ctx, in.ActionID)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return nil, temporal.NewNonRetryableApplicationError("action "+in.ActionID+" does not exist", "ActionMissing", nil)
 	}
@@ -87,25 +87,21 @@ func (a *Activities) CustomHTTPCall(ctx context.Context, in CallInput) (*CallRes
 	if !live {
 		return nil, temporal.NewNonRetryableApplicationError("the action is already "+action.Status, ErrTypeRecorded, nil)
 	}
-	sealed, err := a.Store.SealedSigningSecret(ctx, in.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := a.Secrets.Open(sealed, in.TenantID)
+	secret, err := a.signingSecret(ctx, in.TenantID)
 	if err != nil {
 		return nil, err
 	}
 
 	o := a.call(ctx, in, attempt, secret)
 	if o.message == "" {
-		if _, err := a.Store.RecordAttempt(ctx, in.ActionID, store.AttemptResult{Status: domain.ActionSucceeded, Response: o.response}); err != nil {
+		if _, err := a.Store.RecordAttempt(ctx, in.ActionID, store.AttemptResult{Attempt: attempt, Status: domain.ActionSucceeded, Response: o.response}); err != nil {
 			return nil, err
 		}
 		return &CallResult{StatusCode: o.response.StatusCode, DurationMS: o.response.DurationMS}, nil
 	}
 
 	final := !o.retryable || attempt >= in.Request.MaxAttempts
-	rec := store.AttemptResult{Status: domain.ActionRetrying, LastError: o.message, Response: o.response}
+	rec := store.AttemptResult{Attempt: attempt, Status: domain.ActionRetrying, LastError: o.message, Response: o.response}
 	switch {
 	case final && o.timedOut:
 		rec.Status = domain.ActionTimedOut

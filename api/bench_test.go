@@ -21,13 +21,21 @@ import (
 	"github.com/threada/threada/internal/domain"
 )
 
-// TestBenchReport is `make bench`: ticket creates per second through the HTTP API next to
-// the same inserts made directly through the bun store in this process, and list latency
-// at page 1 and page 200, in one table. It runs only with THREADA_BENCH=1.
+// TestBenchReport is `make bench`: the ticket API and the actions pipeline, each next to
+// its baseline in the same run. It runs only with THREADA_BENCH=1.
 func TestBenchReport(t *testing.T) {
 	if os.Getenv("THREADA_BENCH") == "" {
 		t.Skip("set THREADA_BENCH=1 (make bench) to run the benchmark report")
 	}
+	fmt.Printf("\nThreada benchmarks (%s, %d CPUs, %s)\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version())
+	t.Run("tickets", benchTickets)
+	t.Run("actions", benchActions)
+}
+
+// benchTickets: ticket creates per second through the HTTP API next to the same inserts
+// made directly through the bun store in this process, and list latency at page 1 and
+// page 200.
+func benchTickets(t *testing.T) {
 	const (
 		creates     = 3000
 		concurrency = 16
@@ -123,8 +131,7 @@ func TestBenchReport(t *testing.T) {
 	p50a, p99a := percentile(lat1, 50), percentile(lat1, 99)
 	p50b, p99b := percentile(lat200, 50), percentile(lat200, 99)
 
-	fmt.Printf("\nThreada ticket API benchmark (%s, %d CPUs, %s, %d creates at concurrency %d, %d list samples per page)\n\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), creates, concurrency, listSamples)
+	fmt.Printf("\nTicket API: %d creates at concurrency %d, %d list samples per page\n\n", creates, concurrency, listSamples)
 	fmt.Println("| measurement | HTTP API | reference | ratio | aim |")
 	fmt.Println("|---|---|---|---|---|")
 	fmt.Printf("| ticket creates/s (with initial message) | %.0f | %.0f direct through bun | %.2fx | >= 0.5x |\n", viaAPI, direct, viaAPI/direct)

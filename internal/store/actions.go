@@ -115,33 +115,21 @@ func (s *Store) ListActions(ctx context.Context, tenantID, ticketID string, afte
 	return out, more, nil
 }
 
-// StartAttempt marks a live action running its attempt n and returns it. A terminal action
-// is returned unchanged with ok=false: the attempt must not run. ENOTFOUND when the action
-// does not exist (yet: the API commits it just after starting its workflow).
-func (s *Store) StartAttempt(ctx context.Context, actionID string, n int) (a *domain.Action, ok bool, err error) {
-	row := new(actionRow)
-	err = s.conn(ctx).NewUpdate().Model(row).
-		Set("status = ?", domain.ActionRunning).
-		Set("attempts = greatest(attempts, ?)", n).
-		Set("next_attempt_at = NULL").
-		Set("workflow_started = true").
-		Set("updated_at = ?", now()).
-		Where("id = ? AND "+nonTerminal, actionID).
-		Returning("*").
-		Scan(ctx)
-	if err == nil {
-		return row.toDomain(), true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
+// StartAttempt returns the action an attempt is about to run and whether it is still live;
+// a terminal one (canceled meanwhile) must not be called. It only reads: the attempt's
+// outcome is the one write. ENOTFOUND when the action does not exist.
+func (s *Store) StartAttempt(ctx context.Context, actionID string) (a *domain.Action, live bool, err error) {
+	a, err = s.ActionByID(ctx, actionID)
+	if err != nil {
 		return nil, false, err
 	}
-	a, err = s.ActionByID(ctx, actionID)
-	return a, false, err
+	return a, !domain.ActionTerminal(a.Status), nil
 }
 
 // AttemptResult is what one attempt recorded.
 type AttemptResult struct {
-	Status        string // running->retrying, or a terminal status
+	Attempt       int    // the attempt's number; 0 leaves the count as it is
+	Status        string // retrying, or a terminal status
 	LastError     string
 	Response      *domain.ActionResponse
 	NextAttemptAt *time.Time
@@ -159,6 +147,9 @@ func (s *Store) RecordAttempt(ctx context.Context, actionID string, r AttemptRes
 		Where("id = ? AND "+nonTerminal, actionID)
 	if r.Response != nil {
 		q = q.Set("response = ?", r.Response)
+	}
+	if r.Attempt > 0 {
+		q = q.Set("attempts = greatest(attempts, ?)", r.Attempt).Set("workflow_started = true")
 	}
 	if domain.ActionTerminal(r.Status) {
 		q = q.Set("completed_at = ?", at)
