@@ -54,7 +54,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-(set -a; . "$demo"; exec bin/worker echo-receiver --addr "$echo_addr") &
+(set -a; . "$demo"; exec bin/worker echo-receiver --addr "$echo_addr" --fail-first "${ECHO_FAIL_FIRST:-0}") &
 pids+=($!)
 bin/worker &
 pids+=($!)
