@@ -203,34 +203,19 @@ func (s *server) listActions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := checkQuery(c, "limit", "page_token"); err != nil {
-		return err
-	}
-	limit, err := parseLimit(c)
-	if err != nil {
-		return err
-	}
-	pc, err := parsePageToken(c, "actions", ticketID)
+	l, err := parseListing(c, "actions", ticketID)
 	if err != nil {
 		return err
 	}
 	var after *domain.ActionCursor
-	if pc != nil {
-		after = &domain.ActionCursor{CreatedAt: pc.time(), ID: pc.ID}
+	if l.after != nil {
+		after = &domain.ActionCursor{CreatedAt: l.after.time(), ID: l.after.ID}
 	}
-	acts, more, err := s.store.ListActions(c.UserContext(), keyOf(c).TenantID, ticketID, after, limit)
+	acts, more, err := s.store.ListActions(c.UserContext(), keyOf(c).TenantID, ticketID, after, l.limit)
 	if err != nil {
 		return err
 	}
-	page := listPage[actionView]{Items: make([]actionView, len(acts))}
-	for i := range acts {
-		page.Items[i] = s.actionViewOf(&acts[i])
-	}
-	if more {
-		last := acts[len(acts)-1]
-		page.NextPageToken = encodePageToken("actions", ticketID, last.CreatedAt, last.ID)
-	}
-	return c.JSON(page)
+	return c.JSON(pageFor(l, acts, more, s.actionViewOf, func(a *domain.Action) (time.Time, string) { return a.CreatedAt, a.ID }))
 }
 
 // actionParam loads {action_id} within the caller's tenant; a malformed id is a 404.

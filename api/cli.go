@@ -146,6 +146,11 @@ func healthcheck(ctx context.Context, cfg config.Config) error {
 	return nil
 }
 
+// openStore opens the small pool a one-shot command needs.
+func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
+	return store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -189,7 +194,7 @@ func tenantCreate(ctx context.Context, cfg config.Config, args []string, stdout 
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -236,7 +241,7 @@ func tenantUpdate(ctx context.Context, cfg config.Config, args []string, stdout 
 	if u.ActionsBaseURL == nil && u.AllowedHosts == nil {
 		return usageErr("nothing to update: give --actions-base-url and/or --allowed-hosts")
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -259,7 +264,7 @@ func keyCmd(ctx context.Context, cfg config.Config, args []string, getenv func(s
 		if len(args) != 2 {
 			return usageErr("expected `key revoke KEY_ID`")
 		}
-		st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+		st, err := openStore(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -290,7 +295,7 @@ func keyCreate(ctx context.Context, cfg config.Config, args []string, stdout io.
 	if err != nil {
 		return usageErr("--scopes: %v", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -316,7 +321,7 @@ func keyVerify(ctx context.Context, cfg config.Config, secret string, stdout io.
 	if !ok {
 		return errors.New("THREADA_API_KEY is not a Threada API key")
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
@@ -66,32 +68,17 @@ func (s *server) listMessages(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := checkQuery(c, "limit", "page_token"); err != nil {
-		return err
-	}
-	limit, err := parseLimit(c)
-	if err != nil {
-		return err
-	}
-	pc, err := parsePageToken(c, "messages", id)
+	l, err := parseListing(c, "messages", id)
 	if err != nil {
 		return err
 	}
 	var after *domain.MessageCursor
-	if pc != nil {
-		after = &domain.MessageCursor{CreatedAt: pc.time(), ID: pc.ID}
+	if l.after != nil {
+		after = &domain.MessageCursor{CreatedAt: l.after.time(), ID: l.after.ID}
 	}
-	msgs, more, err := s.store.ListMessages(c.UserContext(), keyOf(c).TenantID, id, after, limit)
+	msgs, more, err := s.store.ListMessages(c.UserContext(), keyOf(c).TenantID, id, after, l.limit)
 	if err != nil {
 		return err
 	}
-	page := listPage[messageView]{Items: make([]messageView, len(msgs))}
-	for i := range msgs {
-		page.Items[i] = messageViewOf(&msgs[i])
-	}
-	if more {
-		last := msgs[len(msgs)-1]
-		page.NextPageToken = encodePageToken("messages", id, last.CreatedAt, last.ID)
-	}
-	return c.JSON(page)
+	return c.JSON(pageFor(l, msgs, more, messageViewOf, func(m *domain.Message) (time.Time, string) { return m.CreatedAt, m.ID }))
 }

@@ -34,6 +34,44 @@ type pageCursor struct {
 	ID      string `json:"i"`
 }
 
+// listing is what a list endpoint reads from its query: page size and position.
+type listing struct {
+	kind, scope string
+	limit       int
+	after       *pageCursor // nil on the first page
+}
+
+// parseListing checks the query (limit, page_token and the endpoint's filters) of a
+// listing of kind over scope.
+func parseListing(c *fiber.Ctx, kind, scope string, filters ...string) (*listing, error) {
+	if err := checkQuery(c, append([]string{"limit", "page_token"}, filters...)...); err != nil {
+		return nil, err
+	}
+	limit, err := parseLimit(c)
+	if err != nil {
+		return nil, err
+	}
+	after, err := parsePageToken(c, kind, scope)
+	if err != nil {
+		return nil, err
+	}
+	return &listing{kind: kind, scope: scope, limit: limit, after: after}, nil
+}
+
+// page renders items as the list envelope; position gives each item's place in the
+// listing's order, for the next page's token.
+func pageFor[T, V any](l *listing, items []T, more bool, view func(*T) V, position func(*T) (time.Time, string)) listPage[V] {
+	page := listPage[V]{Items: make([]V, len(items))}
+	for i := range items {
+		page.Items[i] = view(&items[i])
+	}
+	if more && len(items) > 0 {
+		at, id := position(&items[len(items)-1])
+		page.NextPageToken = encodePageToken(l.kind, l.scope, at, id)
+	}
+	return page
+}
+
 // parseLimit reads `limit`: 1..100, default 25.
 func parseLimit(c *fiber.Ctx) (int, error) {
 	raw := c.Query("limit")

@@ -201,14 +201,11 @@ func (s *server) updateTicket(c *fiber.Ctx) error {
 
 // listTickets handles GET /tickets.
 func (s *server) listTickets(c *fiber.Ctx) error {
-	if err := checkQuery(c, "limit", "page_token", "status", "priority", "channel", "tag"); err != nil {
-		return err
-	}
-	limit, err := parseLimit(c)
+	f := domain.TicketFilter{Status: c.Query("status"), Priority: c.Query("priority"), Channel: c.Query("channel"), Tag: c.Query("tag")}
+	l, err := parseListing(c, "tickets", scopeOf(f.Status, f.Priority, f.Channel, f.Tag), "status", "priority", "channel", "tag")
 	if err != nil {
 		return err
 	}
-	f := domain.TicketFilter{Status: c.Query("status"), Priority: c.Query("priority"), Channel: c.Query("channel"), Tag: c.Query("tag")}
 	for _, check := range []struct {
 		param, value string
 		allowed      []string
@@ -219,28 +216,15 @@ func (s *server) listTickets(c *fiber.Ctx) error {
 			}
 		}
 	}
-	scope := scopeOf(f.Status, f.Priority, f.Channel, f.Tag)
-	pc, err := parsePageToken(c, "tickets", scope)
-	if err != nil {
-		return err
-	}
 	var after *domain.TicketCursor
-	if pc != nil {
-		after = &domain.TicketCursor{LastMessageAt: pc.time(), ID: pc.ID}
+	if l.after != nil {
+		after = &domain.TicketCursor{LastMessageAt: l.after.time(), ID: l.after.ID}
 	}
-	tickets, more, err := s.store.ListTickets(c.UserContext(), keyOf(c).TenantID, f, after, limit)
+	tickets, more, err := s.store.ListTickets(c.UserContext(), keyOf(c).TenantID, f, after, l.limit)
 	if err != nil {
 		return err
 	}
-	page := listPage[ticketSummary]{Items: make([]ticketSummary, len(tickets))}
-	for i := range tickets {
-		page.Items[i] = summaryOf(&tickets[i])
-	}
-	if more {
-		last := tickets[len(tickets)-1]
-		page.NextPageToken = encodePageToken("tickets", scope, last.LastMessageAt, last.ID)
-	}
-	return c.JSON(page)
+	return c.JSON(pageFor(l, tickets, more, summaryOf, func(t *domain.Ticket) (time.Time, string) { return t.LastMessageAt, t.ID }))
 }
 
 // ticketIDParam reads {ticket_id}; a malformed id cannot exist, so it is a 404 like any

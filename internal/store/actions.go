@@ -104,14 +104,7 @@ func (s *Store) ListActions(ctx context.Context, tenantID, ticketID string, afte
 	if err := q.OrderExpr("created_at DESC, id DESC").Limit(int64(limit + 1)).Scan(ctx); err != nil {
 		return nil, false, err
 	}
-	more := len(rows) > limit
-	if more {
-		rows = rows[:limit]
-	}
-	out := make([]domain.Action, len(rows))
-	for i := range rows {
-		out[i] = *rows[i].toDomain()
-	}
+	out, more := pageOf(rows, limit, func(r *actionRow) domain.Action { return *r.toDomain() })
 	return out, more, nil
 }
 

@@ -111,13 +111,6 @@ func (s *Store) ListMessages(ctx context.Context, tenantID, ticketID string, aft
 	if err := q.OrderExpr("created_at ASC, id ASC").Limit(int64(limit + 1)).Scan(ctx); err != nil {
 		return nil, false, err
 	}
-	more := len(rows) > limit
-	if more {
-		rows = rows[:limit]
-	}
-	out := make([]domain.Message, len(rows))
-	for i := range rows {
-		out[i] = rows[i].toDomain()
-	}
+	out, more := pageOf(rows, limit, (*messageRow).toDomain)
 	return out, more, nil
 }

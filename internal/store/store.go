@@ -177,6 +177,20 @@ func wrapErr(err error, notFound string) error {
 	return err
 }
 
+// pageOf converts up to limit rows of a keyset query that asked for limit+1, and reports
+// whether more rows follow.
+func pageOf[R, T any](rows []R, limit int, convert func(*R) T) ([]T, bool) {
+	more := len(rows) > limit
+	if more {
+		rows = rows[:limit]
+	}
+	out := make([]T, len(rows))
+	for i := range rows {
+		out[i] = convert(&rows[i])
+	}
+	return out, more
+}
+
 // now is the store's clock: UTC, at the microsecond precision PostgreSQL keeps, so a value
 // read back equals the value written.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -234,13 +234,6 @@ func (s *Store) ListTickets(ctx context.Context, tenantID string, f domain.Ticke
 	if err := q.OrderExpr("last_message_at DESC, id DESC").Limit(int64(limit + 1)).Scan(ctx); err != nil {
 		return nil, false, err
 	}
-	more := len(rows) > limit
-	if more {
-		rows = rows[:limit]
-	}
-	out := make([]domain.Ticket, len(rows))
-	for i := range rows {
-		out[i] = rows[i].toDomain()
-	}
+	out, more := pageOf(rows, limit, (*ticketRow).toDomain)
 	return out, more, nil
 }
