@@ -18,9 +18,17 @@ type endpoint struct {
 	body         any
 }
 
-func endpoints(ticketID, actionID string) []endpoint {
-	read, write, act := domain.ScopeSupportRead, domain.ScopeSupportWrite, domain.ScopeSupportActions
+func endpoints(ticketID, actionID, automationID string) []endpoint {
+	read, write, act, auto := domain.ScopeSupportRead, domain.ScopeSupportWrite, domain.ScopeSupportActions, domain.ScopeAdminAutomations
+	aut := "/api/v1/admin/automations/" + automationID
 	return []endpoint{
+		{"GET", "/api/v1/admin/automations", []string{auto}, nil},
+		{"POST", "/api/v1/admin/automations", []string{auto}, exampleAutomation()},
+		{"POST", "/api/v1/admin/automations/test", []string{auto}, map[string]any{"condition": "true", "ticket_id": ticketID}},
+		{"GET", aut, []string{auto}, nil},
+		{"PATCH", aut, []string{auto}, map[string]any{"enabled": false}},
+		{"GET", aut + "/runs", []string{auto}, nil},
+		{"DELETE", aut, []string{auto}, nil},
 		{"GET", "/api/v1/public/tickets", []string{read}, nil},
 		{"POST", "/api/v1/public/tickets", []string{write}, map[string]any{"subject": "s"}},
 		{"GET", "/api/v1/public/tickets/" + ticketID, []string{read}, nil},
@@ -38,11 +46,12 @@ func TestEveryEndpointByEveryScope(t *testing.T) {
 	e := newTestEnv(t)
 	f := e.actionFixture("https://hooks.example.com")
 	actionID := decodeAction(t, e.postAction(f, referenceAction(), nil)).ActionID
+	automationID := e.newAutomation(f, exampleAutomation())
 	keys := map[string]string{}
 	for _, scope := range domain.AllScopes {
 		keys[scope] = e.newKey(f.tenant, scope)
 	}
-	for _, ep := range endpoints(f.ticket, actionID) {
+	for _, ep := range endpoints(f.ticket, actionID, automationID) {
 		for _, scope := range domain.AllScopes {
 			t.Run(ep.method+" "+ep.path+" with "+scope, func(t *testing.T) {
 				resp := e.do(req{method: ep.method, path: ep.path, key: keys[scope], body: ep.body})
@@ -68,6 +77,7 @@ func TestAuthentication(t *testing.T) {
 	f := e.actionFixture("https://hooks.example.com")
 	tenant, key, ticketID := f.tenant, f.key, f.ticket
 	actionID := decodeAction(t, e.postAction(f, referenceAction(), nil)).ActionID
+	automationID := e.newAutomation(f, exampleAutomation())
 	revoked := e.newKey(tenant, domain.AllScopes...)
 	revokedID, _ := auth.KeyIDFromSecret(revoked)
 	if err := e.store.RevokeKey(context.Background(), revokedID); err != nil {
@@ -85,7 +95,7 @@ func TestAuthentication(t *testing.T) {
 		"wrong secret": forged,
 		"revoked":      revoked,
 	} {
-		for _, ep := range endpoints(ticketID, actionID) {
+		for _, ep := range endpoints(ticketID, actionID, automationID) {
 			t.Run(name+" "+ep.method+" "+ep.path, func(t *testing.T) {
 				wantError(t, e.do(req{method: ep.method, path: ep.path, key: k, body: ep.body}), http.StatusUnauthorized, "authentication_error", "")
 			})
@@ -105,7 +115,7 @@ func TestTenantIsolation(t *testing.T) {
 	a := e.mustTicket(keyA, map[string]any{"subject": "A's secret subject", "initial_message": map[string]any{"content": "A's secret"}})
 	idA := a.Ticket.Summary.TicketID
 
-	for _, ep := range endpoints(idA, "act_00000000000000000000000000") {
+	for _, ep := range endpoints(idA, "act_00000000000000000000000000", "aut_00000000000000000000000000") {
 		if !strings.Contains(ep.path, idA) {
 			continue
 		}

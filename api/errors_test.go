@@ -154,9 +154,12 @@ func TestOpenAPIDocumentIsServed(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Errorf("openapi %q", doc.OpenAPI)
 	}
-	// Every route the app serves under the public prefix is documented, with its method.
+	// Every route the app serves under the public and admin prefixes is documented.
 	for _, r := range e.app.GetRoutes(true) {
 		path, ok := strings.CutPrefix(r.Path, publicPrefix)
+		if !ok {
+			path, ok = strings.CutPrefix(r.Path, adminPrefix)
+		}
 		if !ok || r.Method == "HEAD" || strings.HasPrefix(path, "/test-") {
 			continue
 		}

@@ -124,6 +124,7 @@ func (s *server) authorize(scopes ...string) fiber.Handler {
 			return domain.Errorf(domain.EUNAUTHENTICATED, "This API key (%s) has been revoked.", key.ID)
 		}
 		c.Locals(localKey, key)
+		c.SetUserContext(domain.WithOrigin(c.UserContext(), domain.Origin{Actor: "api_key:" + key.ID}))
 		for _, scope := range scopes {
 			if key.HasScope(scope) {
 				return c.Next()

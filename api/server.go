@@ -65,6 +65,16 @@ func (s *server) app() *fiber.App {
 	pub.Post("/tickets/:ticket_id/actions", act, s.preferWait, s.idempotent, s.createAction)
 	pub.Get("/actions/:action_id", readActions, s.getAction)
 	pub.Post("/actions/:action_id/cancel", act, s.idempotent, s.cancelAction)
+
+	auto := s.authorize(domain.ScopeAdminAutomations)
+	admin := app.Group(adminPrefix)
+	admin.Get("/automations", auto, s.listAutomations)
+	admin.Post("/automations", auto, s.idempotent, s.createAutomation)
+	admin.Post("/automations/test", auto, s.idempotent, s.testAutomation)
+	admin.Get("/automations/:automation_id", auto, s.getAutomation)
+	admin.Patch("/automations/:automation_id", auto, s.updateAutomation)
+	admin.Delete("/automations/:automation_id", auto, s.deleteAutomation)
+	admin.Get("/automations/:automation_id/runs", auto, s.listRuns)
 	return app
 }
 

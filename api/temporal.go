@@ -86,16 +86,11 @@ func (r *actionRunner) start(ctx context.Context, a *domain.Action) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), temporalCallTimeout)
 	defer cancel()
-	err := workflows.StartAction(ctx, r.client, r.taskQueue, a)
+	err := workflows.StartAndMark(ctx, r.client, r.store, r.taskQueue, a)
 	r.observe(err)
 	if err != nil {
 		r.log.Warn("action not started yet; the relay will start it", "action_id", a.ID, "err", err)
-		return
 	}
-	if err := r.store.MarkStarted(ctx, a.ID); err != nil {
-		r.log.Warn("marking action started", "action_id", a.ID, "err", err)
-	}
-	a.Started = true
 }
 
 // live overlays Temporal's view of a running action on what PostgreSQL recorded: whether

@@ -14,6 +14,8 @@ import (
 // responses; the messages endpoint pages through all of them.
 const detailMessages = 100
 
+func nowUTC() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
 // timestamp renders as RFC 3339 in UTC with a Z, to the second, as in the reference.
 type timestamp time.Time
 

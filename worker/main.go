@@ -1,6 +1,7 @@
-// Command worker runs Threada's Temporal worker: the action workflows and activities, and
-// the relay that starts the workflows of actions the API accepted while Temporal was
-// unreachable. `worker echo-receiver` is a local receiver for trying actions out.
+// Command worker runs Threada's Temporal worker (the action workflows and activities), the
+// relay that starts the workflows of actions the API accepted while Temporal was
+// unreachable, and the automations engine that consumes the ticket event outbox.
+// `worker echo-receiver` is a local receiver for trying actions out.
 package main
 
 import (

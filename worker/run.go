@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -12,6 +13,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/automations"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
@@ -82,17 +84,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("worker started", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 
-	relayCtx, stopRelay := context.WithCancel(ctx)
-	relayDone := make(chan struct{})
-	go func() {
-		defer close(relayDone)
-		relay(relayCtx, st, tc, cfg.TaskQueue, log)
-	}()
+	engine := &automations.Engine{
+		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth,
+		Start: func(ctx context.Context, a *domain.Action) {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := workflows.StartAndMark(ctx, tc, st, cfg.TaskQueue, a); err != nil {
+				log.Warn("automation action not started yet; the relay will start it", "action_id", a.ID, "err", err)
+			}
+		},
+	}
+	loopsCtx, stopLoops := context.WithCancel(ctx)
+	var loops sync.WaitGroup
+	loops.Go(func() { relay(loopsCtx, st, tc, cfg.TaskQueue, log) })
+	loops.Go(func() { engine.Run(loopsCtx) })
 
 	<-ctx.Done()
 	log.Info("shutting down: finishing running activities", "timeout", cfg.ShutdownTimeout.String())
-	stopRelay()
-	<-relayDone
+	stopLoops()
+	loops.Wait()
 	w.Stop()
 	log.Info("stopped")
 	return nil

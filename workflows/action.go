@@ -5,6 +5,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -17,6 +18,7 @@ import (
 	"github.com/threada/threada/activities"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
 )
 
 // TaskQueue is the default task queue of action workflows and their activities
@@ -158,4 +160,17 @@ func StartAction(ctx context.Context, c client.Client, taskQueue string, a *doma
 		return nil
 	}
 	return err
+}
+
+// StartAndMark starts an action's workflow and records in PostgreSQL that it is started.
+// When the start fails the action stays queued for the worker's relay.
+func StartAndMark(ctx context.Context, c client.Client, st *store.Store, taskQueue string, a *domain.Action) error {
+	if err := StartAction(ctx, c, taskQueue, a); err != nil {
+		return err
+	}
+	if err := st.MarkStarted(ctx, a.ID); err != nil {
+		return fmt.Errorf("marking action %s started: %w", a.ID, err)
+	}
+	a.Started = true
+	return nil
 }

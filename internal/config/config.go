@@ -7,20 +7,23 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/secretbox"
 )
 
 // Defaults used when a variable is unset.
 const (
-	DefaultDatabaseURL       = "postgres://postgres@127.0.0.1:5432/threada?sslmode=disable"
-	DefaultHTTPAddr          = "127.0.0.1:8080"
-	DefaultTemporalAddress   = "127.0.0.1:7233"
-	DefaultTemporalNamespace = "default"
-	DefaultShutdownTimeout   = 20 * time.Second
-	DefaultTaskQueue         = "threada-actions"
+	DefaultDatabaseURL        = "postgres://postgres@127.0.0.1:5432/threada?sslmode=disable"
+	DefaultHTTPAddr           = "127.0.0.1:8080"
+	DefaultTemporalAddress    = "127.0.0.1:7233"
+	DefaultTemporalNamespace  = "default"
+	DefaultShutdownTimeout    = 20 * time.Second
+	DefaultTaskQueue          = "threada-actions"
+	DefaultAutomationMaxDepth = 3
 )
 
 // Config is every setting, read by Load.
@@ -40,6 +43,8 @@ type Config struct {
 	TemporalUIURL string
 	// EgressAllowCIDRs lets action calls reach otherwise refused ranges (e.g. 127.0.0.0/8).
 	EgressAllowCIDRs string
+	// AutomationMaxDepth is how long a chain of automations triggering each other may get.
+	AutomationMaxDepth int
 }
 
 // Load reads the configuration through getenv (os.Getenv in production) and validates it.
@@ -71,6 +76,14 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SHUTDOWN_TIMEOUT must be a positive duration like 20s; got %q", v)
 		}
 		c.ShutdownTimeout = d
+	}
+	c.AutomationMaxDepth = domain.DefaultMaxChainDepth
+	if v := strings.TrimSpace(getenv("AUTOMATION_MAX_CHAIN_DEPTH")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10 {
+			return c, fmt.Errorf("AUTOMATION_MAX_CHAIN_DEPTH must be an integer from 1 to 10; got %q", v)
+		}
+		c.AutomationMaxDepth = n
 	}
 	if err := CheckDatabaseURL(c.DatabaseURL); err != nil {
 		return c, err
@@ -141,5 +154,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("secrets_key_set", c.SecretsKey != ""),
 		slog.String("temporal_ui_url", c.TemporalUIURL),
 		slog.String("actions_egress_allow_cidrs", c.EgressAllowCIDRs),
+		slog.Int("automation_max_chain_depth", c.AutomationMaxDepth),
 	)
 }

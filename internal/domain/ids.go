@@ -2,6 +2,7 @@ package domain
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"strings"
 	"time"
@@ -34,6 +35,21 @@ func newIDBody(t time.Time) string {
 	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
 	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails since Go 1.24.
 	return EncodeBase32(b[:])
+}
+
+// DerivedID returns the ID a retried computation must produce again: its time part is t,
+// the rest a hash of parts. Automations derive the IDs of the actions they start this way,
+// so evaluating an event twice cannot start an action twice.
+func DerivedID(prefix string, t time.Time, parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
+	copy(b[6:], h.Sum(nil)[:10])
+	return prefix + "_" + EncodeBase32(b[:])
 }
 
 // EncodeBase32 encodes b in lower-case Crockford base32 without padding, most significant

@@ -12,10 +12,12 @@ const (
 	ScopeSupportRead    = "support.read"
 	ScopeSupportWrite   = "support.write"
 	ScopeSupportActions = "support.actions"
+	// ScopeAdminAutomations manages automations under /api/v1/admin.
+	ScopeAdminAutomations = "admin.automations"
 )
 
 // AllScopes is the closed list of scopes, in documentation order.
-var AllScopes = []string{ScopeSupportRead, ScopeSupportWrite, ScopeSupportActions}
+var AllScopes = []string{ScopeSupportRead, ScopeSupportWrite, ScopeSupportActions, ScopeAdminAutomations}
 
 // Tenant is one customer account; every other record belongs to exactly one tenant.
 type Tenant struct {

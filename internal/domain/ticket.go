@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -68,9 +69,9 @@ type Ticket struct {
 
 // Contact is the customer a ticket is about. Every field is optional.
 type Contact struct {
-	Name  string
-	Email string
-	Phone string
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Phone string `json:"phone"`
 }
 
 // Empty reports whether c carries no information.
@@ -100,18 +101,84 @@ type TicketCreate struct {
 }
 
 // TicketUpdate is a partial update: nil fields are left as they are.
-// A Contact pointing at an empty Contact removes the ticket's contact.
+// A Contact pointing at an empty Contact removes the ticket's contact. AddTags and
+// RemoveTags apply after Tags, to the ticket's tags as they are when the update runs.
 type TicketUpdate struct {
-	Subject  *string
-	Status   *string
-	Priority *string
-	Tags     *[]string
-	Contact  *Contact
+	Subject    *string
+	Status     *string
+	Priority   *string
+	Tags       *[]string
+	AddTags    []string
+	RemoveTags []string
+	Contact    *Contact
 }
 
-// Empty reports whether u changes nothing.
-func (u TicketUpdate) Empty() bool {
-	return u.Subject == nil && u.Status == nil && u.Priority == nil && u.Tags == nil && u.Contact == nil
+// Apply returns t with u applied.
+func (u TicketUpdate) Apply(t Ticket) Ticket {
+	if u.Subject != nil {
+		t.Subject = *u.Subject
+	}
+	if u.Status != nil {
+		t.Status = *u.Status
+	}
+	if u.Priority != nil {
+		t.Priority = *u.Priority
+	}
+	if u.Tags != nil {
+		t.Tags = slices.Clone(*u.Tags)
+	}
+	if len(u.AddTags) > 0 || len(u.RemoveTags) > 0 {
+		tags := slices.Clone(t.Tags)
+		for _, tag := range u.AddTags {
+			if !slices.Contains(tags, tag) {
+				tags = append(tags, tag)
+			}
+		}
+		tags = slices.DeleteFunc(tags, func(tag string) bool { return slices.Contains(u.RemoveTags, tag) })
+		t.Tags = tags
+	}
+	if u.Contact != nil {
+		t.Contact = nil
+		if !u.Contact.Empty() {
+			c := *u.Contact
+			t.Contact = &c
+		}
+	}
+	if t.Tags == nil {
+		t.Tags = []string{}
+	}
+	return t
+}
+
+// Diff returns the fields automations see changing between before and after (nil before:
+// every field, from nil).
+func Diff(before *Ticket, after *Ticket) map[string]FieldChange {
+	out := map[string]FieldChange{}
+	var b Ticket
+	if before != nil {
+		b = *before
+	}
+	add := func(field string, from, to any, same bool) {
+		if before == nil {
+			out[field] = FieldChange{From: nil, To: to}
+		} else if !same {
+			out[field] = FieldChange{From: from, To: to}
+		}
+	}
+	add("subject", b.Subject, after.Subject, b.Subject == after.Subject)
+	add("status", b.Status, after.Status, b.Status == after.Status)
+	add("priority", b.Priority, after.Priority, b.Priority == after.Priority)
+	add("tags", b.Tags, after.Tags, slices.Equal(b.Tags, after.Tags))
+	add("contact", contactValue(b.Contact), contactValue(after.Contact), contactValue(b.Contact) == contactValue(after.Contact))
+	return out
+}
+
+// contactValue is a contact as a comparable value, nil when there is none.
+func contactValue(c *Contact) any {
+	if c == nil || c.Empty() {
+		return nil
+	}
+	return *c
 }
 
 // MessageCreate is the input for a new message. Channel defaults to the ticket's channel,

@@ -102,6 +102,13 @@ func (u *TicketUpdate) Normalize() error {
 			return err
 		}
 	}
+	var err error
+	if u.AddTags, err = NormalizeTags("add_tags", u.AddTags); err != nil {
+		return err
+	}
+	if u.RemoveTags, err = NormalizeTags("remove_tags", u.RemoveTags); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -82,13 +82,19 @@ func (s *Store) AddMessage(ctx context.Context, tenantID, ticketID string, in do
 		}
 		created = true
 		msg = row.toDomain()
-		_, err = tx.NewUpdate().Table("tickets").
+		after := new(ticketRow)
+		err = tx.NewUpdate().Model(after).
 			Set("message_count = message_count + 1").
 			Set("last_message_at = greatest(last_message_at, ?)", at).
 			Set("updated_at = ?", at).
 			Where("id = ?", ticketID).
-			Exec(ctx)
-		return err
+			Returning("*").
+			Scan(ctx)
+		if err != nil {
+			return err
+		}
+		before := t.toDomain()
+		return writeEvent(ctx, tx, domain.EventMessageCreated, &before, after.toDomain(), &msg, at)
 	})
 	if err != nil {
 		return nil, false, err

@@ -89,22 +89,25 @@ func (s *Store) CreateTicket(ctx context.Context, tenantID string, in domain.Tic
 		msg = newMessageRow(tenantID, row.ID, *in.InitialMessage, at)
 		row.MessageCount = 1
 	}
+	d := &domain.TicketDetail{Ticket: row.toDomain(), Messages: []domain.Message{}}
+	var first *domain.Message
+	if msg != nil {
+		d.Messages = append(d.Messages, msg.toDomain())
+		first = &d.Messages[0]
+	}
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
 		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
 			return err
 		}
 		if msg != nil {
-			_, err := tx.NewInsert().Model(msg).Exec(ctx)
-			return err
+			if _, err := tx.NewInsert().Model(msg).Exec(ctx); err != nil {
+				return err
+			}
 		}
-		return nil
+		return writeEvent(ctx, tx, domain.EventTicketCreated, nil, d.Ticket, first, at)
 	})
 	if err != nil {
 		return nil, err
-	}
-	d := &domain.TicketDetail{Ticket: row.toDomain(), Messages: []domain.Message{}}
-	if msg != nil {
-		d.Messages = append(d.Messages, msg.toDomain())
 	}
 	return d, nil
 }
@@ -157,8 +160,8 @@ func getTicketRow(ctx context.Context, db bun.IDB, tenantID, ticketID string, fo
 	return row, nil
 }
 
-// UpdateTicket applies a normalized partial update. An update that changes nothing leaves
-// updated_at alone.
+// UpdateTicket applies a normalized partial update and records a ticket.updated event in
+// the same transaction. An update that changes nothing writes nothing.
 func (s *Store) UpdateTicket(ctx context.Context, tenantID, ticketID string, u domain.TicketUpdate) (*domain.Ticket, error) {
 	var out domain.Ticket
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
@@ -167,31 +170,21 @@ func (s *Store) UpdateTicket(ctx context.Context, tenantID, ticketID string, u d
 			return err
 		}
 		before := row.toDomain()
-		if u.Subject != nil {
-			row.Subject = *u.Subject
-		}
-		if u.Status != nil {
-			row.Status = *u.Status
-		}
-		if u.Priority != nil {
-			row.Priority = *u.Priority
-		}
-		if u.Tags != nil {
-			row.Tags = *u.Tags
-		}
-		if u.Contact != nil {
-			row.setContact(u.Contact)
-		}
-		out = row.toDomain()
+		out = u.Apply(before)
 		if ticketEqual(before, out) {
 			return nil
 		}
-		row.UpdatedAt = now()
-		out.UpdatedAt = row.UpdatedAt
+		at := now()
+		out.UpdatedAt = at
+		row.Subject, row.Status, row.Priority, row.Tags, row.UpdatedAt = out.Subject, out.Status, out.Priority, out.Tags, at
+		row.setContact(out.Contact)
 		_, err = tx.NewUpdate().Model(row).
 			Column("subject", "status", "priority", "tags", "contact_name", "contact_email", "contact_phone", "updated_at").
 			WherePK().Exec(ctx)
-		return err
+		if err != nil {
+			return err
+		}
+		return writeEvent(ctx, tx, domain.EventTicketUpdated, &before, out, nil, at)
 	})
 	if err != nil {
 		return nil, err

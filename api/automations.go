@@ -1,0 +1,243 @@
+package main
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/rules"
+	"github.com/threada/threada/internal/store"
+)
+
+const adminPrefix = "/api/v1/admin"
+
+type automationView struct {
+	AutomationID string                    `json:"automation_id"`
+	TenantID     string                    `json:"tenant_id"`
+	Name         string                    `json:"name"`
+	Enabled      bool                      `json:"enabled"`
+	Events       []string                  `json:"events"`
+	Condition    string                    `json:"condition"`
+	Actions      []domain.AutomationAction `json:"actions"`
+	Position     int                       `json:"position"`
+	Version      int                       `json:"version"`
+	CreatedAt    timestamp                 `json:"created_at"`
+	UpdatedAt    timestamp                 `json:"updated_at"`
+}
+
+type automationEnvelope struct {
+	Automation automationView `json:"automation"`
+}
+
+func automationViewOf(a *domain.Automation) automationView {
+	return automationView{
+		AutomationID: a.ID, TenantID: a.TenantID, Name: a.Name, Enabled: a.Enabled, Events: a.Events,
+		Condition: a.Condition, Actions: a.Actions, Position: a.Position, Version: a.Version,
+		CreatedAt: timestamp(a.CreatedAt), UpdatedAt: timestamp(a.UpdatedAt),
+	}
+}
+
+// automationRequest is the body of create and update; absent fields are nil.
+type automationRequest struct {
+	Name      *string                    `json:"name"`
+	Enabled   *bool                      `json:"enabled"`
+	Events    *[]string                  `json:"events"`
+	Condition *string                    `json:"condition"`
+	Actions   *[]domain.AutomationAction `json:"actions"`
+	Position  *int                       `json:"position"`
+}
+
+func (r *automationRequest) input() domain.AutomationInput {
+	return domain.AutomationInput{Name: r.Name, Enabled: r.Enabled, Events: r.Events, Condition: r.Condition, Actions: r.Actions, Position: r.Position}
+}
+
+// checkAutomation compiles a whole automation (condition and templates) and checks its
+// custom_http actions against the tenant's settings with a sample ticket, so that a rule
+// that can never run is refused when it is saved.
+func (s *server) checkAutomation(c *fiber.Ctx, a *domain.Automation) error {
+	compiled, err := rules.Compile(a)
+	if err != nil {
+		return err
+	}
+	tenant, err := s.store.GetTenant(c.UserContext(), a.TenantID)
+	if err != nil {
+		return err
+	}
+	sample := rules.NewEnv(&domain.TicketEvent{Type: domain.EventTicketUpdated, Ticket: domain.Ticket{
+		ID: "tkt_sample", TenantID: a.TenantID, Subject: "sample", Status: domain.StatusOpen,
+		Priority: domain.PriorityNormal, Channel: domain.ChannelAPI, Tags: []string{},
+	}, Changes: map[string]domain.FieldChange{}})
+	for i, r := range compiled.Render(sample) {
+		if r.Spec.Type != domain.AutomationCustomHTTP || r.Err != nil {
+			continue // a runtime error depends on the event; the run will record it
+		}
+		if _, err := r.HTTP.Validate(tenant.ActionSettings()); err != nil {
+			var de *domain.Error
+			if errors.As(err, &de) {
+				param := "actions[" + strconv.Itoa(i) + "]." + strings.TrimPrefix(de.Param, "payload.")
+				return domain.Invalidf(param, "`%s`: %s", param, de.Message)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// createAutomation handles POST /automations.
+func (s *server) createAutomation(c *fiber.Ctx) error {
+	var req automationRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	in := req.input()
+	if err := in.CheckStatic(true); err != nil {
+		return err
+	}
+	tenantID := keyOf(c).TenantID
+	draft := &domain.Automation{TenantID: tenantID, Condition: *in.Condition, Actions: *in.Actions}
+	if err := s.checkAutomation(c, draft); err != nil {
+		return err
+	}
+	a, err := s.store.CreateAutomation(c.UserContext(), tenantID, in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(automationEnvelope{Automation: automationViewOf(a)})
+}
+
+// getAutomation handles GET /automations/{automation_id}.
+func (s *server) getAutomation(c *fiber.Ctx) error {
+	a, err := s.automationParam(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(automationEnvelope{Automation: automationViewOf(a)})
+}
+
+// updateAutomation handles PATCH /automations/{automation_id}: fields present replace the
+// automation's, the whole is checked again, and the version goes up.
+func (s *server) updateAutomation(c *fiber.Ctx) error {
+	a, err := s.automationParam(c)
+	if err != nil {
+		return err
+	}
+	var req automationRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	in := req.input()
+	if err := in.CheckStatic(false); err != nil {
+		return err
+	}
+	draft := *a
+	if in.Condition != nil {
+		draft.Condition = *in.Condition
+	}
+	if in.Actions != nil {
+		draft.Actions = *in.Actions
+	}
+	if err := s.checkAutomation(c, &draft); err != nil {
+		return err
+	}
+	updated, err := s.store.UpdateAutomation(c.UserContext(), a.TenantID, a.ID, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(automationEnvelope{Automation: automationViewOf(updated)})
+}
+
+// deleteAutomation handles DELETE /automations/{automation_id}, answering the automation
+// as it was; its run history stays.
+func (s *server) deleteAutomation(c *fiber.Ctx) error {
+	a, err := s.automationParam(c)
+	if err != nil {
+		return err
+	}
+	deleted, err := s.store.DeleteAutomation(c.UserContext(), a.TenantID, a.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(automationEnvelope{Automation: automationViewOf(deleted)})
+}
+
+// listAutomations handles GET /automations, in evaluation order.
+func (s *server) listAutomations(c *fiber.Ctx) error {
+	tenantID := keyOf(c).TenantID
+	l, err := parseListing(c, "automations", tenantID)
+	if err != nil {
+		return err
+	}
+	var after *store.AutomationCursor
+	if l.after != nil {
+		after = &store.AutomationCursor{Position: int(l.after.Micros), ID: l.after.ID}
+	}
+	autos, more, err := s.store.ListAutomations(c.UserContext(), tenantID, after, l.limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(pageFor(l, autos, more, automationViewOf, func(a *domain.Automation) (time.Time, string) {
+		return time.UnixMicro(int64(a.Position)), a.ID // the position rides in the token's number
+	}))
+}
+
+type runView struct {
+	RunID             string             `json:"run_id"`
+	AutomationID      string             `json:"automation_id"`
+	AutomationVersion int                `json:"automation_version"`
+	EventID           string             `json:"event_id"`
+	EventType         string             `json:"event_type"`
+	TicketID          string             `json:"ticket_id"`
+	Matched           bool               `json:"matched"`
+	Skipped           *string            `json:"skipped"`
+	Actions           []domain.RunAction `json:"actions"`
+	Error             *string            `json:"error"`
+	EvaluatedAt       timestamp          `json:"evaluated_at"`
+}
+
+func runViewOf(r *domain.AutomationRun) runView {
+	v := runView{
+		RunID: r.ID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion, EventID: r.EventID,
+		EventType: r.EventType, TicketID: r.TicketID, Matched: r.Matched, Actions: r.Actions, EvaluatedAt: timestamp(r.EvaluatedAt),
+	}
+	if r.Skipped != "" {
+		v.Skipped = &r.Skipped
+	}
+	if r.Error != "" {
+		v.Error = &r.Error
+	}
+	return v
+}
+
+// listRuns handles GET /automations/{automation_id}/runs, newest first.
+func (s *server) listRuns(c *fiber.Ctx) error {
+	a, err := s.automationParam(c)
+	if err != nil {
+		return err
+	}
+	l, err := parseListing(c, "runs", a.ID)
+	if err != nil {
+		return err
+	}
+	var after *store.RunCursor
+	if l.after != nil {
+		after = &store.RunCursor{EvaluatedAt: l.after.time(), ID: l.after.ID}
+	}
+	runs, more, err := s.store.ListRuns(c.UserContext(), a.TenantID, a.ID, after, l.limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(pageFor(l, runs, more, runViewOf, func(r *domain.AutomationRun) (time.Time, string) { return r.EvaluatedAt, r.ID }))
+}
+
+// automationParam loads {automation_id} within the caller's tenant.
+func (s *server) automationParam(c *fiber.Ctx) (*domain.Automation, error) {
+	id := c.Params("automation_id")
+	if !domain.ValidID(domain.PrefixAutomation, id) {
+		return nil, domain.Errorf(domain.ENOTFOUND, "No automation %q exists.", id)
+	}
+	return s.store.GetAutomation(c.UserContext(), keyOf(c).TenantID, id)
+}

@@ -1,0 +1,223 @@
+// Package automations runs tenants' rules on ticket events. The worker consumes the event
+// outbox (written with each ticket change, in its transaction): for each event it
+// evaluates the tenant's enabled automations in position order and applies the actions of
+// those that match, in the transaction that marks the event processed. A matched
+// custom_http becomes an action like the public API's, with an ID derived from (event,
+// automation, action index), whose workflow starts once that transaction commits.
+//
+// Loop protection: an automation never fires on an event it caused; an automation fires at
+// most once per chain (the events its own effects cause, and theirs); events at MaxDepth
+// (a client's change is depth 1, the change an automation makes in reaction depth 2, ...)
+// are not evaluated.
+package automations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+	"github.com/uptrace/bun/driver/pgdriver"
+
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/rules"
+	"github.com/threada/threada/internal/store"
+)
+
+// Consumer timings.
+const (
+	pollInterval   = time.Second // fallback when a notification is missed
+	errorBackoff   = 500 * time.Millisecond
+	cleanupEvery   = time.Hour
+	eventRetention = 7 * 24 * time.Hour
+)
+
+// Engine evaluates events and applies matched automations.
+type Engine struct {
+	Store *store.Store
+	// Start starts an action's workflow once its row is committed. Nil leaves actions for
+	// the relay.
+	Start    func(ctx context.Context, a *domain.Action)
+	Log      *slog.Logger
+	MaxDepth int // 0 means domain.DefaultMaxChainDepth
+
+	cache rules.Cache
+}
+
+func (e *Engine) maxDepth() int {
+	if e.MaxDepth > 0 {
+		return e.MaxDepth
+	}
+	return domain.DefaultMaxChainDepth
+}
+
+// Handle evaluates one event against its tenant's automations and applies the matches;
+// store calls join the transaction ctx carries. A rule's own failure (a runtime error in
+// its condition, a URL no longer allowed) is recorded in its run; only storage errors fail
+// the event, to be retried.
+func (e *Engine) Handle(ctx context.Context, ev *domain.TicketEvent) error {
+	autos, err := e.Store.EnabledAutomations(ctx, ev.TenantID, ev.Type)
+	if err != nil || len(autos) == 0 {
+		return err
+	}
+	env := rules.NewEnv(ev)
+	var machine vm.VM
+	var tenant *domain.Tenant
+	runs := make([]domain.AutomationRun, 0, len(autos))
+	for i := range autos {
+		a := &autos[i]
+		run := domain.AutomationRun{TenantID: ev.TenantID, AutomationID: a.ID, AutomationVersion: a.Version,
+			EventID: ev.ID, EventType: ev.Type, TicketID: ev.TicketID}
+		if run.Skipped = e.skipReason(ev, a.ID); run.Skipped != "" {
+			runs = append(runs, run)
+			continue
+		}
+		compiled, err := e.cache.Get(a)
+		if err == nil {
+			run.Matched, err = compiled.MatchOn(&machine, env)
+		}
+		if err != nil {
+			run.Error = err.Error()
+			runs = append(runs, run)
+			continue
+		}
+		if run.Matched {
+			if tenant == nil {
+				if tenant, err = e.Store.GetTenant(ctx, ev.TenantID); err != nil {
+					return err
+				}
+			}
+			if run.Actions, err = e.apply(ctx, ev, a, tenant, compiled.Render(env)); err != nil {
+				return err
+			}
+		}
+		runs = append(runs, run)
+	}
+	return e.Store.RecordRuns(ctx, runs)
+}
+
+// skipReason applies loop protection.
+func (e *Engine) skipReason(ev *domain.TicketEvent, automationID string) string {
+	switch {
+	case ev.Origin.Depth >= e.maxDepth():
+		return fmt.Sprintf("loop protection: the chain reached the depth limit (%d)", e.maxDepth())
+	case ev.Origin.CausedBy == automationID:
+		return "loop protection: this automation caused the event"
+	case slices.Contains(ev.Origin.Chain, automationID):
+		return "loop protection: this automation already fired in this chain"
+	}
+	return ""
+}
+
+// apply carries out a matched automation's actions in order, as the automation.
+func (e *Engine) apply(ctx context.Context, ev *domain.TicketEvent, a *domain.Automation, tenant *domain.Tenant, rendered []rules.Rendered) ([]domain.RunAction, error) {
+	ctx = domain.WithOrigin(ctx, domain.Origin{
+		Actor:    "automation:" + a.ID,
+		Depth:    ev.Origin.Depth + 1,
+		Chain:    append(slices.Clone(ev.Origin.Chain), a.ID),
+		CausedBy: a.ID,
+	})
+	out := make([]domain.RunAction, len(rendered))
+	for i, r := range rendered {
+		out[i] = domain.RunAction{Type: r.Spec.Type}
+		if r.Err != nil {
+			out[i].Error = r.Err.Error()
+			continue
+		}
+		var err error
+		switch r.Spec.Type {
+		case domain.AutomationCustomHTTP:
+			out[i].ActionID, err = e.startAction(ctx, ev, a, i, tenant, r.HTTP)
+		case domain.AutomationSetFields:
+			u := domain.TicketUpdate{Status: r.Spec.Status, Priority: r.Spec.Priority, AddTags: r.Spec.AddTags, RemoveTags: r.Spec.RemoveTags}
+			if err = u.Normalize(); err == nil {
+				_, err = e.Store.UpdateTicket(ctx, ev.TenantID, ev.TicketID, u)
+			}
+		case domain.AutomationAddNote:
+			m := domain.MessageCreate{Role: domain.RoleNote, Content: r.Content}
+			if err = m.Normalize(); err == nil {
+				_, _, err = e.Store.AddMessage(ctx, ev.TenantID, ev.TicketID, m)
+			}
+		}
+		if err != nil {
+			var de *domain.Error
+			if !errors.As(err, &de) || de.Code == domain.EINTERNAL {
+				return nil, err
+			}
+			out[i].Error = de.Message
+		}
+	}
+	return out, nil
+}
+
+// startAction stores a custom_http action for the event and starts it after commit. Its
+// ID is derived from (event, automation, index): evaluating the event again yields the
+// same action, never a second one.
+func (e *Engine) startAction(ctx context.Context, ev *domain.TicketEvent, a *domain.Automation, index int, tenant *domain.Tenant, p domain.CustomHTTPPayload) (string, error) {
+	call, err := p.Validate(tenant.ActionSettings())
+	if err != nil {
+		return "", err
+	}
+	act := &domain.Action{
+		ID:       domain.DerivedID(domain.PrefixAction, ev.OccurredAt, ev.ID, a.ID, strconv.Itoa(index)),
+		TenantID: ev.TenantID, TicketID: ev.TicketID, Type: domain.ActionTypeCustomHTTP,
+		RequestedBy: "automation:" + a.ID, Payload: p, Request: call,
+	}
+	if err := e.Store.CreateAction(ctx, act); err != nil {
+		return "", err
+	}
+	if e.Start != nil {
+		e.Store.AfterCommit(ctx, func(ctx context.Context) { e.Start(ctx, act) })
+	}
+	return act.ID, nil
+}
+
+// Run consumes the outbox until ctx ends: it processes every waiting event, then sleeps
+// until a notification says another arrived, or pollInterval passes. Several workers can
+// run it at once; each event is claimed by one of them.
+func (e *Engine) Run(ctx context.Context) {
+	ln := pgdriver.NewListener(e.Store.DB())
+	defer ln.Close()
+	if err := ln.Listen(ctx, store.EventsChannel); err != nil && ctx.Err() == nil {
+		e.Log.Warn("automations: LISTEN failed; polling instead", "err", err)
+	}
+	notified := ln.Channel()
+	cleanup := time.NewTicker(cleanupEvery)
+	defer cleanup.Stop()
+	for ctx.Err() == nil {
+		e.Drain(ctx)
+		select {
+		case <-ctx.Done():
+		case <-notified:
+		case <-time.After(pollInterval):
+		case <-cleanup.C:
+			if n, err := e.Store.DeleteProcessedEvents(ctx, time.Now().Add(-eventRetention)); err != nil && ctx.Err() == nil {
+				e.Log.Warn("automations: deleting old events", "err", err)
+			} else if n > 0 {
+				e.Log.Info("automations: deleted old events", "count", n)
+			}
+		}
+	}
+}
+
+// Drain processes events until none waits (or ctx ends).
+func (e *Engine) Drain(ctx context.Context) {
+	for ctx.Err() == nil {
+		found, err := e.Store.ProcessNextEvent(ctx, e.Handle)
+		if err != nil && ctx.Err() == nil {
+			e.Log.Warn("automations: processing an event failed; it will be retried", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(errorBackoff):
+			}
+			continue
+		}
+		if !found {
+			return
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package domain
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ID prefixes of automations, their events and runs.
+const (
+	PrefixAutomation = "aut"
+	PrefixEvent      = "evt"
+	PrefixRun        = "run"
+)
+
+// Ticket event types automations can listen to.
+const (
+	EventTicketCreated  = "ticket.created"
+	EventTicketUpdated  = "ticket.updated"
+	EventMessageCreated = "message.created"
+)
+
+// EventTypes lists the event types in documentation order.
+var EventTypes = []string{EventTicketCreated, EventTicketUpdated, EventMessageCreated}
+
+// Automation action kinds.
+const (
+	AutomationCustomHTTP = ActionTypeCustomHTTP
+	AutomationSetFields  = "set_fields"
+	AutomationAddNote    = "add_note"
+)
+
+// Documented limits of automations.
+const (
+	MaxAutomationNameLen = 200
+	MaxConditionLen      = 2000
+	MaxAutomationActions = 10
+	MaxNoteTemplateLen   = 10_000
+	// DefaultMaxChainDepth: events at this depth are not evaluated. With 3, a client's change
+	// (depth 1) can trigger an automation whose change (2) can trigger another (3, the end).
+	DefaultMaxChainDepth   = 3
+	MaxAutomationsByTenant = 1000
+)
+
+// Automation is an admin's rule: when one of Events happens and Condition holds, run
+// Actions in order.
+type Automation struct {
+	ID        string
+	TenantID  string
+	Name      string
+	Enabled   bool
+	Events    []string
+	Condition string
+	Actions   []AutomationAction
+	Position  int // evaluation order, lowest first
+	Version   int // bumped on every change
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// AutomationAction is one step of an automation; Type says which fields apply.
+type AutomationAction struct {
+	Type string `json:"type"`
+	// custom_http: the public actions payload; url, header values and body_json may hold
+	// {{ expr }} templates.
+	Method      string            `json:"method,omitempty"`
+	URL         string            `json:"url,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	BodyJSON    string            `json:"body_json,omitempty"`
+	TimeoutMS   *int              `json:"timeout_ms,omitempty"`
+	MaxAttempts *int              `json:"max_attempts,omitempty"`
+	// set_fields
+	Status     *string  `json:"status,omitempty"`
+	Priority   *string  `json:"priority,omitempty"`
+	AddTags    []string `json:"add_tags,omitempty"`
+	RemoveTags []string `json:"remove_tags,omitempty"`
+	// add_note: the note's content, which may hold {{ expr }} templates.
+	Content string `json:"content,omitempty"`
+}
+
+// CheckShape checks the fields an action of its type may have and the values that need no
+// expression engine; param is the action's path, e.g. "actions[0]".
+func (a *AutomationAction) CheckShape(param string) error {
+	has := map[string]bool{
+		"method": a.Method != "", "url": a.URL != "", "headers": a.Headers != nil, "body_json": a.BodyJSON != "",
+		"timeout_ms": a.TimeoutMS != nil, "max_attempts": a.MaxAttempts != nil,
+		"status": a.Status != nil, "priority": a.Priority != nil, "add_tags": a.AddTags != nil, "remove_tags": a.RemoveTags != nil,
+		"content": a.Content != "",
+	}
+	allowed := map[string][]string{
+		AutomationCustomHTTP: {"method", "url", "headers", "body_json", "timeout_ms", "max_attempts"},
+		AutomationSetFields:  {"status", "priority", "add_tags", "remove_tags"},
+		AutomationAddNote:    {"content"},
+	}[a.Type]
+	if allowed == nil {
+		return Invalidf(param+".type", "`%s.type` must be one of custom_http, set_fields, add_note; got %q.", param, a.Type)
+	}
+	for field, present := range has {
+		if present && !slices.Contains(allowed, field) {
+			return Invalidf(param+"."+field, "`%s.%s` is not a field of a %s action.", param, field, a.Type)
+		}
+	}
+	switch a.Type {
+	case AutomationSetFields:
+		if a.Status == nil && a.Priority == nil && len(a.AddTags) == 0 && len(a.RemoveTags) == 0 {
+			return Invalidf(param, "`%s` sets nothing: give status, priority, add_tags or remove_tags.", param)
+		}
+		if a.Status != nil {
+			if err := checkEnum(param+".status", *a.Status, Statuses); err != nil {
+				return err
+			}
+		}
+		if a.Priority != nil {
+			if err := checkEnum(param+".priority", *a.Priority, Priorities); err != nil {
+				return err
+			}
+		}
+		var err error
+		if a.AddTags, err = NormalizeTags(param+".add_tags", a.AddTags); err != nil {
+			return err
+		}
+		if a.RemoveTags, err = NormalizeTags(param+".remove_tags", a.RemoveTags); err != nil {
+			return err
+		}
+	case AutomationAddNote:
+		if strings.TrimSpace(a.Content) == "" || len(a.Content) > MaxNoteTemplateLen {
+			return Invalidf(param+".content", "`%s.content` is required, at most %d characters.", param, MaxNoteTemplateLen)
+		}
+	case AutomationCustomHTTP:
+		if !slices.Contains(ActionMethods, a.Method) {
+			return Invalidf(param+".method", "`%s.method` must be one of %s; got %q.", param, strings.Join(ActionMethods, ", "), a.Method)
+		}
+		if a.URL == "" {
+			return Invalidf(param+".url", "`%s.url` is required.", param)
+		}
+	}
+	return nil
+}
+
+// Payload returns a custom_http action as a public actions payload (templates unrendered).
+func (a *AutomationAction) Payload() CustomHTTPPayload {
+	return CustomHTTPPayload{Type: ActionTypeCustomHTTP, Method: a.Method, URL: a.URL, Headers: a.Headers,
+		BodyJSON: a.BodyJSON, TimeoutMS: a.TimeoutMS, MaxAttempts: a.MaxAttempts}
+}
+
+// AutomationInput is a new automation or, with nil meaning "keep", an update.
+type AutomationInput struct {
+	Name      *string
+	Enabled   *bool
+	Events    *[]string
+	Condition *string
+	Actions   *[]AutomationAction
+	Position  *int
+}
+
+// CheckStatic checks the fields of an input that need no expression engine. For a new
+// automation (create), name, events, condition and actions are required.
+func (in *AutomationInput) CheckStatic(create bool) error {
+	if create {
+		for name, missing := range map[string]bool{"name": in.Name == nil, "events": in.Events == nil, "condition": in.Condition == nil, "actions": in.Actions == nil} {
+			if missing {
+				return Invalidf(name, "`%s` is required.", name)
+			}
+		}
+	}
+	if in.Name != nil {
+		n, err := checkLine("name", *in.Name, MaxAutomationNameLen, true)
+		if err != nil {
+			return err
+		}
+		in.Name = &n
+	}
+	if in.Events != nil {
+		if len(*in.Events) == 0 {
+			return Invalidf("events", "`events` needs at least one of %s.", strings.Join(EventTypes, ", "))
+		}
+		var evs []string
+		for _, e := range *in.Events {
+			if err := checkEnum("events", e, EventTypes); err != nil {
+				return err
+			}
+			if !slices.Contains(evs, e) {
+				evs = append(evs, e)
+			}
+		}
+		in.Events = &evs
+	}
+	if in.Condition != nil {
+		if strings.TrimSpace(*in.Condition) == "" {
+			return Invalidf("condition", "`condition` is required; use `true` to match every event.")
+		}
+		if len(*in.Condition) > MaxConditionLen {
+			return Invalidf("condition", "`condition` must be at most %d characters.", MaxConditionLen)
+		}
+	}
+	if in.Actions != nil {
+		acts := *in.Actions
+		if len(acts) == 0 || len(acts) > MaxAutomationActions {
+			return Invalidf("actions", "`actions` must hold 1 to %d actions.", MaxAutomationActions)
+		}
+		for i := range acts {
+			if err := acts[i].CheckShape(fmt.Sprintf("actions[%d]", i)); err != nil {
+				return err
+			}
+		}
+	}
+	if in.Position != nil && (*in.Position < 0 || *in.Position > 1_000_000) {
+		return Invalidf("position", "`position` must be from 0 to 1000000.")
+	}
+	return nil
+}
+
+// Origin tells who made a change: the actor, and for changes automations made, how deep in
+// a chain of automations it is and which automations fired on the way.
+type Origin struct {
+	Actor    string   // "api_key:<id>", "automation:<id>" or "system"
+	Depth    int      // the event's place in its chain: 1 for a change made through the API
+	Chain    []string // automations that fired in this chain, oldest first
+	CausedBy string   // the automation whose effect this change is, if any
+}
+
+type originKey struct{}
+
+// WithOrigin returns ctx carrying o; the store stamps the events it writes with it.
+func WithOrigin(ctx context.Context, o Origin) context.Context {
+	return context.WithValue(ctx, originKey{}, o)
+}
+
+// OriginFrom returns the origin ctx carries, or the "system" actor.
+func OriginFrom(ctx context.Context) Origin {
+	if o, ok := ctx.Value(originKey{}).(Origin); ok {
+		return o
+	}
+	return Origin{Actor: "system"}
+}
+
+// FieldChange is one field's value before and after a change.
+type FieldChange struct {
+	From any `json:"from"`
+	To   any `json:"to"`
+}
+
+// TicketEvent is a change to a ticket, written in the same transaction as the change.
+type TicketEvent struct {
+	ID         string
+	TenantID   string
+	TicketID   string
+	Type       string
+	Origin     Origin
+	OccurredAt time.Time
+	Ticket     Ticket                 // after the change
+	Previous   *Ticket                // before; nil for ticket.created
+	Changes    map[string]FieldChange // by field name: subject, status, priority, tags, contact
+	Message    *Message               // message.created, and the initial message of ticket.created
+}
+
+// RunAction is what one action of a matched automation did.
+type RunAction struct {
+	Type     string `json:"type"`
+	ActionID string `json:"action_id,omitempty"` // custom_http: the action started
+	Error    string `json:"error,omitempty"`
+}
+
+// AutomationRun records one evaluation of an automation against an event.
+type AutomationRun struct {
+	ID                string
+	TenantID          string
+	AutomationID      string
+	AutomationVersion int
+	EventID           string
+	EventType         string
+	TicketID          string
+	Matched           bool
+	Skipped           string // why it was not evaluated (loop protection), if so
+	Actions           []RunAction
+	Error             string
+	EvaluatedAt       time.Time
+}

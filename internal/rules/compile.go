@@ -1,0 +1,350 @@
+package rules
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+// Limits that keep any one rule cheap: a condition compiles to at most maxNodes nodes, the
+// expensive string builtin is off, and expr's VM caps the memory a run may allocate.
+const (
+	maxNodes           = 300
+	maxTemplates       = 20
+	maxTemplateNodes   = 100
+	templateOpen       = "{{"
+	templateClose      = "}}"
+	templateValueLimit = 64 << 10
+)
+
+func options(extra ...expr.Option) []expr.Option {
+	return append([]expr.Option{expr.Env(&Env{}), expr.DisableBuiltin("repeat")}, extra...)
+}
+
+// CompileCondition compiles a condition; an invalid or non-boolean one is an EINVALID
+// error naming param with the line and column of the problem.
+func CompileCondition(param, src string) (*vm.Program, error) {
+	prog, err := expr.Compile(src, options(expr.AsBool(), expr.MaxNodes(maxNodes))...)
+	if err != nil {
+		return nil, compileError(param, err)
+	}
+	return prog, nil
+}
+
+// goNames turns the environment's Go type names in expr's messages into the names rules use.
+var goNames = strings.NewReplacer("*rules.Ticket", "ticket", "rules.Ticket", "ticket", "rules.Contact", "contact",
+	"*rules.Message", "message", "rules.Message", "message", "rules.Event", "event", "rules.Change", "change", "*rules.Env", "the environment")
+
+func compileError(param string, err error) error {
+	if msg := err.Error(); strings.HasPrefix(msg, "expected bool, but got ") {
+		return domain.Invalidf(param, "`%s` must be a boolean expression (true or false); this one gives a %s.", param, strings.TrimPrefix(msg, "expected bool, but got "))
+	}
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return domain.Invalidf(param, "`%s` does not compile: line %d, column %d: %s", param, fe.Line, fe.Column+1, goNames.Replace(fe.Message))
+	}
+	return domain.Invalidf(param, "`%s` does not compile: %s", param, goNames.Replace(firstLine(err.Error())))
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// Mode says how a template's values are escaped.
+type Mode int
+
+// Template modes.
+const (
+	Plain Mode = iota // as is (header values, notes)
+	URL               // path-escaped
+	JSON              // JSON-escaped inside a string literal, JSON-encoded outside one
+)
+
+// Template is text with {{ expr }} holes.
+type Template struct {
+	parts []templatePart
+	mode  Mode
+}
+
+type templatePart struct {
+	literal  string
+	prog     *vm.Program // nil for a literal
+	inString bool        // JSON mode: the hole is inside a string literal
+}
+
+// CompileTemplate compiles src; param names it in errors. In JSON mode the text with its
+// holes filled must be valid JSON.
+func CompileTemplate(param, src string, mode Mode) (*Template, error) {
+	t := &Template{mode: mode}
+	rest, holes := src, 0
+	inString := false
+	for {
+		i := strings.Index(rest, templateOpen)
+		if i < 0 {
+			t.parts = append(t.parts, templatePart{literal: rest})
+			break
+		}
+		lit := rest[:i]
+		inString = jsonStringState(lit, inString)
+		t.parts = append(t.parts, templatePart{literal: lit})
+		j := strings.Index(rest[i:], templateClose)
+		if j < 0 {
+			return nil, domain.Invalidf(param, "`%s` opens a template with {{ that is never closed with }}.", param)
+		}
+		code := strings.TrimSpace(rest[i+len(templateOpen) : i+j])
+		if holes++; holes > maxTemplates {
+			return nil, domain.Invalidf(param, "`%s` holds more than %d templates.", param, maxTemplates)
+		}
+		prog, err := expr.Compile(code, options(expr.MaxNodes(maxTemplateNodes))...)
+		if err != nil {
+			return nil, compileError(param, err)
+		}
+		t.parts = append(t.parts, templatePart{prog: prog, inString: inString})
+		rest = rest[i+j+len(templateClose):]
+	}
+	if mode == JSON && src != "" {
+		var sample strings.Builder
+		for _, p := range t.parts {
+			switch {
+			case p.prog == nil:
+				sample.WriteString(p.literal)
+			case p.inString:
+				sample.WriteString("x")
+			default:
+				sample.WriteString("0")
+			}
+		}
+		if !json.Valid([]byte(sample.String())) {
+			return nil, domain.Invalidf(param, "`%s` must be valid JSON once its templates are filled in.", param)
+		}
+	}
+	return t, nil
+}
+
+// jsonStringState scans s and returns whether it ends inside a JSON string literal, given
+// whether it starts inside one.
+func jsonStringState(s string, inString bool) bool {
+	escaped := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		}
+	}
+	return inString
+}
+
+// Render fills the holes from env.
+func (t *Template) Render(env *Env) (string, error) {
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.prog == nil {
+			b.WriteString(p.literal)
+			continue
+		}
+		v, err := expr.Run(p.prog, env)
+		if err != nil {
+			return "", fmt.Errorf("template: %s", firstLine(err.Error()))
+		}
+		s, err := t.format(v, p.inString)
+		if err != nil {
+			return "", err
+		}
+		if len(s) > templateValueLimit {
+			return "", fmt.Errorf("template: a value is longer than %d bytes", templateValueLimit)
+		}
+		b.WriteString(s)
+	}
+	return b.String(), nil
+}
+
+func (t *Template) format(v any, inString bool) (string, error) {
+	switch t.mode {
+	case JSON:
+		if inString {
+			enc, err := json.Marshal(text(v))
+			if err != nil {
+				return "", err
+			}
+			return string(enc[1 : len(enc)-1]), nil
+		}
+		enc, err := json.Marshal(jsonValue(v))
+		return string(enc), err
+	case URL:
+		return url.PathEscape(text(v)), nil
+	}
+	s := text(v)
+	if strings.ContainsAny(s, "\r\n\x00") {
+		return "", errors.New("template: a value holds a line break or NUL")
+	}
+	return s, nil
+}
+
+// text renders a value as plain text.
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case time.Time:
+		return x.UTC().Format(time.RFC3339)
+	case []string:
+		return strings.Join(x, ",")
+	}
+	return fmt.Sprint(v)
+}
+
+func jsonValue(v any) any {
+	if t, ok := v.(time.Time); ok {
+		return t.UTC().Format(time.RFC3339)
+	}
+	return v
+}
+
+// Compiled is an automation with its condition and templates compiled.
+type Compiled struct {
+	Automation *domain.Automation
+	condition  *vm.Program
+	actions    []compiledAction
+}
+
+type compiledAction struct {
+	spec    domain.AutomationAction
+	url     *Template
+	headers map[string]*Template
+	body    *Template
+	content *Template
+}
+
+// Compile compiles an automation's condition and templates. Errors are EINVALID naming
+// the field: condition, actions[1].body_json, ...
+func Compile(a *domain.Automation) (*Compiled, error) {
+	cond, err := CompileCondition("condition", a.Condition)
+	if err != nil {
+		return nil, err
+	}
+	c := &Compiled{Automation: a, condition: cond}
+	for i, spec := range a.Actions {
+		param := fmt.Sprintf("actions[%d]", i)
+		ca := compiledAction{spec: spec}
+		switch spec.Type {
+		case domain.AutomationCustomHTTP:
+			if ca.url, err = CompileTemplate(param+".url", spec.URL, URL); err != nil {
+				return nil, err
+			}
+			ca.headers = map[string]*Template{}
+			for name, v := range spec.Headers {
+				if ca.headers[name], err = CompileTemplate(param+".headers."+name, v, Plain); err != nil {
+					return nil, err
+				}
+			}
+			if ca.body, err = CompileTemplate(param+".body_json", spec.BodyJSON, JSON); err != nil {
+				return nil, err
+			}
+		case domain.AutomationAddNote:
+			if ca.content, err = CompileTemplate(param+".content", spec.Content, Plain); err != nil {
+				return nil, err
+			}
+		}
+		c.actions = append(c.actions, ca)
+	}
+	return c, nil
+}
+
+// Match evaluates the condition.
+func (c *Compiled) Match(env *Env) (bool, error) {
+	var machine vm.VM
+	return c.MatchOn(&machine, env)
+}
+
+// MatchOn evaluates the condition on a reused VM, which saves its allocations when one
+// goroutine evaluates many automations.
+func (c *Compiled) MatchOn(machine *vm.VM, env *Env) (bool, error) {
+	v, err := machine.Run(c.condition, env)
+	if err != nil {
+		return false, fmt.Errorf("condition: %s", firstLine(err.Error()))
+	}
+	b, _ := v.(bool)
+	return b, nil
+}
+
+// Rendered is an action with its templates filled in.
+type Rendered struct {
+	Spec    domain.AutomationAction  // as configured
+	HTTP    domain.CustomHTTPPayload // custom_http: the payload to run
+	Content string                   // add_note: the note
+	Err     error                    // why it could not be rendered
+}
+
+// Render fills in every action's templates.
+func (c *Compiled) Render(env *Env) []Rendered {
+	out := make([]Rendered, len(c.actions))
+	for i, ca := range c.actions {
+		r := Rendered{Spec: ca.spec}
+		switch ca.spec.Type {
+		case domain.AutomationCustomHTTP:
+			r.HTTP = ca.spec.Payload()
+			r.HTTP.URL, r.Err = renderInto(r.Err, ca.url, env)
+			r.HTTP.BodyJSON, r.Err = renderInto(r.Err, ca.body, env)
+			if len(ca.headers) > 0 {
+				r.HTTP.Headers = map[string]string{}
+				for name, t := range ca.headers {
+					r.HTTP.Headers[name], r.Err = renderInto(r.Err, t, env)
+				}
+			}
+		case domain.AutomationAddNote:
+			r.Content, r.Err = renderInto(r.Err, ca.content, env)
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// renderInto renders t unless an earlier error stopped the action.
+func renderInto(prev error, t *Template, env *Env) (string, error) {
+	if prev != nil {
+		return "", prev
+	}
+	return t.Render(env)
+}
+
+// Cache keeps compiled automations by (id, version), so each is compiled once per process.
+type Cache struct {
+	m sync.Map
+}
+
+type cacheKey struct {
+	id      string
+	version int
+}
+
+// Get returns the compiled automation, compiling it on first use.
+func (c *Cache) Get(a *domain.Automation) (*Compiled, error) {
+	key := cacheKey{a.ID, a.Version}
+	if v, ok := c.m.Load(key); ok {
+		return v.(*Compiled), nil
+	}
+	compiled, err := Compile(a)
+	if err != nil {
+		return nil, err
+	}
+	c.m.Store(key, compiled)
+	return compiled, nil
+}

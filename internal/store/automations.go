@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+type automationRow struct {
+	bun.BaseModel `bun:"table:automations"`
+
+	ID        string                    `bun:"id,pk"`
+	TenantID  string                    `bun:"tenant_id"`
+	Name      string                    `bun:"name"`
+	Enabled   bool                      `bun:"enabled"`
+	Events    []string                  `bun:"events,array"`
+	Condition string                    `bun:"condition"`
+	Actions   []domain.AutomationAction `bun:"actions,type:jsonb"`
+	Position  int                       `bun:"position"`
+	Version   int                       `bun:"version"`
+	CreatedAt time.Time                 `bun:"created_at"`
+	UpdatedAt time.Time                 `bun:"updated_at"`
+}
+
+func (r *automationRow) toDomain() domain.Automation {
+	return domain.Automation{
+		ID: r.ID, TenantID: r.TenantID, Name: r.Name, Enabled: r.Enabled, Events: r.Events,
+		Condition: r.Condition, Actions: r.Actions, Position: r.Position, Version: r.Version,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+}
+
+// AutomationCursor is a position in the automation listing (position, id).
+type AutomationCursor struct {
+	Position int
+	ID       string
+}
+
+// CreateAutomation stores a checked automation. Without a position it goes last.
+func (s *Store) CreateAutomation(ctx context.Context, tenantID string, in domain.AutomationInput) (*domain.Automation, error) {
+	var out domain.Automation
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		n, err := tx.NewSelect().Table("automations").Where("tenant_id = ?", tenantID).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if n >= domain.MaxAutomationsByTenant {
+			return domain.Errorf(domain.ECONFLICT, "A tenant can have at most %d automations.", domain.MaxAutomationsByTenant)
+		}
+		at := now()
+		row := &automationRow{
+			ID: domain.NewID(domain.PrefixAutomation), TenantID: tenantID, Name: *in.Name, Enabled: true,
+			Events: *in.Events, Condition: *in.Condition, Actions: *in.Actions, Version: 1, CreatedAt: at, UpdatedAt: at,
+		}
+		if in.Enabled != nil {
+			row.Enabled = *in.Enabled
+		}
+		if in.Position != nil {
+			row.Position = *in.Position
+		} else if err := tx.NewSelect().Table("automations").ColumnExpr("coalesce(max(position) + 1, 0)").
+			Where("tenant_id = ?", tenantID).Scan(ctx, &row.Position); err != nil {
+			return err
+		}
+		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
+			return err
+		}
+		out = row.toDomain()
+		return nil
+	})
+	return &out, err
+}
+
+// GetAutomation returns one automation of the tenant. ENOTFOUND.
+func (s *Store) GetAutomation(ctx context.Context, tenantID, id string) (*domain.Automation, error) {
+	row := new(automationRow)
+	if err := s.conn(ctx).NewSelect().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).Scan(ctx); err != nil {
+		return nil, wrapErr(err, "No automation "+id+" exists.")
+	}
+	a := row.toDomain()
+	return &a, nil
+}
+
+// UpdateAutomation applies the fields present in in and bumps the version. ENOTFOUND.
+func (s *Store) UpdateAutomation(ctx context.Context, tenantID, id string, in domain.AutomationInput) (*domain.Automation, error) {
+	var out domain.Automation
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		row := new(automationRow)
+		if err := tx.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).For("UPDATE").Scan(ctx); err != nil {
+			return wrapErr(err, "No automation "+id+" exists.")
+		}
+		if in.Name != nil {
+			row.Name = *in.Name
+		}
+		if in.Enabled != nil {
+			row.Enabled = *in.Enabled
+		}
+		if in.Events != nil {
+			row.Events = *in.Events
+		}
+		if in.Condition != nil {
+			row.Condition = *in.Condition
+		}
+		if in.Actions != nil {
+			row.Actions = *in.Actions
+		}
+		if in.Position != nil {
+			row.Position = *in.Position
+		}
+		row.Version++
+		row.UpdatedAt = now()
+		if _, err := tx.NewUpdate().Model(row).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		out = row.toDomain()
+		return nil
+	})
+	return &out, err
+}
+
+// DeleteAutomation removes an automation; its runs stay. ENOTFOUND.
+func (s *Store) DeleteAutomation(ctx context.Context, tenantID, id string) (*domain.Automation, error) {
+	row := new(automationRow)
+	err := s.conn(ctx).NewDelete().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).Returning("*").Scan(ctx)
+	if err != nil {
+		return nil, wrapErr(err, "No automation "+id+" exists.")
+	}
+	a := row.toDomain()
+	return &a, nil
+}
+
+// ListAutomations returns the tenant's automations in evaluation order after the cursor.
+func (s *Store) ListAutomations(ctx context.Context, tenantID string, after *AutomationCursor, limit int) ([]domain.Automation, bool, error) {
+	var rows []automationRow
+	q := s.conn(ctx).NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
+	if after != nil {
+		q = q.Where("(position, id) > (?, ?)", after.Position, after.ID)
+	}
+	if err := q.OrderExpr("position, id").Limit(int64(limit + 1)).Scan(ctx); err != nil {
+		return nil, false, err
+	}
+	out, more := pageOf(rows, limit, (*automationRow).toDomain)
+	return out, more, nil
+}
+
+// EnabledAutomations returns the tenant's enabled automations listening to eventType, in
+// evaluation order.
+func (s *Store) EnabledAutomations(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error) {
+	var rows []automationRow
+	err := s.conn(ctx).NewSelect().Model(&rows).
+		Where("tenant_id = ? AND enabled AND ? = ANY(events)", tenantID, eventType).
+		OrderExpr("position, id").Scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, _ := pageOf(rows, len(rows), (*automationRow).toDomain)
+	return out, nil
+}
+
+type runRow struct {
+	bun.BaseModel `bun:"table:automation_runs"`
+
+	ID                string             `bun:"id,pk"`
+	TenantID          string             `bun:"tenant_id"`
+	AutomationID      string             `bun:"automation_id"`
+	AutomationVersion int                `bun:"automation_version"`
+	EventID           string             `bun:"event_id"`
+	EventType         string             `bun:"event_type"`
+	TicketID          string             `bun:"ticket_id"`
+	Matched           bool               `bun:"matched"`
+	Skipped           sql.NullString     `bun:"skipped"`
+	Actions           []domain.RunAction `bun:"actions,type:jsonb"`
+	Error             sql.NullString     `bun:"error"`
+	EvaluatedAt       time.Time          `bun:"evaluated_at"`
+}
+
+func (r *runRow) toDomain() domain.AutomationRun {
+	acts := r.Actions
+	if acts == nil {
+		acts = []domain.RunAction{}
+	}
+	return domain.AutomationRun{
+		ID: r.ID, TenantID: r.TenantID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
+		EventID: r.EventID, EventType: r.EventType, TicketID: r.TicketID, Matched: r.Matched, Skipped: r.Skipped.String,
+		Actions: acts, Error: r.Error.String, EvaluatedAt: r.EvaluatedAt.UTC(),
+	}
+}
+
+// RecordRuns stores the evaluations of one event.
+func (s *Store) RecordRuns(ctx context.Context, runs []domain.AutomationRun) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	rows := make([]runRow, len(runs))
+	for i, r := range runs {
+		acts := r.Actions
+		if acts == nil {
+			acts = []domain.RunAction{}
+		}
+		rows[i] = runRow{
+			ID: domain.NewID(domain.PrefixRun), TenantID: r.TenantID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
+			EventID: r.EventID, EventType: r.EventType, TicketID: r.TicketID, Matched: r.Matched, Skipped: nullString(r.Skipped),
+			Actions: acts, Error: nullString(r.Error), EvaluatedAt: now(),
+		}
+	}
+	_, err := s.conn(ctx).NewInsert().Model(&rows).On("CONFLICT (automation_id, event_id) DO NOTHING").Exec(ctx)
+	return err
+}
+
+// RunCursor is a position in an automation's run history (evaluated_at desc, id desc).
+type RunCursor struct {
+	EvaluatedAt time.Time
+	ID          string
+}
+
+// ListRuns returns an automation's runs, newest first. ENOTFOUND for an unknown
+// automation of the tenant.
+func (s *Store) ListRuns(ctx context.Context, tenantID, automationID string, after *RunCursor, limit int) ([]domain.AutomationRun, bool, error) {
+	if _, err := s.GetAutomation(ctx, tenantID, automationID); err != nil {
+		return nil, false, err
+	}
+	var rows []runRow
+	q := s.conn(ctx).NewSelect().Model(&rows).Where("automation_id = ? AND tenant_id = ?", automationID, tenantID)
+	if after != nil {
+		q = q.Where("(evaluated_at, id) < (?, ?)", after.EvaluatedAt, after.ID)
+	}
+	if err := q.OrderExpr("evaluated_at DESC, id DESC").Limit(int64(limit + 1)).Scan(ctx); err != nil {
+		return nil, false, err
+	}
+	out, more := pageOf(rows, limit, (*runRow).toDomain)
+	return out, more, nil
+}
