@@ -7,3 +7,6 @@ cd "$root"
 export TEST_DATABASE_URL=${TEST_DATABASE_URL:-$(scripts/postgres.sh url)}
 export THREADA_BENCH=1
 go test -count=1 -timeout 30m -run '^TestBenchReport$' -v ./api 2>&1 | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$'
+echo
+echo "Rule evaluation: N enabled automations with typical conditions against one event (ns/automation)"
+go test -count=1 -run '^$' -bench '^BenchmarkEvaluate$' -benchmem ./internal/rules

@@ -44,7 +44,11 @@ else
 	echo "    THREADA_API_KEY=$secret" >&2
 	echo "" >&2
 	echo "dev: it is also in $demo (git-ignored): run 'source $demo' in your shell." >&2
+	echo "dev: (that file also sets THREADA_TENANT_ID, WEBHOOK_SECRET and DATABASE_URL)" >&2
 fi
+
+# So that `source .dev/demo.env` also points the CLI (bin/api) at this database.
+sed -i '/^DATABASE_URL=/d' "$demo" && echo "DATABASE_URL=$DATABASE_URL" >>"$demo"
 
 pids=()
 cleanup() {

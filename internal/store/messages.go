@@ -94,7 +94,7 @@ func (s *Store) AddMessage(ctx context.Context, tenantID, ticketID string, in do
 			return err
 		}
 		before := t.toDomain()
-		return writeEvent(ctx, tx, domain.EventMessageCreated, &before, after.toDomain(), &msg, at)
+		return s.writeEvent(ctx, tx, domain.EventMessageCreated, &before, after.toDomain(), &msg, at)
 	})
 	if err != nil {
 		return nil, false, err

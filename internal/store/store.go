@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -24,7 +25,11 @@ import (
 
 // Store is the PostgreSQL-backed implementation of the domain's stores.
 type Store struct {
-	db *bun.DB
+	db     *bun.DB
+	closed chan struct{}
+
+	notifyOnce sync.Once
+	notifyWake chan struct{}
 }
 
 var (
@@ -58,7 +63,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, describeConnError(dsn, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, closed: make(chan struct{})}, nil
 }
 
 func openDB(dsn string) (db *bun.DB, err error) {
@@ -103,8 +108,15 @@ func describeConnError(dsn string, err error) error {
 // measure the store against raw inserts.
 func (s *Store) DB() *bun.DB { return s.db }
 
-// Close closes the connection pool.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the store's background work and closes the connection pool.
+func (s *Store) Close() error {
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+	return s.db.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

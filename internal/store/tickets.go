@@ -104,7 +104,7 @@ func (s *Store) CreateTicket(ctx context.Context, tenantID string, in domain.Tic
 				return err
 			}
 		}
-		return writeEvent(ctx, tx, domain.EventTicketCreated, nil, d.Ticket, first, at)
+		return s.writeEvent(ctx, tx, domain.EventTicketCreated, nil, d.Ticket, first, at)
 	})
 	if err != nil {
 		return nil, err
@@ -184,7 +184,7 @@ func (s *Store) UpdateTicket(ctx context.Context, tenantID, ticketID string, u d
 		if err != nil {
 			return err
 		}
-		return writeEvent(ctx, tx, domain.EventTicketUpdated, &before, out, nil, at)
+		return s.writeEvent(ctx, tx, domain.EventTicketUpdated, &before, out, nil, at)
 	})
 	if err != nil {
 		return nil, err
