@@ -19,8 +19,9 @@ import (
 // PostgreSQL, so the workflow does not record it again.
 const ErrTypeRecorded = "ActionOutcomeRecorded"
 
-// secretTTL is how long a worker keeps a tenant's opened signing secret: it saves a query
-// and a decryption per attempt, and a rotated secret is picked up within it.
+// secretTTL is how long a worker keeps a tenant's opened signing secrets: it saves a query
+// and a decryption per attempt, and a rotated secret is picked up within it (the old one
+// keeps signing, next to the new one, for the rotation's overlap window).
 const secretTTL = time.Minute
 
 // Activities are the action activities and what they need.
@@ -34,26 +35,29 @@ type Activities struct {
 	secrets sync.Map // tenant id -> cachedSecret
 }
 
-type cachedSecret struct {
-	secret  string
+type cachedSecrets struct {
+	secrets []string
 	expires time.Time
 }
 
-// signingSecret returns the tenant's webhook signing secret, opened.
-func (a *Activities) signingSecret(ctx context.Context, tenantID string) (string, error) {
-	if c, ok := a.secrets.Load(tenantID); ok && time.Now().Before(c.(cachedSecret).expires) {
-		return c.(cachedSecret).secret, nil
+// signingSecrets returns the tenant's webhook signing secrets, opened: the current one,
+// and during a rotation's overlap window the previous one, so calls carry both signatures.
+func (a *Activities) signingSecrets(ctx context.Context, tenantID string) ([]string, error) {
+	if c, ok := a.secrets.Load(tenantID); ok && time.Now().Before(c.(cachedSecrets).expires) {
+		return c.(cachedSecrets).secrets, nil
 	}
-	sealed, err := a.Store.SealedSigningSecret(ctx, tenantID)
+	sealed, err := a.Store.SigningSecrets(ctx, tenantID)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	secret, err := a.Secrets.Open(sealed, tenantID)
-	if err != nil {
-		return "", err
+	out := make([]string, len(sealed))
+	for i, s := range sealed {
+		if out[i], err = a.Secrets.Open(s, tenantID); err != nil {
+			return nil, err
+		}
 	}
-	a.secrets.Store(tenantID, cachedSecret{secret: secret, expires: time.Now().Add(secretTTL)})
-	return secret, nil
+	a.secrets.Store(tenantID, cachedSecrets{secrets: out, expires: time.Now().Add(secretTTL)})
+	return out, nil
 }
 
 func (a *Activities) now() time.Time {

@@ -87,12 +87,12 @@ func (a *Activities) CustomHTTPCall(ctx context.Context, in CallInput) (*CallRes
 	if !live {
 		return nil, temporal.NewNonRetryableApplicationError("the action is already "+action.Status, ErrTypeRecorded, nil)
 	}
-	secret, err := a.signingSecret(ctx, in.TenantID)
+	secrets, err := a.signingSecrets(ctx, in.TenantID)
 	if err != nil {
 		return nil, err
 	}
 
-	o := a.call(ctx, in, attempt, secret)
+	o := a.call(ctx, in, attempt, secrets)
 	if o.message == "" {
 		if _, err := a.Store.RecordAttempt(ctx, in.ActionID, store.AttemptResult{Attempt: attempt, Status: domain.ActionSucceeded, Response: o.response}); err != nil {
 			return nil, err
@@ -135,7 +135,7 @@ func nextDelay(attempt int, retryAfter time.Duration) time.Duration {
 }
 
 // call sends the request once, signed, within the action's per-attempt timeout.
-func (a *Activities) call(ctx context.Context, in CallInput, attempt int, secret string) outcome {
+func (a *Activities) call(ctx context.Context, in CallInput, attempt int, secrets []string) outcome {
 	r := in.Request
 	target := redactURL(r.URL)
 	fail := func(retryable bool, errType, format string, args ...any) outcome {
@@ -158,7 +158,7 @@ func (a *Activities) call(ctx context.Context, in CallInput, attempt int, secret
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
 	ts := a.now()
-	sig, err := webhook.Sign([]string{secret}, in.ActionID, ts, body)
+	sig, err := webhook.Sign(secrets, in.ActionID, ts, body)
 	if err != nil {
 		return fail(false, "BadSecret", "%v", err)
 	}

@@ -246,7 +246,7 @@ func tenantUpdate(ctx context.Context, cfg config.Config, args []string, stdout 
 		return err
 	}
 	defer st.Close()
-	t, err := st.UpdateTenant(ctx, id, u)
+	_, t, err := st.UpdateTenant(ctx, id, u)
 	if err != nil {
 		return err
 	}
@@ -326,12 +326,13 @@ func keyVerify(ctx context.Context, cfg config.Config, secret string, stdout io.
 		return err
 	}
 	defer st.Close()
-	key, hash, err := st.KeyForAuth(ctx, keyID)
-	if err != nil || !auth.Matches(secret, hash) {
+	ak, err := st.KeyForAuth(ctx, keyID)
+	if err != nil || !auth.Matches(secret, ak.Hash) {
 		return errors.New("the key is unknown")
 	}
-	if key.RevokedAt != nil {
-		return fmt.Errorf("key %s is revoked", key.ID)
+	key := &ak.Key
+	if key.RevokedAt != nil || key.Expired(time.Now()) {
+		return fmt.Errorf("key %s is revoked or expired", key.ID)
 	}
 	return printJSON(stdout, map[string]any{"key_id": key.ID, "tenant_id": key.TenantID, "scopes": key.Scopes})
 }

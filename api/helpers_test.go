@@ -105,10 +105,12 @@ func newEnvOn(t *testing.T, temporalAddr string, st *store.Store) *testEnv {
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{
-			"TEMPORAL_ADDRESS":    temporalAddr,
-			"TEMPORAL_TASK_QUEUE": "test-" + domain.NewID("q"),
-			"SECRETS_KEY":         secretbox.NewKey(),
-			"TEMPORAL_UI_URL":     "http://127.0.0.1:8233",
+			"TEMPORAL_ADDRESS":      temporalAddr,
+			"TEMPORAL_TASK_QUEUE":   "test-" + domain.NewID("q"),
+			"SECRETS_KEY":           secretbox.NewKey(),
+			"TEMPORAL_UI_URL":       "http://127.0.0.1:8233",
+			"RATE_LIMIT_KEY_RPS":    "0", // rate limits have their own tests
+			"RATE_LIMIT_TENANT_RPS": "0",
 		}[k]
 	})
 	if err != nil {
@@ -123,10 +125,13 @@ func newEnvOn(t *testing.T, temporalAddr string, st *store.Store) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	srv, err := newServer(st, newActionRunner(tc, st, log, cfg), log)
+	srv, err := newServer(st, newActionRunner(tc, st, log, cfg), log, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go srv.background(ctx)
 	return &testEnv{t: t, store: st, srv: srv, app: srv.app(), logs: logs, cfg: cfg, box: box, secrets: map[string]string{}}
 }
 

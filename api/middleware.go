@@ -23,8 +23,9 @@ const (
 	headerReplayed       = "Idempotent-Replayed"
 	headerOriginalReqID  = "Original-Request-Id"
 
-	localRequestID = "request_id"
-	localKey       = "api_key"
+	localRequestID  = "request_id"
+	localKey        = "api_key"
+	localStoredBody = "stored_body" // what an idempotent replay returns, if not the response
 
 	maxRequestIDLen      = 200
 	maxIdempotencyKeyLen = 255
@@ -102,7 +103,9 @@ func recoverPanic(log *slog.Logger) fiber.Handler {
 	}
 }
 
-// authorize authenticates the X-Api-Key and requires one of scopes.
+// authorize authenticates the X-Api-Key, applies the rate limits and requires one of
+// scopes. Keys and tenant settings come from the in-process caches, so a request costs no
+// database round trip here.
 func (s *server) authorize(scopes ...string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		secret := c.Get(headerAPIKey)
@@ -113,18 +116,38 @@ func (s *server) authorize(scopes ...string) fiber.Handler {
 		if !ok {
 			return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
 		}
-		key, hash, err := s.store.KeyForAuth(c.UserContext(), keyID)
-		if domain.ErrorCode(err) == domain.ENOTFOUND || (err == nil && !auth.Matches(secret, hash)) {
+		ctx := c.UserContext()
+		ak, err := s.caches.keys.get(ctx, keyID)
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
 			return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
 		}
 		if err != nil {
 			return err
 		}
-		if key.RevokedAt != nil {
+		now := time.Now()
+		key := &ak.Key
+		graceOK := ak.PreviousHash != nil && key.PreviousExpiresAt != nil && now.Before(*key.PreviousExpiresAt)
+		if !auth.Matches(secret, ak.Hash) && !(graceOK && auth.Matches(secret, ak.PreviousHash)) {
+			return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
+		}
+		switch {
+		case key.RevokedAt != nil:
+			s.auditDenied(c, key, "revoked")
 			return domain.Errorf(domain.EUNAUTHENTICATED, "This API key (%s) has been revoked.", key.ID)
+		case key.Expired(now):
+			s.auditDenied(c, key, "expired")
+			return domain.Errorf(domain.EUNAUTHENTICATED, "This API key (%s) expired at %s.", key.ID, key.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 		c.Locals(localKey, key)
-		c.SetUserContext(domain.WithOrigin(c.UserContext(), domain.Origin{Actor: "api_key:" + key.ID}))
+		c.SetUserContext(domain.WithOrigin(ctx, domain.Origin{Actor: "api_key:" + key.ID}))
+		tenant, err := s.caches.tenants.get(ctx, key.TenantID)
+		if err != nil {
+			return err
+		}
+		if err := s.limiter.allow(c, key, tenant); err != nil {
+			return err
+		}
+		s.usage.touch(key.ID, now)
 		for _, scope := range scopes {
 			if key.HasScope(scope) {
 				return c.Next()
@@ -134,6 +157,7 @@ func (s *server) authorize(scopes ...string) fiber.Handler {
 		if len(scopes) > 1 {
 			need = "one of the scopes " + strings.Join(scopes, " or ")
 		}
+		s.auditDenied(c, key, "missing scope: "+strings.Join(scopes, " or "))
 		return domain.Errorf(domain.EFORBIDDEN, "This API key lacks %s required for %s %s.", need, c.Method(), c.Route().Path)
 	}
 }
@@ -167,7 +191,11 @@ func (s *server) idempotent(c *fiber.Ctx) error {
 		if err := c.Next(); err != nil {
 			return nil, err
 		}
-		return &store.StoredResponse{StatusCode: c.Response().StatusCode(), Body: append([]byte(nil), c.Response().Body()...)}, nil
+		body := c.Response().Body()
+		if stored, ok := c.Locals(localStoredBody).([]byte); ok {
+			body = stored // the handler's version without the secret it showed once
+		}
+		return &store.StoredResponse{StatusCode: c.Response().StatusCode(), Body: append([]byte(nil), body...)}, nil
 	})
 	if err != nil {
 		return err

@@ -24,7 +24,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("configuring the Temporal client: %w", err)
 	}
 	defer tc.Close()
-	srv, err := newServer(st, newActionRunner(tc, st, log, cfg), log)
+	srv, err := newServer(st, newActionRunner(tc, st, log, cfg), log, cfg)
 	if err != nil {
 		return err
 	}
@@ -38,6 +38,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go srv.sweepIdempotencyKeys(sweepCtx, time.Hour)
+	go srv.background(sweepCtx)
 
 	errc := make(chan error, 1)
 	go func() { errc <- app.Listener(ln) }()

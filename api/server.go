@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
 )
 
@@ -18,14 +21,43 @@ type server struct {
 	actions *actionRunner
 	log     *slog.Logger
 	spec    []byte // the OpenAPI document as JSON
+	caches  *caches
+	limiter *limiter
+	usage   *keyUsage
+	denied  throttle
+	box     *secretbox.Box // nil without SECRETS_KEY: signing secrets cannot be rotated
 }
 
-func newServer(st *store.Store, actions *actionRunner, log *slog.Logger) (*server, error) {
+func newServer(st *store.Store, actions *actionRunner, log *slog.Logger, cfg config.Config) (*server, error) {
 	spec, err := openAPIJSON()
 	if err != nil {
 		return nil, err
 	}
-	return &server{store: st, actions: actions, log: log, spec: spec}, nil
+	s := &server{store: st, actions: actions, log: log, spec: spec, caches: newCaches(st),
+		limiter: newLimiter(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses),
+		usage:   &keyUsage{store: st, log: log}}
+	if cfg.SecretsKey != "" {
+		if s.box, err = cfg.Box(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// background runs the server's upkeep until ctx ends: cache invalidations from other
+// processes, and dropping idle rate limit buckets.
+func (s *server) background(ctx context.Context) {
+	go s.caches.listen(ctx, s.store, s.log)
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.limiter.sweep(time.Minute)
+		}
+	}
 }
 
 // app builds the Fiber application with every route and the public error handling.

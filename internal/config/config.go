@@ -23,7 +23,8 @@ const (
 	DefaultTemporalNamespace  = "default"
 	DefaultShutdownTimeout    = 20 * time.Second
 	DefaultTaskQueue          = "threada-actions"
-	DefaultAutomationMaxDepth = 3
+	DefaultRateLimitKeyRPS    = 50
+	DefaultRateLimitTenantRPS = 200
 )
 
 // Config is every setting, read by Load.
@@ -45,6 +46,11 @@ type Config struct {
 	EgressAllowCIDRs string
 	// AutomationMaxDepth is how long a chain of automations triggering each other may get.
 	AutomationMaxDepth int
+	// Rate limits in requests per second, per key and per tenant (0 turns one off), and
+	// how many API processes share them: each process enforces its share.
+	RateLimitKeyRPS    int
+	RateLimitTenantRPS int
+	RateLimitProcesses int
 }
 
 // Load reads the configuration through getenv (os.Getenv in production) and validates it.
@@ -84,6 +90,24 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("AUTOMATION_MAX_CHAIN_DEPTH must be an integer from 1 to 10; got %q", v)
 		}
 		c.AutomationMaxDepth = n
+	}
+	for _, v := range []struct {
+		name     string
+		dst      *int
+		def, min int
+	}{
+		{"RATE_LIMIT_KEY_RPS", &c.RateLimitKeyRPS, DefaultRateLimitKeyRPS, 0},
+		{"RATE_LIMIT_TENANT_RPS", &c.RateLimitTenantRPS, DefaultRateLimitTenantRPS, 0},
+		{"RATE_LIMIT_PROCESSES", &c.RateLimitProcesses, 1, 1},
+	} {
+		*v.dst = v.def
+		if raw := strings.TrimSpace(getenv(v.name)); raw != "" {
+			n, err := strconv.Atoi(raw)
+			if err != nil || n < v.min || n > 1_000_000 {
+				return c, fmt.Errorf("%s must be an integer from %d; got %q", v.name, v.min, raw)
+			}
+			*v.dst = n
+		}
 	}
 	if err := CheckDatabaseURL(c.DatabaseURL); err != nil {
 		return c, err
@@ -155,5 +179,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("temporal_ui_url", c.TemporalUIURL),
 		slog.String("actions_egress_allow_cidrs", c.EgressAllowCIDRs),
 		slog.Int("automation_max_chain_depth", c.AutomationMaxDepth),
+		slog.Int("rate_limit_key_rps", c.RateLimitKeyRPS),
+		slog.Int("rate_limit_tenant_rps", c.RateLimitTenantRPS),
+		slog.Int("rate_limit_processes", c.RateLimitProcesses),
 	)
 }

@@ -73,10 +73,12 @@ type CustomHTTPPayload struct {
 	MaxAttempts *int              `json:"max_attempts,omitempty"`
 }
 
-// ActionSettings are the tenant settings an action's URL is checked against.
+// ActionSettings are the tenant settings an action is checked and completed against.
 type ActionSettings struct {
-	ActionsBaseURL string
-	AllowedHosts   []string
+	ActionsBaseURL     string
+	AllowedHosts       []string
+	DefaultTimeoutMS   int // 0: DefaultActionTimeoutMS
+	DefaultMaxAttempts int // 0: DefaultActionMaxAttempts
 }
 
 // ActionRequest is a validated custom_http call, ready to run.
@@ -93,6 +95,12 @@ type ActionRequest struct {
 // are named as in the request body (payload.url, ...).
 func (p *CustomHTTPPayload) Validate(s ActionSettings) (ActionRequest, error) {
 	r := ActionRequest{Method: p.Method, Headers: p.Headers, BodyJSON: p.BodyJSON, TimeoutMS: DefaultActionTimeoutMS, MaxAttempts: DefaultActionMaxAttempts}
+	if s.DefaultTimeoutMS > 0 {
+		r.TimeoutMS = s.DefaultTimeoutMS
+	}
+	if s.DefaultMaxAttempts > 0 {
+		r.MaxAttempts = s.DefaultMaxAttempts
+	}
 	if p.Type != ActionTypeCustomHTTP {
 		return r, Invalidf("payload.type", "`payload.type` must be %q; got %q.", ActionTypeCustomHTTP, p.Type)
 	}

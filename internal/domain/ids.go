@@ -16,6 +16,7 @@ const (
 	PrefixTicket  = "tkt"
 	PrefixMessage = "msg"
 	PrefixRequest = "req"
+	PrefixAudit   = "aud"
 )
 
 // crockford is Crockford's base32 alphabet in lower case: no i, l, o or u to misread.

@@ -12,12 +12,26 @@ const (
 	ScopeSupportRead    = "support.read"
 	ScopeSupportWrite   = "support.write"
 	ScopeSupportActions = "support.actions"
-	// ScopeAdminAutomations manages automations under /api/v1/admin.
+	// Admin scopes, for the endpoints under /api/v1/admin.
+	ScopeAdminKeys        = "admin.keys"
 	ScopeAdminAutomations = "admin.automations"
+	ScopeAdminSettings    = "admin.settings"
+	ScopeAdminAudit       = "admin.audit"
 )
 
 // AllScopes is the closed list of scopes, in documentation order.
-var AllScopes = []string{ScopeSupportRead, ScopeSupportWrite, ScopeSupportActions, ScopeAdminAutomations}
+var AllScopes = []string{ScopeSupportRead, ScopeSupportWrite, ScopeSupportActions,
+	ScopeAdminKeys, ScopeAdminAutomations, ScopeAdminSettings, ScopeAdminAudit}
+
+// Limits of tenant settings and keys.
+const (
+	MaxRateLimitRPS      = 10_000
+	DefaultKeyGrace      = 24 * time.Hour
+	MaxKeyGrace          = 30 * 24 * time.Hour
+	DefaultSecretOverlap = 24 * time.Hour
+	MaxSecretOverlap     = 7 * 24 * time.Hour
+	MaxKeyNameLen        = 200
+)
 
 // Tenant is one customer account; every other record belongs to exactly one tenant.
 type Tenant struct {
@@ -25,34 +39,121 @@ type Tenant struct {
 	Name           string
 	ActionsBaseURL string
 	AllowedHosts   []string // hosts absolute action URLs may name
-	CreatedAt      time.Time
+	// Defaults for actions whose payload gives no timeout_ms or max_attempts; nil means
+	// Threada's (10 s, 5).
+	DefaultTimeoutMS   *int
+	DefaultMaxAttempts *int
+	// Rate limit overrides in requests per second; nil means the server's default.
+	RateLimitKeyRPS    *int
+	RateLimitTenantRPS *int
+	// When the signing secret was last rotated, and until when the previous one signs too.
+	SigningSecretRotatedAt *time.Time
+	PreviousSecretExpires  *time.Time
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
-// ActionSettings returns what an action's URL is checked against.
+// ActionSettings returns what an action's payload is checked and completed against.
 func (t *Tenant) ActionSettings() ActionSettings {
-	return ActionSettings{ActionsBaseURL: t.ActionsBaseURL, AllowedHosts: t.AllowedHosts}
+	s := ActionSettings{ActionsBaseURL: t.ActionsBaseURL, AllowedHosts: t.AllowedHosts}
+	if t.DefaultTimeoutMS != nil {
+		s.DefaultTimeoutMS = *t.DefaultTimeoutMS
+	}
+	if t.DefaultMaxAttempts != nil {
+		s.DefaultMaxAttempts = *t.DefaultMaxAttempts
+	}
+	return s
 }
 
-// TenantUpdate changes some of a tenant's settings; nil fields are kept.
+// TenantUpdate changes some of a tenant's settings; nil fields are kept. The Clear flags
+// reset a default or an override to the server's.
 type TenantUpdate struct {
-	ActionsBaseURL *string
-	AllowedHosts   *[]string
+	ActionsBaseURL     *string
+	AllowedHosts       *[]string
+	DefaultTimeoutMS   *int
+	DefaultMaxAttempts *int
+	RateLimitKeyRPS    *int
+	RateLimitTenantRPS *int
+	ClearTimeout       bool
+	ClearMaxAttempts   bool
+	ClearKeyRPS        bool
+	ClearTenantRPS     bool
+}
+
+// Check validates the values present.
+func (u *TenantUpdate) Check() error {
+	if u.ActionsBaseURL != nil {
+		if err := CheckActionsBaseURL("actions_base_url", *u.ActionsBaseURL); err != nil {
+			return err
+		}
+	}
+	if u.AllowedHosts != nil {
+		hosts, err := NormalizeAllowedHosts("allowed_hosts", *u.AllowedHosts)
+		if err != nil {
+			return err
+		}
+		u.AllowedHosts = &hosts
+	}
+	for _, c := range []struct {
+		param    string
+		v        *int
+		min, max int
+	}{
+		{"action_defaults.timeout_ms", u.DefaultTimeoutMS, MinActionTimeoutMS, MaxActionTimeoutMS},
+		{"action_defaults.max_attempts", u.DefaultMaxAttempts, 1, MaxActionMaxAttempts},
+		{"rate_limits.key_rps", u.RateLimitKeyRPS, 1, MaxRateLimitRPS},
+		{"rate_limits.tenant_rps", u.RateLimitTenantRPS, 1, MaxRateLimitRPS},
+	} {
+		if c.v != nil && (*c.v < c.min || *c.v > c.max) {
+			return Invalidf(c.param, "`%s` must be from %d to %d, or null for the default; got %d.", c.param, c.min, c.max, *c.v)
+		}
+	}
+	return nil
 }
 
 // APIKey is a tenant's credential for one integration. The secret itself is never kept:
-// only its hash, which the store does not hand out.
+// only its hash, which the store hands out only for authentication.
 type APIKey struct {
-	ID        string
-	TenantID  string
-	Name      string
-	Prefix    string // the first characters of the secret, safe to display
-	Scopes    []string
-	CreatedAt time.Time
-	RevokedAt *time.Time
+	ID                string
+	TenantID          string
+	Name              string
+	Prefix            string // the first characters of the secret, safe to display
+	Scopes            []string
+	CreatedAt         time.Time
+	ExpiresAt         *time.Time
+	RevokedAt         *time.Time
+	LastUsedAt        *time.Time
+	RotatedAt         *time.Time
+	PreviousExpiresAt *time.Time // until when the secret before the last rotation works
 }
 
 // HasScope reports whether the key carries scope.
 func (k *APIKey) HasScope(scope string) bool { return slices.Contains(k.Scopes, scope) }
+
+// Expired reports whether the key has passed its expiry at t.
+func (k *APIKey) Expired(t time.Time) bool { return k.ExpiresAt != nil && !t.Before(*k.ExpiresAt) }
+
+// AuthKey is what authentication needs of a key: the key and the hashes its secrets may
+// match (the previous one only until PreviousExpiresAt).
+type AuthKey struct {
+	Key          APIKey
+	Hash         []byte
+	PreviousHash []byte
+}
+
+// AuditEvent records an admin change, or a refused use of a known key.
+type AuditEvent struct {
+	ID         string
+	TenantID   string
+	Actor      string // "key:<key id>", or "cli"
+	Action     string // e.g. api_key.create, settings.update, automation.delete, auth.denied
+	Target     string // the id of what changed
+	RequestID  string
+	ClientIP   string
+	Before     any // nil when not applicable
+	After      any
+	OccurredAt time.Time
+}
 
 // ParseScopes splits a comma-separated scope list and checks it against AllScopes.
 func ParseScopes(param, list string) ([]string, error) {
@@ -79,16 +180,16 @@ func ParseScopes(param, list string) ([]string, error) {
 type TenantStore interface {
 	// CreateTenant stores a new tenant with its sealed webhook signing secret.
 	CreateTenant(ctx context.Context, t *Tenant, sealedSigningSecret []byte) error
-	// UpdateTenant changes a tenant's settings. ENOTFOUND.
-	UpdateTenant(ctx context.Context, id string, u TenantUpdate) (*Tenant, error)
-	// SealedSigningSecret returns the tenant's sealed signing secret. ENOTFOUND.
-	SealedSigningSecret(ctx context.Context, id string) ([]byte, error)
+	// UpdateTenant changes a tenant's settings, returning it before and after. ENOTFOUND.
+	UpdateTenant(ctx context.Context, id string, u TenantUpdate) (before, after *Tenant, err error)
+	// SigningSecrets returns the sealed secrets that sign calls now. ENOTFOUND.
+	SigningSecrets(ctx context.Context, id string) ([][]byte, error)
 	// GetTenant returns one tenant. ENOTFOUND.
 	GetTenant(ctx context.Context, id string) (*Tenant, error)
 	// CreateKey stores a key with the hash of its secret. ENOTFOUND for an unknown tenant.
 	CreateKey(ctx context.Context, k *APIKey, secretHash []byte) error
-	// KeyForAuth returns a key and its secret hash for authentication. ENOTFOUND.
-	KeyForAuth(ctx context.Context, keyID string) (*APIKey, []byte, error)
+	// KeyForAuth returns a key and the hashes of its valid secrets. ENOTFOUND.
+	KeyForAuth(ctx context.Context, keyID string) (*AuthKey, error)
 	// RevokeKey marks a key revoked. ENOTFOUND.
 	RevokeKey(ctx context.Context, keyID string) error
 }

@@ -9,15 +9,27 @@ import (
 	"github.com/threada/threada/internal/domain"
 )
 
+// CacheChannel carries invalidations ("key:<id>", "tenant:<id>") to the API processes'
+// caches of keys and tenant settings.
+const CacheChannel = "threada_cache"
+
 type tenantRow struct {
 	bun.BaseModel `bun:"table:tenants"`
 
-	ID             string    `bun:"id,pk"`
-	Name           string    `bun:"name"`
-	ActionsBaseURL string    `bun:"actions_base_url"`
-	AllowedHosts   []string  `bun:"allowed_hosts,array"`
-	SigningSecret  []byte    `bun:"signing_secret_sealed"`
-	CreatedAt      time.Time `bun:"created_at"`
+	ID                      string     `bun:"id,pk"`
+	Name                    string     `bun:"name"`
+	ActionsBaseURL          string     `bun:"actions_base_url"`
+	AllowedHosts            []string   `bun:"allowed_hosts,array"`
+	SigningSecret           []byte     `bun:"signing_secret_sealed"`
+	SigningSecretRotatedAt  *time.Time `bun:"signing_secret_rotated_at"`
+	PreviousSigningSecret   []byte     `bun:"previous_signing_secret_sealed"`
+	PreviousSecretExpiresAt *time.Time `bun:"previous_signing_secret_expires_at"`
+	DefaultTimeoutMS        *int       `bun:"default_action_timeout_ms"`
+	DefaultMaxAttempts      *int       `bun:"default_action_max_attempts"`
+	RateLimitKeyRPS         *int       `bun:"rate_limit_key_rps"`
+	RateLimitTenantRPS      *int       `bun:"rate_limit_tenant_rps"`
+	CreatedAt               time.Time  `bun:"created_at"`
+	UpdatedAt               *time.Time `bun:"updated_at"`
 }
 
 func (r *tenantRow) toDomain() *domain.Tenant {
@@ -25,32 +37,27 @@ func (r *tenantRow) toDomain() *domain.Tenant {
 	if hosts == nil {
 		hosts = []string{}
 	}
-	return &domain.Tenant{ID: r.ID, Name: r.Name, ActionsBaseURL: r.ActionsBaseURL, AllowedHosts: hosts, CreatedAt: r.CreatedAt.UTC()}
-}
-
-type apiKeyRow struct {
-	bun.BaseModel `bun:"table:api_keys"`
-
-	ID         string     `bun:"id,pk"`
-	TenantID   string     `bun:"tenant_id"`
-	Name       string     `bun:"name"`
-	Prefix     string     `bun:"prefix"`
-	SecretHash []byte     `bun:"secret_hash"`
-	Scopes     []string   `bun:"scopes,array"`
-	CreatedAt  time.Time  `bun:"created_at"`
-	RevokedAt  *time.Time `bun:"revoked_at"`
-}
-
-func (r *apiKeyRow) toDomain() *domain.APIKey {
-	return &domain.APIKey{
-		ID:        r.ID,
-		TenantID:  r.TenantID,
-		Name:      r.Name,
-		Prefix:    r.Prefix,
-		Scopes:    r.Scopes,
-		CreatedAt: r.CreatedAt.UTC(),
-		RevokedAt: r.RevokedAt,
+	t := &domain.Tenant{
+		ID: r.ID, Name: r.Name, ActionsBaseURL: r.ActionsBaseURL, AllowedHosts: hosts,
+		DefaultTimeoutMS: r.DefaultTimeoutMS, DefaultMaxAttempts: r.DefaultMaxAttempts,
+		RateLimitKeyRPS: r.RateLimitKeyRPS, RateLimitTenantRPS: r.RateLimitTenantRPS,
+		SigningSecretRotatedAt: utcPtr(r.SigningSecretRotatedAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.CreatedAt.UTC(),
 	}
+	if r.PreviousSigningSecret != nil {
+		t.PreviousSecretExpires = utcPtr(r.PreviousSecretExpiresAt)
+	}
+	if r.UpdatedAt != nil {
+		t.UpdatedAt = r.UpdatedAt.UTC()
+	}
+	return t
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // CreateTenant stores t, filling its ID (unless set) and creation time. The signing secret
@@ -60,11 +67,12 @@ func (s *Store) CreateTenant(ctx context.Context, t *domain.Tenant, sealedSignin
 		t.ID = domain.NewID(domain.PrefixTenant)
 	}
 	t.CreatedAt = now()
+	t.UpdatedAt = t.CreatedAt
 	if t.AllowedHosts == nil {
 		t.AllowedHosts = []string{}
 	}
 	row := &tenantRow{ID: t.ID, Name: t.Name, ActionsBaseURL: t.ActionsBaseURL, AllowedHosts: t.AllowedHosts,
-		SigningSecret: sealedSigningSecret, CreatedAt: t.CreatedAt}
+		SigningSecret: sealedSigningSecret, CreatedAt: t.CreatedAt, UpdatedAt: &t.CreatedAt}
 	_, err := s.conn(ctx).NewInsert().Model(row).Exec(ctx)
 	return err
 }
@@ -90,29 +98,50 @@ func (s *Store) tenantRow(ctx context.Context, db bun.IDB, id string, forUpdate 
 	return row, nil
 }
 
-// UpdateTenant changes the settings present in u.
-func (s *Store) UpdateTenant(ctx context.Context, id string, u domain.TenantUpdate) (*domain.Tenant, error) {
-	var out *domain.Tenant
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+// UpdateTenant changes the settings present in u and returns the tenant before and after.
+func (s *Store) UpdateTenant(ctx context.Context, id string, u domain.TenantUpdate) (before, after *domain.Tenant, err error) {
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
 		row, err := s.tenantRow(ctx, tx, id, true)
 		if err != nil {
 			return err
 		}
+		before = row.toDomain()
 		if u.ActionsBaseURL != nil {
 			row.ActionsBaseURL = *u.ActionsBaseURL
 		}
 		if u.AllowedHosts != nil {
 			row.AllowedHosts = *u.AllowedHosts
 		}
-		out = row.toDomain()
-		_, err = tx.NewUpdate().Model(row).Column("actions_base_url", "allowed_hosts").WherePK().Exec(ctx)
+		setOrClear(&row.DefaultTimeoutMS, u.DefaultTimeoutMS, u.ClearTimeout)
+		setOrClear(&row.DefaultMaxAttempts, u.DefaultMaxAttempts, u.ClearMaxAttempts)
+		setOrClear(&row.RateLimitKeyRPS, u.RateLimitKeyRPS, u.ClearKeyRPS)
+		setOrClear(&row.RateLimitTenantRPS, u.RateLimitTenantRPS, u.ClearTenantRPS)
+		at := now()
+		row.UpdatedAt = &at
+		_, err = tx.NewUpdate().Model(row).Column("actions_base_url", "allowed_hosts", "default_action_timeout_ms",
+			"default_action_max_attempts", "rate_limit_key_rps", "rate_limit_tenant_rps", "updated_at").WherePK().Exec(ctx)
+		after = row.toDomain()
 		return err
 	})
-	return out, err
+	if err == nil {
+		s.invalidate(ctx, "tenant:"+id)
+	}
+	return before, after, err
 }
 
-// SealedSigningSecret returns the tenant's signing secret as sealed at creation.
-func (s *Store) SealedSigningSecret(ctx context.Context, id string) ([]byte, error) {
+func setOrClear(field **int, v *int, clear bool) {
+	switch {
+	case clear:
+		*field = nil
+	case v != nil:
+		x := *v
+		*field = &x
+	}
+}
+
+// SigningSecrets returns the tenant's sealed signing secrets that sign calls now: the
+// current one, and the previous one during its overlap window.
+func (s *Store) SigningSecrets(ctx context.Context, id string) ([][]byte, error) {
 	row, err := s.tenantRow(ctx, s.conn(ctx), id, false)
 	if err != nil {
 		return nil, err
@@ -120,42 +149,41 @@ func (s *Store) SealedSigningSecret(ctx context.Context, id string) ([]byte, err
 	if row.SigningSecret == nil {
 		return nil, domain.Errorf(domain.ENOTFOUND, "Tenant %s has no signing secret.", id)
 	}
-	return row.SigningSecret, nil
+	out := [][]byte{row.SigningSecret}
+	if row.PreviousSigningSecret != nil && row.PreviousSecretExpiresAt != nil && now().Before(*row.PreviousSecretExpiresAt) {
+		out = append(out, row.PreviousSigningSecret)
+	}
+	return out, nil
 }
 
-// CreateKey stores k (its ID already chosen, as the secret embeds it) with its secret hash.
-func (s *Store) CreateKey(ctx context.Context, k *domain.APIKey, secretHash []byte) error {
-	if _, err := s.GetTenant(ctx, k.TenantID); err != nil {
+// RotateSigningSecret makes sealed the tenant's signing secret; the current one keeps
+// signing, next to it, for overlap.
+func (s *Store) RotateSigningSecret(ctx context.Context, id string, sealed []byte, overlap time.Duration) (before, after *domain.Tenant, err error) {
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		row, err := s.tenantRow(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		before = row.toDomain()
+		at := now()
+		expires := at.Add(overlap)
+		row.PreviousSigningSecret, row.PreviousSecretExpiresAt = row.SigningSecret, &expires
+		if overlap <= 0 {
+			row.PreviousSigningSecret, row.PreviousSecretExpiresAt = nil, nil
+		}
+		row.SigningSecret, row.SigningSecretRotatedAt, row.UpdatedAt = sealed, &at, &at
+		_, err = tx.NewUpdate().Model(row).Column("signing_secret_sealed", "previous_signing_secret_sealed",
+			"previous_signing_secret_expires_at", "signing_secret_rotated_at", "updated_at").WherePK().Exec(ctx)
+		after = row.toDomain()
 		return err
-	}
-	k.CreatedAt = now()
-	row := &apiKeyRow{
-		ID: k.ID, TenantID: k.TenantID, Name: k.Name, Prefix: k.Prefix,
-		SecretHash: secretHash, Scopes: k.Scopes, CreatedAt: k.CreatedAt,
-	}
-	_, err := s.conn(ctx).NewInsert().Model(row).Exec(ctx)
-	return wrapErr(err, "")
+	})
+	return before, after, err
 }
 
-// KeyForAuth returns a key and its secret hash, revoked or not: the caller decides.
-func (s *Store) KeyForAuth(ctx context.Context, keyID string) (*domain.APIKey, []byte, error) {
-	row := new(apiKeyRow)
-	if err := s.conn(ctx).NewSelect().Model(row).Where("id = ?", keyID).Scan(ctx); err != nil {
-		return nil, nil, wrapErr(err, "No API key "+keyID+" exists.")
-	}
-	return row.toDomain(), row.SecretHash, nil
-}
-
-// RevokeKey marks a key revoked; revoking twice keeps the first time.
-func (s *Store) RevokeKey(ctx context.Context, keyID string) error {
-	res, err := s.conn(ctx).NewUpdate().Table("api_keys").
-		Set("revoked_at = coalesce(revoked_at, ?)", now()).
-		Where("id = ?", keyID).Exec(ctx)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return domain.Errorf(domain.ENOTFOUND, "No API key %s exists.", keyID)
-	}
-	return nil
+// invalidate tells every API process to drop what it cached under key, once the
+// transaction ctx carries (if any) commits.
+func (s *Store) invalidate(ctx context.Context, key string) {
+	s.AfterCommit(ctx, func(ctx context.Context) {
+		_, _ = s.db.ExecContext(context.WithoutCancel(ctx), "SELECT pg_notify(?, ?)", CacheChannel, key)
+	})
 }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun/driver/pgdriver"
+
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
+)
+
+// cacheTTL bounds how long an entry lives even if an invalidation is lost.
+const cacheTTL = 30 * time.Second
+
+// cache keeps records the hot path reads on every request (keys, tenant settings), so
+// that authenticating and rate limiting a request costs no database round trip. Changes
+// evict entries in every API process through PostgreSQL notifications (see listen).
+type cache[V any] struct {
+	load func(ctx context.Context, id string) (V, error)
+	mu   sync.RWMutex
+	m    map[string]cacheEntry[V]
+}
+
+type cacheEntry[V any] struct {
+	v      V
+	loaded time.Time
+}
+
+func newCache[V any](load func(ctx context.Context, id string) (V, error)) *cache[V] {
+	return &cache[V]{load: load, m: map[string]cacheEntry[V]{}}
+}
+
+func (c *cache[V]) get(ctx context.Context, id string) (V, error) {
+	c.mu.RLock()
+	e, ok := c.m[id]
+	c.mu.RUnlock()
+	if ok && time.Since(e.loaded) < cacheTTL {
+		return e.v, nil
+	}
+	v, err := c.load(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	c.m[id] = cacheEntry[V]{v: v, loaded: time.Now()}
+	c.mu.Unlock()
+	return v, nil
+}
+
+func (c *cache[V]) evict(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}
+
+func (c *cache[V]) clear() {
+	c.mu.Lock()
+	c.m = map[string]cacheEntry[V]{}
+	c.mu.Unlock()
+}
+
+// caches are the server's caches of keys and tenants.
+type caches struct {
+	keys    *cache[*domain.AuthKey]
+	tenants *cache[*domain.Tenant]
+}
+
+func newCaches(st *store.Store) *caches {
+	return &caches{
+		keys:    newCache(st.KeyForAuth),
+		tenants: newCache(st.GetTenant),
+	}
+}
+
+// evict applies an invalidation: "key:<id>" or "tenant:<id>".
+func (c *caches) evict(what string) {
+	switch kind, id, _ := strings.Cut(what, ":"); kind {
+	case "key":
+		c.keys.evict(id)
+	case "tenant":
+		c.tenants.evict(id)
+	}
+}
+
+func (c *caches) clear() {
+	c.keys.clear()
+	c.tenants.clear()
+}
+
+// listen applies the invalidations other processes (and the CLI) send until ctx ends. If
+// the connection drops, everything cached is dropped too: a missed invalidation must not
+// keep a revoked key working longer than a reconnection.
+func (c *caches) listen(ctx context.Context, st *store.Store, log *slog.Logger) {
+	for ctx.Err() == nil {
+		ln := pgdriver.NewListener(st.DB())
+		if err := ln.Listen(ctx, store.CacheChannel); err != nil {
+			_ = ln.Close()
+			if ctx.Err() == nil {
+				log.Warn("cache invalidation: LISTEN failed; retrying", "err", err)
+			}
+			c.clear()
+			sleep(ctx, time.Second)
+			continue
+		}
+		for ctx.Err() == nil {
+			_, payload, err := ln.ReceiveTimeout(ctx, 30*time.Second)
+			if err != nil {
+				if isTimeout(err) {
+					continue
+				}
+				break
+			}
+			c.evict(payload)
+		}
+		_ = ln.Close()
+		c.clear()
+	}
+}
+
+func isTimeout(err error) bool {
+	type timeout interface{ Timeout() bool }
+	t, ok := err.(timeout)
+	return ok && t.Timeout()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
