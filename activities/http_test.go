@@ -303,3 +303,40 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestCallSignsWithBothSecretsDuringOverlap: after a signing secret rotation, calls carry
+// a signature with each secret until the overlap ends, so receivers switch without loss.
+func TestCallSignsWithBothSecretsDuringOverlap(t *testing.T) {
+	f := newFixture(t, "127.0.0.0/8")
+	newSecret := webhook.NewSecret()
+	if _, _, err := f.store.RotateSigningSecret(context.Background(), f.tenant, f.acts.Secrets.Seal(newSecret, f.tenant), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
+	defer srv.Close()
+	if _, err := f.run(domain.ActionRequest{Method: "POST", URL: srv.URL, BodyJSON: `{"x":1}`}); err != nil {
+		t.Fatal(err)
+	}
+	sigs := got.Get("webhook-signature")
+	if n := len(strings.Fields(sigs)); n != 2 {
+		t.Fatalf("signature header %q holds %d signatures, want 2", sigs, n)
+	}
+	for name, secret := range map[string]string{"new": newSecret, "old": f.secret} {
+		if err := webhook.Verify(secret, got.Get("webhook-id"), got.Get("webhook-timestamp"), sigs, []byte(`{"x":1}`), time.Now(), time.Minute); err != nil {
+			t.Errorf("the %s secret does not verify: %v", name, err)
+		}
+	}
+
+	// Without overlap the old secret stops signing at once (a fresh worker cache).
+	g := newFixture(t, "127.0.0.0/8")
+	if _, _, err := g.store.RotateSigningSecret(context.Background(), g.tenant, g.acts.Secrets.Seal(newSecret, g.tenant), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.run(domain.ActionRequest{Method: "POST", URL: srv.URL, BodyJSON: `{}`}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(strings.Fields(got.Get("webhook-signature"))); n != 1 {
+		t.Errorf("%d signatures after a rotation without overlap", n)
+	}
+}

@@ -18,10 +18,21 @@ type endpoint struct {
 	body         any
 }
 
-func endpoints(ticketID, actionID, automationID string) []endpoint {
+func endpoints(ticketID, actionID, automationID, spareKeyID string) []endpoint {
 	read, write, act, auto := domain.ScopeSupportRead, domain.ScopeSupportWrite, domain.ScopeSupportActions, domain.ScopeAdminAutomations
+	keys, settings, audit := domain.ScopeAdminKeys, domain.ScopeAdminSettings, domain.ScopeAdminAudit
 	aut := "/api/v1/admin/automations/" + automationID
+	spare := "/api/v1/admin/api-keys/" + spareKeyID
 	return []endpoint{
+		{"GET", "/api/v1/admin/api-keys", []string{keys}, nil},
+		{"POST", "/api/v1/admin/api-keys", []string{keys}, map[string]any{"name": "n", "scopes": []string{"support.read"}}},
+		{"GET", spare, []string{keys}, nil},
+		{"POST", spare + "/rotate", []string{keys}, map[string]any{"grace_period_seconds": 60}},
+		{"POST", spare + "/revoke", []string{keys}, nil},
+		{"GET", "/api/v1/admin/settings", []string{settings}, nil},
+		{"PATCH", "/api/v1/admin/settings", []string{settings}, map[string]any{"allowed_hosts": []string{"a.example"}}},
+		{"POST", "/api/v1/admin/settings/signing-secret/rotate", []string{settings}, nil},
+		{"GET", "/api/v1/admin/audit-events", []string{audit}, nil},
 		{"GET", "/api/v1/admin/automations", []string{auto}, nil},
 		{"POST", "/api/v1/admin/automations", []string{auto}, exampleAutomation()},
 		{"POST", "/api/v1/admin/automations/test", []string{auto}, map[string]any{"condition": "true", "ticket_id": ticketID}},
@@ -47,11 +58,12 @@ func TestEveryEndpointByEveryScope(t *testing.T) {
 	f := e.actionFixture("https://hooks.example.com")
 	actionID := decodeAction(t, e.postAction(f, referenceAction(), nil)).ActionID
 	automationID := e.newAutomation(f, exampleAutomation())
+	spare := keyIDOf(e.newKey(f.tenant, domain.ScopeSupportRead))
 	keys := map[string]string{}
 	for _, scope := range domain.AllScopes {
 		keys[scope] = e.newKey(f.tenant, scope)
 	}
-	for _, ep := range endpoints(f.ticket, actionID, automationID) {
+	for _, ep := range endpoints(f.ticket, actionID, automationID, spare) {
 		for _, scope := range domain.AllScopes {
 			t.Run(ep.method+" "+ep.path+" with "+scope, func(t *testing.T) {
 				resp := e.do(req{method: ep.method, path: ep.path, key: keys[scope], body: ep.body})
@@ -78,6 +90,7 @@ func TestAuthentication(t *testing.T) {
 	tenant, key, ticketID := f.tenant, f.key, f.ticket
 	actionID := decodeAction(t, e.postAction(f, referenceAction(), nil)).ActionID
 	automationID := e.newAutomation(f, exampleAutomation())
+	spare := keyIDOf(e.newKey(tenant, domain.ScopeSupportRead))
 	revoked := e.newKey(tenant, domain.AllScopes...)
 	revokedID, _ := auth.KeyIDFromSecret(revoked)
 	if err := e.store.RevokeKey(context.Background(), revokedID); err != nil {
@@ -95,7 +108,7 @@ func TestAuthentication(t *testing.T) {
 		"wrong secret": forged,
 		"revoked":      revoked,
 	} {
-		for _, ep := range endpoints(ticketID, actionID, automationID) {
+		for _, ep := range endpoints(ticketID, actionID, automationID, spare) {
 			t.Run(name+" "+ep.method+" "+ep.path, func(t *testing.T) {
 				wantError(t, e.do(req{method: ep.method, path: ep.path, key: k, body: ep.body}), http.StatusUnauthorized, "authentication_error", "")
 			})
@@ -115,7 +128,7 @@ func TestTenantIsolation(t *testing.T) {
 	a := e.mustTicket(keyA, map[string]any{"subject": "A's secret subject", "initial_message": map[string]any{"content": "A's secret"}})
 	idA := a.Ticket.Summary.TicketID
 
-	for _, ep := range endpoints(idA, "act_00000000000000000000000000", "aut_00000000000000000000000000") {
+	for _, ep := range endpoints(idA, "act_00000000000000000000000000", "aut_00000000000000000000000000", "key_00000000000000000000000000") {
 		if !strings.Contains(ep.path, idA) {
 			continue
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -102,7 +103,14 @@ func (s *server) createAutomation(c *fiber.Ctx) error {
 	if err := s.checkAutomation(c, draft); err != nil {
 		return err
 	}
-	a, err := s.store.CreateAutomation(c.UserContext(), tenantID, in)
+	var a *domain.Automation
+	err := s.txn(c, func(ctx context.Context) error {
+		var err error
+		if a, err = s.store.CreateAutomation(ctx, tenantID, in); err != nil {
+			return err
+		}
+		return s.audit(c, "automation.create", a.ID, nil, automationViewOf(a))
+	})
 	if err != nil {
 		return err
 	}
@@ -143,7 +151,14 @@ func (s *server) updateAutomation(c *fiber.Ctx) error {
 	if err := s.checkAutomation(c, &draft); err != nil {
 		return err
 	}
-	updated, err := s.store.UpdateAutomation(c.UserContext(), a.TenantID, a.ID, in)
+	var updated *domain.Automation
+	err = s.txn(c, func(ctx context.Context) error {
+		var err error
+		if updated, err = s.store.UpdateAutomation(ctx, a.TenantID, a.ID, in); err != nil {
+			return err
+		}
+		return s.audit(c, "automation.update", a.ID, automationViewOf(a), automationViewOf(updated))
+	})
 	if err != nil {
 		return err
 	}
@@ -157,7 +172,14 @@ func (s *server) deleteAutomation(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	deleted, err := s.store.DeleteAutomation(c.UserContext(), a.TenantID, a.ID)
+	var deleted *domain.Automation
+	err = s.txn(c, func(ctx context.Context) error {
+		var err error
+		if deleted, err = s.store.DeleteAutomation(ctx, a.TenantID, a.ID); err != nil {
+			return err
+		}
+		return s.audit(c, "automation.delete", a.ID, automationViewOf(deleted), nil)
+	})
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,9 @@ const usage = `Usage:
   api migrate rollback                revert the last group of migrations
   api tenant create --name NAME [--actions-base-url URL] [--allowed-hosts a.example.com,...]
   api tenant update TENANT_ID [--actions-base-url URL] [--allowed-hosts a.example.com,...]
-  api key create --tenant ID --name NAME --scopes support.read,support.write,support.actions
+  api key create --tenant ID --name NAME --scopes support.read,support.write,support.actions [--expires-at T]
+                                      scopes: support.read, support.write, support.actions,
+                                      admin.keys, admin.automations, admin.settings, admin.audit
   api key revoke KEY_ID
   api key verify                      check the key in THREADA_API_KEY (exit 0 when usable)
   api healthcheck                     exit 0 when the API on HTTP_ADDR is ready (for containers)
@@ -285,6 +287,7 @@ func keyCreate(ctx context.Context, cfg config.Config, args []string, stdout io.
 	tenant := fs.String("tenant", "", "tenant id")
 	name := fs.String("name", "", "key name, e.g. the integration it is for")
 	scopeList := fs.String("scopes", "", "comma-separated scopes")
+	expires := fs.String("expires-at", "", "optional expiry, RFC 3339")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}
@@ -301,14 +304,22 @@ func keyCreate(ctx context.Context, cfg config.Config, args []string, stdout io.
 	}
 	defer st.Close()
 	k := &domain.APIKey{ID: domain.NewID(domain.PrefixKey), TenantID: *tenant, Name: strings.TrimSpace(*name), Scopes: scopes}
+	if *expires != "" {
+		at, err := time.Parse(time.RFC3339, *expires)
+		if err != nil || !at.After(time.Now()) {
+			return usageErr("--expires-at must be a future RFC 3339 time like 2027-01-01T00:00:00Z")
+		}
+		at = at.UTC()
+		k.ExpiresAt = &at
+	}
 	secret, hash := auth.NewSecret(k.ID)
 	k.Prefix = auth.DisplayPrefix(secret)
 	if err := st.CreateKey(ctx, k, hash); err != nil {
 		return err
 	}
-	return printJSON(stdout, map[string]any{
-		"key_id": k.ID, "api_key": secret, "tenant_id": k.TenantID, "name": k.Name, "scopes": k.Scopes,
-	})
+	// The admin API's shape ({"key": ..., "api_key": ...}), plus key_id at the top for
+	// scripts written against the first version of this command.
+	return printJSON(stdout, map[string]any{"key_id": k.ID, "api_key": secret, "key": keyViewOf(k)})
 }
 
 // keyVerify checks a secret the way the API does, for scripts such as `make dev` that

@@ -107,6 +107,20 @@ func (s *server) app() *fiber.App {
 	admin.Patch("/automations/:automation_id", auto, s.updateAutomation)
 	admin.Delete("/automations/:automation_id", auto, s.deleteAutomation)
 	admin.Get("/automations/:automation_id/runs", auto, s.listRuns)
+
+	keys := s.authorize(domain.ScopeAdminKeys)
+	admin.Get("/api-keys", keys, s.listKeys)
+	admin.Post("/api-keys", keys, s.idempotent, s.createKey)
+	admin.Get("/api-keys/:key_id", keys, s.getKey)
+	admin.Post("/api-keys/:key_id/rotate", keys, s.idempotent, s.rotateKey)
+	admin.Post("/api-keys/:key_id/revoke", keys, s.idempotent, s.revokeKey)
+
+	settings := s.authorize(domain.ScopeAdminSettings)
+	admin.Get("/settings", settings, s.getSettings)
+	admin.Patch("/settings", settings, s.updateSettings)
+	admin.Post("/settings/signing-secret/rotate", settings, s.idempotent, s.rotateSigningSecret)
+
+	admin.Get("/audit-events", s.authorize(domain.ScopeAdminAudit), s.listAudit)
 	return app
 }
 

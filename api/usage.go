@@ -89,3 +89,14 @@ func (s *server) audit(c *fiber.Ctx, action, target string, before, after any) e
 		RequestID: ensureRequestID(c), ClientIP: c.IP(), Before: before, After: after,
 	})
 }
+
+// txn runs fn in one transaction with the request's context pointing at it, so that audit
+// records written through the request commit or roll back with the change they record.
+func (s *server) txn(c *fiber.Ctx, fn func(ctx context.Context) error) error {
+	outer := c.UserContext()
+	defer c.SetUserContext(outer)
+	return s.store.RunInTx(outer, func(ctx context.Context) error {
+		c.SetUserContext(ctx)
+		return fn(ctx)
+	})
+}

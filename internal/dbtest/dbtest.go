@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun/driver/pgdriver"
+
 	"github.com/threada/threada/internal/store"
 )
 
@@ -32,6 +34,9 @@ var (
 // Main runs the tests of a package and then drops the template database. Call it from
 // TestMain: os.Exit(dbtest.Main(m)).
 func Main(m *testing.M) int {
+	// Dropping a test's database with (FORCE) ends its LISTEN connections; pgdriver would
+	// print each of those expected disconnections.
+	pgdriver.Logger = quiet{}
 	code := m.Run()
 	if templateName != "" {
 		if err := dropDatabase(templateName); err != nil {
@@ -145,6 +150,10 @@ func admin(fn func(*store.Store) error) error {
 	defer s.Close()
 	return fn(s)
 }
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 func randomSuffix() string {
 	var b [6]byte

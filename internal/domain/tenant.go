@@ -157,8 +157,13 @@ type AuditEvent struct {
 
 // ParseScopes splits a comma-separated scope list and checks it against AllScopes.
 func ParseScopes(param, list string) ([]string, error) {
+	return NormalizeScopes(param, strings.Split(list, ","))
+}
+
+// NormalizeScopes checks scopes against the closed list AllScopes and drops duplicates.
+func NormalizeScopes(param string, list []string) ([]string, error) {
 	var scopes []string
-	for _, s := range strings.Split(list, ",") {
+	for _, s := range list {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
@@ -174,6 +179,11 @@ func ParseScopes(param, list string) ([]string, error) {
 		return nil, Invalidf(param, "at least one scope is required; scopes are %s.", strings.Join(AllScopes, ", "))
 	}
 	return scopes, nil
+}
+
+// CheckName trims a one-line name and checks it is present and at most max characters.
+func CheckName(param, s string, max int) (string, error) {
+	return checkLine(param, s, max, true)
 }
 
 // TenantStore keeps tenants and their API keys.
