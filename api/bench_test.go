@@ -29,6 +29,7 @@ func TestBenchReport(t *testing.T) {
 	}
 	fmt.Printf("\nThreada benchmarks (%s, %d CPUs, %s)\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version())
 	t.Run("tickets", benchTickets)
+	t.Run("ratelimit", benchRateLimit)
 	t.Run("actions", benchActions)
 	t.Run("automations", benchAutomations)
 }
