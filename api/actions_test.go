@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/auth"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
 	"github.com/threada/threada/internal/temporaltest"
@@ -212,8 +213,8 @@ func TestActionRoundTrip(t *testing.T) {
 }
 
 func keyIDOf(secret string) string {
-	rest := strings.TrimPrefix(secret, "thr_")
-	return "key_" + rest[:domain.IDBodyLen]
+	id, _ := auth.KeyIDFromSecret(secret)
+	return id
 }
 
 // TestActionRetriesThenSucceeds: two 503s, then 200; three attempts, one success, the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"time"
 
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/store"
@@ -37,7 +36,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go srv.sweepIdempotencyKeys(sweepCtx, time.Hour)
 	go srv.background(sweepCtx)
 
 	errc := make(chan error, 1)
@@ -55,26 +53,4 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// sweepIdempotencyKeys deletes stored responses past the replay window, every interval.
-// Several API processes may sweep at once; the DELETE is idempotent.
-func (s *server) sweepIdempotencyKeys(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := s.store.DeleteExpiredIdempotencyKeys(ctx)
-			if err != nil && ctx.Err() == nil {
-				s.log.Warn("sweeping idempotency keys", "err", err)
-				continue
-			}
-			if n > 0 {
-				s.log.Info("swept idempotency keys", "deleted", n)
-			}
-		}
-	}
 }

@@ -45,17 +45,29 @@ func newServer(st *store.Store, actions *actionRunner, log *slog.Logger, cfg con
 }
 
 // background runs the server's upkeep until ctx ends: cache invalidations from other
-// processes, and dropping idle rate limit buckets.
+// processes, dropping idle rate limit buckets every minute and, every hour, stored
+// idempotent responses past their replay window (several API processes may sweep at
+// once; the DELETE is idempotent).
 func (s *server) background(ctx context.Context) {
 	go s.caches.listen(ctx, s.store, s.log)
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.limiter.sweep(time.Minute)
+		}
+		s.limiter.sweep(time.Minute)
+		if tick%60 != 0 {
+			continue
+		}
+		n, err := s.store.DeleteExpiredIdempotencyKeys(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("sweeping idempotency keys", "err", err)
+		case n > 0:
+			s.log.Info("swept idempotency keys", "deleted", n)
 		}
 	}
 }
