@@ -35,6 +35,7 @@ type Store struct {
 var (
 	_ domain.TicketStore = (*Store)(nil)
 	_ domain.TenantStore = (*Store)(nil)
+	_ domain.ActionStore = (*Store)(nil)
 )
 
 // Options tune the connection pool.
