@@ -30,6 +30,14 @@ func newActionEnv(t *testing.T) (*testEnv, client.Client) {
 	ts := temporaltest.Shared(t)
 	e := newEnvWithTemporal(t, ts.Addr)
 	tc := ts.Client(t)
+	startInProcessWorker(t, e, tc)
+	return e, tc
+}
+
+// startInProcessWorker runs the action workflows and activities on e's task queue, as the
+// worker binary does, allowing calls to loopback receivers; it stops when t ends.
+func startInProcessWorker(t testing.TB, e *testEnv, tc client.Client) {
+	t.Helper()
 	guard, err := httpguard.New("127.0.0.0/8")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +48,6 @@ func newActionEnv(t *testing.T) (*testEnv, client.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	return e, tc
 }
 
 // receiver is a local HTTP endpoint that records every request; respond decides each

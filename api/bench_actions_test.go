@@ -20,9 +20,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/threada/threada/activities"
 	"github.com/threada/threada/internal/domain"
-	"github.com/threada/threada/internal/httpguard"
 	"github.com/threada/threada/internal/temporaltest"
 	"github.com/threada/threada/workflows"
 )
@@ -94,19 +92,15 @@ func benchActions(t *testing.T) {
 	defer recvLn.Close()
 	recvURL := "http://" + recvLn.Addr().String()
 
-	guard, _ := httpguard.New("127.0.0.0/8")
-	w := worker.New(tc, e.cfg.TaskQueue, worker.Options{})
-	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box})
+	startInProcessWorker(t, e, tc)
 	bareQueue := e.cfg.TaskQueue + "-bare"
 	bw := worker.New(tc, bareQueue, worker.Options{})
 	bw.RegisterWorkflow(bareWorkflow)
 	bw.RegisterActivity(bareCall)
-	for _, wk := range []worker.Worker{w, bw} {
-		if err := wk.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer wk.Stop()
+	if err := bw.Start(); err != nil {
+		t.Fatal(err)
 	}
+	defer bw.Stop()
 
 	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -13,12 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/worker"
-
-	"github.com/threada/threada/activities"
 	"github.com/threada/threada/internal/automations"
 	"github.com/threada/threada/internal/domain"
-	"github.com/threada/threada/internal/httpguard"
 	"github.com/threada/threada/internal/temporaltest"
 	"github.com/threada/threada/workflows"
 )
@@ -53,13 +49,7 @@ func benchAutomations(t *testing.T) {
 	}()
 	defer recvLn.Close()
 
-	guard, _ := httpguard.New("127.0.0.0/8")
-	w := worker.New(tc, e.cfg.TaskQueue, worker.Options{})
-	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box})
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	startInProcessWorker(t, e, tc)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	engine := &automations.Engine{Store: e.store, Log: quiet, Start: func(ctx context.Context, a *domain.Action) {
