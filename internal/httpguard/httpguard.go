@@ -1,8 +1,10 @@
 // Package httpguard makes the HTTP client that action calls go out through. It refuses to
 // connect to internal addresses (loopback, private, link-local and cloud metadata, CGNAT,
-// IPv6 unique-local, IPv4-mapped, unspecified, multicast, reserved) unless an operator
-// allows them. The check runs at dial time on the resolved IP, so a name that resolves,
-// or re-resolves, to an internal address is refused too. No proxy, no redirects.
+// IPv6 unique-local and deprecated site-local, unspecified, multicast, reserved) and to
+// IPv6 forms that carry an IPv4 address inside them (IPv4-mapped, IPv4-compatible, NAT64,
+// 6to4 and its 192.88.99.0/24 relays, Teredo), unless an operator allows them. The check
+// runs at dial time on the resolved IP, so a name that resolves, or re-resolves, to an
+// internal address is refused too. No proxy, no redirects.
 package httpguard
 
 import (
@@ -17,7 +19,9 @@ import (
 	"time"
 )
 
-// denied are the ranges refused unless allowed.
+// denied are the ranges refused unless allowed. The IPv6 ranges that embed an IPv4 address
+// are refused whole rather than decoded: a relay or translator on the path could deliver
+// them to the embedded address, and no action receiver needs them.
 var denied = mustPrefixes(
 	"0.0.0.0/8",       // "this network", unspecified
 	"10.0.0.0/8",      // RFC 1918
@@ -27,6 +31,7 @@ var denied = mustPrefixes(
 	"172.16.0.0/12",   // RFC 1918
 	"192.0.0.0/24",    // IETF protocol assignments
 	"192.0.2.0/24",    // documentation
+	"192.88.99.0/24",  // 6to4 relay anycast (deprecated): relays forward into 2002::/16
 	"192.168.0.0/16",  // RFC 1918
 	"198.18.0.0/15",   // benchmarking
 	"198.51.100.0/24", // documentation
@@ -35,13 +40,17 @@ var denied = mustPrefixes(
 	"240.0.0.0/4",     // reserved, broadcast
 	"::/128",          // unspecified
 	"::1/128",         // loopback
-	"::ffff:0:0/96",   // IPv4-mapped
+	"::/96",           // IPv4-compatible (deprecated): ::7f00:1 is 127.0.0.1; also covers :: and ::1
+	"::ffff:0:0/96",   // IPv4-mapped: a dual-stack socket dials the embedded IPv4 address
 	"64:ff9b::/96",    // NAT64, reaches IPv4 space
 	"64:ff9b:1::/48",  // local NAT64
 	"100::/64",        // discard
+	"2001::/32",       // Teredo: embeds the server's IPv4 address and the client's (obfuscated)
 	"2001:db8::/32",   // documentation
+	"2002::/16",       // 6to4: bits 16-47 are an IPv4 address, e.g. 2002:7f00:1:: for 127.0.0.1
 	"fc00::/7",        // unique local
 	"fe80::/10",       // link-local
+	"fec0::/10",       // site-local (deprecated), still routed internally by some networks
 	"ff00::/8",        // multicast
 )
 
@@ -91,7 +100,10 @@ func New(allowCIDRs string) (*Guard, error) {
 	return g, nil
 }
 
-// Check returns a *RefusedError when addr may not be reached.
+// Check returns a *RefusedError when addr may not be reached. An IPv4-mapped address is not
+// unmapped first, so an allowed CIDR lets through only the family it names: 127.0.0.0/8
+// allows 127.0.0.1 but not ::ffff:127.0.0.1, which ::ffff:0:0/96 refuses. The dialer hands
+// mapped addresses over in their IPv4 form, so this does not block the allowed ones there.
 func (g *Guard) Check(addr netip.Addr) error {
 	addr = addr.WithZone("")
 	for _, p := range g.allow {
