@@ -27,18 +27,24 @@ const (
 	templateValueLimit = 64 << 10
 )
 
-func options(extra ...expr.Option) []expr.Option {
-	return append([]expr.Option{expr.Env(&Env{}), expr.DisableBuiltin("repeat")}, extra...)
+// compile compiles src under the evaluation budget (see budget.go).
+func compile(param, src string, extra ...expr.Option) (*vm.Program, error) {
+	p := &patcher{}
+	opts := append([]expr.Option{expr.Env(&Env{})}, budgetOptions(p)...)
+	prog, err := expr.Compile(src, append(opts, extra...)...)
+	if err == nil && p.err != nil {
+		return nil, domain.Invalidf(param, "`%s` does not compile: %s", param, p.err)
+	}
+	if err != nil {
+		return nil, compileError(param, err)
+	}
+	return prog, nil
 }
 
 // CompileCondition compiles a condition; an invalid or non-boolean one is an EINVALID
 // error naming param with the line and column of the problem.
 func CompileCondition(param, src string) (*vm.Program, error) {
-	prog, err := expr.Compile(src, options(expr.AsBool(), expr.MaxNodes(maxNodes))...)
-	if err != nil {
-		return nil, compileError(param, err)
-	}
-	return prog, nil
+	return compile(param, src, expr.AsBool(), expr.MaxNodes(maxNodes))
 }
 
 // goNames turns the environment's Go type names in expr's messages into the names rules use.
@@ -106,9 +112,9 @@ func CompileTemplate(param, src string, mode Mode) (*Template, error) {
 		if holes++; holes > maxTemplates {
 			return nil, domain.Invalidf(param, "`%s` holds more than %d templates.", param, maxTemplates)
 		}
-		prog, err := expr.Compile(code, options(expr.MaxNodes(maxTemplateNodes))...)
+		prog, err := compile(param, code, expr.MaxNodes(maxTemplateNodes))
 		if err != nil {
-			return nil, compileError(param, err)
+			return nil, err
 		}
 		t.parts = append(t.parts, templatePart{prog: prog, inString: inString})
 		rest = rest[i+j+len(templateClose):]
@@ -150,17 +156,21 @@ func jsonStringState(s string, inString bool) bool {
 	return inString
 }
 
-// Render fills the holes from env.
+// Render fills the holes from env, charging env's budget for the text it produces.
 func (t *Template) Render(env *Env) (string, error) {
 	var b strings.Builder
+	machine := vm.VM{MemoryBudget: collectionBudget}
 	for _, p := range t.parts {
 		if p.prog == nil {
+			if err := env.budget.produce(len(p.literal)); err != nil {
+				return "", budgetError("template", err)
+			}
 			b.WriteString(p.literal)
 			continue
 		}
-		v, err := expr.Run(p.prog, env)
+		v, err := machine.Run(p.prog, env)
 		if err != nil {
-			return "", fmt.Errorf("template: %s", firstLine(err.Error()))
+			return "", budgetError("template", err)
 		}
 		s, err := t.format(v, p.inString)
 		if err != nil {
@@ -168,6 +178,9 @@ func (t *Template) Render(env *Env) (string, error) {
 		}
 		if len(s) > templateValueLimit {
 			return "", fmt.Errorf("template: a value is longer than %d bytes", templateValueLimit)
+		}
+		if err := env.budget.produce(len(s)); err != nil {
+			return "", budgetError("template", err)
 		}
 		b.WriteString(s)
 	}
@@ -275,11 +288,14 @@ func (c *Compiled) Match(env *Env) (bool, error) {
 }
 
 // MatchOn evaluates the condition on a reused VM, which saves its allocations when one
-// goroutine evaluates many automations.
+// goroutine evaluates many automations. It starts the rule's evaluation budget, which the
+// templates rendered after it share.
 func (c *Compiled) MatchOn(machine *vm.VM, env *Env) (bool, error) {
+	env.budget.reset()
+	machine.MemoryBudget = collectionBudget
 	v, err := machine.Run(c.condition, env)
 	if err != nil {
-		return false, fmt.Errorf("condition: %s", firstLine(err.Error()))
+		return false, budgetError("condition", err)
 	}
 	b, _ := v.(bool)
 	return b, nil
@@ -295,6 +311,7 @@ type Rendered struct {
 
 // Render fills in every action's templates.
 func (c *Compiled) Render(env *Env) []Rendered {
+	env.budget.start()
 	out := make([]Rendered, len(c.actions))
 	for i, ca := range c.actions {
 		r := Rendered{Spec: ca.spec}

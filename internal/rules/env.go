@@ -85,6 +85,9 @@ type Env struct {
 	ChangedTo   func(field string, v any) bool `expr:"changed_to"`
 	ChangedFrom func(field string, v any) bool `expr:"changed_from"`
 	HasTag      func(tag string) bool          `expr:"has_tag"`
+	Builtins
+
+	budget *budget
 }
 
 // TicketOf converts a domain ticket.
@@ -109,7 +112,10 @@ func NewEnv(ev *domain.TicketEvent) *Env {
 		Ticket:  TicketOf(&ev.Ticket),
 		Changes: map[string]Change{},
 		Event:   Event{Type: ev.Type, Actor: ev.Origin.Actor, OccurredAt: ev.OccurredAt, Depth: ev.Origin.Depth},
+		budget:  &budget{},
 	}
+	env.budget.reset()
+	env.Builtins = newBuiltins(env.budget)
 	if ev.Previous != nil {
 		p := TicketOf(ev.Previous)
 		env.Previous = &p
