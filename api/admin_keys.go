@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -72,6 +74,9 @@ func (s *server) createKey(c *fiber.Ctx) error {
 	if req.ExpiresAt != nil && !req.ExpiresAt.After(time.Now()) {
 		return domain.Invalidf("expires_at", "`expires_at` must be in the future.")
 	}
+	if err := s.withinScopes(c, "create", nil, scopes); err != nil {
+		return err
+	}
 	k := &domain.APIKey{ID: domain.NewID(domain.PrefixKey), TenantID: keyOf(c).TenantID, Name: name, Scopes: scopes}
 	if req.ExpiresAt != nil {
 		at := req.ExpiresAt.UTC().Truncate(time.Microsecond)
@@ -130,6 +135,9 @@ func (s *server) rotateKey(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.withinScopes(c, "rotate", k, k.Scopes); err != nil {
+		return err
+	}
 	var req rotateKeyRequest
 	if len(c.Body()) > 0 {
 		if err := decodeBody(c, &req); err != nil {
@@ -167,6 +175,9 @@ func (s *server) revokeKey(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := s.withinScopes(c, "revoke", k, k.Scopes); err != nil {
+		return err
+	}
 	var after *domain.APIKey
 	err = s.txn(c, func(ctx context.Context) error {
 		before, revoked, err := s.store.RevokeTenantKey(ctx, k.TenantID, k.ID)
@@ -190,4 +201,28 @@ func (s *server) keyParam(c *fiber.Ctx) (*domain.APIKey, error) {
 		return nil, domain.Errorf(domain.ENOTFOUND, "No API key %q exists.", id)
 	}
 	return s.store.GetKey(c.UserContext(), keyOf(c).TenantID, id)
+}
+
+// withinScopes enforces the scope ceiling: the calling key may create, rotate or revoke
+// only a key whose scopes it holds itself, so that admin.keys alone cannot mint a broader
+// key or take over the secret of one. A refusal is 403 naming the missing scopes and is
+// audited as auth.denied, outside the request's transaction, which rolls back.
+func (s *server) withinScopes(c *fiber.Ctx, op string, target *domain.APIKey, scopes []string) error {
+	caller := keyOf(c)
+	var missing []string
+	for _, scope := range scopes {
+		if !caller.HasScope(scope) {
+			missing = append(missing, scope)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	list := strings.Join(missing, ", ")
+	if target == nil {
+		s.auditDenied(c, caller, fmt.Sprintf("scope ceiling: %s needs %s", op, list))
+		return domain.Errorf(domain.EFORBIDDEN, "This key cannot grant scopes it does not hold: %s.", list)
+	}
+	s.auditDenied(c, caller, fmt.Sprintf("scope ceiling: %s %s needs %s", op, target.ID, list))
+	return domain.Errorf(domain.EFORBIDDEN, "This key cannot %s %s, which holds scopes this key does not: %s.", op, target.ID, list)
 }

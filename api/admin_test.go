@@ -30,9 +30,11 @@ type keyEnvJSON struct {
 	APIKey string  `json:"api_key"`
 }
 
+// adminKeys issues a key that manages keys with the read and write support scopes: a key
+// can hand out only the scopes it holds.
 func (e *testEnv) adminKeys(f actionFixture) string {
 	e.t.Helper()
-	return e.newKey(f.tenant, domain.ScopeAdminKeys)
+	return e.newKey(f.tenant, domain.ScopeAdminKeys, domain.ScopeSupportRead, domain.ScopeSupportWrite)
 }
 
 func (e *testEnv) createKeyViaAPI(admin string, body any) keyEnvJSON {
@@ -228,13 +230,17 @@ func TestAdminTenantIsolation(t *testing.T) {
 	b := e.actionFixture("https://hooks.b.example")
 	victim := e.createKeyViaAPI(e.adminKeys(a), map[string]any{"name": "a's", "scopes": []string{"support.read"}})
 	adminB := e.newKey(b.tenant, domain.ScopeAdminKeys, domain.ScopeAdminSettings, domain.ScopeAdminAudit)
-	for _, r := range []req{
-		{method: "GET", path: "/api/v1/admin/api-keys/" + victim.Key.KeyID},
-		{method: "POST", path: "/api/v1/admin/api-keys/" + victim.Key.KeyID + "/rotate"},
-		{method: "POST", path: "/api/v1/admin/api-keys/" + victim.Key.KeyID + "/revoke"},
-	} {
-		r.key = adminB
-		wantError(t, e.do(r), http.StatusNotFound, "not_found_error", "")
+	// Another tenant's key is not found whether or not B's key holds its scopes: the scope
+	// ceiling never turns a 404 into a 403 that would confirm the key exists.
+	for _, key := range []string{adminB, b.key} {
+		for _, r := range []req{
+			{method: "GET", path: "/api/v1/admin/api-keys/" + victim.Key.KeyID},
+			{method: "POST", path: "/api/v1/admin/api-keys/" + victim.Key.KeyID + "/rotate"},
+			{method: "POST", path: "/api/v1/admin/api-keys/" + victim.Key.KeyID + "/revoke"},
+		} {
+			r.key = key
+			wantError(t, e.do(r), http.StatusNotFound, "not_found_error", "")
+		}
 	}
 	if !e.works(victim.APIKey) {
 		t.Error("B's requests affected A's key")
@@ -379,7 +385,7 @@ func TestRateLimits(t *testing.T) {
 func TestAuditLog(t *testing.T) {
 	e := newTestEnv(t)
 	f := e.actionFixture("https://hooks.example.com")
-	admin := e.newKey(f.tenant, domain.ScopeAdminKeys, domain.ScopeAdminSettings, domain.ScopeAdminAudit, domain.ScopeAdminAutomations)
+	admin := e.newKey(f.tenant, domain.ScopeAdminKeys, domain.ScopeAdminSettings, domain.ScopeAdminAudit, domain.ScopeAdminAutomations, domain.ScopeSupportRead)
 	adminID := keyIDOf(admin)
 	created := e.createKeyViaAPI(admin, map[string]any{"name": "audited", "scopes": []string{"support.read"}})
 	e.do(req{method: "POST", path: "/api/v1/admin/api-keys/" + created.Key.KeyID + "/rotate", key: admin, header: map[string]string{"X-Request-Id": "rotate-req-1"}})

@@ -32,7 +32,7 @@ import (
 // Past any limit the evaluation stops with ErrBudget.
 const (
 	// StepBudget is the work one evaluation may do, in steps: a predicate iteration costs
-	// the size of its body in nodes, a scan one step per 256 bytes (per 4 for a regular
+	// the size of its body in nodes, a scan one step per 256 bytes (per 2 for a regular
 	// expression), a builtin one step per 64 bytes it produces.
 	StepBudget = 50_000
 	// ByteBudget is what one evaluation may produce: strings and lists built by builtins,
@@ -103,20 +103,20 @@ func (b *budget) produce(n int) error {
 // helpers the compile-time patch calls. They are fields of Env so that each evaluation
 // charges its own budget.
 type Builtins struct {
-	Split      func(s, sep string) ([]string, error)                 `expr:"split" json:"-"`
-	Join       func(list []any, sep ...string) (string, error)       `expr:"join" json:"-"`
-	Replace    func(s, old, new string) (string, error)              `expr:"replace" json:"-"`
-	Upper      func(s string) (string, error)                        `expr:"upper" json:"-"`
-	Lower      func(s string) (string, error)                        `expr:"lower" json:"-"`
-	Trim       func(s string, cutset ...string) (string, error)      `expr:"trim" json:"-"`
-	TrimPrefix func(s, prefix string) (string, error)                `expr:"trimPrefix" json:"-"`
-	TrimSuffix func(s, suffix string) (string, error)                `expr:"trimSuffix" json:"-"`
-	String     func(v any) (string, error)                           `expr:"string" json:"-"`
-	ToJSON     func(v any) (string, error)                           `expr:"toJSON" json:"-"`
-	Tick       func(cost int) (bool, error)                          `expr:"__tick" json:"-"`
-	Concat     func(a, b string) (string, error)                     `expr:"__concat" json:"-"`
-	Add        func(a, b any) (any, error)                           `expr:"__add" json:"-"`
-	Scan       func(s string, weight int) (string, error)            `expr:"__scan" json:"-"`
+	Split      func(s, sep string) ([]string, error)            `expr:"split" json:"-"`
+	Join       func(list []any, sep ...string) (string, error)  `expr:"join" json:"-"`
+	Replace    func(s, old, new string) (string, error)         `expr:"replace" json:"-"`
+	Upper      func(s string) (string, error)                   `expr:"upper" json:"-"`
+	Lower      func(s string) (string, error)                   `expr:"lower" json:"-"`
+	Trim       func(s string, cutset ...string) (string, error) `expr:"trim" json:"-"`
+	TrimPrefix func(s, prefix string) (string, error)           `expr:"trimPrefix" json:"-"`
+	TrimSuffix func(s, suffix string) (string, error)           `expr:"trimSuffix" json:"-"`
+	String     func(v any) (string, error)                      `expr:"string" json:"-"`
+	ToJSON     func(v any) (string, error)                      `expr:"toJSON" json:"-"`
+	Tick       func(cost int) (bool, error)                     `expr:"__tick" json:"-"`
+	Concat     func(a, b string) (string, error)                `expr:"__concat" json:"-"`
+	Add        func(a, b any) (any, error)                      `expr:"__add" json:"-"`
+	Scan       func(s string, weight int) (string, error)       `expr:"__scan" json:"-"`
 }
 
 func newBuiltins(b *budget) Builtins {
@@ -270,7 +270,7 @@ func (p *patcher) Visit(node *ast.Node) {
 			if n.Left.Type() == stringType {
 				weight := 1
 				if n.Operator == "matches" {
-					weight = 64
+					weight = 128
 				}
 				n.Left = call("__scan", n.Left, &ast.IntegerNode{Value: weight})
 			}
