@@ -26,8 +26,10 @@ type automationView struct {
 	Actions      []domain.AutomationAction `json:"actions"`
 	Position     int                       `json:"position"`
 	Version      int                       `json:"version"`
-	CreatedAt    timestamp                 `json:"created_at"`
-	UpdatedAt    timestamp                 `json:"updated_at"`
+	// DisabledReason says why the worker disabled the automation (null otherwise).
+	DisabledReason *string   `json:"disabled_reason"`
+	CreatedAt      timestamp `json:"created_at"`
+	UpdatedAt      timestamp `json:"updated_at"`
 }
 
 type automationEnvelope struct {
@@ -35,8 +37,13 @@ type automationEnvelope struct {
 }
 
 func automationViewOf(a *domain.Automation) automationView {
+	var reason *string
+	if a.DisabledReason != "" {
+		reason = &a.DisabledReason
+	}
 	return automationView{
-		AutomationID: a.ID, TenantID: a.TenantID, Name: a.Name, Enabled: a.Enabled, Events: a.Events,
+		DisabledReason: reason,
+		AutomationID:   a.ID, TenantID: a.TenantID, Name: a.Name, Enabled: a.Enabled, Events: a.Events,
 		Condition: a.Condition, Actions: a.Actions, Position: a.Position, Version: a.Version,
 		CreatedAt: timestamp(a.CreatedAt), UpdatedAt: timestamp(a.UpdatedAt),
 	}

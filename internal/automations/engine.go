@@ -68,6 +68,7 @@ func (e *Engine) Handle(ctx context.Context, ev *domain.TicketEvent) error {
 	var machine vm.VM
 	var tenant *domain.Tenant
 	runs := make([]domain.AutomationRun, 0, len(autos))
+	var overBudget, withinBudget []string
 	for i := range autos {
 		a := &autos[i]
 		run := domain.AutomationRun{TenantID: ev.TenantID, AutomationID: a.ID, AutomationVersion: a.Version,
@@ -77,8 +78,18 @@ func (e *Engine) Handle(ctx context.Context, ev *domain.TicketEvent) error {
 			continue
 		}
 		compiled, err := e.cache.Get(a)
+		var rendered []rules.Rendered
 		if err == nil {
 			run.Matched, err = compiled.MatchOn(&machine, env)
+		}
+		if err == nil && run.Matched {
+			rendered = compiled.Render(env)
+			err = budgetErr(rendered)
+		}
+		if errors.Is(err, rules.ErrBudget) {
+			overBudget = append(overBudget, a.ID)
+		} else {
+			withinBudget = append(withinBudget, a.ID)
 		}
 		if err != nil {
 			run.Error = err.Error()
@@ -91,13 +102,31 @@ func (e *Engine) Handle(ctx context.Context, ev *domain.TicketEvent) error {
 					return err
 				}
 			}
-			if run.Actions, err = e.apply(ctx, ev, a, tenant, compiled.Render(env)); err != nil {
+			if run.Actions, err = e.apply(ctx, ev, a, tenant, rendered); err != nil {
 				return err
 			}
 		}
 		runs = append(runs, run)
 	}
-	return e.Store.RecordRuns(ctx, runs)
+	if err := e.Store.RecordRuns(ctx, runs); err != nil {
+		return err
+	}
+	return e.Store.NoteBudgetOutcomes(ctx, ev.TenantID, overBudget, withinBudget, MaxBudgetFailures)
+}
+
+// MaxBudgetFailures is how many evaluations in a row may exceed the rule budget before the
+// automation is disabled.
+const MaxBudgetFailures = 5
+
+// budgetErr returns the budget error that stopped rendering a rule's actions, if one did:
+// then none of them is carried out.
+func budgetErr(rendered []rules.Rendered) error {
+	for _, r := range rendered {
+		if errors.Is(r.Err, rules.ErrBudget) {
+			return r.Err
+		}
+	}
+	return nil
 }
 
 // skipReason applies loop protection.
@@ -204,10 +233,14 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
-// Drain processes events until none waits (or ctx ends).
+// Drain processes events until none waits (or ctx ends), tenants taking turns.
 func (e *Engine) Drain(ctx context.Context) {
+	last := ""
 	for ctx.Err() == nil {
-		found, err := e.Store.ProcessNextEvent(ctx, e.Handle)
+		tenant, err := e.Store.ProcessNextEvent(ctx, last, e.Handle)
+		if tenant != "" {
+			last = tenant
+		}
 		if err != nil && ctx.Err() == nil {
 			e.Log.Warn("automations: processing an event failed; it will be retried", "err", err)
 			select {
@@ -216,7 +249,7 @@ func (e *Engine) Drain(ctx context.Context) {
 			}
 			continue
 		}
-		if !found {
+		if tenant == "" {
 			return
 		}
 	}

@@ -56,8 +56,10 @@ type Automation struct {
 	Actions   []AutomationAction
 	Position  int // evaluation order, lowest first
 	Version   int // bumped on every change
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// DisabledReason says why the worker disabled the automation; empty otherwise.
+	DisabledReason string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // AutomationAction is one step of an automation; Type says which fields apply.

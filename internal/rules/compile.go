@@ -73,7 +73,7 @@ type Mode int
 // Template modes.
 const (
 	Plain Mode = iota // as is (header values, notes)
-	URL               // path-escaped
+	URL               // escaped for the URL component the hole is in: query-escaped after ?, else path-escaped
 	JSON              // JSON-escaped inside a string literal, JSON-encoded outside one
 )
 
@@ -87,6 +87,7 @@ type templatePart struct {
 	literal  string
 	prog     *vm.Program // nil for a literal
 	inString bool        // JSON mode: the hole is inside a string literal
+	inQuery  bool        // URL mode: the hole is in the query string or fragment
 }
 
 // CompileTemplate compiles src; param names it in errors. In JSON mode the text with its
@@ -94,7 +95,7 @@ type templatePart struct {
 func CompileTemplate(param, src string, mode Mode) (*Template, error) {
 	t := &Template{mode: mode}
 	rest, holes := src, 0
-	inString := false
+	inString, inQuery := false, false
 	for {
 		i := strings.Index(rest, templateOpen)
 		if i < 0 {
@@ -103,6 +104,7 @@ func CompileTemplate(param, src string, mode Mode) (*Template, error) {
 		}
 		lit := rest[:i]
 		inString = jsonStringState(lit, inString)
+		inQuery = inQuery || strings.ContainsAny(lit, "?#")
 		t.parts = append(t.parts, templatePart{literal: lit})
 		j := strings.Index(rest[i:], templateClose)
 		if j < 0 {
@@ -116,7 +118,7 @@ func CompileTemplate(param, src string, mode Mode) (*Template, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.parts = append(t.parts, templatePart{prog: prog, inString: inString})
+		t.parts = append(t.parts, templatePart{prog: prog, inString: inString, inQuery: inQuery})
 		rest = rest[i+j+len(templateClose):]
 	}
 	if mode == JSON && src != "" {
@@ -172,7 +174,7 @@ func (t *Template) Render(env *Env) (string, error) {
 		if err != nil {
 			return "", budgetError("template", err)
 		}
-		s, err := t.format(v, p.inString)
+		s, err := t.format(v, p)
 		if err != nil {
 			return "", err
 		}
@@ -187,10 +189,10 @@ func (t *Template) Render(env *Env) (string, error) {
 	return b.String(), nil
 }
 
-func (t *Template) format(v any, inString bool) (string, error) {
+func (t *Template) format(v any, p templatePart) (string, error) {
 	switch t.mode {
 	case JSON:
-		if inString {
+		if p.inString {
 			enc, err := json.Marshal(text(v))
 			if err != nil {
 				return "", err
@@ -200,6 +202,11 @@ func (t *Template) format(v any, inString bool) (string, error) {
 		enc, err := json.Marshal(jsonValue(v))
 		return string(enc), err
 	case URL:
+		// In the query a value must not add or split parameters (&, =, +, ;) or end the
+		// query (#); in the path it must not add segments (/) or start the query (?).
+		if p.inQuery {
+			return url.QueryEscape(text(v)), nil
+		}
 		return url.PathEscape(text(v)), nil
 	}
 	s := text(v)

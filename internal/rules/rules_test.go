@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +208,39 @@ func BenchmarkEvaluate(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/automation")
 		})
+	}
+}
+
+// TestURLTemplatesEscapePerComponent: a value cannot add path segments, start or split the
+// query, add parameters or start a fragment.
+func TestURLTemplatesEscapePerComponent(t *testing.T) {
+	ev := updated()
+	ev.Ticket.Subject = "a&b=c+d#e;f/g?h i%"
+	env := NewEnv(ev)
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"path", `/hooks/{{ ticket.subject }}`, `/hooks/a&b=c+d%23e%3Bf%2Fg%3Fh%20i%25`},
+		{"query value", `/hooks?q={{ ticket.subject }}&t=1`, `/hooks?q=a%26b%3Dc%2Bd%23e%3Bf%2Fg%3Fh+i%25&t=1`},
+		{"query name", `/hooks?{{ ticket.subject }}=1`, `/hooks?a%26b%3Dc%2Bd%23e%3Bf%2Fg%3Fh+i%25=1`},
+		{"path then query", `/h/{{ ticket.subject }}?q={{ ticket.subject }}`, `/h/a&b=c+d%23e%3Bf%2Fg%3Fh%20i%25?q=a%26b%3Dc%2Bd%23e%3Bf%2Fg%3Fh+i%25`},
+		{"fragment", `/h#{{ ticket.subject }}`, `/h#a%26b%3Dc%2Bd%23e%3Bf%2Fg%3Fh+i%25`},
+	} {
+		tpl, err := CompileTemplate("url", tc.src, URL)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got, err := tpl.Render(env)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q %v, want %q", tc.name, got, err, tc.want)
+		}
+		u, err := url.Parse(got)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if q := u.Query(); q.Has("b") || q.Has("c") || len(q) > 2 {
+			t.Errorf("%s: the value added parameters: %v", tc.name, q)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -22,15 +24,18 @@ type automationRow struct {
 	Actions   []domain.AutomationAction `bun:"actions,type:jsonb"`
 	Position  int                       `bun:"position"`
 	Version   int                       `bun:"version"`
-	CreatedAt time.Time                 `bun:"created_at"`
-	UpdatedAt time.Time                 `bun:"updated_at"`
+	// BudgetFailures counts evaluations in a row stopped by the rule budget.
+	BudgetFailures int            `bun:"budget_failures"`
+	DisabledReason sql.NullString `bun:"disabled_reason"`
+	CreatedAt      time.Time      `bun:"created_at"`
+	UpdatedAt      time.Time      `bun:"updated_at"`
 }
 
 func (r *automationRow) toDomain() domain.Automation {
 	return domain.Automation{
 		ID: r.ID, TenantID: r.TenantID, Name: r.Name, Enabled: r.Enabled, Events: r.Events,
 		Condition: r.Condition, Actions: r.Actions, Position: r.Position, Version: r.Version,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		DisabledReason: r.DisabledReason.String, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 }
 
@@ -109,6 +114,11 @@ func (s *Store) UpdateAutomation(ctx context.Context, tenantID, id string, in do
 		}
 		if in.Position != nil {
 			row.Position = *in.Position
+		}
+		// A changed rule starts a fresh count; enabling it again clears why it was disabled.
+		row.BudgetFailures = 0
+		if row.Enabled {
+			row.DisabledReason = sql.NullString{}
 		}
 		row.Version++
 		row.UpdatedAt = now()
@@ -232,4 +242,43 @@ func (s *Store) ListRuns(ctx context.Context, tenantID, automationID string, aft
 	}
 	out, more := pageOf(rows, limit, (*runRow).toDomain)
 	return out, more, nil
+}
+
+// NoteBudgetOutcomes keeps the count of consecutive evaluations each automation ran past
+// the rule budget: it resets the count of those that stayed within it, and adds one for
+// those that did not. One that reaches limit is disabled with its reason and an audit
+// event (automation.auto_disabled). It joins the transaction ctx carries.
+func (s *Store) NoteBudgetOutcomes(ctx context.Context, tenantID string, over, within []string, limit int) error {
+	db := s.conn(ctx)
+	if len(within) > 0 {
+		if _, err := db.NewUpdate().Table("automations").Set("budget_failures = 0").
+			Where("tenant_id = ? AND id IN (?) AND budget_failures > 0", tenantID, bun.In(within)).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	reason := fmt.Sprintf("disabled automatically: %d evaluations in a row exceeded the rule evaluation budget", limit)
+	var disabled []automationRow
+	if err := db.NewRaw(`UPDATE automations SET budget_failures = budget_failures + 1,
+		enabled = CASE WHEN budget_failures + 1 >= ? THEN false ELSE enabled END,
+		disabled_reason = CASE WHEN budget_failures + 1 >= ? THEN ? ELSE disabled_reason END,
+		version = CASE WHEN budget_failures + 1 >= ? THEN version + 1 ELSE version END,
+		updated_at = CASE WHEN budget_failures + 1 >= ? THEN ? ELSE updated_at END
+		WHERE tenant_id = ? AND id IN (?) RETURNING *`,
+		limit, limit, reason, limit, limit, now(), tenantID, bun.In(over)).Scan(ctx, &disabled); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	for _, row := range disabled {
+		if row.Enabled || row.BudgetFailures != limit {
+			continue
+		}
+		a := row.toDomain()
+		if err := s.RecordAudit(ctx, domain.AuditEvent{TenantID: tenantID, Actor: "system", Action: "automation.auto_disabled",
+			Target: a.ID, After: map[string]any{"enabled": false, "disabled_reason": reason, "version": a.Version}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

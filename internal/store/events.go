@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -13,10 +14,6 @@ import (
 
 // EventsChannel is the LISTEN/NOTIFY channel told of every new ticket event.
 const EventsChannel = "ticket_events"
-
-// maxEventAttempts is how often the consumer retries an event that fails to process
-// before it sets it aside with its error.
-const maxEventAttempts = 10
 
 type eventPayload struct {
 	Ticket   domain.Ticket                 `json:"ticket"`
@@ -107,45 +104,87 @@ func (s *Store) notifyLoop() {
 	}
 }
 
-// ProcessNextEvent claims the oldest unprocessed event no other consumer holds and runs fn
-// on it in one transaction, which also marks the event processed: fn's effects and the
-// mark commit together, or neither does. It reports whether there was an event. When fn
-// fails, the event stays queued with its error, and is set aside after maxEventAttempts.
-func (s *Store) ProcessNextEvent(ctx context.Context, fn func(ctx context.Context, ev *domain.TicketEvent) error) (bool, error) {
-	var (
-		found  bool
-		failed *eventRow
-		fnErr  error
-	)
+// Outbox claims.
+const (
+	// MaxEventAttempts is how often an event is tried, a worker that died while handling it
+	// included, before it is set aside (processed, dead, with its error).
+	MaxEventAttempts = 5
+	// eventLease is how long a claimed event is left to its worker before another may
+	// take it: a worker that dies mid-event delays that event (only) by this much.
+	eventLease = 30 * time.Second
+	// eventRetryDelay is the pause before an event that failed is tried again.
+	eventRetryDelay = time.Second
+)
+
+// claimEventSQL takes the next eligible event of the first tenant after ? (in tenant id
+// order) that has one, and commits the attempt before the event is evaluated. Eligible:
+// not processed, not leased to a live claim, and the oldest pending event of its ticket,
+// so a ticket's events run one at a time and in order.
+const claimEventSQL = `
+UPDATE ticket_events SET attempts = attempts + 1, claimed_until = clock_timestamp() + ? * interval '1 millisecond'
+WHERE id = (
+	SELECT e.id FROM ticket_events e
+	WHERE e.processed_at IS NULL
+	  AND (e.claimed_until IS NULL OR e.claimed_until < clock_timestamp())
+	  AND e.tenant_id > ?
+	  AND NOT EXISTS (
+		SELECT 1 FROM ticket_events p
+		WHERE p.ticket_id = e.ticket_id AND p.processed_at IS NULL AND (p.occurred_at, p.id) < (e.occurred_at, e.id))
+	ORDER BY e.tenant_id, e.occurred_at, e.id
+	LIMIT 1
+	FOR UPDATE SKIP LOCKED)
+RETURNING id, tenant_id`
+
+// ProcessNextEvent claims an event and runs fn on it. Tenants take turns: it takes the
+// next event of the first tenant after afterTenant that has one (wrapping around), so one
+// tenant's backlog delays another's events by at most one evaluation per worker. The claim
+// (one more attempt) commits on its own first, so a worker that dies while evaluating
+// still used an attempt; then fn runs in one transaction that also marks the event
+// processed: fn's effects and the mark commit together, or neither does. When fn fails,
+// the event waits eventRetryDelay with its error; after MaxEventAttempts attempts it is set
+// aside, and the tenant's automations for it get a run saying so. It returns the event's
+// tenant ("" when no event waits).
+func (s *Store) ProcessNextEvent(ctx context.Context, afterTenant string, fn func(ctx context.Context, ev *domain.TicketEvent) error) (string, error) {
+	var claimed struct {
+		ID       string `bun:"id"`
+		TenantID string `bun:"tenant_id"`
+	}
+	for _, after := range []string{afterTenant, ""} {
+		err := s.db.NewRaw(claimEventSQL, eventLease.Milliseconds(), after).Scan(ctx, &claimed)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", err
+		}
+		if after == "" {
+			return "", nil
+		}
+	}
+	var fnErr error
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
 		row := new(eventRow)
-		err := tx.NewSelect().Model(row).
-			Where("processed_at IS NULL").
-			OrderExpr("occurred_at, id").Limit(1).
-			For("UPDATE SKIP LOCKED").Scan(ctx)
+		err := tx.NewSelect().Model(row).Where("id = ? AND processed_at IS NULL", claimed.ID).For("UPDATE").Scan(ctx)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+			return nil // another worker finished it after our lease ran out
 		}
 		if err != nil {
 			return err
 		}
-		found = true
-		// A savepoint, so a failing fn undoes its own effects but not the claim's bookkeeping.
-		err = inSavepoint(ctx, tx, func() error { return fn(ctx, row.toDomain()) })
-		if err != nil {
-			failed, fnErr = row, err
-			return s.noteEventFailure(ctx, tx, row, err)
+		if row.Attempts > MaxEventAttempts {
+			return s.setEventAside(ctx, tx, row, "the worker stopped while handling it")
+		}
+		// A savepoint, so a failing fn undoes its own effects but not the bookkeeping.
+		if fnErr = inSavepoint(ctx, tx, func() error { return fn(ctx, row.toDomain()) }); fnErr != nil {
+			return s.noteEventFailure(ctx, tx, row, fnErr)
 		}
 		_, err = tx.NewUpdate().Table("ticket_events").Set("processed_at = ?", now()).Where("id = ?", row.ID).Exec(ctx)
 		return err
 	})
 	if err != nil {
-		return found, err
+		return claimed.TenantID, err
 	}
-	if failed != nil {
-		return true, fnErr
-	}
-	return found, nil
+	return claimed.TenantID, fnErr
 }
 
 // inSavepoint runs fn so that its failure undoes its writes, and forgets the after-commit
@@ -173,15 +212,36 @@ func inSavepoint(ctx context.Context, tx bun.IDB, fn func() error) error {
 }
 
 func (s *Store) noteEventFailure(ctx context.Context, tx bun.IDB, row *eventRow, cause error) error {
-	q := tx.NewUpdate().Table("ticket_events").
-		Set("attempts = attempts + 1").
-		Set("last_error = ?", cause.Error()).
-		Where("id = ?", row.ID)
-	if row.Attempts+1 >= maxEventAttempts {
-		q = q.Set("processed_at = ?", now())
+	if row.Attempts >= MaxEventAttempts {
+		return s.setEventAside(ctx, tx, row, cause.Error())
 	}
-	_, err := q.Exec(ctx)
+	_, err := tx.NewUpdate().Table("ticket_events").
+		Set("last_error = ?", cause.Error()).
+		Set("claimed_until = clock_timestamp() + ? * interval '1 millisecond'", eventRetryDelay.Milliseconds()).
+		Where("id = ?", row.ID).Exec(ctx)
 	return err
+}
+
+// setEventAside ends an event that kept failing: it is marked processed and dead with its
+// error, and each of the tenant's automations that would have evaluated it gets a run
+// saying so, so the run history shows it.
+func (s *Store) setEventAside(ctx context.Context, tx bun.IDB, row *eventRow, cause string) error {
+	reason := fmt.Sprintf("event set aside after %d attempts: %s", row.Attempts, cause)
+	if _, err := tx.NewUpdate().Table("ticket_events").
+		Set("processed_at = ?", now()).Set("dead = true").Set("last_error = ?", reason).
+		Where("id = ?", row.ID).Exec(ctx); err != nil {
+		return err
+	}
+	autos, err := s.EnabledAutomations(ctx, row.TenantID, row.Type)
+	if err != nil {
+		return err
+	}
+	runs := make([]domain.AutomationRun, len(autos))
+	for i, a := range autos {
+		runs[i] = domain.AutomationRun{TenantID: row.TenantID, AutomationID: a.ID, AutomationVersion: a.Version,
+			EventID: row.ID, EventType: row.Type, TicketID: row.TicketID, Error: reason}
+	}
+	return s.RecordRuns(ctx, runs)
 }
 
 // PendingEvents counts events not yet processed.

@@ -1,0 +1,235 @@
+package automations
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
+)
+
+// overBudget compiles, but always runs past the rule budget.
+const overBudget = `any(1..9000, {any(1..9000, {# < 0})})`
+
+// TestBudgetFailuresDisableAutomation: a rule past its budget gets the budget error in its
+// run while the event's other rules still run; after MaxBudgetFailures in a row it is
+// disabled, with its reason and an audit event, and stops being evaluated.
+func TestBudgetFailuresDisableAutomation(t *testing.T) {
+	f := newFixture(t)
+	costly := f.automation(f.tenant, "costly", overBudget, []string{domain.EventTicketUpdated}, tags("never"))
+	cheap := f.automation(f.tenant, "cheap", `true`, []string{domain.EventTicketUpdated}, tags("seen"))
+	for i := range MaxBudgetFailures {
+		f.update(domain.TicketUpdate{Subject: ptr(fmt.Sprintf("change %d", i))})
+		f.drain()
+	}
+	runs := f.runs(costly)
+	if len(runs) != MaxBudgetFailures {
+		t.Fatalf("%d runs of the costly rule", len(runs))
+	}
+	for _, r := range runs {
+		if !strings.Contains(r.Error, "rule exceeded its evaluation budget") || r.Matched {
+			t.Errorf("run %+v", r)
+		}
+	}
+	for _, r := range f.runs(cheap) {
+		if r.Error != "" {
+			t.Errorf("the cheap rule failed: %+v", r)
+		}
+	}
+	if tk := f.get(f.tenant, f.ticket); !slices.Contains(tk.Tags, "seen") || slices.Contains(tk.Tags, "never") {
+		t.Errorf("tags %v", tk.Tags)
+	}
+	a, err := f.store.GetAutomation(context.Background(), f.tenant, costly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Enabled || !strings.Contains(a.DisabledReason, "exceeded the rule evaluation budget") {
+		t.Errorf("automation enabled %v, reason %q", a.Enabled, a.DisabledReason)
+	}
+	audit, _, err := f.store.ListAudit(context.Background(), f.tenant, store.AuditFilter{Action: "automation.auto_disabled"}, nil, 10)
+	if err != nil || len(audit) != 1 || audit[0].Target != costly {
+		t.Fatalf("audit %+v (%v)", audit, err)
+	}
+	f.update(domain.TicketUpdate{Subject: ptr("after disabling")})
+	f.drain()
+	if len(f.runs(costly)) != MaxBudgetFailures {
+		t.Error("a disabled automation was evaluated")
+	}
+	// Enabling it again clears the reason and starts a fresh count.
+	on := true
+	a, err = f.store.UpdateAutomation(context.Background(), f.tenant, costly, domain.AutomationInput{Enabled: &on})
+	if err != nil || !a.Enabled || a.DisabledReason != "" {
+		t.Fatalf("re-enabled %+v (%v)", a, err)
+	}
+}
+
+// TestBudgetFailureCountResets: only failures in a row count.
+func TestBudgetFailureCountResets(t *testing.T) {
+	f := newFixture(t)
+	// Past the budget only while the ticket is urgent.
+	id := f.automation(f.tenant, "sometimes", `ticket.priority == "urgent" && `+overBudget, []string{domain.EventTicketUpdated}, tags("x"))
+	for i := range 2 * MaxBudgetFailures {
+		p := "urgent"
+		if i%MaxBudgetFailures == MaxBudgetFailures-1 {
+			p = "low"
+		}
+		f.update(domain.TicketUpdate{Priority: &p, Subject: ptr(fmt.Sprint(i))})
+		f.drain()
+	}
+	a, err := f.store.GetAutomation(context.Background(), f.tenant, id)
+	if err != nil || !a.Enabled {
+		t.Fatalf("disabled although its failures were never %d in a row: %+v (%v)", MaxBudgetFailures, a, err)
+	}
+}
+
+// TestCrashCountsAsAttempt: a worker that dies while evaluating an event (the claim is
+// committed before evaluation) used up an attempt; after MaxEventAttempts the event is set
+// aside, dead, and the run history says so. The queue moves on to the next event.
+func TestCrashCountsAsAttempt(t *testing.T) {
+	f := newFixture(t)
+	id := f.automation(f.tenant, "tag", `true`, []string{domain.EventTicketUpdated}, tags("seen"))
+	f.update(domain.TicketUpdate{Subject: ptr("poison")})
+	crash := func(context.Context, *domain.TicketEvent) error { panic("the worker dies") }
+	for i := range store.MaxEventAttempts {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("attempt %d: no event was handed to the handler", i+1)
+				}
+			}()
+			_, _ = f.store.ProcessNextEvent(context.Background(), "", crash)
+		}()
+		f.expireClaims()
+	}
+	// The next claim finds the attempts used up and sets the event aside without running it.
+	tenant, err := f.store.ProcessNextEvent(context.Background(), "", crash)
+	if err != nil || tenant != f.tenant {
+		t.Fatalf("tenant %q, err %v", tenant, err)
+	}
+	var ev struct {
+		Dead      bool   `bun:"dead"`
+		Attempts  int    `bun:"attempts"`
+		LastError string `bun:"last_error"`
+	}
+	if err := f.store.DB().NewSelect().Table("ticket_events").Column("dead", "attempts", "last_error").
+		Where("ticket_id = ? AND processed_at IS NOT NULL", f.ticket).OrderExpr("occurred_at DESC").Limit(1).Scan(context.Background(), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if !ev.Dead || ev.Attempts != store.MaxEventAttempts+1 || !strings.Contains(ev.LastError, "set aside after") {
+		t.Errorf("event %+v", ev)
+	}
+	runs := f.runs(id)
+	if len(runs) != 1 || !strings.Contains(runs[0].Error, "event set aside after") {
+		t.Fatalf("runs %+v", runs)
+	}
+	// The queue moves on: the ticket's next event runs.
+	f.update(domain.TicketUpdate{Subject: ptr("fine")})
+	f.drain()
+	if tk := f.get(f.tenant, f.ticket); !slices.Contains(tk.Tags, "seen") {
+		t.Errorf("the next event did not run: tags %v", tk.Tags)
+	}
+}
+
+// TestFailingEventSetAside: an event whose handling keeps failing is set aside after
+// MaxEventAttempts, not retried forever.
+func TestFailingEventSetAside(t *testing.T) {
+	f := newFixture(t)
+	f.update(domain.TicketUpdate{Subject: ptr("fails")})
+	fail := func(context.Context, *domain.TicketEvent) error { return fmt.Errorf("storage is down") }
+	for range store.MaxEventAttempts {
+		f.expireClaims()
+		if _, err := f.store.ProcessNextEvent(context.Background(), "", fail); err == nil {
+			t.Fatal("no error")
+		}
+	}
+	if n, err := f.store.PendingEvents(context.Background()); err != nil || n != 0 {
+		t.Fatalf("%d events still pending (%v)", n, err)
+	}
+}
+
+// TestTicketEventsInOrderOneAtATime: while a ticket's event is claimed, its later events
+// are not handed out (to this or another worker); other tickets' events are.
+func TestTicketEventsInOrderOneAtATime(t *testing.T) {
+	f := newFixture(t)
+	other := f.newTicket(f.tenant)
+	f.update(domain.TicketUpdate{Subject: ptr("first")})
+	f.update(domain.TicketUpdate{Subject: ptr("second")})
+	if _, err := f.store.UpdateTicket(f.ctx, f.tenant, other, domain.TicketUpdate{Subject: ptr("other")}); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	hold := func(_ context.Context, ev *domain.TicketEvent) error {
+		seen = append(seen, ev.TicketID+":"+ev.Ticket.Subject)
+		// A second worker, meanwhile, gets the other ticket's event, never this ticket's second.
+		_, err := f.store.ProcessNextEvent(context.Background(), "", func(_ context.Context, ev *domain.TicketEvent) error {
+			seen = append(seen, ev.TicketID+":"+ev.Ticket.Subject)
+			return nil
+		})
+		return err
+	}
+	if _, err := f.store.ProcessNextEvent(context.Background(), "", hold); err != nil {
+		t.Fatal(err)
+	}
+	f.drain()
+	want := []string{f.ticket + ":first", other + ":other"}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("order %v, want %v", seen, want)
+	}
+	if tk := f.get(f.tenant, f.ticket); tk.Subject != "second" {
+		t.Errorf("subject %q", tk.Subject)
+	}
+}
+
+// TestTenantsTakeTurns: tenant A's worst allowed rule on 200 events does not hold up
+// tenant B: B's set_fields rule fires within 1 s (p99) of each of B's changes.
+func TestTenantsTakeTurns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fairness needs a backlog")
+	}
+	f := newFixture(t)
+	tenantB := f.newTenant("https://hooks.example.com")
+	ticketB := f.newTicket(tenantB)
+	// Close to the budget, within it even under the race detector.
+	f.automation(f.tenant, "slow", `any(1..2000, {# < 0}) || true`, []string{domain.EventTicketCreated, domain.EventTicketUpdated}, tags("slow"))
+	f.automation(tenantB, "fast", `true`, []string{domain.EventTicketUpdated}, domain.AutomationAction{Type: domain.AutomationSetFields, Status: ptr("pending")})
+	for range 200 {
+		in := domain.TicketCreate{Subject: "backlog"}
+		if err := in.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.store.CreateTicket(f.ctx, f.tenant, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.engine.Run(ctx)
+
+	var worst time.Duration
+	for i := range 10 {
+		open := "open"
+		start := time.Now()
+		if _, err := f.store.UpdateTicket(f.ctx, tenantB, ticketB, domain.TicketUpdate{Status: &open, Subject: ptr(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+		for f.get(tenantB, ticketB).Status != "pending" {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("change %d: B's rule did not fire in 10 s", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	pending, err := f.store.PendingEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("B's rule latency, worst of 10: %s; A's events still pending: %d", worst, pending)
+	if worst > time.Second {
+		t.Errorf("B waited %s behind A's backlog", worst)
+	}
+}
