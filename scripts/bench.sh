@@ -13,3 +13,9 @@ go test -count=1 -run '^$' -bench '^BenchmarkAuthChain$' -benchmem ./api
 echo
 echo "Rule evaluation: N enabled automations with typical conditions against one event (ns/automation)"
 go test -count=1 -run '^$' -bench '^BenchmarkEvaluate$' -benchmem ./internal/rules
+echo
+echo "Rule budget: the costliest conditions that compile, each run until the budget stops it"
+go test -count=1 -run '^$' -bench '^BenchmarkCostliestCondition$' -benchmem ./internal/rules
+echo
+echo "Fairness: tenant B's set_fields rule while tenant A's worst allowed rule works through 200 events (one worker)"
+go test -count=1 -run '^TestTenantsTakeTurns$' -v ./internal/automations | grep -e 'latency' -e FAIL

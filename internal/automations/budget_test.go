@@ -3,6 +3,7 @@ package automations
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -190,11 +191,17 @@ func TestTenantsTakeTurns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fairness needs a backlog")
 	}
+	// make bench (THREADA_BENCH=1, no race detector) runs the worst allowed rule, 36,000 of
+	// the 50,000 steps, and more samples; the suite a lighter one that stays within the
+	// budget under the race detector.
+	slow, samples := `any(1..2000, {# < 0}) || true`, 10
+	if os.Getenv("THREADA_BENCH") != "" {
+		slow, samples = `any(1..9000, {# < 0}) || true`, 100
+	}
 	f := newFixture(t)
 	tenantB := f.newTenant("https://hooks.example.com")
 	ticketB := f.newTicket(tenantB)
-	// Close to the budget, within it even under the race detector.
-	f.automation(f.tenant, "slow", `any(1..2000, {# < 0}) || true`, []string{domain.EventTicketCreated, domain.EventTicketUpdated}, tags("slow"))
+	f.automation(f.tenant, "slow", slow, []string{domain.EventTicketCreated, domain.EventTicketUpdated}, tags("slow"))
 	f.automation(tenantB, "fast", `true`, []string{domain.EventTicketUpdated}, domain.AutomationAction{Type: domain.AutomationSetFields, Status: ptr("pending")})
 	for range 200 {
 		in := domain.TicketCreate{Subject: "backlog"}
@@ -209,8 +216,8 @@ func TestTenantsTakeTurns(t *testing.T) {
 	defer cancel()
 	go f.engine.Run(ctx)
 
-	var worst time.Duration
-	for i := range 10 {
+	var latencies []time.Duration
+	for i := range samples {
 		open := "open"
 		start := time.Now()
 		if _, err := f.store.UpdateTicket(f.ctx, tenantB, ticketB, domain.TicketUpdate{Status: &open, Subject: ptr(fmt.Sprint(i))}); err != nil {
@@ -222,14 +229,20 @@ func TestTenantsTakeTurns(t *testing.T) {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		worst = max(worst, time.Since(start))
+		latencies = append(latencies, time.Since(start))
 	}
 	pending, err := f.store.PendingEvents(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("B's rule latency, worst of 10: %s; A's events still pending: %d", worst, pending)
-	if worst > time.Second {
-		t.Errorf("B waited %s behind A's backlog", worst)
+	slices.Sort(latencies)
+	p50, p99 := latencies[len(latencies)/2], latencies[(len(latencies)*99-1)/100]
+	t.Logf("tenant B's rule latency while A works through its backlog: p50 %s, p99 %s (%d changes); A's events still pending: %d",
+		p50.Round(time.Microsecond), p99.Round(time.Microsecond), samples, pending)
+	if pending == 0 {
+		t.Error("A's backlog was gone before B's changes were measured")
+	}
+	if p99 > time.Second {
+		t.Errorf("B waited %s (p99) behind A's backlog", p99)
 	}
 }

@@ -44,6 +44,7 @@ const (
 	DefaultActionMaxAttempts = 5
 	MaxActionMaxAttempts     = 25
 	MaxActionHeaders         = 50
+	MaxAllowedHosts          = 100
 	MaxActionHeaderValueLen  = 8 << 10
 	MaxActionBodyBytes       = 256 << 10 // also the request body limit of the endpoint
 	MaxActionURLLen          = 2048
@@ -186,6 +187,10 @@ func HostAllowed(host string, allowed []string) bool {
 
 // NormalizeAllowedHosts checks an allow-list of host names and wildcard entries.
 func NormalizeAllowedHosts(param string, hosts []string) ([]string, error) {
+	// Counted before any per-host work, so a huge list costs nothing.
+	if len(hosts) > MaxAllowedHosts {
+		return nil, Invalidf(param, "`%s` can hold at most %d hosts; got %d.", param, MaxAllowedHosts, len(hosts))
+	}
 	out := []string{}
 	for _, h := range hosts {
 		h = strings.ToLower(strings.TrimSpace(h))
@@ -229,14 +234,25 @@ func checkActionHeaders(h map[string]string) error {
 		if slices.Contains(reservedHeaders, canon) || strings.HasPrefix(canon, "Proxy-") {
 			return Invalidf(param, "`%s`: the %s header is set by Threada or the HTTP stack and cannot be given.", param, canon)
 		}
-		if strings.ContainsAny(value, "\r\n\x00") {
-			return Invalidf(param, "`%s` must not contain CR, LF or NUL characters.", param)
+		if !validHeaderValue(value) {
+			return Invalidf(param, "`%s` may hold only visible ASCII characters, space and tab.", param)
 		}
 		if len(value) > MaxActionHeaderValueLen {
 			return Invalidf(param, "`%s` must be at most %d bytes.", param, MaxActionHeaderValueLen)
 		}
 	}
 	return nil
+}
+
+// validHeaderValue reports whether s holds only visible ASCII, space and tab: what every
+// receiver and proxy passes through unchanged.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 || c > 0x7e) && c != '\t' {
+			return false
+		}
+	}
+	return true
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.

@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -94,6 +96,61 @@ func TestParseScopes(t *testing.T) {
 	for _, bad := range []string{"", ",", "support.admin", "support.read,root"} {
 		if _, err := ParseScopes("scopes", bad); ErrorCode(err) != EINVALID {
 			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// TestListsCappedBeforeWork: a list far over its cap is refused by its length alone, in
+// time that does not grow with what it holds.
+func TestListsCappedBeforeWork(t *testing.T) {
+	many := make([]string, 50_000)
+	for i := range many {
+		many[i] = fmt.Sprintf("tag-%d", i)
+	}
+	for _, tc := range []struct {
+		name  string
+		check func() error
+	}{
+		{"tags", func() error { _, err := NormalizeTags("tags", many); return err }},
+		{"allowed hosts", func() error { _, err := NormalizeAllowedHosts("allowed_hosts", many[:MaxAllowedHosts+1]); return err }},
+		{"headers", func() error {
+			h := map[string]string{}
+			for _, s := range many[:MaxActionHeaders+1] {
+				h["X-"+s] = "v"
+			}
+			return checkActionHeaders(h)
+		}},
+	} {
+		start := time.Now()
+		err := tc.check()
+		var de *Error
+		if !errors.As(err, &de) || de.Code != EINVALID || !strings.Contains(de.Message, "at most") {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if d := time.Since(start); d > 50*time.Millisecond {
+			t.Errorf("%s: took %s", tc.name, d)
+		}
+	}
+	if hosts, err := NormalizeAllowedHosts("allowed_hosts", many[:MaxAllowedHosts]); err != nil || len(hosts) != MaxAllowedHosts {
+		t.Errorf("%d hosts: %v", len(hosts), err)
+	}
+}
+
+// TestHeaderValuesVisibleASCII: a value that a receiver or proxy could change or refuse is
+// refused at the API.
+func TestHeaderValuesVisibleASCII(t *testing.T) {
+	for value, ok := range map[string]bool{
+		"Bearer abc.def":  true,
+		"a\tb c ~!":       true,
+		"caf\u00e9":       false,
+		"a\x01b":          false,
+		"a\x7fb":          false,
+		"line\r\nX-Evil:": false,
+		"nul\x00":         false,
+	} {
+		err := checkActionHeaders(map[string]string{"X-Custom": value})
+		if (err == nil) != ok {
+			t.Errorf("%q: %v", value, err)
 		}
 	}
 }

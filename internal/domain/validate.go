@@ -14,7 +14,8 @@ const (
 	MaxSubjectLen     = 500    // characters
 	MaxContentLen     = 65_536 // characters
 	MaxTags           = 20
-	MaxTagLen         = 50 // characters
+	maxTagsGiven      = 5 * MaxTags // entries a request may send, duplicates included
+	MaxTagLen         = 50          // characters
 	MaxContactNameLen = 200
 	MaxEmailLen       = 254
 	MaxExternalIDLen  = 255
@@ -163,6 +164,11 @@ func (c *Contact) normalize(param string) error {
 // NormalizeTags trims tags, drops exact duplicates keeping the first, and checks count,
 // length and characters.
 func NormalizeTags(param string, tags []string) ([]string, error) {
+	// Counted before any per-tag work (duplicates may make a list a little longer than
+	// MaxTags, never this long), so a huge list costs nothing.
+	if len(tags) > maxTagsGiven {
+		return nil, Invalidf(param, "`%s` can hold at most %d tags; got %d.", param, MaxTags, len(tags))
+	}
 	out := make([]string, 0, len(tags))
 	for _, t := range tags {
 		t = strings.TrimSpace(t)
