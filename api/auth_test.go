@@ -25,7 +25,7 @@ func endpoints(ticketID, actionID, automationID, spareKeyID string) []endpoint {
 	spare := "/api/v1/admin/api-keys/" + spareKeyID
 	return []endpoint{
 		{"GET", "/api/v1/admin/api-keys", []string{keys}, nil},
-		{"POST", "/api/v1/admin/api-keys", []string{keys}, map[string]any{"name": "n", "scopes": []string{"support.read"}}},
+		{"POST", "/api/v1/admin/api-keys", []string{keys}, map[string]any{"name": "n", "scopes": []string{domain.ScopeAdminKeys}}},
 		{"GET", spare, []string{keys}, nil},
 		{"POST", spare + "/rotate", []string{keys}, map[string]any{"grace_period_seconds": 60}},
 		{"POST", spare + "/revoke", []string{keys}, nil},
@@ -58,7 +58,8 @@ func TestEveryEndpointByEveryScope(t *testing.T) {
 	f := e.actionFixture("https://hooks.example.com")
 	actionID := decodeAction(t, e.postAction(f, referenceAction(), nil)).ActionID
 	automationID := e.newAutomation(f, exampleAutomation())
-	spare := keyIDOf(e.newKey(f.tenant, domain.ScopeSupportRead))
+	// Within admin.keys' own scopes: the scope ceiling has its own tests.
+	spare := keyIDOf(e.newKey(f.tenant, domain.ScopeAdminKeys))
 	keys := map[string]string{}
 	for _, scope := range domain.AllScopes {
 		keys[scope] = e.newKey(f.tenant, scope)
