@@ -16,13 +16,22 @@ import (
 // cacheTTL bounds how long an entry lives even if an invalidation is lost.
 const cacheTTL = 30 * time.Second
 
+// A record that does not exist is remembered for negativeTTL, so a client repeating an
+// unknown key id costs one database query per window, not one per request. At most
+// maxNegative are kept; past that the oldest window is simply forgotten.
+const (
+	negativeTTL = 10 * time.Second
+	maxNegative = 10_000
+)
+
 // cache keeps records the hot path reads on every request (keys, tenant settings), so
 // that authenticating and rate limiting a request costs no database round trip. Changes
 // evict entries in every API process through PostgreSQL notifications (see listen).
 type cache[V any] struct {
-	load func(ctx context.Context, id string) (V, error)
-	mu   sync.RWMutex
-	m    map[string]cacheEntry[V]
+	load     func(ctx context.Context, id string) (V, error)
+	mu       sync.RWMutex
+	m        map[string]cacheEntry[V]
+	negative map[string]time.Time // id -> when it was found missing
 }
 
 type cacheEntry[V any] struct {
@@ -31,17 +40,30 @@ type cacheEntry[V any] struct {
 }
 
 func newCache[V any](load func(ctx context.Context, id string) (V, error)) *cache[V] {
-	return &cache[V]{load: load, m: map[string]cacheEntry[V]{}}
+	return &cache[V]{load: load, m: map[string]cacheEntry[V]{}, negative: map[string]time.Time{}}
 }
 
 func (c *cache[V]) get(ctx context.Context, id string) (V, error) {
 	c.mu.RLock()
 	e, ok := c.m[id]
+	missing, gone := c.negative[id]
 	c.mu.RUnlock()
 	if ok && time.Since(e.loaded) < cacheTTL {
 		return e.v, nil
 	}
+	if gone && time.Since(missing) < negativeTTL {
+		var zero V
+		return zero, errNotCached
+	}
 	v, err := c.load(ctx, id)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		c.mu.Lock()
+		if len(c.negative) >= maxNegative {
+			c.negative = map[string]time.Time{}
+		}
+		c.negative[id] = time.Now()
+		c.mu.Unlock()
+	}
 	if err != nil {
 		return v, err
 	}
@@ -51,15 +73,20 @@ func (c *cache[V]) get(ctx context.Context, id string) (V, error) {
 	return v, nil
 }
 
+// errNotCached is what get answers for an id remembered as missing.
+var errNotCached = domain.Errorf(domain.ENOTFOUND, "not found")
+
 func (c *cache[V]) evict(id string) {
 	c.mu.Lock()
 	delete(c.m, id)
+	delete(c.negative, id)
 	c.mu.Unlock()
 }
 
 func (c *cache[V]) clear() {
 	c.mu.Lock()
 	c.m = map[string]cacheEntry[V]{}
+	c.negative = map[string]time.Time{}
 	c.mu.Unlock()
 }
 

@@ -105,12 +105,13 @@ func newEnvOn(t *testing.T, temporalAddr string, st *store.Store) *testEnv {
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{
-			"TEMPORAL_ADDRESS":      temporalAddr,
-			"TEMPORAL_TASK_QUEUE":   "test-" + domain.NewID("q"),
-			"SECRETS_KEY":           secretbox.NewKey(),
-			"TEMPORAL_UI_URL":       "http://127.0.0.1:8233",
-			"RATE_LIMIT_KEY_RPS":    "0", // rate limits have their own tests
-			"RATE_LIMIT_TENANT_RPS": "0",
+			"TEMPORAL_ADDRESS":               temporalAddr,
+			"TEMPORAL_TASK_QUEUE":            "test-" + domain.NewID("q"),
+			"SECRETS_KEY":                    secretbox.NewKey(),
+			"TEMPORAL_UI_URL":                "http://127.0.0.1:8233",
+			"RATE_LIMIT_KEY_RPS":             "0", // rate limits have their own tests
+			"RATE_LIMIT_TENANT_RPS":          "0",
+			"RATE_LIMIT_UNAUTHENTICATED_RPS": "0",
 		}[k]
 	})
 	if err != nil {

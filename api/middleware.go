@@ -107,6 +107,34 @@ func recoverPanic(log *slog.Logger) fiber.Handler {
 // scopes. Keys and tenant settings come from the in-process caches, so a request costs no
 // database round trip here.
 func (s *server) authorize(scopes ...string) fiber.Handler {
+	authenticate := s.authenticate()
+	return func(c *fiber.Ctx) error {
+		if err := authenticate(c); err != nil {
+			if domain.ErrorCode(err) == domain.EUNAUTHENTICATED {
+				if limited := s.limiter.refuseUnauthenticated(c); limited != nil {
+					return limited
+				}
+			}
+			return err
+		}
+		key := keyOf(c)
+		for _, scope := range scopes {
+			if key.HasScope(scope) {
+				return c.Next()
+			}
+		}
+		need := "the " + scopes[0] + " scope"
+		if len(scopes) > 1 {
+			need = "one of the scopes " + strings.Join(scopes, " or ")
+		}
+		s.auditDenied(c, key, "missing scope: "+strings.Join(scopes, " or "))
+		return domain.Errorf(domain.EFORBIDDEN, "This API key lacks %s required for %s %s.", need, c.Method(), c.Route().Path)
+	}
+}
+
+// authenticate checks the X-Api-Key, stores the key in the request and applies the rate
+// limits; EUNAUTHENTICATED when the key is missing, unknown, wrong, revoked or expired.
+func (s *server) authenticate() func(c *fiber.Ctx) error {
 	return func(c *fiber.Ctx) error {
 		secret := c.Get(headerAPIKey)
 		if secret == "" {
@@ -148,17 +176,7 @@ func (s *server) authorize(scopes ...string) fiber.Handler {
 			return err
 		}
 		s.usage.touch(key.ID, now)
-		for _, scope := range scopes {
-			if key.HasScope(scope) {
-				return c.Next()
-			}
-		}
-		need := "the " + scopes[0] + " scope"
-		if len(scopes) > 1 {
-			need = "one of the scopes " + strings.Join(scopes, " or ")
-		}
-		s.auditDenied(c, key, "missing scope: "+strings.Join(scopes, " or "))
-		return domain.Errorf(domain.EFORBIDDEN, "This API key lacks %s required for %s %s.", need, c.Method(), c.Route().Path)
+		return nil
 	}
 }
 

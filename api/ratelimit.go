@@ -21,6 +21,7 @@ const burstSeconds = 2
 // request waits on a shared store.
 type limiter struct {
 	keyRPS, tenantRPS int // defaults; 0 turns that limit off
+	anonRPS           int // requests without a valid key, per client address; 0: off
 	processes         int
 	buckets           sync.Map // "key:<id>" / "tenant:<id>" -> *bucket
 	now               func() time.Time
@@ -43,6 +44,12 @@ type decision struct {
 
 func newLimiter(keyRPS, tenantRPS, processes int) *limiter {
 	return &limiter{keyRPS: keyRPS, tenantRPS: tenantRPS, processes: max(processes, 1), now: time.Now}
+}
+
+// withUnauthenticated limits requests that present no valid key to rps per client address.
+func (l *limiter) withUnauthenticated(rps int) *limiter {
+	l.anonRPS = rps
+	return l
 }
 
 // take spends one token from the bucket name with the given rate per second.
@@ -104,6 +111,22 @@ func (l *limiter) allow(c *fiber.Ctx, key *domain.APIKey, tenant *domain.Tenant)
 	secs := int(math.Ceil(d.retryAfter.Seconds()))
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(secs, 1)))
 	return domain.Errorf(domain.ERATELIMIT, "Too many requests: this key or tenant is limited to %g requests per second (bursts of %d). Retry after %d s.", d.rate, int(d.burst), max(secs, 1))
+}
+
+// refuseUnauthenticated spends a token of the client address's allowance for a request
+// that presented no valid key, and returns the 429 that replaces its 401 once the
+// allowance is spent. A valid key from the same address is never held back by it.
+func (l *limiter) refuseUnauthenticated(c *fiber.Ctx) error {
+	if l.anonRPS <= 0 {
+		return nil
+	}
+	d := l.take("anon:"+c.IP(), l.anonRPS)
+	if d.allowed {
+		return nil
+	}
+	secs := max(int(math.Ceil(d.retryAfter.Seconds())), 1)
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+	return domain.Errorf(domain.ERATELIMIT, "Too many requests without a valid API key from this address: at most %g per second. Retry after %d s.", d.rate, secs)
 }
 
 // sweep drops buckets idle long enough to be full again, so keys that went quiet cost no

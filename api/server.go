@@ -34,7 +34,7 @@ func newServer(st *store.Store, actions *actionRunner, log *slog.Logger, cfg con
 		return nil, err
 	}
 	s := &server{store: st, actions: actions, log: log, spec: spec, caches: newCaches(st),
-		limiter: newLimiter(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses),
+		limiter: newLimiter(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses).withUnauthenticated(cfg.RateLimitUnauthenticatedRPS),
 		usage:   &keyUsage{store: st, log: log}}
 	if cfg.SecretsKey != "" {
 		if s.box, err = cfg.Box(); err != nil {

@@ -25,6 +25,9 @@ const (
 	DefaultTaskQueue          = "threada-actions"
 	DefaultRateLimitKeyRPS    = 50
 	DefaultRateLimitTenantRPS = 200
+	// DefaultRateLimitUnauthenticatedRPS limits requests without a valid key, per client
+	// address.
+	DefaultRateLimitUnauthenticatedRPS = 5
 )
 
 // Config is every setting, read by Load.
@@ -51,6 +54,8 @@ type Config struct {
 	RateLimitKeyRPS    int
 	RateLimitTenantRPS int
 	RateLimitProcesses int
+	// RateLimitUnauthenticatedRPS limits requests without a valid key per client address.
+	RateLimitUnauthenticatedRPS int
 }
 
 // Load reads the configuration through getenv (os.Getenv in production) and validates it.
@@ -99,6 +104,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"RATE_LIMIT_KEY_RPS", &c.RateLimitKeyRPS, DefaultRateLimitKeyRPS, 0},
 		{"RATE_LIMIT_TENANT_RPS", &c.RateLimitTenantRPS, DefaultRateLimitTenantRPS, 0},
 		{"RATE_LIMIT_PROCESSES", &c.RateLimitProcesses, 1, 1},
+		{"RATE_LIMIT_UNAUTHENTICATED_RPS", &c.RateLimitUnauthenticatedRPS, DefaultRateLimitUnauthenticatedRPS, 0},
 	} {
 		*v.dst = v.def
 		if raw := strings.TrimSpace(getenv(v.name)); raw != "" {
@@ -182,5 +188,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("rate_limit_key_rps", c.RateLimitKeyRPS),
 		slog.Int("rate_limit_tenant_rps", c.RateLimitTenantRPS),
 		slog.Int("rate_limit_processes", c.RateLimitProcesses),
+		slog.Int("rate_limit_unauthenticated_rps", c.RateLimitUnauthenticatedRPS),
 	)
 }
