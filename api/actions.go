@@ -189,6 +189,11 @@ func (s *server) cancelAction(c *fiber.Ctx) error {
 			return c.JSON(actionEnvelope{Action: s.actionViewOf(a)})
 		}
 	}
+	// Temporal and the wait for the run to end happen outside any transaction.
+	if err := s.detach(c); err != nil {
+		return err
+	}
+	ctx = c.UserContext()
 	if err := s.actions.cancel(ctx, a); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,9 @@ var codeStatus = map[string]struct {
 func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		d := describe(c, err)
+		if d.Type == typeUnavailable && c.GetRespHeader(fiber.HeaderRetryAfter) == "" {
+			c.Set(fiber.HeaderRetryAfter, "1")
+		}
 		reqID := ensureRequestID(c)
 		if d.Code >= 500 && d.Type == typeAPI {
 			log.Error("request failed", "request_id", reqID, "method", c.Method(), "path", c.Path(), "err", err)
@@ -73,6 +77,12 @@ func describe(c *fiber.Ctx, err error) errorDetail {
 			return errorDetail{Type: m.typ, Message: de.Message, Code: m.status, Param: de.Param}
 		}
 		return internalError()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The database did not answer within the request's bound: the pool is exhausted
+		// or PostgreSQL is slow. A transaction cut short by it rolls back.
+		return errorDetail{Type: typeUnavailable, Code: fiber.StatusServiceUnavailable,
+			Message: "The service is busy right now. Retry shortly (with the same Idempotency-Key, for a POST)."}
 	}
 	var fe *fiber.Error
 	if !errors.As(err, &fe) {

@@ -183,6 +183,18 @@ func (s *server) authenticate() func(c *fiber.Ctx) error {
 // keyOf returns the authenticated key; only routes behind authorize call it.
 func keyOf(c *fiber.Ctx) *domain.APIKey { return c.Locals(localKey).(*domain.APIKey) }
 
+// detach is called by a handler before it waits (on Temporal, on an action to end): under
+// Idempotency-Key it commits what the handler wrote so far with the key marked in flight,
+// so no transaction or connection is held during the wait. Elsewhere it does nothing.
+func (s *server) detach(c *fiber.Ctx) error {
+	ctx, err := s.store.Detach(c.UserContext())
+	if err != nil {
+		return err
+	}
+	c.SetUserContext(ctx)
+	return nil
+}
+
 // idempotent gives a POST Stripe's Idempotency-Key semantics: the handler and the stored
 // response commit together, a replay returns the stored response marked Idempotent-Replayed,
 // a different body is 400 idempotency_error and a request still running is 409.

@@ -26,7 +26,13 @@ type server struct {
 	usage   *keyUsage
 	denied  throttle
 	box     *secretbox.Box // nil without SECRETS_KEY: signing secrets cannot be rotated
+	// dbTimeout bounds a request's database work, the wait for a pooled connection
+	// included: past it the request answers 503 with Retry-After instead of hanging.
+	dbTimeout time.Duration
 }
+
+// defaultDBTimeout is dbTimeout unless a test sets another.
+const defaultDBTimeout = 5 * time.Second
 
 func newServer(st *store.Store, actions *actionRunner, log *slog.Logger, cfg config.Config) (*server, error) {
 	spec, err := openAPIJSON()
@@ -35,13 +41,23 @@ func newServer(st *store.Store, actions *actionRunner, log *slog.Logger, cfg con
 	}
 	s := &server{store: st, actions: actions, log: log, spec: spec, caches: newCaches(st),
 		limiter: newLimiter(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses).withUnauthenticated(cfg.RateLimitUnauthenticatedRPS),
-		usage:   &keyUsage{store: st, log: log}}
+		usage:   &keyUsage{store: st, log: log}, dbTimeout: defaultDBTimeout}
 	if cfg.SecretsKey != "" {
 		if s.box, err = cfg.Box(); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// boundDatabaseWork gives the request's context a deadline of dbTimeout, which every store
+// call (and the wait for a pooled connection) honours. Waits that are not database work
+// (Prefer: wait, a canceled run's end) run on their own clocks.
+func (s *server) boundDatabaseWork(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.dbTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
 }
 
 // background runs the server's upkeep until ctx ends: cache invalidations from other
@@ -87,7 +103,7 @@ func (s *server) app() *fiber.App {
 		// they must not alias fasthttp's reused buffers.
 		Immutable: true,
 	})
-	app.Use(requestID, accessLog(s.log, onError), recoverPanic(s.log))
+	app.Use(requestID, accessLog(s.log, onError), recoverPanic(s.log), s.boundDatabaseWork)
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)

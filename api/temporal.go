@@ -166,7 +166,8 @@ func (r *actionRunner) closed(ctx context.Context, a *domain.Action, st enumspb.
 // wait holds until the action is terminal or d passes. It long-polls Temporal for the
 // run's end when it can, and otherwise rereads PostgreSQL a few times a second.
 func (r *actionRunner) wait(ctx context.Context, a *domain.Action, d time.Duration) *domain.Action {
-	ctx, cancel := context.WithTimeout(ctx, d)
+	// Its own clock, not the request's database deadline.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
 	for !domain.ActionTerminal(a.Status) && ctx.Err() == nil {
 		if a.Started && r.available() {

@@ -46,6 +46,11 @@ type idempotencyRow struct {
 	CreatedAt      time.Time `bun:"created_at"`
 }
 
+// pendingLease is how long a request that left its transaction to wait (see Detach) keeps
+// its key busy (409 to a second request) without finishing; past it, a process that died
+// while waiting no longer blocks the key.
+const pendingLease = 2 * time.Minute
+
 // Idempotent runs fn at most once per key within IdempotencyWindow, in one transaction
 // with the stored response, so a crash leaves either both or neither. Store calls fn makes
 // with the context it receives join that transaction.
@@ -54,48 +59,143 @@ type idempotencyRow struct {
 // replayed=true without calling fn. A different fingerprint is EIDEMPOTENCY; a key whose
 // first request is still running is ECONFLICT. When fn fails, nothing is stored or changed
 // and the key stays free, so the client can retry.
+//
+// fn that must wait (on Temporal, on an action to end) calls Detach first: what it wrote
+// commits with the key marked in flight, the transaction and its connection are given
+// back, and the response is stored when fn returns (or the key freed if it fails). No
+// request holds a transaction or a connection while it waits.
 func (s *Store) Idempotent(ctx context.Context, req IdempotentRequest, fn func(ctx context.Context) (*StoredResponse, error)) (resp *StoredResponse, replayed bool, err error) {
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
-		var locked bool
-		if err := tx.NewRaw("SELECT pg_try_advisory_xact_lock(?)", idempotencyLockID(req)).Scan(ctx, &locked); err != nil {
-			return err
-		}
-		if !locked {
-			return domain.Errorf(domain.ECONFLICT, "A request with Idempotency-Key %q is still being processed; retry after it completes.", req.Key)
-		}
-		prev := new(idempotencyRow)
-		err := tx.NewSelect().Model(prev).
-			Where("tenant_id = ? AND key_id = ? AND idempotency_key = ?", req.TenantID, req.KeyID, req.Key).
-			Where("created_at > ?", now().Add(-IdempotencyWindow)).
-			Scan(ctx)
-		switch {
-		case err == nil:
-			if !bytes.Equal(prev.Fingerprint, req.Fingerprint) {
-				return &domain.Error{Code: domain.EIDEMPOTENCY, Param: "Idempotency-Key", Message: "Keys for idempotent requests can only be used with the same method, path and body as the first request; this Idempotency-Key was used with different ones."}
-			}
-			resp, replayed = &StoredResponse{StatusCode: prev.StatusCode, Body: prev.ResponseBody, RequestID: prev.RequestID}, true
-			return nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
-		}
-		if resp, err = fn(ctx); err != nil {
-			return err
-		}
-		row := &idempotencyRow{
-			TenantID: req.TenantID, KeyID: req.KeyID, IdempotencyKey: req.Key,
-			Fingerprint: req.Fingerprint, RequestID: req.RequestID,
-			StatusCode: resp.StatusCode, ResponseBody: resp.Body, CreatedAt: now(),
-		}
-		_, err = tx.NewInsert().Model(row).
-			On("CONFLICT (tenant_id, key_id, idempotency_key) DO UPDATE").
-			Set("fingerprint = EXCLUDED.fingerprint, request_id = EXCLUDED.request_id, status_code = EXCLUDED.status_code, response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at").
-			Exec(ctx)
-		return err
-	})
+	if _, nested := ctx.Value(txKey{}).(*txState); nested {
+		return nil, false, errors.New("store: Idempotent inside a transaction")
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, false, err
 	}
-	return resp, replayed, nil
+	st := &idemState{txState: txState{tx: tx}, base: ctx, req: req}
+	defer func() {
+		if !st.detached {
+			_ = tx.Rollback() // a no-op after commit
+		}
+	}()
+	txCtx := context.WithValue(context.WithValue(ctx, txKey{}, &st.txState), idemKey{}, st)
+	if resp, replayed, err = s.claimKey(txCtx, tx, req); err != nil || replayed {
+		return resp, replayed, err
+	}
+	resp, err = fn(txCtx)
+	if st.detached {
+		return s.finishDetached(ctx, req, resp, err)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if err := s.storeResponse(txCtx, tx, req, resp); err != nil {
+		return nil, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, false, err
+	}
+	for _, f := range st.after {
+		f(ctx)
+	}
+	return resp, false, nil
+}
+
+type idemKey struct{}
+
+// idemState is an Idempotent call in progress.
+type idemState struct {
+	txState
+	base     context.Context // the caller's context, without the transaction
+	req      IdempotentRequest
+	detached bool
+}
+
+// Detach commits what an Idempotent fn has written so far, with its key marked in flight,
+// and returns the context to go on with, which carries no transaction. Outside Idempotent,
+// or once detached, it returns ctx as it is.
+func (s *Store) Detach(ctx context.Context) (context.Context, error) {
+	st, ok := ctx.Value(idemKey{}).(*idemState)
+	if !ok || st.detached {
+		return ctx, nil
+	}
+	pending := &StoredResponse{StatusCode: 0, Body: []byte{}}
+	if err := s.storeResponse(ctx, st.tx, st.req, pending); err != nil {
+		return ctx, err
+	}
+	if err := st.tx.Commit(); err != nil {
+		return ctx, err
+	}
+	st.detached = true
+	for _, f := range st.after {
+		f(st.base)
+	}
+	return st.base, nil
+}
+
+// claimKey takes the key's lock for this transaction and answers a replay, a mismatch or
+// a request still in flight.
+func (s *Store) claimKey(ctx context.Context, tx bun.IDB, req IdempotentRequest) (*StoredResponse, bool, error) {
+	var locked bool
+	if err := tx.NewRaw("SELECT pg_try_advisory_xact_lock(?)", idempotencyLockID(req)).Scan(ctx, &locked); err != nil {
+		return nil, false, err
+	}
+	busy := domain.Errorf(domain.ECONFLICT, "A request with Idempotency-Key %q is still being processed; retry after it completes.", req.Key)
+	if !locked {
+		return nil, false, busy
+	}
+	prev := new(idempotencyRow)
+	err := tx.NewSelect().Model(prev).
+		Where("tenant_id = ? AND key_id = ? AND idempotency_key = ?", req.TenantID, req.KeyID, req.Key).
+		Where("created_at > ?", now().Add(-IdempotencyWindow)).
+		Scan(ctx)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case !bytes.Equal(prev.Fingerprint, req.Fingerprint):
+		return nil, false, &domain.Error{Code: domain.EIDEMPOTENCY, Param: "Idempotency-Key", Message: "Keys for idempotent requests can only be used with the same method, path and body as the first request; this Idempotency-Key was used with different ones."}
+	case prev.StatusCode == 0 && prev.CreatedAt.After(now().Add(-pendingLease)):
+		return nil, false, busy
+	case prev.StatusCode == 0:
+		return nil, false, nil // its request died while waiting; this one takes the key over
+	}
+	return &StoredResponse{StatusCode: prev.StatusCode, Body: prev.ResponseBody, RequestID: prev.RequestID}, true, nil
+}
+
+func (s *Store) storeResponse(ctx context.Context, db bun.IDB, req IdempotentRequest, resp *StoredResponse) error {
+	row := &idempotencyRow{
+		TenantID: req.TenantID, KeyID: req.KeyID, IdempotencyKey: req.Key,
+		Fingerprint: req.Fingerprint, RequestID: req.RequestID,
+		StatusCode: resp.StatusCode, ResponseBody: resp.Body, CreatedAt: now(),
+	}
+	_, err := db.NewInsert().Model(row).
+		On("CONFLICT (tenant_id, key_id, idempotency_key) DO UPDATE").
+		Set("fingerprint = EXCLUDED.fingerprint, request_id = EXCLUDED.request_id, status_code = EXCLUDED.status_code, response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at").
+		Exec(ctx)
+	return err
+}
+
+// finishDetached stores the response of a request that detached, or frees its key if it
+// failed, each in a statement of its own.
+func (s *Store) finishDetached(ctx context.Context, req IdempotentRequest, resp *StoredResponse, fnErr error) (*StoredResponse, bool, error) {
+	// The request's own context may be ending (a client gone); the bookkeeping must not.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	where := "tenant_id = ? AND key_id = ? AND idempotency_key = ? AND status_code = 0 AND request_id = ?"
+	if fnErr != nil {
+		if _, err := s.db.NewDelete().Table("idempotency_keys").Where(where, req.TenantID, req.KeyID, req.Key, req.RequestID).Exec(ctx); err != nil {
+			return nil, false, errors.Join(fnErr, err)
+		}
+		return nil, false, fnErr
+	}
+	if _, err := s.db.NewUpdate().Table("idempotency_keys").
+		Set("status_code = ?, response_body = ?", resp.StatusCode, resp.Body).
+		Where(where, req.TenantID, req.KeyID, req.Key, req.RequestID).Exec(ctx); err != nil {
+		return nil, false, err
+	}
+	return resp, false, nil
 }
 
 // DeleteExpiredIdempotencyKeys removes responses past the replay window.
