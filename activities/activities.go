@@ -8,15 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
-
-	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
 )
 
 // ErrTypeRecorded marks an activity error whose outcome is already recorded in
-// PostgreSQL, so the workflow does not record it again.
+// PostgreSQL (the action was canceled meanwhile, say), so the workflow records nothing.
 const ErrTypeRecorded = "ActionOutcomeRecorded"
 
 // secretTTL is how long a worker keeps a tenant's opened signing secrets: it saves a query
@@ -65,20 +62,4 @@ func (a *Activities) now() time.Time {
 		return a.Now()
 	}
 	return time.Now()
-}
-
-// OutcomeInput records a final outcome the call activity could not record itself.
-type OutcomeInput struct {
-	ActionID  string
-	Status    string
-	LastError string
-}
-
-// RecordActionOutcome stores an action's final status, unless one is already recorded.
-func (a *Activities) RecordActionOutcome(ctx context.Context, in OutcomeInput) error {
-	if !domain.ActionTerminal(in.Status) {
-		return temporal.NewNonRetryableApplicationError("not a final status: "+in.Status, "BadOutcome", nil)
-	}
-	_, err := a.Store.RecordAttempt(ctx, in.ActionID, store.AttemptResult{Status: in.Status, LastError: in.LastError})
-	return err
 }

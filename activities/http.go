@@ -18,7 +18,6 @@ import (
 
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
-	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/webhook"
 )
 
@@ -29,18 +28,35 @@ const (
 	userAgent            = "Threada-Actions/1.0"
 )
 
-// CallActivityName is the activity type of an attempt as Temporal records it: the name
-// of the CustomHTTPCall method.
-const CallActivityName = "CustomHTTPCall"
+// AttemptActivityName is the activity type of one attempt as Temporal records it: the
+// SendAttempt method. The API looks for it among a run's pending activities.
+const AttemptActivityName = "SendAttempt"
 
 // maxRetryAfter caps how long a receiver's Retry-After can push the next attempt.
 const maxRetryAfter = 5 * time.Minute
 
-// Error types of retryable attempt failures, as shown in the Temporal UI.
+// Error types of attempt outcomes, as shown in the Temporal UI.
 const (
 	ErrTypeHTTPStatus = "HTTPStatus"
 	ErrTypeNetwork    = "NetworkError"
 	ErrTypeTimeout    = "AttemptTimeout"
+	// ErrTypeNotSent is SendAttempt's error when the attempt could not be prepared
+	// (PostgreSQL did not answer): nothing was sent, so the same attempt is tried again.
+	ErrTypeNotSent = "AttemptNotSent"
+	// ErrTypeActionMissing: the action is not in PostgreSQL; nothing is sent.
+	ErrTypeActionMissing = "ActionMissing"
+)
+
+// prepareTimeout bounds the reads before a call, so a stalled database leaves the attempt
+// its time (the workflow adds attemptGrace to timeout_ms for them and the record).
+const prepareTimeout = 2 * time.Second
+
+// Time SendAttempt gives its own record of the outcome: at most ownRecordTimeout, and it
+// stops recordMargin before the activity's deadline, so a slow database never makes a call
+// that went out look like an attempt that timed out.
+const (
+	ownRecordTimeout = 3 * time.Second
+	recordMargin     = 500 * time.Millisecond
 )
 
 const (
@@ -48,82 +64,66 @@ const (
 	maxResponseHeaderSize = 1024
 )
 
-// CallInput is one action call.
-type CallInput struct {
+// AttemptInput is one attempt of an action.
+type AttemptInput struct {
 	ActionID string
 	TenantID string
+	Attempt  int // from 1; sent as X-Threada-Attempt
 	Request  domain.ActionRequest
 }
 
+// AttemptOutcome is how the receiver answered an attempt. It names the receiver's
+// problem only: nothing in it comes from Threada's own infrastructure.
+type AttemptOutcome struct {
+	Response   *domain.ActionResponse // nil when no answer came
+	Error      string                 // "" when the receiver accepted the call; else what tenants read as last_error
+	ErrType    string
+	Retryable  bool
+	TimedOut   bool
+	RetryAfter time.Duration // from the receiver's Retry-After, 0 if none
+	// Recorded says SendAttempt stored the outcome itself; if not, the workflow does.
+	Recorded bool
+}
+
 // CallResult is the workflow's result for a succeeded action; the full response is in
-// PostgreSQL, not in the workflow history.
+// PostgreSQL.
 type CallResult struct {
 	StatusCode int
 	DurationMS int64
 }
 
-// outcome is how one attempt ended.
-type outcome struct {
-	response   *domain.ActionResponse
-	message    string // "" on success
-	errType    string
-	retryable  bool
-	timedOut   bool
-	retryAfter time.Duration // from the receiver's Retry-After, 0 if none
+// Status is the action's status once this outcome of attempt n (of at most maxAttempts)
+// is recorded.
+func (o *AttemptOutcome) Status(attempt, maxAttempts int) string {
+	switch {
+	case o.Error == "":
+		return domain.ActionSucceeded
+	case o.Retryable && attempt < maxAttempts:
+		return domain.ActionRetrying
+	case o.TimedOut:
+		return domain.ActionTimedOut
+	}
+	return domain.ActionFailed
 }
 
-// CustomHTTPCall makes one attempt of an action and records its outcome: running, then
-// succeeded, retrying (with the next attempt's time) or, on a permanent error or the last
-// attempt, failed or timed_out. It returns a retryable error for Temporal to retry.
-func (a *Activities) CustomHTTPCall(ctx context.Context, in CallInput) (*CallResult, error) {
-	attempt := int(activity.GetInfo(ctx).Attempt)
-	action, live, err := a.Store.StartAttempt(ctx, in.ActionID)
-	if domain.ErrorCode(err) == domain.ENOTFOUND {
-		return nil, temporal.NewNonRetryableApplicationError("action "+in.ActionID+" does not exist", "ActionMissing", nil)
+// Record is what PostgreSQL keeps of this outcome; next is when the following attempt is
+// due, kept only while retrying.
+func (o *AttemptOutcome) Record(in AttemptInput, next time.Time) AttemptRecord {
+	rec := AttemptRecord{
+		ActionID: in.ActionID, Attempt: in.Attempt, Status: o.Status(in.Attempt, in.Request.MaxAttempts),
+		LastError: o.Error, Response: o.Response,
 	}
-	if err != nil {
-		return nil, err
-	}
-	if !live {
-		return nil, temporal.NewNonRetryableApplicationError("the action is already "+action.Status, ErrTypeRecorded, nil)
-	}
-	secrets, err := a.signingSecrets(ctx, in.TenantID)
-	if err != nil {
-		return nil, err
-	}
-
-	o := a.call(ctx, in, attempt, secrets)
-	if o.message == "" {
-		if _, err := a.Store.RecordAttempt(ctx, in.ActionID, store.AttemptResult{Attempt: attempt, Status: domain.ActionSucceeded, Response: o.response}); err != nil {
-			return nil, err
-		}
-		return &CallResult{StatusCode: o.response.StatusCode, DurationMS: o.response.DurationMS}, nil
-	}
-
-	final := !o.retryable || attempt >= in.Request.MaxAttempts
-	rec := store.AttemptResult{Attempt: attempt, Status: domain.ActionRetrying, LastError: o.message, Response: o.response}
-	switch {
-	case final && o.timedOut:
-		rec.Status = domain.ActionTimedOut
-	case final:
-		rec.Status = domain.ActionFailed
-	default:
-		next := a.now().Add(nextDelay(attempt, o.retryAfter)).UTC()
+	if rec.Status == domain.ActionRetrying {
+		next = next.UTC()
 		rec.NextAttemptAt = &next
 	}
-	recorded, err := a.Store.RecordAttempt(ctx, in.ActionID, rec)
-	if err != nil {
-		return nil, err
-	}
-	if final || !recorded {
-		return nil, temporal.NewNonRetryableApplicationError(o.message, ErrTypeRecorded, nil)
-	}
-	return nil, temporal.NewApplicationErrorWithOptions(o.message, o.errType, temporal.ApplicationErrorOptions{NextRetryDelay: o.retryAfter})
+	return rec
 }
 
-// nextDelay mirrors the workflow's retry policy (1 s, x2, at most 5 min), or the
-// receiver's Retry-After, to tell clients when the next attempt is due.
-func nextDelay(attempt int, retryAfter time.Duration) time.Duration {
+// NextAttemptDelay is the wait after a failed attempt: the receiver's Retry-After, or
+// exponential backoff (1 s, x2, at most 5 min). Both the activity, for next_attempt_at, and
+// the workflow, for its timer, use it.
+func NextAttemptDelay(attempt int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return retryAfter
 	}
@@ -134,12 +134,77 @@ func nextDelay(attempt int, retryAfter time.Duration) time.Duration {
 	return min(d, 5*time.Minute)
 }
 
+// SendAttempt makes one attempt of an action: unless the action ended meanwhile, it sends
+// the signed request once and returns how the receiver answered. It then tries once to
+// record that outcome; when PostgreSQL does not answer it leaves the record to the
+// workflow (Recorded false) rather than fail, so a call that went out is never sent again
+// because of the database. Its errors: ErrTypeNotSent (nothing was sent), and the
+// non-retryable ErrTypeRecorded and ActionMissing.
+func (a *Activities) SendAttempt(ctx context.Context, in AttemptInput) (*AttemptOutcome, error) {
+	secrets, err := a.prepare(ctx, in.ActionID, in.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	o := a.call(ctx, in.ActionID, in.Request, in.Attempt, secrets)
+	next := a.now().Add(NextAttemptDelay(in.Attempt, o.RetryAfter))
+	o.Recorded = a.tryRecord(ctx, o.Record(in, next))
+	return &o, nil
+}
+
+// prepare checks that the action is still live and returns the tenant's signing secrets.
+// Nothing is sent yet, so a database failure here is ErrTypeNotSent: safe to try again.
+func (a *Activities) prepare(ctx context.Context, actionID, tenantID string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, prepareTimeout)
+	defer cancel()
+	action, live, err := a.Store.StartAttempt(ctx, actionID)
+	switch {
+	case domain.ErrorCode(err) == domain.ENOTFOUND:
+		return nil, temporal.NewNonRetryableApplicationError("action "+actionID+" does not exist", ErrTypeActionMissing, nil)
+	case err != nil:
+		return nil, notSent(err)
+	case !live:
+		return nil, temporal.NewNonRetryableApplicationError("the action is already "+action.Status, ErrTypeRecorded, nil)
+	}
+	secrets, err := a.signingSecrets(ctx, tenantID)
+	if err != nil {
+		return nil, notSent(err)
+	}
+	return secrets, nil
+}
+
+// notSent wraps a failure to prepare an attempt. Its message is the same whatever the
+// cause: the cause (a driver error naming an internal address) is for ops, in the Temporal
+// UI, and must never read as a receiver's problem.
+func notSent(cause error) error {
+	return temporal.NewApplicationErrorWithCause("the attempt could not be prepared (Threada's database did not answer); nothing was sent",
+		ErrTypeNotSent, cause)
+}
+
+// tryRecord stores an outcome if PostgreSQL answers within the time the activity has left,
+// and reports whether it did.
+func (a *Activities) tryRecord(ctx context.Context, rec AttemptRecord) bool {
+	budget := ownRecordTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(deadline)-recordMargin)
+	}
+	if budget <= 0 {
+		return false
+	}
+	rctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	if _, err := a.record(rctx, rec); err != nil {
+		activity.GetLogger(ctx).Warn("attempt outcome not recorded; the workflow records it",
+			"action_id", rec.ActionID, "attempt", rec.Attempt, "error", err)
+		return false
+	}
+	return true
+}
+
 // call sends the request once, signed, within the action's per-attempt timeout.
-func (a *Activities) call(ctx context.Context, in CallInput, attempt int, secrets []string) outcome {
-	r := in.Request
+func (a *Activities) call(ctx context.Context, actionID string, r domain.ActionRequest, attempt int, secrets []string) AttemptOutcome {
 	target := redactURL(r.URL)
-	fail := func(retryable bool, errType, format string, args ...any) outcome {
-		return outcome{message: fmt.Sprintf("%s %s: ", r.Method, target) + fmt.Sprintf(format, args...), retryable: retryable, errType: errType}
+	fail := func(retryable bool, errType, format string, args ...any) AttemptOutcome {
+		return AttemptOutcome{Error: fmt.Sprintf("%s %s: ", r.Method, target) + fmt.Sprintf(format, args...), Retryable: retryable, ErrType: errType}
 	}
 	callCtx, cancel := context.WithTimeout(ctx, time.Duration(r.TimeoutMS)*time.Millisecond)
 	defer cancel()
@@ -158,14 +223,14 @@ func (a *Activities) call(ctx context.Context, in CallInput, attempt int, secret
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
 	ts := a.now()
-	sig, err := webhook.Sign(secrets, in.ActionID, ts, body)
+	sig, err := webhook.Sign(secrets, actionID, ts, body)
 	if err != nil {
 		return fail(false, "BadSecret", "%v", err)
 	}
 	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set(HeaderIdempotencyKey, in.ActionID)
+	req.Header.Set(HeaderIdempotencyKey, actionID)
 	req.Header.Set(HeaderAttempt, strconv.Itoa(attempt))
-	req.Header.Set(webhook.HeaderID, in.ActionID)
+	req.Header.Set(webhook.HeaderID, actionID)
 	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set(webhook.HeaderSignature, sig)
 
@@ -188,30 +253,30 @@ func (a *Activities) call(ctx context.Context, in CallInput, attempt int, secret
 	got.Body = string(data)
 	if readErr != nil {
 		o := classifyTransportError(readErr, callCtx, ctx, fail, r.TimeoutMS)
-		o.response = got
+		o.Response = got
 		return o
 	}
 
 	status := fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
-	var o outcome
+	var o AttemptOutcome
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
-		return outcome{response: got}
+		return AttemptOutcome{Response: got}
 	case code >= 300 && code < 400:
 		o = fail(false, "HTTPRedirect", "%s (redirects are not followed)", status)
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		o = fail(true, ErrTypeHTTPStatus, "%s", status)
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			o.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), a.now())
+			o.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), a.now())
 		}
 	default:
 		o = fail(false, "HTTPRejected", "%s", status)
 	}
-	o.response = got
+	o.Response = got
 	return o
 }
 
-func classifyTransportError(err error, callCtx, ctx context.Context, fail func(bool, string, string, ...any) outcome, timeoutMS int) outcome {
+func classifyTransportError(err error, callCtx, ctx context.Context, fail func(bool, string, string, ...any) AttemptOutcome, timeoutMS int) AttemptOutcome {
 	switch {
 	case httpguard.IsRefused(err):
 		var re *httpguard.RefusedError
@@ -221,7 +286,7 @@ func classifyTransportError(err error, callCtx, ctx context.Context, fail func(b
 		return fail(true, ErrTypeNetwork, "the attempt was interrupted")
 	case errors.Is(callCtx.Err(), context.DeadlineExceeded):
 		o := fail(true, ErrTypeTimeout, "no response within %d ms", timeoutMS)
-		o.timedOut = true
+		o.TimedOut = true
 		return o
 	}
 	var opErr *net.OpError

@@ -28,6 +28,7 @@ func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
 // fixture is a store with a tenant and a ticket, and the activities over it.
 type fixture struct {
 	t      *testing.T
+	url    string // the database's
 	store  *store.Store
 	acts   *Activities
 	tenant string
@@ -37,7 +38,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, allowCIDRs string) *fixture {
 	t.Helper()
-	st := dbtest.New(t)
+	url := dbtest.NewURL(t)
+	st := openStore(t, url)
 	box, err := secretbox.New(secretbox.NewKey())
 	if err != nil {
 		t.Fatal(err)
@@ -56,11 +58,21 @@ func newFixture(t *testing.T, allowCIDRs string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, store: st, acts: &Activities{Store: st, HTTP: guard.Client(), Secrets: box}, tenant: tn.ID, ticket: d.Ticket.ID, secret: secret}
+	return &fixture{t: t, url: url, store: st, acts: &Activities{Store: st, HTTP: guard.Client(), Secrets: box}, tenant: tn.ID, ticket: d.Ticket.ID, secret: secret}
 }
 
-// run stores an action for req and runs one attempt of it (the first).
-func (f *fixture) run(req domain.ActionRequest) (*domain.Action, error) {
+func openStore(t *testing.T, url string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// newAction stores a queued action for req, with the default timeout and attempts.
+func (f *fixture) newAction(req domain.ActionRequest) *domain.Action {
 	f.t.Helper()
 	if req.TimeoutMS == 0 {
 		req.TimeoutMS = 2000
@@ -73,15 +85,36 @@ func (f *fixture) run(req domain.ActionRequest) (*domain.Action, error) {
 	if err := f.store.CreateAction(context.Background(), a); err != nil {
 		f.t.Fatal(err)
 	}
+	return a
+}
+
+// send runs attempt n of a through SendAttempt, as the workflow does.
+func (f *fixture) send(a *domain.Action, n int) (*AttemptOutcome, error) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(f.acts)
-	_, err := env.ExecuteActivity(f.acts.CustomHTTPCall, CallInput{ActionID: a.ID, TenantID: f.tenant, Request: req})
+	val, err := env.ExecuteActivity(f.acts.SendAttempt, AttemptInput{ActionID: a.ID, TenantID: f.tenant, Attempt: n, Request: a.Request})
+	if err != nil {
+		return nil, err
+	}
+	var out AttemptOutcome
+	if err := val.Get(&out); err != nil {
+		f.t.Fatal(err)
+	}
+	return &out, nil
+}
+
+// run stores an action for req, runs its first attempt and returns what PostgreSQL then
+// holds and the outcome.
+func (f *fixture) run(req domain.ActionRequest) (*domain.Action, *AttemptOutcome, error) {
+	f.t.Helper()
+	a := f.newAction(req)
+	out, err := f.send(a, 1)
 	got, gerr := f.store.ActionByID(context.Background(), a.ID)
 	if gerr != nil {
 		f.t.Fatal(gerr)
 	}
-	return got, err
+	return got, out, err
 }
 
 func appErr(t *testing.T, err error) *temporal.ApplicationError {
@@ -106,9 +139,12 @@ func TestCallSucceedsSignedAndRecorded(t *testing.T) {
 		_, _ = w.Write([]byte(`{"queued":true}`))
 	}))
 	defer srv.Close()
-	a, err := f.run(domain.ActionRequest{Method: "PUT", URL: srv.URL + "/hooks/x?token=abc", Headers: map[string]string{"X-Source": "threada"}, BodyJSON: `{"a": 1}`})
+	a, out, err := f.run(domain.ActionRequest{Method: "PUT", URL: srv.URL + "/hooks/x?token=abc", Headers: map[string]string{"X-Source": "threada"}, BodyJSON: `{"a": 1}`})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if out.Error != "" || !out.Recorded || out.Response == nil || out.Response.StatusCode != 202 {
+		t.Errorf("outcome %+v", out)
 	}
 	if a.Status != domain.ActionSucceeded || a.Attempts != 1 || a.CompletedAt == nil || a.Response == nil ||
 		a.Response.StatusCode != 202 || a.Response.Body != `{"queued":true}` || a.Response.Headers["X-Receipt"] != "r-1" {
@@ -176,22 +212,18 @@ func TestCallOutcomes(t *testing.T) {
 		{name: "connection refused", url: refused, status: domain.ActionRetrying, retryable: true, message: "connection refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := f.run(domain.ActionRequest{Method: "GET", URL: tc.url + "/x", MaxAttempts: tc.maxAttempts, TimeoutMS: tc.timeoutMS})
-			if err == nil {
-				t.Fatal("the attempt succeeded")
+			a, out, err := f.run(domain.ActionRequest{Method: "GET", URL: tc.url + "/x", MaxAttempts: tc.maxAttempts, TimeoutMS: tc.timeoutMS})
+			if err != nil {
+				t.Fatal(err)
 			}
-			ae := appErr(t, err)
-			if ae.NonRetryable() == tc.retryable {
-				t.Errorf("retryable %v, want %v (%v)", !ae.NonRetryable(), tc.retryable, err)
+			if out.Error == "" || out.Status(1, a.Request.MaxAttempts) != tc.status || out.RetryAfter != tc.retryAfter || !out.Recorded {
+				t.Errorf("outcome %+v; want %s, retry after %v, recorded", out, tc.status, tc.retryAfter)
 			}
-			if !tc.retryable && ae.Type() != ErrTypeRecorded {
-				t.Errorf("final error type %q, want %q", ae.Type(), ErrTypeRecorded)
-			}
-			if ae.NextRetryDelay() != tc.retryAfter {
-				t.Errorf("next retry delay %v, want %v", ae.NextRetryDelay(), tc.retryAfter)
-			}
-			if a.Status != tc.status || !strings.HasPrefix(a.LastError, "GET ") || !strings.Contains(a.LastError, tc.message) {
+			if a.Status != tc.status || !strings.HasPrefix(a.LastError, "GET ") || !strings.Contains(a.LastError, tc.message) || a.LastError != out.Error {
 				t.Errorf("recorded %s %q; want %s with %q", a.Status, a.LastError, tc.status, tc.message)
+			}
+			if a.Attempts != 1 {
+				t.Errorf("recorded %d attempts", a.Attempts)
 			}
 			if tc.retryable && (a.NextAttemptAt == nil || a.CompletedAt != nil) {
 				t.Errorf("retrying without next_attempt_at, or completed: %+v", a)
@@ -220,7 +252,7 @@ func TestCallCapsTheResponseBody(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	a, err := f.run(domain.ActionRequest{Method: "GET", URL: srv.URL})
+	a, _, err := f.run(domain.ActionRequest{Method: "GET", URL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,9 +278,9 @@ func TestEgressGuard(t *testing.T) {
 		"http://10.0.0.1/", "http://192.168.1.1/", "http://100.64.0.1/", "http://[fd00::1]/", "http://0.0.0.0:" + port,
 	} {
 		t.Run(u, func(t *testing.T) {
-			a, err := f.run(domain.ActionRequest{Method: "GET", URL: u, TimeoutMS: 3000})
-			if ae := appErr(t, err); !ae.NonRetryable() {
-				t.Errorf("retryable: %v", err)
+			a, out, err := f.run(domain.ActionRequest{Method: "GET", URL: u, TimeoutMS: 3000})
+			if err != nil || out.Retryable {
+				t.Errorf("retryable: %+v %v", out, err)
 			}
 			if a.Status != domain.ActionFailed || !strings.Contains(a.LastError, "refused to connect") {
 				t.Errorf("recorded %s %q", a.Status, a.LastError)
@@ -260,7 +292,7 @@ func TestEgressGuard(t *testing.T) {
 	}
 	// ACTIONS_EGRESS_ALLOW_CIDRS lets an operator open a range.
 	allowed := newFixture(t, "127.0.0.0/8")
-	if a, err := allowed.run(domain.ActionRequest{Method: "GET", URL: srv.URL}); err != nil || a.Status != domain.ActionSucceeded {
+	if a, _, err := allowed.run(domain.ActionRequest{Method: "GET", URL: srv.URL}); err != nil || a.Status != domain.ActionSucceeded {
 		t.Errorf("allowed loopback: %v %+v", err, a)
 	}
 }
@@ -271,19 +303,11 @@ func TestCallSkipsAFinishedAction(t *testing.T) {
 	var reached atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Store(true) }))
 	defer srv.Close()
-	req := domain.ActionRequest{Method: "GET", URL: srv.URL, TimeoutMS: 1000, MaxAttempts: 1}
-	a := &domain.Action{ID: domain.NewID(domain.PrefixAction), TenantID: f.tenant, TicketID: f.ticket, Type: domain.ActionTypeCustomHTTP, RequestedBy: "x", Request: req}
-	ctx := context.Background()
-	if err := f.store.CreateAction(ctx, a); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := f.store.CancelUnstarted(ctx, f.tenant, a.ID); !ok || err != nil {
+	a := f.newAction(domain.ActionRequest{Method: "GET", URL: srv.URL, TimeoutMS: 1000, MaxAttempts: 1})
+	if ok, err := f.store.CancelUnstarted(context.Background(), f.tenant, a.ID); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(f.acts)
-	_, err := env.ExecuteActivity(f.acts.CustomHTTPCall, CallInput{ActionID: a.ID, TenantID: f.tenant, Request: req})
+	_, err := f.send(a, 1)
 	if ae := appErr(t, err); ae.Type() != ErrTypeRecorded || !ae.NonRetryable() {
 		t.Errorf("error %v", err)
 	}
@@ -315,7 +339,7 @@ func TestCallSignsWithBothSecretsDuringOverlap(t *testing.T) {
 	var got http.Header
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
 	defer srv.Close()
-	if _, err := f.run(domain.ActionRequest{Method: "POST", URL: srv.URL, BodyJSON: `{"x":1}`}); err != nil {
+	if _, _, err := f.run(domain.ActionRequest{Method: "POST", URL: srv.URL, BodyJSON: `{"x":1}`}); err != nil {
 		t.Fatal(err)
 	}
 	sigs := got.Get("webhook-signature")
@@ -333,7 +357,7 @@ func TestCallSignsWithBothSecretsDuringOverlap(t *testing.T) {
 	if _, _, err := g.store.RotateSigningSecret(context.Background(), g.tenant, g.acts.Secrets.Seal(newSecret, g.tenant), 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.run(domain.ActionRequest{Method: "POST", URL: srv.URL, BodyJSON: `{}`}); err != nil {
+	if _, _, err := g.run(domain.ActionRequest{Method: "POST", URL: srv.URL, BodyJSON: `{}`}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(strings.Fields(got.Get("webhook-signature"))); n != 1 {

@@ -94,9 +94,11 @@ func (r *actionRunner) start(ctx context.Context, a *domain.Action) {
 }
 
 // live overlays Temporal's view of a running action on what PostgreSQL recorded: whether
-// an attempt is in flight or waiting to retry, with its attempt count, next attempt time
-// and last error. Closed runs whose outcome PostgreSQL lacks (terminated by an operator)
-// get it recorded. When Temporal cannot be reached, the recorded state is the answer.
+// an attempt is in flight or waiting to retry, with its attempt count and next attempt
+// time. last_error is always the recorded one, the receiver's problem as the attempt saw
+// it: a pending activity's failure can be Threada's own (its database unreachable) and is
+// never shown. Closed runs whose outcome PostgreSQL lacks (terminated by an operator) get
+// it recorded. When Temporal cannot be reached, the recorded state is the answer.
 func (r *actionRunner) live(ctx context.Context, a *domain.Action) *domain.Action {
 	if domain.ActionTerminal(a.Status) || !a.Started || !r.available() {
 		return a
@@ -113,24 +115,27 @@ func (r *actionRunner) live(ctx context.Context, a *domain.Action) *domain.Actio
 		return r.closed(ctx, a, info.GetStatus())
 	}
 	for _, pa := range desc.GetPendingActivities() {
-		if pa.GetActivityType().GetName() != activities.CallActivityName {
-			continue
-		}
-		switch pa.GetState() {
-		case enumspb.PENDING_ACTIVITY_STATE_STARTED, enumspb.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED:
-			a.Status, a.Attempts, a.NextAttemptAt = domain.ActionRunning, int(pa.GetAttempt()), nil
-		case enumspb.PENDING_ACTIVITY_STATE_SCHEDULED:
-			if pa.GetAttempt() <= 1 {
+		inFlight := pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED || pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED
+		switch pa.GetActivityType().GetName() {
+		case activities.AttemptActivityName:
+			// The workflow records each attempt before starting the next, so PostgreSQL
+			// already says queued or retrying; only an attempt in flight is news.
+			if inFlight {
+				a.Status, a.Attempts, a.NextAttemptAt = domain.ActionRunning, a.Attempts+1, nil
+			}
+		case activities.CallActivityName: // runs started before the attempt loop
+			switch {
+			case inFlight:
+				a.Status, a.Attempts, a.NextAttemptAt = domain.ActionRunning, int(pa.GetAttempt()), nil
+			case pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_SCHEDULED:
+			case pa.GetAttempt() <= 1:
 				a.Status = domain.ActionQueued
-				break
-			}
-			a.Status, a.Attempts = domain.ActionRetrying, int(pa.GetAttempt())-1
-			if t := pa.GetNextAttemptScheduleTime(); t != nil {
-				next := t.AsTime().UTC()
-				a.NextAttemptAt = &next
-			}
-			if f := pa.GetLastFailure(); f != nil && f.GetMessage() != "" {
-				a.LastError = f.GetMessage()
+			default:
+				a.Status, a.Attempts = domain.ActionRetrying, int(pa.GetAttempt())-1
+				if t := pa.GetNextAttemptScheduleTime(); t != nil {
+					next := t.AsTime().UTC()
+					a.NextAttemptAt = &next
+				}
 			}
 		}
 	}

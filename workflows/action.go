@@ -40,9 +40,36 @@ var (
 // SearchAttributeFlags are the dev server's --search-attribute values for the above.
 var SearchAttributeFlags = []string{"TenantId=Keyword", "TicketId=Keyword", "ActionType=Keyword"}
 
-// attemptGrace is added to an action's timeout_ms for the activity's StartToClose: room to
-// record the outcome after the call itself has timed out.
+// attemptGrace is added to an action's timeout_ms for the attempt activity's StartToClose:
+// room to read the action before the call and to record the outcome after it.
 const attemptGrace = 5 * time.Second
+
+// attemptLoopChange is the GetVersion change of the attempt loop: runs started before it
+// let Temporal retry one activity that recorded its own outcome (see action_legacy.go).
+const attemptLoopChange = "attempt-loop"
+
+// Backoff of an attempt that could not be prepared because PostgreSQL did not answer:
+// nothing was sent, so it is tried again, for as long as that takes, without counting.
+const (
+	notSentFirstWait = time.Second
+	notSentMaxWait   = time.Minute
+)
+
+// recordOptions run the activity that stores an outcome SendAttempt could not: retried
+// with backoff and no limit, because the outcome of a call that went out must be kept
+// whatever PostgreSQL's downtime, and the call must not be made again.
+var recordOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+}
+
+// Messages of attempts that ended without an answer from SendAttempt. Tenants read them
+// as last_error, so they say what happened to the attempt and nothing of Threada's
+// infrastructure.
+const (
+	msgAttemptLost = "the attempt did not finish within its timeout (the worker may have stopped)"
+	msgAttemptFail = "the attempt failed inside Threada before an answer was recorded"
+)
 
 // ActionInput starts an action workflow. The workflow ID is the action ID.
 type ActionInput struct {
@@ -59,79 +86,113 @@ func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterActivity(acts)
 }
 
-// CustomHTTPAction performs one custom_http action: a single activity makes each attempt
-// and records its outcome in PostgreSQL, retried by Temporal with exponential backoff
-// (1 s, x2, at most 5 min apart) up to max_attempts. The happy path is exactly one
-// activity; only a cancel, or an outcome the activity could not record, adds one more.
+// CustomHTTPAction performs one custom_http action, up to max_attempts attempts with
+// exponential backoff (1 s, x2, at most 5 min apart, or the receiver's Retry-After). Each
+// attempt is one SendAttempt activity, which makes the call and, on the happy path,
+// records its outcome too; when PostgreSQL did not answer, the workflow records it with
+// RecordAttempt, retried until PostgreSQL is back, before anything else happens. So a
+// database outage never sends a call twice, nor fails or loses an attempt that went out.
 func CustomHTTPAction(ctx workflow.Context, in ActionInput) (*activities.CallResult, error) {
-	var a *activities.Activities
-	callCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Duration(in.Request.TimeoutMS)*time.Millisecond + attemptGrace,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
-			MaximumAttempts:    int32(in.Request.MaxAttempts),
-		},
-	})
-	var res activities.CallResult
-	err := workflow.ExecuteActivity(callCtx, a.CustomHTTPCall, activities.CallInput{
-		ActionID: in.ActionID, TenantID: in.TenantID, Request: in.Request,
-	}).Get(callCtx, &res)
-	if err == nil {
-		return &res, nil
+	if workflow.GetVersion(ctx, attemptLoopChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return legacyCustomHTTPAction(ctx, in)
 	}
+	return attemptLoop(ctx, in)
+}
 
-	status, recorded := outcomeOf(ctx, err)
-	if !recorded {
-		recordCtx, _ := workflow.NewDisconnectedContext(ctx)
-		recordCtx = workflow.WithActivityOptions(recordCtx, workflow.ActivityOptions{
-			StartToCloseTimeout: 30 * time.Second,
-			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-		})
-		rerr := workflow.ExecuteActivity(recordCtx, a.RecordActionOutcome, activities.OutcomeInput{
-			ActionID: in.ActionID, Status: status, LastError: errorMessage(err),
-		}).Get(recordCtx, nil)
-		if rerr != nil {
-			return nil, rerr
+// attemptLoop makes the attempts, recording each before the next.
+func attemptLoop(ctx workflow.Context, in ActionInput) (*activities.CallResult, error) {
+	sendCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Duration(in.Request.TimeoutMS)*time.Millisecond + attemptGrace,
+		// Temporal never retries an attempt by itself: one that may have reached the
+		// receiver (its worker died) is a failed attempt the workflow counts.
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	for attempt := 1; ; attempt++ {
+		att := activities.AttemptInput{ActionID: in.ActionID, TenantID: in.TenantID, Attempt: attempt, Request: in.Request}
+		out, err := sendAttempt(ctx, sendCtx, att)
+		switch {
+		case temporal.IsCanceledError(err):
+			return nil, recordCanceled(ctx, in.ActionID)
+		case isType(err, activities.ErrTypeRecorded) || isType(err, activities.ErrTypeActionMissing):
+			return nil, err
+		case err != nil:
+			out = lostAttempt(err)
+		}
+		next := workflow.Now(ctx).Add(activities.NextAttemptDelay(attempt, out.RetryAfter))
+		rec := out.Record(att, next)
+		if !out.Recorded {
+			if err := record(ctx, rec); err != nil {
+				return nil, err
+			}
+		}
+		switch rec.Status {
+		case domain.ActionSucceeded:
+			return &activities.CallResult{StatusCode: out.Response.StatusCode, DurationMS: out.Response.DurationMS}, nil
+		case domain.ActionRetrying:
+			if err := sleepUntil(ctx, next); err != nil {
+				return nil, recordCanceled(ctx, in.ActionID)
+			}
+		default:
+			return nil, temporal.NewNonRetryableApplicationError(out.Error, out.ErrType, nil)
 		}
 	}
-	if status == domain.ActionCanceled {
-		return nil, temporal.NewCanceledError()
-	}
-	return nil, err
 }
 
-// outcomeOf maps the call's final error to the action status, and says whether the
-// activity already recorded it.
-func outcomeOf(ctx workflow.Context, err error) (status string, recorded bool) {
-	var appErr *temporal.ApplicationError
-	switch {
-	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
-		return domain.ActionCanceled, false
-	case errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeRecorded:
-		return "", true
-	case temporal.IsTimeoutError(err):
-		return domain.ActionTimedOut, false
+// sendAttempt runs one attempt, trying it again while it could not be prepared.
+func sendAttempt(ctx, sendCtx workflow.Context, in activities.AttemptInput) (*activities.AttemptOutcome, error) {
+	var a *activities.Activities
+	wait := notSentFirstWait
+	for {
+		var out activities.AttemptOutcome
+		err := workflow.ExecuteActivity(sendCtx, a.SendAttempt, in).Get(sendCtx, &out)
+		if !isType(err, activities.ErrTypeNotSent) {
+			return &out, err
+		}
+		if err := workflow.Sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		wait = min(2*wait, notSentMaxWait)
 	}
-	return domain.ActionFailed, false
 }
 
-// errorMessage is the innermost message of a workflow-side error, the one ops and clients
-// should read (e.g. "POST https://hooks.example.com/x: 503 Service Unavailable").
-func errorMessage(err error) string {
+// lostAttempt is the outcome of an attempt SendAttempt did not report: its worker died or
+// it failed unexpectedly. The call may have gone out, so the attempt counts.
+func lostAttempt(err error) *activities.AttemptOutcome {
+	if temporal.IsTimeoutError(err) {
+		return &activities.AttemptOutcome{Error: msgAttemptLost, ErrType: activities.ErrTypeTimeout, Retryable: true, TimedOut: true}
+	}
+	return &activities.AttemptOutcome{Error: msgAttemptFail, ErrType: "AttemptError", Retryable: true}
+}
+
+// record stores an outcome in PostgreSQL. It runs on a disconnected context: a cancel
+// arriving meanwhile must not drop what an attempt already did.
+func record(ctx workflow.Context, rec activities.AttemptRecord) error {
+	var a *activities.Activities
+	rctx, _ := workflow.NewDisconnectedContext(ctx)
+	rctx = workflow.WithActivityOptions(rctx, recordOptions)
+	return workflow.ExecuteActivity(rctx, a.RecordAttempt, rec).Get(rctx, nil)
+}
+
+// recordCanceled records a canceled run and returns the error that ends it as canceled.
+func recordCanceled(ctx workflow.Context, actionID string) error {
+	if err := record(ctx, activities.AttemptRecord{ActionID: actionID, Status: domain.ActionCanceled, LastError: "canceled"}); err != nil {
+		return err
+	}
+	return temporal.NewCanceledError()
+}
+
+// sleepUntil waits until t; a time already past returns at once.
+func sleepUntil(ctx workflow.Context, t time.Time) error {
+	if d := t.Sub(workflow.Now(ctx)); d > 0 {
+		return workflow.Sleep(ctx, d)
+	}
+	return ctx.Err()
+}
+
+// isType reports whether err carries an application error of type typ.
+func isType(err error, typ string) bool {
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Message()
-	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		return "the attempt did not finish within its timeout (the worker may have stopped)"
-	}
-	if temporal.IsCanceledError(err) {
-		return "canceled"
-	}
-	return err.Error()
+	return errors.As(err, &appErr) && appErr.Type() == typ
 }
 
 // StartOptions are the options an action's workflow starts with: its ID is the action ID,

@@ -121,7 +121,7 @@ func (s *Store) StartAttempt(ctx context.Context, actionID string) (a *domain.Ac
 
 // AttemptResult is what one attempt recorded.
 type AttemptResult struct {
-	Attempt       int    // the attempt's number; 0 leaves the count as it is
+	Attempt       int    // the attempt's number; 0 for an outcome that is no attempt's (a cancel)
 	Status        string // retrying, or a terminal status
 	LastError     string
 	Response      *domain.ActionResponse
@@ -129,7 +129,10 @@ type AttemptResult struct {
 }
 
 // RecordAttempt stores an attempt's outcome unless the action is already terminal (a
-// cancel may have won the race); it reports whether it did.
+// cancel may have won the race) or already holds this attempt or a later one, and reports
+// whether it did. Recording an attempt is thus idempotent, and a late record of an older
+// attempt never overwrites a newer one: the workflow may retry a record for as long as
+// PostgreSQL is unreachable.
 func (s *Store) RecordAttempt(ctx context.Context, actionID string, r AttemptResult) (bool, error) {
 	at := now()
 	q := s.conn(ctx).NewUpdate().Table("actions").
@@ -142,7 +145,7 @@ func (s *Store) RecordAttempt(ctx context.Context, actionID string, r AttemptRes
 		q = q.Set("response = ?", r.Response)
 	}
 	if r.Attempt > 0 {
-		q = q.Set("attempts = greatest(attempts, ?)", r.Attempt).Set("workflow_started = true")
+		q = q.Set("attempts = ?", r.Attempt).Set("workflow_started = true").Where("attempts < ?", r.Attempt)
 	}
 	if domain.ActionTerminal(r.Status) {
 		q = q.Set("completed_at = ?", at)
