@@ -46,9 +46,15 @@ type AutomationCursor struct {
 }
 
 // CreateAutomation stores a checked automation. Without a position it goes last.
+// ECONFLICT past domain.MaxAutomationsByTenant.
 func (s *Store) CreateAutomation(ctx context.Context, tenantID string, in domain.AutomationInput) (*domain.Automation, error) {
 	var out domain.Automation
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		// A tenant's creates take turns, so that two never read the same count or the same
+		// last position. NO KEY UPDATE leaves inserts that reference the tenant unblocked.
+		if _, err := tx.NewSelect().Table("tenants").Column("id").Where("id = ?", tenantID).For("NO KEY UPDATE").Exec(ctx); err != nil {
+			return err
+		}
 		n, err := tx.NewSelect().Table("automations").Where("tenant_id = ?", tenantID).Count(ctx)
 		if err != nil {
 			return err
