@@ -154,6 +154,9 @@ func parsePreferWait(h string) (time.Duration, bool) {
 
 // getAction handles GET /actions/{action_id}, with live status while the action runs.
 func (s *server) getAction(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	a, err := s.actionParam(c)
 	if err != nil {
 		return err

@@ -368,7 +368,7 @@ func TestActionValidation(t *testing.T) {
 		{"timeout too long", payload(func(p map[string]any) { p["timeout_ms"] = 60001 }), "payload.timeout_ms"},
 		{"zero attempts", payload(func(p map[string]any) { p["max_attempts"] = 0 }), "payload.max_attempts"},
 		{"too many attempts", payload(func(p map[string]any) { p["max_attempts"] = 26 }), "payload.max_attempts"},
-		{"unknown payload field", payload(func(p map[string]any) { p["retries"] = 3 }), "retries"},
+		{"unknown payload field", payload(func(p map[string]any) { p["retries"] = 3 }), "payload.retries"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantError(t, e.postAction(f, tc.body, nil), http.StatusBadRequest, "invalid_request_error", tc.param)

@@ -37,6 +37,12 @@ func auditViewOf(ev *domain.AuditEvent) auditView {
 // a time range (since inclusive, until exclusive, RFC 3339).
 func (s *server) listAudit(c *fiber.Ctx) error {
 	f := store.AuditFilter{Actor: c.Query("actor"), Action: c.Query("action"), Target: c.Query("target")}
+	tenantID := keyOf(c).TenantID
+	l, err := parseListing(c, "audit", scopeOf(tenantID, f.Actor, f.Action, f.Target, c.Query("since"), c.Query("until")),
+		"actor", "action", "target", "since", "until")
+	if err != nil {
+		return err
+	}
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
@@ -46,14 +52,11 @@ func (s *server) listAudit(c *fiber.Ctx) error {
 			if err != nil {
 				return domain.Invalidf(p.name, "`%s` must be an RFC 3339 time like 2026-11-22T10:00:00Z; got %q.", p.name, v)
 			}
+			if err := domain.CheckTime(p.name, t); err != nil {
+				return err
+			}
 			*p.dst = t
 		}
-	}
-	tenantID := keyOf(c).TenantID
-	l, err := parseListing(c, "audit", scopeOf(tenantID, f.Actor, f.Action, f.Target, c.Query("since"), c.Query("until")),
-		"actor", "action", "target", "since", "until")
-	if err != nil {
-		return err
 	}
 	var after *store.AuditCursor
 	if l.after != nil {

@@ -73,6 +73,9 @@ func orDefault(v *int, def int) int {
 
 // getSettings handles GET /settings.
 func (s *server) getSettings(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	t, err := s.store.GetTenant(c.UserContext(), keyOf(c).TenantID)
 	if err != nil {
 		return err
@@ -179,6 +182,9 @@ type rotateSecretRequest struct {
 // secret, shown once; during the overlap window (default a day) calls carry both
 // signatures, so receivers can switch without losing a call.
 func (s *server) rotateSigningSecret(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	if s.box == nil {
 		return domain.Errorf(domain.EUNAVAILABLE, "Signing secrets cannot be rotated: this API server has no SECRETS_KEY configured.")
 	}
@@ -190,7 +196,8 @@ func (s *server) rotateSigningSecret(c *fiber.Ctx) error {
 	}
 	overlap := domain.DefaultSecretOverlap
 	if o := req.OverlapSeconds; o != nil {
-		if *o < 0 || time.Duration(*o)*time.Second > domain.MaxSecretOverlap {
+		// Compared in seconds: a huge count would overflow a time.Duration.
+		if *o < 0 || *o > int(domain.MaxSecretOverlap/time.Second) {
 			return domain.Invalidf("overlap_seconds", "`overlap_seconds` must be from 0 to %d.", int(domain.MaxSecretOverlap.Seconds()))
 		}
 		overlap = time.Duration(*o) * time.Second

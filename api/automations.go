@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/expr-lang/expr/ast"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
@@ -95,6 +96,24 @@ func (s *server) checkAutomation(c *fiber.Ctx, a *domain.Automation) error {
 	return nil
 }
 
+// checkCondition refuses a condition given in a request that folds to the constant false
+// (false, !true, 1 == 2, x && false, ...; expr's optimizer works it out when compiling): a
+// rule that can never run is a mistake, and `enabled: false` says "off". A condition
+// that does not compile is left to checkAutomation to explain.
+func checkCondition(condition *string) error {
+	if condition == nil {
+		return nil
+	}
+	prog, err := rules.CompileCondition("condition", *condition)
+	if err != nil {
+		return nil
+	}
+	if b, ok := prog.Node().(*ast.BoolNode); ok && !b.Value {
+		return domain.Invalidf("condition", "`condition` is always false, so the automation could never run; use `enabled: false` to turn it off.")
+	}
+	return nil
+}
+
 // createAutomation handles POST /automations.
 func (s *server) createAutomation(c *fiber.Ctx) error {
 	var req automationRequest
@@ -103,6 +122,9 @@ func (s *server) createAutomation(c *fiber.Ctx) error {
 	}
 	in := req.input()
 	if err := in.CheckStatic(true); err != nil {
+		return err
+	}
+	if err := checkCondition(in.Condition); err != nil {
 		return err
 	}
 	tenantID := keyOf(c).TenantID
@@ -126,6 +148,9 @@ func (s *server) createAutomation(c *fiber.Ctx) error {
 
 // getAutomation handles GET /automations/{automation_id}.
 func (s *server) getAutomation(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	a, err := s.automationParam(c)
 	if err != nil {
 		return err
@@ -146,6 +171,9 @@ func (s *server) updateAutomation(c *fiber.Ctx) error {
 	}
 	in := req.input()
 	if err := in.CheckStatic(false); err != nil {
+		return err
+	}
+	if err := checkCondition(in.Condition); err != nil {
 		return err
 	}
 	draft := *a
@@ -175,6 +203,9 @@ func (s *server) updateAutomation(c *fiber.Ctx) error {
 // deleteAutomation handles DELETE /automations/{automation_id}, answering the automation
 // as it was; its run history stays.
 func (s *server) deleteAutomation(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	a, err := s.automationParam(c)
 	if err != nil {
 		return err

@@ -98,8 +98,9 @@ func newEnvWithTemporal(t *testing.T, temporalAddr string) *testEnv {
 	return newEnvOn(t, temporalAddr, dbtest.New(t))
 }
 
-// newEnvOn serves the API on an existing store.
-func newEnvOn(t *testing.T, temporalAddr string, st *store.Store) *testEnv {
+// newEnvOn serves the API on an existing store. A fuzz target passes its *testing.F and
+// sets the env's t for each input.
+func newEnvOn(t testing.TB, temporalAddr string, st *store.Store) *testEnv {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
@@ -133,7 +134,8 @@ func newEnvOn(t *testing.T, temporalAddr string, st *store.Store) *testEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go srv.background(ctx)
-	return &testEnv{t: t, store: st, srv: srv, app: srv.app(), logs: logs, cfg: cfg, box: box, secrets: map[string]string{}}
+	tt, _ := t.(*testing.T)
+	return &testEnv{t: tt, store: st, srv: srv, app: srv.app(), logs: logs, cfg: cfg, box: box, secrets: map[string]string{}}
 }
 
 func (e *testEnv) newTenant(name string) string {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -25,7 +26,8 @@ type listPage[T any] struct {
 }
 
 // pageCursor is the opaque page_token: a position in a listing's order, bound to the
-// listing (kind and scope, e.g. the filters or the ticket) it came from.
+// listing (kind and scope, e.g. the filters or the ticket) it came from. Micros is a time
+// in microseconds (a position, for automations) within domain.MinTime..MaxTime.
 type pageCursor struct {
 	Version int    `json:"v"`
 	Kind    string `json:"k"`
@@ -108,10 +110,19 @@ func parsePageToken(c *fiber.Ctx, kind, scope string) (*pageCursor, error) {
 		return nil, bad
 	}
 	var pc pageCursor
-	if err := json.Unmarshal(data, &pc); err != nil || pc.Version != 1 || pc.Kind != kind || pc.Scope != scope || pc.ID == "" {
+	if err := json.Unmarshal(data, &pc); err != nil || pc.Version != 1 || pc.Kind != kind || pc.Scope != scope ||
+		!validCursorID(pc.ID) || pc.Micros < domain.MinTime.UnixMicro() || pc.Micros > domain.MaxTime.UnixMicro() {
 		return nil, bad
 	}
 	return &pc, nil
+}
+
+// validCursorID reports whether id has the shape of an ID of any kind (a token is not
+// signed: what it holds goes into a query, so it must be something the database can
+// compare).
+func validCursorID(id string) bool {
+	prefix, _, ok := strings.Cut(id, "_")
+	return ok && prefix != "" && strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyz") == "" && domain.ValidID(prefix, id)
 }
 
 func (pc *pageCursor) time() time.Time { return time.UnixMicro(pc.Micros).UTC() }

@@ -8,7 +8,11 @@ import (
 	"io"
 	"mime"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -18,9 +22,13 @@ import (
 // bodyLimit is the largest request body accepted (413 beyond).
 const bodyLimit = 1 << 20
 
-// decodeBody decodes a JSON object request body into dst, refusing unknown fields, a
-// missing body, another content type (415) and anything after the object.
+// decodeBody decodes a JSON object request body into dst (see decodeStrict), refusing a
+// missing body and another content type (415). An endpoint that takes a body takes no
+// query parameters.
 func decodeBody(c *fiber.Ctx, dst any) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	body := bytes.TrimSpace(c.Body())
 	if len(body) == 0 {
 		return domain.Invalidf("", "A JSON object request body is required.")
@@ -33,13 +41,24 @@ func decodeBody(c *fiber.Ctx, dst any) error {
 }
 
 // decodeStrict decodes one JSON object into dst and names the offending field on error.
-// prefix is the path of the object within the request body ("" at the top).
+// Beyond encoding/json it refuses, anywhere in the document, a field given twice, a field
+// name that matches one of dst's only when case is ignored ({"Subject": ...}), text the
+// store cannot keep (domain.CheckStorable) and times outside years 1 to 9999. prefix is the
+// path of the object within the request body ("" at the top).
 func decodeStrict(prefix string, data []byte, dst any) error {
 	if len(data) == 0 || data[0] != '{' {
 		if prefix == "" {
 			return domain.Invalidf("", "The request body must be a JSON object.")
 		}
 		return domain.Invalidf(prefix, "`%s` must be an object.", prefix)
+	}
+	if !utf8.Valid(data) {
+		return domain.Invalidf(prefix, "The request body must be UTF-8.")
+	}
+	w := &jsonWalker{dec: json.NewDecoder(bytes.NewReader(data)), prefix: prefix}
+	w.dec.UseNumber() // numbers are the second pass's to judge, against their fields
+	if err := w.value(reflect.TypeOf(dst), 0); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -104,23 +123,246 @@ func describeType(t reflect.Type) string {
 }
 
 // checkQuery refuses query parameters outside allowed, so a typo such as `stauts=open`
-// is an error rather than a silently unfiltered list.
+// is an error rather than a silently unfiltered list; it also refuses a parameter given
+// twice and values the store cannot keep (domain.CheckStorable).
 func checkQuery(c *fiber.Ctx, allowed ...string) error {
-	var bad string
-	c.Context().QueryArgs().VisitAll(func(k, _ []byte) {
-		if bad != "" {
+	var err error
+	var seen []string // at most len(allowed) names
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		if err != nil {
 			return
 		}
 		name := string(k)
-		for _, a := range allowed {
-			if name == a {
-				return
+		switch {
+		case !slices.Contains(allowed, name):
+			accepts := "takes no query parameters"
+			if len(allowed) > 0 {
+				accepts = "accepts " + strings.Join(allowed, ", ")
 			}
+			err = domain.Invalidf(name, "Unknown query parameter `%s`; this endpoint %s.", name, accepts)
+		case slices.Contains(seen, name):
+			err = domain.Invalidf(name, "Query parameter `%s` is given more than once.", name)
+		default:
+			seen = append(seen, name)
+			err = domain.CheckStorable(name, string(v))
 		}
-		bad = name
 	})
-	if bad != "" {
-		return domain.Invalidf(bad, "Unknown query parameter `%s`; this endpoint accepts %s.", bad, strings.Join(allowed, ", "))
+	return err
+}
+
+// maxJSONDepth bounds how deeply a request body may nest; none needs more than a few levels.
+const maxJSONDepth = 32
+
+var (
+	timeType        = reflect.TypeFor[time.Time]()
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	fieldsByType    sync.Map // reflect.Type -> map[string]reflect.Type
+)
+
+// jsonWalker reads a document token by token, knowing from the destination's type which
+// fields each object may have, and checks what encoding/json lets through (see
+// decodeStrict). Its cost is linear in the document: a value's path is only built for an
+// error.
+type jsonWalker struct {
+	dec    *json.Decoder
+	prefix string
+	path   []pathStep
+}
+
+// pathStep is an object key or, when index >= 0, an array index.
+type pathStep struct {
+	key   string
+	index int
+}
+
+// where names the value being read, as params do: contact.email, actions[0].url.
+func (w *jsonWalker) where() string {
+	var b strings.Builder
+	b.WriteString(w.prefix)
+	for _, s := range w.path {
+		if s.index >= 0 {
+			fmt.Fprintf(&b, "[%d]", s.index)
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.key)
+	}
+	return b.String()
+}
+
+func (w *jsonWalker) token() (json.Token, error) {
+	tok, err := w.dec.Token()
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, jsonError(w.prefix, err)
+	}
+	return tok, nil
+}
+
+// value reads one value meant for type t (nil: anything).
+func (w *jsonWalker) value(t reflect.Type, depth int) error {
+	tok, err := w.token()
+	if err != nil {
+		return err
+	}
+	t = walkedType(t)
+	switch tok := tok.(type) {
+	case json.Delim:
+		if depth == maxJSONDepth {
+			param := w.where()
+			return domain.Invalidf(param, "`%s` nests more than %d levels deep.", param, maxJSONDepth)
+		}
+		if tok == '{' {
+			return w.object(t, depth+1)
+		}
+		return w.array(t, depth+1)
+	case string:
+		return w.text(t, tok)
 	}
 	return nil
+}
+
+func (w *jsonWalker) text(t reflect.Type, s string) error {
+	// Checked first without a name, which costs nothing to build.
+	if domain.CheckStorable("", s) != nil {
+		return domain.CheckStorable(w.where(), s)
+	}
+	if t != timeType {
+		return nil
+	}
+	at, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		param := w.where()
+		return domain.Invalidf(param, "`%s` must be an RFC 3339 time like 2026-11-22T10:00:00Z; got %q.", param, s)
+	}
+	if domain.CheckTime("", at) != nil {
+		return domain.CheckTime(w.where(), at)
+	}
+	return nil
+}
+
+func (w *jsonWalker) object(t reflect.Type, depth int) error {
+	var fields map[string]reflect.Type
+	var elem reflect.Type
+	if t != nil {
+		switch t.Kind() {
+		case reflect.Struct:
+			fields = jsonFields(t)
+		case reflect.Map:
+			elem = t.Elem()
+		}
+	}
+	seen := make(map[string]struct{})
+	w.path = append(w.path, pathStep{index: -1})
+	for w.dec.More() {
+		tok, err := w.token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		w.path[len(w.path)-1].key = key
+		if _, dup := seen[key]; dup {
+			param := w.where()
+			return domain.Invalidf(param, "`%s` is given more than once.", param)
+		}
+		seen[key] = struct{}{}
+		if err := w.text(nil, key); err != nil {
+			return err
+		}
+		vt := elem
+		if fields != nil {
+			var known bool
+			if vt, known = fields[key]; !known {
+				return unknownField(w.where(), key, fields)
+			}
+		}
+		if err := w.value(vt, depth); err != nil {
+			return err
+		}
+	}
+	w.path = w.path[:len(w.path)-1]
+	_, err := w.token()
+	return err
+}
+
+func (w *jsonWalker) array(t reflect.Type, depth int) error {
+	var elem reflect.Type
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		elem = t.Elem()
+	}
+	w.path = append(w.path, pathStep{})
+	for i := 0; w.dec.More(); i++ {
+		w.path[len(w.path)-1].index = i
+		if err := w.value(elem, depth); err != nil {
+			return err
+		}
+	}
+	w.path = w.path[:len(w.path)-1]
+	_, err := w.token()
+	return err
+}
+
+// unknownField names a field dst does not have. encoding/json would take a field that
+// differs only in case (Subject for subject), so the message says which one was meant.
+func unknownField(param, key string, fields map[string]reflect.Type) error {
+	for name := range fields {
+		if strings.EqualFold(name, key) {
+			return domain.Invalidf(param, "Unknown field `%s` in the request body; field names are case-sensitive: did you mean `%s`?", param, name)
+		}
+	}
+	return domain.Invalidf(param, "Unknown field `%s` in the request body.", param)
+}
+
+// walkedType is the type whose shape the walker follows for a value decoded into t: nil
+// when the value may be anything (interfaces, json.RawMessage and other types that decode
+// themselves, checked when they are decoded in turn).
+func walkedType(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t == timeType {
+		return t
+	}
+	if t.Kind() == reflect.Interface || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	return t
+}
+
+// jsonFields maps the JSON names of a struct's fields, embedded structs' included, to
+// their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := fieldsByType.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if ft := walkedType(f.Type); f.Anonymous && name == "" && ft != nil && ft.Kind() == reflect.Struct {
+			for k, v := range jsonFields(ft) {
+				if _, shadowed := m[k]; !shadowed {
+					m[k] = v
+				}
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	fieldsByType.Store(t, m)
+	return m
 }

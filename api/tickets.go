@@ -123,6 +123,9 @@ func (s *server) createTicket(c *fiber.Ctx) error {
 
 // getTicket handles GET /tickets/{ticket_id}.
 func (s *server) getTicket(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	id, err := ticketIDParam(c)
 	if err != nil {
 		return err
@@ -217,6 +220,13 @@ func (s *server) listTickets(c *fiber.Ctx) error {
 				return err
 			}
 		}
+	}
+	if f.Tag != "" {
+		tags, err := domain.NormalizeTags("tag", []string{f.Tag})
+		if err != nil {
+			return err
+		}
+		f.Tag = tags[0]
 	}
 	var after *domain.TicketCursor
 	if l.after != nil {

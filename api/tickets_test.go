@@ -126,7 +126,7 @@ func TestCreateTicketRefusesBadInput(t *testing.T) {
 		{"bad phone", map[string]any{"subject": "s", "contact": map[string]any{"phone": "555-1234"}}, "contact.phone"},
 		{"contact not an object", map[string]any{"subject": "s", "contact": "bob"}, "contact"},
 		{"unknown field", map[string]any{"subject": "s", "assignee": "bob"}, "assignee"},
-		{"unknown contact field", map[string]any{"subject": "s", "contact": map[string]any{"twitter": "@bob"}}, "twitter"},
+		{"unknown contact field", map[string]any{"subject": "s", "contact": map[string]any{"twitter": "@bob"}}, "contact.twitter"},
 		{"blank initial content", map[string]any{"subject": "s", "initial_message": map[string]any{"content": " "}}, "initial_message.content"},
 		{"bad initial role", map[string]any{"subject": "s", "initial_message": map[string]any{"content": "c", "role": "bot"}}, "initial_message.role"},
 		{"initial content too long", map[string]any{"subject": "s", "initial_message": map[string]any{"content": strings.Repeat("y", 65537)}}, "initial_message.content"},

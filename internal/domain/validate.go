@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -195,10 +196,45 @@ func checkText(param, s string, maxLen int, required bool) (string, error) {
 	if n := utf8.RuneCountInString(s); n > maxLen {
 		return "", Invalidf(param, "`%s` must be at most %d characters; got %d.", param, maxLen, n)
 	}
-	if strings.ContainsRune(s, 0) {
-		return "", Invalidf(param, "`%s` must not contain NUL characters.", param)
+	if err := CheckStorable(param, s); err != nil {
+		return "", err
 	}
 	return s, nil
+}
+
+// escapedNUL is JSON's spelling of NUL. The store keeps most values inside jsonb documents
+// (events, audit records, automations), and its driver rewrites this text on the way in so
+// that PostgreSQL refuses the document.
+const escapedNUL = `\u0000`
+
+// CheckStorable refuses text PostgreSQL cannot store: invalid UTF-8, NUL, and the text
+// \u0000 (see escapedNUL). Every string a request carries, in its body or its query, goes
+// through it.
+func CheckStorable(param, s string) error {
+	if !utf8.ValidString(s) {
+		return Invalidf(param, "`%s` must be valid UTF-8.", param)
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return Invalidf(param, "`%s` must not contain NUL characters.", param)
+	}
+	if strings.Contains(s, escapedNUL) {
+		return Invalidf(param, "`%s` must not contain the text %s (an escaped NUL character), which cannot be stored.", param, escapedNUL)
+	}
+	return nil
+}
+
+// Times the API accepts: years 1 to 9999, what RFC 3339 can write and PostgreSQL store.
+var (
+	MinTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(9999, 12, 31, 23, 59, 59, 999_999_000, time.UTC)
+)
+
+// CheckTime refuses a time outside MinTime..MaxTime, such as 0000-01-01T00:00:00Z.
+func CheckTime(param string, t time.Time) error {
+	if t.Before(MinTime) || t.After(MaxTime) {
+		return Invalidf(param, "`%s` must be a time from year 1 to year 9999 (UTC).", param)
+	}
+	return nil
 }
 
 // checkLine is checkText for single-line fields such as a subject or a name.
