@@ -172,6 +172,9 @@ func (s *server) getAction(c *fiber.Ctx) error {
 // cancelAction handles POST /actions/{action_id}/cancel: a queued, running or retrying
 // action stops; an attempt already in flight may still reach the receiver.
 func (s *server) cancelAction(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	a, err := s.actionParam(c)
 	if err != nil {
 		return err

@@ -146,7 +146,7 @@ func (s *server) rotateKey(c *fiber.Ctx) error {
 	}
 	grace := domain.DefaultKeyGrace
 	if g := req.GracePeriodSeconds; g != nil {
-		if *g < 0 || time.Duration(*g)*time.Second > domain.MaxKeyGrace {
+		if *g < 0 || *g > int(domain.MaxKeyGrace.Seconds()) { // compared as ints: no overflow
 			return domain.Invalidf("grace_period_seconds", "`grace_period_seconds` must be from 0 to %d.", int(domain.MaxKeyGrace.Seconds()))
 		}
 		grace = time.Duration(*g) * time.Second
@@ -196,6 +196,9 @@ func (s *server) revokeKey(c *fiber.Ctx) error {
 
 // keyParam loads {key_id} within the caller's tenant.
 func (s *server) keyParam(c *fiber.Ctx) (*domain.APIKey, error) {
+	if err := checkQuery(c); err != nil {
+		return nil, err
+	}
 	id := c.Params("key_id")
 	if !domain.ValidID(domain.PrefixKey, id) {
 		return nil, domain.Errorf(domain.ENOTFOUND, "No API key %q exists.", id)

@@ -167,6 +167,9 @@ func (s *server) readyz(c *fiber.Ctx) error {
 }
 
 func (s *server) openAPI(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(s.spec)
 }
