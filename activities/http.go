@@ -250,7 +250,8 @@ func (a *Activities) call(ctx context.Context, actionID string, r domain.ActionR
 	if len(data) > domain.MaxResponseBodyBytes {
 		data, got.BodyTruncated = data[:domain.MaxResponseBodyBytes], true
 	}
-	got.Body = string(data)
+	// PostgreSQL cannot store NUL in text or jsonb; keep the rest of what the receiver said.
+	got.Body = strings.ToValidUTF8(strings.ReplaceAll(string(data), "\x00", "\uFFFD"), "\uFFFD")
 	if readErr != nil {
 		o := classifyTransportError(readErr, callCtx, ctx, fail, r.TimeoutMS)
 		o.Response = got

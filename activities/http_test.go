@@ -364,3 +364,22 @@ func TestCallSignsWithBothSecretsDuringOverlap(t *testing.T) {
 		t.Errorf("%d signatures after a rotation without overlap", n)
 	}
 }
+
+// TestCallKeepsBodiesPostgreSQLCannotStore: a receiver's body with NUL bytes, invalid
+// UTF-8 or the text \u0000 is recorded (NUL and invalid bytes as U+FFFD), so a hostile
+// receiver cannot make the outcome unrecordable.
+func TestCallKeepsBodiesPostgreSQLCannotStore(t *testing.T) {
+	f := newFixture(t, "127.0.0.0/8")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("a\x00b\xffc \\u0000 {\"k\": \"\\u0000\"}"))
+	}))
+	defer srv.Close()
+	a, out, err := f.run(domain.ActionRequest{Method: "GET", URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "a\uFFFDb\uFFFDc \\u0000 {\"k\": \"\\u0000\"}"
+	if !out.Recorded || a.Status != domain.ActionSucceeded || a.Response == nil || a.Response.Body != want {
+		t.Fatalf("recorded %v, status %s, response %+v", out.Recorded, a.Status, a.Response)
+	}
+}

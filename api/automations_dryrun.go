@@ -194,6 +194,9 @@ func (s *server) dryRunEvent(c *fiber.Ctx, req *dryRunRequest) (*domain.TicketEv
 		if err := in.Normalize(); err != nil {
 			return nil, prefixParam("ticket.", err)
 		}
+		if t.MessageCount < 0 {
+			return nil, domain.Invalidf("ticket.message_count", "`ticket.message_count` must be 0 or more.")
+		}
 		ev.Ticket = domain.Ticket{ID: t.TicketID, TenantID: key.TenantID, Subject: in.Subject, Status: in.Status, Priority: in.Priority,
 			Channel: in.Channel, Tags: in.Tags, Contact: in.Contact, MessageCount: t.MessageCount,
 			CreatedAt: ev.OccurredAt, UpdatedAt: ev.OccurredAt, LastMessageAt: ev.OccurredAt}

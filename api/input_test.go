@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -122,8 +123,7 @@ func pageToken(kind, scope string, micros int64, id string) string {
 	return url.QueryEscape(base64.RawURLEncoding.EncodeToString(data))
 }
 
-// TestValuesTheDatabaseCannotStore: NUL, the text \u0000 (which the store's driver turns
-// into JSON PostgreSQL refuses), invalid UTF-8, times outside years 1-9999 and forged page
+// TestValuesTheDatabaseCannotStore: NUL, invalid UTF-8, times outside years 1-9999 and forged page
 // tokens were 500s; each is a 400 naming its parameter.
 func TestValuesTheDatabaseCannotStore(t *testing.T) {
 	e := newTestEnv(t)
@@ -137,7 +137,6 @@ func TestValuesTheDatabaseCannotStore(t *testing.T) {
 		name, method, path, body, param string
 	}{
 		{"NUL in a tag filter", "GET", "/api/v1/public/tickets?tag=%00", "", "tag"},
-		{"escaped NUL in a tag filter", "GET", "/api/v1/public/tickets?tag=a%5Cu0000", "", "tag"},
 		{"invalid UTF-8 in a tag filter", "GET", "/api/v1/public/tickets?tag=%ff", "", "tag"},
 		{"a tag filter no tag can match", "GET", "/api/v1/public/tickets?tag=two%20words", "", "tag"},
 		{"NUL in an audit actor", "GET", "/api/v1/admin/audit-events?actor=%00", "", "actor"},
@@ -150,17 +149,10 @@ func TestValuesTheDatabaseCannotStore(t *testing.T) {
 		{"token after year 9999", "GET", "/api/v1/public/tickets?page_token=" + pageToken("tickets", tickets, 1<<62, f.ticket), "", "page_token"},
 		{"token with NUL in its id", "GET", "/api/v1/public/tickets?page_token=" + pageToken("tickets", tickets, 0, "tkt_\x00"), "", "page_token"},
 		{"token with a position and no id", "GET", "/api/v1/admin/automations?page_token=" + pageToken("automations", f.tenant, 1, "x\x00"), "", "page_token"},
-		{"escaped NUL in a subject", "POST", "/api/v1/public/tickets", `{"subject": "a\\u0000"}`, "subject"},
-		{"escaped NUL in a message", "POST", ticket + "/messages", `{"content": "see \\u0000"}`, "content"},
 		{"NUL in a message", "POST", ticket + "/messages", `{"content": "a\u0000"}`, "content"},
 		{"NUL in a field name", "POST", "/api/v1/public/tickets", `{"subject": "a", "x\u0000": 1}`, "x\x00"},
-		{"escaped NUL in a JSON body", "POST", ticket + "/actions", `{"payload": {"type": "custom_http", "method": "POST", "url": "/x", "body_json": "\"\\u0000\""}}`, "payload.body_json"},
-		{"escaped NUL in a header", "POST", ticket + "/actions", `{"payload": {"type": "custom_http", "method": "POST", "url": "/x", "headers": {"X-A": "\\u0000"}}}`, "payload.headers.X-A"},
 		{"NUL in a note", "POST", "/api/v1/admin/automations", automation(`{"type": "add_note", "content": "x\u0000"}`), "actions[0].content"},
 		{"NUL in a condition", "POST", "/api/v1/admin/automations", `{"name": "n", "events": ["ticket.created"], "condition": "true || \"\u0000\" == \"\"", "actions": [{"type": "add_note", "content": "x"}]}`, "condition"},
-		{"escaped NUL in a template body", "POST", "/api/v1/admin/automations", automation(`{"type": "custom_http", "method": "POST", "url": "/x", "body_json": "{\"a\": \"\\u0000\"}"}`), "actions[0].body_json"},
-		{"escaped NUL in an automation name", "PATCH", "/api/v1/admin/automations/" + f.automation, `{"name": "\\u0000"}`, "name"},
-		{"escaped NUL in a key name", "POST", "/api/v1/admin/api-keys", `{"name": "a\\u0000", "scopes": ["support.read"]}`, "name"},
 		{"expiry in year 10000 UTC", "POST", "/api/v1/admin/api-keys", `{"name": "a", "scopes": ["support.read"], "expires_at": "9999-12-31T23:59:59-23:00"}`, "expires_at"},
 		{"expiry that is not a time", "POST", "/api/v1/admin/api-keys", `{"name": "a", "scopes": ["support.read"], "expires_at": "tomorrow"}`, "expires_at"},
 		{"NUL in an allowed host", "PATCH", "/api/v1/admin/settings", `{"allowed_hosts": ["a\u0000.example"]}`, "allowed_hosts[0]"},
@@ -272,5 +264,33 @@ func TestResponsesEchoWhatIsStored(t *testing.T) {
 				t.Errorf("a padded value was echoed untrimmed: %s", resp.Body)
 			}
 		})
+	}
+}
+
+// TestEscapedNULTextRoundTrips: the text \u0000 (a backslash, not a NUL) is ordinary text:
+// stored in rows and jsonb documents alike (the ticket, its event, the audit record) and
+// echoed back exactly.
+func TestEscapedNULTextRoundTrips(t *testing.T) {
+	e := newTestEnv(t)
+	f := e.inputFixture()
+	text := `see C:\u0000 and "\\u0000" and it's fine`
+	resp := e.do(req{method: "POST", path: "/api/v1/public/tickets", key: f.key, body: map[string]any{
+		"subject": text, "initial_message": map[string]any{"content": text}}})
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.Status, resp.Body)
+	}
+	var tk ticketJSON
+	resp.decode(t, &tk)
+	if tk.Ticket.Summary.Subject != text {
+		t.Errorf("echoed %q, want %q", tk.Ticket.Summary.Subject, text)
+	}
+	var again ticketJSON
+	e.do(req{method: "GET", path: "/api/v1/public/tickets/" + tk.Ticket.Summary.TicketID, key: f.key}).decode(t, &again)
+	if again.Ticket.Summary.Subject != text {
+		t.Errorf("stored %q, want %q", again.Ticket.Summary.Subject, text)
+	}
+	var payload string
+	if err := e.store.DB().NewRaw("SELECT payload->'ticket'->>'Subject' FROM ticket_events WHERE ticket_id = ?", tk.Ticket.Summary.TicketID).Scan(context.Background(), &payload); err != nil || payload != text {
+		t.Errorf("event payload %q (%v), want %q", payload, err, text)
 	}
 }

@@ -202,23 +202,15 @@ func checkText(param, s string, maxLen int, required bool) (string, error) {
 	return s, nil
 }
 
-// escapedNUL is JSON's spelling of NUL. The store keeps most values inside jsonb documents
-// (events, audit records, automations), and its driver rewrites this text on the way in so
-// that PostgreSQL refuses the document.
-const escapedNUL = `\u0000`
-
-// CheckStorable refuses text PostgreSQL cannot store: invalid UTF-8, NUL, and the text
-// \u0000 (see escapedNUL). Every string a request carries, in its body or its query, goes
-// through it.
+// CheckStorable refuses text PostgreSQL cannot store: invalid UTF-8 and NUL. Every string
+// a request carries, in its body or its query, goes through it. (The text \u0000 is fine:
+// the store writes JSON so that jsonb keeps it as text.)
 func CheckStorable(param, s string) error {
 	if !utf8.ValidString(s) {
 		return Invalidf(param, "`%s` must be valid UTF-8.", param)
 	}
 	if strings.IndexByte(s, 0) >= 0 {
 		return Invalidf(param, "`%s` must not contain NUL characters.", param)
-	}
-	if strings.Contains(s, escapedNUL) {
-		return Invalidf(param, "`%s` must not contain the text %s (an escaped NUL character), which cannot be stored.", param, escapedNUL)
 	}
 	return nil
 }

@@ -15,11 +15,11 @@ func TestCheckStorable(t *testing.T) {
 		"empty":                   {"", true},
 		"backslash u not NUL":     {`C:\users\u0001`, true},
 		"NUL":                     {"a\x00b", false},
-		"escaped NUL as text":     {`payload {"a": "\u0000"}`, false},
+		"escaped NUL as text":     {`payload {"a": "\u0000"}`, true},
 		"invalid UTF-8":           {"a\xffb", false},
 		"truncated UTF-8":         {"caf\xc3", false},
-		"escaped NUL at the end":  {`\u0000`, false},
-		"double backslash escape": {`\\u0000`, false},
+		"escaped NUL at the end":  {`\u0000`, true},
+		"double backslash escape": {`\\u0000`, true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := CheckStorable("field", tc.in)
@@ -56,7 +56,7 @@ func TestCheckTime(t *testing.T) {
 }
 
 func TestCheckTextRefusesWhatCannotBeStored(t *testing.T) {
-	for _, s := range []string{"a\x00", `a\u0000`} {
+	for _, s := range []string{"a\x00", "caf\xc3"} {
 		if _, err := checkText("content", s, MaxContentLen, true); err == nil || err.(*Error).Param != "content" {
 			t.Errorf("checkText(%q) = %v, want an error naming content", s, err)
 		}

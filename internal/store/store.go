@@ -78,7 +78,7 @@ func openDB(dsn string) (db *bun.DB, err error) {
 		}
 	}()
 	connector := pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithApplicationName("threada"))
-	return bun.NewDB(sql.OpenDB(connector), pgdialect.New()), nil
+	return bun.NewDB(sql.OpenDB(connector), dialect{pgdialect.New()}), nil
 }
 
 // describeConnError names what went wrong connecting, and where, without the password.
