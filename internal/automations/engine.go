@@ -86,9 +86,11 @@ func (e *Engine) Handle(ctx context.Context, ev *domain.TicketEvent) error {
 			rendered = compiled.Render(env)
 			err = budgetErr(rendered)
 		}
-		if errors.Is(err, rules.ErrBudget) {
+		switch {
+		case errors.Is(err, rules.ErrBudget):
 			overBudget = append(overBudget, a.ID)
-		} else {
+		case !errors.Is(err, rules.ErrEventBudget) && !errors.Is(err, rules.ErrTooSlow):
+			// (stopped by the others' use, or by a slow machine: no verdict on this one)
 			withinBudget = append(withinBudget, a.ID)
 		}
 		if err != nil {
@@ -118,11 +120,11 @@ func (e *Engine) Handle(ctx context.Context, ev *domain.TicketEvent) error {
 // automation is disabled.
 const MaxBudgetFailures = 5
 
-// budgetErr returns the budget error that stopped rendering a rule's actions, if one did:
-// then none of them is carried out.
+// budgetErr returns the budget error (the rule's or the event's) that stopped rendering a
+// rule's actions, if one did: then none of them is carried out.
 func budgetErr(rendered []rules.Rendered) error {
 	for _, r := range rendered {
-		if errors.Is(r.Err, rules.ErrBudget) {
+		if errors.Is(r.Err, rules.ErrBudget) || errors.Is(r.Err, rules.ErrTooSlow) || errors.Is(r.Err, rules.ErrEventBudget) {
 			return r.Err
 		}
 	}

@@ -38,8 +38,15 @@ const (
 	// ByteBudget is what one evaluation may produce: strings and lists built by builtins,
 	// concatenation and rendered template text.
 	ByteBudget = 512 << 10
-	// TimeBudget is the wall-clock backstop of one evaluation.
-	TimeBudget = 10 * time.Millisecond
+	// TimeBudget is the wall-clock backstop of one evaluation. The step count is what
+	// bounds a rule (the costliest stops within a few ms); the clock only catches what it
+	// might miss, and is generous because a loaded machine is slow for every rule.
+	TimeBudget = 50 * time.Millisecond
+	// EventStepBudget and EventTimeBudget bound all of one event's rules together (a
+	// tenant may have many), so one event of one tenant holds a worker for at most this
+	// long, whatever its rules.
+	EventStepBudget = 4 * StepBudget
+	EventTimeBudget = 4 * TimeBudget
 	// collectionBudget caps the elements of ranges, list and map literals (expr's own
 	// memory budget).
 	collectionBudget = 10_000
@@ -52,6 +59,14 @@ const (
 // ErrBudget is the error of an evaluation that went past its budget.
 var ErrBudget = errors.New("rule exceeded its evaluation budget")
 
+// ErrTooSlow is the error of an evaluation stopped by the wall clock. A loaded machine can
+// cause it, so unlike ErrBudget it does not count toward disabling the automation.
+var ErrTooSlow = errors.New("rule exceeded its evaluation budget (wall clock)")
+
+// ErrEventBudget is the error of a rule not evaluated, or stopped, because the event's
+// rules together used up the event's budget. It is not the rule's own fault.
+var ErrEventBudget = errors.New("the event's rules together exceeded their evaluation budget")
+
 // allowedBuiltins are expr's builtins that rules may use unchanged: predicates (their
 // bodies are charged per iteration) and functions whose cost is bounded by their input.
 var allowedBuiltins = []string{
@@ -60,36 +75,63 @@ var allowedBuiltins = []string{
 	"max", "min", "mean", "now", "duration", "first", "last", "get", "keys", "values", "take", "reverse",
 }
 
-// budget is the state of one evaluation.
+// budget is the state of one rule's evaluation, and of its event's rules together.
 type budget struct {
-	steps    int
-	bytes    int
-	deadline time.Time
+	steps, bytes  int
+	deadline      time.Time
+	eventDeadline bool // the deadline is what the event has left, not the rule's own
+	runStart      time.Time
+	eventSteps    int
+	eventTime     time.Duration
 }
 
 // reset starts a rule's evaluation: its condition, then its templates.
 func (b *budget) reset() {
-	*b = budget{}
+	b.steps, b.bytes = 0, 0
 	b.start()
 }
 
 // start starts the clock of one run (the condition, or the rendering of the templates), so
 // that what happens between the two (reading the tenant) does not count.
 func (b *budget) start() {
-	b.deadline = time.Now().Add(TimeBudget)
+	now := time.Now()
+	b.runStart = now
+	b.deadline, b.eventDeadline = now.Add(TimeBudget), false
+	if left := EventTimeBudget - b.eventTime; left < TimeBudget {
+		b.deadline, b.eventDeadline = now.Add(left), true
+	}
+}
+
+// stop ends a run, adding its time to the event's.
+func (b *budget) stop() {
+	b.eventTime += time.Since(b.runStart)
+}
+
+// eventLeft fails when the event's rules have used up the event's budget.
+func (b *budget) eventLeft() error {
+	if b.eventSteps >= EventStepBudget || b.eventTime >= EventTimeBudget {
+		return fmt.Errorf("%w (%d steps, %s)", ErrEventBudget, EventStepBudget, EventTimeBudget)
+	}
+	return nil
 }
 
 // spend charges steps and bytes, and fails once either runs out or the deadline passes.
 func (b *budget) spend(steps, bytes int) error {
-	b.steps += max(steps, 1)
+	steps = max(steps, 1)
+	b.steps += steps
+	b.eventSteps += steps
 	b.bytes += max(bytes, 0)
 	switch {
 	case b.steps > StepBudget:
 		return fmt.Errorf("%w (more than %d steps)", ErrBudget, StepBudget)
+	case b.eventSteps > EventStepBudget:
+		return fmt.Errorf("%w (more than %d steps)", ErrEventBudget, EventStepBudget)
 	case b.bytes > ByteBudget:
 		return fmt.Errorf("%w (more than %d KiB)", ErrBudget, ByteBudget>>10)
+	case time.Now().After(b.deadline) && b.eventDeadline:
+		return fmt.Errorf("%w (more than %s)", ErrEventBudget, EventTimeBudget)
 	case time.Now().After(b.deadline):
-		return fmt.Errorf("%w (more than %s)", ErrBudget, TimeBudget)
+		return fmt.Errorf("%w: more than %s", ErrTooSlow, TimeBudget)
 	}
 	return nil
 }
@@ -300,12 +342,15 @@ func (c *counter) Visit(*ast.Node) { c.n++ }
 // budgetError turns what stopped an evaluation into ErrBudget where the budget did, and
 // into a one-line message otherwise.
 func budgetError(prefix string, err error) error {
-	if errors.Is(err, ErrBudget) {
+	for _, sentinel := range []error{ErrBudget, ErrTooSlow, ErrEventBudget} {
+		if !errors.Is(err, sentinel) {
+			continue
+		}
 		msg := err.Error()
-		if i := strings.Index(msg, ErrBudget.Error()); i >= 0 {
+		if i := strings.Index(msg, sentinel.Error()); i >= 0 {
 			msg = msg[i:]
 		}
-		return fmt.Errorf("%s: %w%s", prefix, ErrBudget, strings.TrimPrefix(firstLine(msg), ErrBudget.Error()))
+		return fmt.Errorf("%s: %w%s", prefix, sentinel, strings.TrimPrefix(firstLine(msg), sentinel.Error()))
 	}
 	if strings.Contains(err.Error(), "memory budget exceeded") {
 		return fmt.Errorf("%s: %w (more than %d list elements)", prefix, ErrBudget, collectionBudget)

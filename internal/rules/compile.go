@@ -298,7 +298,11 @@ func (c *Compiled) Match(env *Env) (bool, error) {
 // goroutine evaluates many automations. It starts the rule's evaluation budget, which the
 // templates rendered after it share.
 func (c *Compiled) MatchOn(machine *vm.VM, env *Env) (bool, error) {
+	if err := env.budget.eventLeft(); err != nil {
+		return false, fmt.Errorf("condition: %w", err)
+	}
 	env.budget.reset()
+	defer env.budget.stop()
 	machine.MemoryBudget = collectionBudget
 	v, err := machine.Run(c.condition, env)
 	if err != nil {
@@ -319,6 +323,7 @@ type Rendered struct {
 // Render fills in every action's templates.
 func (c *Compiled) Render(env *Env) []Rendered {
 	env.budget.start()
+	defer env.budget.stop()
 	out := make([]Rendered, len(c.actions))
 	for i, ca := range c.actions {
 		r := Rendered{Spec: ca.spec}
