@@ -252,8 +252,8 @@ func TestTenantsTakeTurns(t *testing.T) {
 func TestEventBudgetIsNotTheRulesFault(t *testing.T) {
 	f := newFixture(t)
 	var ids []string
-	for i := range 20 { // each about 12,000 steps: 16 fit in the event's 200,000
-		ids = append(ids, f.automation(f.tenant, fmt.Sprint("heavy ", i), `none(1..3000, {# < 0})`, []string{domain.EventTicketUpdated}, tags("heavy")))
+	for i := range 60 { // each about 4,000 steps: 50 fit in the event's 200,000
+		ids = append(ids, f.automation(f.tenant, fmt.Sprint("heavy ", i), `none(1..1000, {# < 0})`, []string{domain.EventTicketUpdated}, tags("heavy")))
 	}
 	for i := range MaxBudgetFailures + 1 {
 		f.update(domain.TicketUpdate{Subject: ptr(fmt.Sprint("change ", i))})
@@ -266,9 +266,12 @@ func TestEventBudgetIsNotTheRulesFault(t *testing.T) {
 			t.Fatalf("automation %s disabled (%v)", id, err)
 		}
 		for _, r := range f.runs(id) {
-			if strings.Contains(r.Error, "the event's rules together exceeded their evaluation budget") {
+			switch {
+			case strings.Contains(r.Error, "the event's rules together exceeded their evaluation budget"):
 				stopped++
-			} else if r.Error != "" {
+			case strings.Contains(r.Error, "(wall clock)"):
+				// the race detector on a loaded machine: recorded, and not counted either
+			case r.Error != "":
 				t.Errorf("run error %q", r.Error)
 			}
 		}
