@@ -15,8 +15,8 @@ import (
 // maxPreferWait caps `Prefer: wait=N`.
 const maxPreferWait = 30 * time.Second
 
-// cancelWait is how long a cancel waits for the run to acknowledge it.
-const cancelWait = 10 * time.Second
+// defaultCancelWait is how long a cancel waits for the run to acknowledge it.
+const defaultCancelWait = 10 * time.Second
 
 type actionView struct {
 	ActionID      string                   `json:"action_id"`
@@ -203,7 +203,7 @@ func (s *server) cancelAction(c *fiber.Ctx) error {
 	if err := s.actions.cancel(ctx, a); err != nil {
 		return err
 	}
-	a = s.actions.wait(ctx, a, cancelWait)
+	a = s.actions.wait(ctx, a, s.cancelWait)
 	return c.JSON(actionEnvelope{Action: s.actionViewOf(a)})
 }
 

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/threada/threada/internal/temporaltest"
 )
 
 // TestPoolExhaustedAnswers503: when every pooled connection is taken, a request waits at
@@ -40,5 +44,49 @@ func TestPoolExhaustedAnswers503(t *testing.T) {
 	}
 	if resp := get(); resp.Status != http.StatusOK {
 		t.Fatalf("after the pool freed up: %d %s", resp.Status, resp.Body)
+	}
+}
+
+// TestWaitingCancelsHoldNoConnections: a dozen idempotent cancels that each wait for their
+// run to end (no worker runs it, so it never does) hold no pooled connection meanwhile:
+// another tenant is served at once, a copy of a waiting cancel gets 409, and each cancel's
+// answer is stored for its key.
+func TestWaitingCancelsHoldNoConnections(t *testing.T) {
+	e := newEnvWithTemporal(t, temporaltest.Shared(t).Addr) // no worker
+	e.srv.cancelWait = 3 * time.Second
+	f := e.actionFixture("https://hooks.example.com")
+	other := e.actionFixture("https://hooks.example.com")
+	var ids []string
+	for range 12 {
+		ids = append(ids, decodeAction(t, e.postAction(f, referenceAction(), nil)).ActionID)
+	}
+	cancel := func(i int) *response {
+		return e.do(req{method: "POST", path: "/api/v1/public/actions/" + ids[i] + "/cancel", key: f.key,
+			header: map[string]string{"Idempotency-Key": fmt.Sprint("cancel-", i)}})
+	}
+	var wg sync.WaitGroup
+	answers := make([]*response, len(ids))
+	for i := range ids {
+		wg.Add(1)
+		go func() { defer wg.Done(); answers[i] = cancel(i) }()
+	}
+	time.Sleep(time.Second) // every cancel is waiting now
+	start := time.Now()
+	if resp := e.do(req{method: "GET", path: "/api/v1/public/tickets/" + other.ticket, key: other.key}); resp.Status != http.StatusOK {
+		t.Fatalf("another tenant's read: %d %s", resp.Status, resp.Body)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("another tenant's read waited %s behind the cancels", d)
+	}
+	wantError(t, cancel(0), http.StatusConflict, "conflict_error", "")
+	wg.Wait()
+	for i, resp := range answers {
+		if resp.Status != http.StatusOK {
+			t.Fatalf("cancel %d: %d %s", i, resp.Status, resp.Body)
+		}
+	}
+	replay := cancel(3)
+	if replay.Status != http.StatusOK || replay.Header.Get("Idempotent-Replayed") != "true" || string(replay.Body) != string(answers[3].Body) {
+		t.Errorf("replay: %d %q %s", replay.Status, replay.Header.Get("Idempotent-Replayed"), replay.Body)
 	}
 }

@@ -29,6 +29,8 @@ type server struct {
 	// dbTimeout bounds a request's database work, the wait for a pooled connection
 	// included: past it the request answers 503 with Retry-After instead of hanging.
 	dbTimeout time.Duration
+	// cancelWait is how long a cancel waits for the run to acknowledge it.
+	cancelWait time.Duration
 }
 
 // defaultDBTimeout is dbTimeout unless a test sets another.
@@ -41,7 +43,7 @@ func newServer(st *store.Store, actions *actionRunner, log *slog.Logger, cfg con
 	}
 	s := &server{store: st, actions: actions, log: log, spec: spec, caches: newCaches(st),
 		limiter: newLimiter(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses).withUnauthenticated(cfg.RateLimitUnauthenticatedRPS),
-		usage:   &keyUsage{store: st, log: log}, dbTimeout: defaultDBTimeout}
+		usage:   &keyUsage{store: st, log: log}, dbTimeout: defaultDBTimeout, cancelWait: defaultCancelWait}
 	if cfg.SecretsKey != "" {
 		if s.box, err = cfg.Box(); err != nil {
 			return nil, err
