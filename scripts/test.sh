@@ -15,3 +15,8 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 10m "$@" ./...
+# A short fuzzing run past the checked-in seeds (api/testdata/fuzz): arbitrary bodies,
+# queries and page tokens through the real app never get a 5xx. FUZZTIME=0 skips it.
+if [ "${FUZZTIME:-15s}" != "0" ] && [ $# -eq 0 ]; then
+	go test -count=1 -run '^$' -fuzz '^FuzzRequests$' -fuzztime "${FUZZTIME:-15s}" ./api
+fi
