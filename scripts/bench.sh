@@ -19,3 +19,8 @@ go test -count=1 -run '^$' -bench '^BenchmarkCostliestCondition$' -benchmem ./in
 echo
 echo "Fairness: tenant B's set_fields rule while tenant A's worst allowed rule works through 200 events (one worker)"
 go test -count=1 -run '^TestTenantsTakeTurns$' -v ./internal/automations | grep -e 'latency' -e FAIL
+echo
+echo "Outbox catch-up: workers consuming a backlog of 50,000 ticket.updated events"
+echo "| case | events | time | consumed |"
+echo "|---|---|---|---|"
+go test -count=1 -timeout 20m -run '^TestOutboxCatchUp$' -v ./internal/automations | grep -e '^|' -e FAIL

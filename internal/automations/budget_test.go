@@ -102,12 +102,12 @@ func TestCrashCountsAsAttempt(t *testing.T) {
 					t.Fatalf("attempt %d: no event was handed to the handler", i+1)
 				}
 			}()
-			_, _ = f.store.ProcessNextEvent(context.Background(), "", crash)
+			_, _ = f.store.ProcessNextEvent(context.Background(), crash)
 		}()
 		f.expireClaims()
 	}
 	// The next claim finds the attempts used up and sets the event aside without running it.
-	tenant, err := f.store.ProcessNextEvent(context.Background(), "", crash)
+	tenant, err := f.store.ProcessNextEvent(context.Background(), crash)
 	if err != nil || tenant != f.tenant {
 		t.Fatalf("tenant %q, err %v", tenant, err)
 	}
@@ -139,11 +139,12 @@ func TestCrashCountsAsAttempt(t *testing.T) {
 // MaxEventAttempts, not retried forever.
 func TestFailingEventSetAside(t *testing.T) {
 	f := newFixture(t)
+	f.automation(f.tenant, "any", `true`, []string{domain.EventTicketUpdated}, tags("seen"))
 	f.update(domain.TicketUpdate{Subject: ptr("fails")})
 	fail := func(context.Context, *domain.TicketEvent) error { return fmt.Errorf("storage is down") }
 	for range store.MaxEventAttempts {
 		f.expireClaims()
-		if _, err := f.store.ProcessNextEvent(context.Background(), "", fail); err == nil {
+		if _, err := f.store.ProcessNextEvent(context.Background(), fail); err == nil {
 			t.Fatal("no error")
 		}
 	}
@@ -157,6 +158,7 @@ func TestFailingEventSetAside(t *testing.T) {
 func TestTicketEventsInOrderOneAtATime(t *testing.T) {
 	f := newFixture(t)
 	other := f.newTicket(f.tenant)
+	f.automation(f.tenant, "any", `true`, []string{domain.EventTicketUpdated}, tags("seen"))
 	f.update(domain.TicketUpdate{Subject: ptr("first")})
 	f.update(domain.TicketUpdate{Subject: ptr("second")})
 	if _, err := f.store.UpdateTicket(f.ctx, f.tenant, other, domain.TicketUpdate{Subject: ptr("other")}); err != nil {
@@ -166,13 +168,13 @@ func TestTicketEventsInOrderOneAtATime(t *testing.T) {
 	hold := func(_ context.Context, ev *domain.TicketEvent) error {
 		seen = append(seen, ev.TicketID+":"+ev.Ticket.Subject)
 		// A second worker, meanwhile, gets the other ticket's event, never this ticket's second.
-		_, err := f.store.ProcessNextEvent(context.Background(), "", func(_ context.Context, ev *domain.TicketEvent) error {
+		_, err := f.store.ProcessNextEvent(context.Background(), func(_ context.Context, ev *domain.TicketEvent) error {
 			seen = append(seen, ev.TicketID+":"+ev.Ticket.Subject)
 			return nil
 		})
 		return err
 	}
-	if _, err := f.store.ProcessNextEvent(context.Background(), "", hold); err != nil {
+	if _, err := f.store.ProcessNextEvent(context.Background(), hold); err != nil {
 		t.Fatal(err)
 	}
 	f.drain()
@@ -278,5 +280,90 @@ func TestEventBudgetIsNotTheRulesFault(t *testing.T) {
 	}
 	if stopped == 0 {
 		t.Error("no rule was stopped by the event's budget")
+	}
+}
+
+// TestClaimBatchesTakeTenantsInTurn: a batch holds each tenant's oldest eligible event,
+// then each tenant's second, one event per ticket; events no automation wants are marked
+// processed in the claim itself and never evaluated.
+func TestClaimBatchesTakeTenantsInTurn(t *testing.T) {
+	f := newFixture(t)
+	tenantB := f.newTenant("https://hooks.example.com")
+	quiet := f.newTenant("https://hooks.example.com") // no automations
+	f.automation(f.tenant, "a", `true`, []string{domain.EventTicketCreated}, tags("a"))
+	f.automation(tenantB, "b", `true`, []string{domain.EventTicketCreated}, tags("b"))
+	create := func(tenant string, n int) {
+		for range n {
+			in := domain.TicketCreate{Subject: "s"}
+			if err := in.Normalize(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.store.CreateTicket(f.ctx, tenant, in); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	create(f.tenant, 4)
+	create(tenantB, 2)
+	create(quiet, 5)
+	claimed, skipped, err := f.store.ClaimEvents(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, c := range claimed {
+		order = append(order, map[string]string{f.tenant: "A", tenantB: "B"}[c.TenantID])
+	}
+	// A and B alternate while both have events (which of them goes first depends on ids).
+	if got := strings.Join(order, ""); got != "ABABAA" && got != "BABAAA" {
+		t.Errorf("claim order %s", got)
+	}
+	if skipped != 5 {
+		t.Errorf("%d events skipped, want the quiet tenant's 5", skipped)
+	}
+	// Claimed events are leased: a second claim gets none of them.
+	again, _, err := f.store.ClaimEvents(context.Background(), 100)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second claim: %d (%v)", len(again), err)
+	}
+	ids := make([]string, len(claimed))
+	for i, c := range claimed {
+		ids[i] = c.ID
+	}
+	if err := f.store.ReleaseEvents(context.Background(), ids); err != nil {
+		t.Fatal(err)
+	}
+	f.drain()
+}
+
+// TestTwoWorkersShareABacklog: two workers drain one backlog at once; every event is
+// evaluated exactly once (each ticket gets exactly one note).
+func TestTwoWorkersShareABacklog(t *testing.T) {
+	f := newFixture(t)
+	f.automation(f.tenant, "note", `true`, []string{domain.EventTicketCreated},
+		domain.AutomationAction{Type: domain.AutomationAddNote, Content: "seen {{ ticket.ticket_id }}"})
+	var tickets []string
+	for range 150 {
+		in := domain.TicketCreate{Subject: "backlog"}
+		if err := in.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		d, err := f.store.CreateTicket(f.ctx, f.tenant, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tickets = append(tickets, d.Ticket.ID)
+	}
+	done := make(chan struct{})
+	for range 2 {
+		go func() { f.engine.Drain(context.Background()); done <- struct{}{} }()
+	}
+	<-done
+	<-done
+	f.drain()
+	for _, id := range tickets {
+		if n := f.get(f.tenant, id).MessageCount; n != 1 {
+			t.Fatalf("ticket %s has %d notes, want 1", id, n)
+		}
 	}
 }

@@ -60,7 +60,33 @@ func (e *Engine) maxDepth() int {
 // its condition, a URL no longer allowed) is recorded in its run; only storage errors fail
 // the event, to be retried.
 func (e *Engine) Handle(ctx context.Context, ev *domain.TicketEvent) error {
-	autos, err := e.Store.EnabledAutomations(ctx, ev.TenantID, ev.Type)
+	return e.handle(ctx, ev, e.Store.EnabledAutomations)
+}
+
+// automationsFunc returns a tenant's enabled automations for an event type.
+type automationsFunc func(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error)
+
+// batchHandler is Handle for one batch: the automations of each (tenant, event type) are
+// read once per batch, not once per event.
+func (e *Engine) batchHandler() func(ctx context.Context, ev *domain.TicketEvent) error {
+	type key struct{ tenant, typ string }
+	seen := map[key][]domain.Automation{}
+	load := func(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error) {
+		k := key{tenantID, eventType}
+		if autos, ok := seen[k]; ok {
+			return autos, nil
+		}
+		autos, err := e.Store.EnabledAutomations(ctx, tenantID, eventType)
+		if err == nil {
+			seen[k] = autos
+		}
+		return autos, err
+	}
+	return func(ctx context.Context, ev *domain.TicketEvent) error { return e.handle(ctx, ev, load) }
+}
+
+func (e *Engine) handle(ctx context.Context, ev *domain.TicketEvent, enabled automationsFunc) error {
+	autos, err := enabled(ctx, ev.TenantID, ev.Type)
 	if err != nil || len(autos) == 0 {
 		return err
 	}
@@ -70,7 +96,10 @@ func (e *Engine) Handle(ctx context.Context, ev *domain.TicketEvent) error {
 	runs := make([]domain.AutomationRun, 0, len(autos))
 	var overBudget, withinBudget []string
 	for i := range autos {
-		a := &autos[i]
+		a := &autos[i] // in a batch, shared with its later events: kept up to date below
+		if !a.Enabled {
+			continue // disabled earlier in this batch
+		}
 		run := domain.AutomationRun{TenantID: ev.TenantID, AutomationID: a.ID, AutomationVersion: a.Version,
 			EventID: ev.ID, EventType: ev.Type, TicketID: ev.TicketID}
 		if run.Skipped = e.skipReason(ev, a.ID); run.Skipped != "" {
@@ -89,9 +118,13 @@ func (e *Engine) Handle(ctx context.Context, ev *domain.TicketEvent) error {
 		switch {
 		case errors.Is(err, rules.ErrBudget):
 			overBudget = append(overBudget, a.ID)
-		case !errors.Is(err, rules.ErrEventBudget) && !errors.Is(err, rules.ErrTooSlow):
+			if a.BudgetFailures++; a.BudgetFailures >= MaxBudgetFailures {
+				a.Enabled = false
+			}
+		case !errors.Is(err, rules.ErrEventBudget) && !errors.Is(err, rules.ErrTooSlow) && a.BudgetFailures > 0:
 			// (stopped by the others' use, or by a slow machine: no verdict on this one)
 			withinBudget = append(withinBudget, a.ID)
+			a.BudgetFailures = 0
 		}
 		if err != nil {
 			run.Error = err.Error()
@@ -235,24 +268,85 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
-// Drain processes events until none waits (or ctx ends), tenants taking turns.
+// Drain processes events until none waits (or ctx ends). It claims them in batches of
+// batchSize, tenants in turn, and evaluates a batch in one transaction (one commit); an
+// event tried before goes alone, so that a poison event cannot use up its batch-mates'
+// attempts. A batch that takes longer than batchTime commits what it did and gives back
+// the rest, so a tenant whose events arrive meanwhile waits behind at most batchTime and
+// one event.
 func (e *Engine) Drain(ctx context.Context) {
-	last := ""
 	for ctx.Err() == nil {
-		tenant, err := e.Store.ProcessNextEvent(ctx, last, e.Handle)
-		if tenant != "" {
-			last = tenant
-		}
-		if err != nil && ctx.Err() == nil {
-			e.Log.Warn("automations: processing an event failed; it will be retried", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(errorBackoff):
+		claimed, skipped, err := e.Store.ClaimEvents(ctx, batchSize)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.Log.Warn("automations: claiming events failed; retrying", "err", err)
+				sleepCtx(ctx, errorBackoff)
 			}
 			continue
 		}
-		if tenant == "" {
+		if len(claimed) == 0 && skipped == 0 {
 			return
 		}
+		var fresh, retried []string
+		for _, c := range claimed {
+			if c.Attempts > 1 {
+				retried = append(retried, c.ID)
+			} else {
+				fresh = append(fresh, c.ID)
+			}
+		}
+		deadline := time.Now().Add(batchTime)
+		left := e.process(ctx, fresh, deadline)
+		for _, id := range retried {
+			if time.Now().After(deadline) {
+				left = append(left, id)
+				continue
+			}
+			left = append(left, e.process(ctx, []string{id}, time.Time{})...)
+		}
+		if len(left) > 0 {
+			if err := e.Store.ReleaseEvents(context.WithoutCancel(ctx), left); err != nil {
+				e.Log.Warn("automations: releasing events failed; their lease will run out", "err", err)
+			}
+		}
+	}
+}
+
+// process evaluates ids in one transaction until the deadline and returns those it did not
+// get to.
+func (e *Engine) process(ctx context.Context, ids []string, until time.Time) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	done, errs, err := e.Store.ProcessClaimedEvents(ctx, ids, until, e.batchHandler())
+	if err != nil {
+		if ctx.Err() == nil {
+			e.Log.Warn("automations: processing events failed; they will be retried", "count", len(ids), "err", err)
+			sleepCtx(ctx, errorBackoff)
+			if err := e.Store.RetryEventsSoon(ctx, ids); err != nil {
+				e.Log.Warn("automations: their lease will run out first", "err", err)
+			}
+		}
+		return nil // still claimed, with the attempt counted
+	}
+	for i, fnErr := range errs {
+		if fnErr != nil && ctx.Err() == nil {
+			e.Log.Warn("automations: an event failed; it will be retried", "event_id", ids[i], "err", fnErr)
+		}
+	}
+	return ids[done:]
+}
+
+// Batches: how many events a worker claims at once, and how long it works through them
+// before giving back the rest.
+const (
+	batchSize = 100
+	batchTime = 50 * time.Millisecond
+)
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }

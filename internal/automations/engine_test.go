@@ -247,7 +247,7 @@ func TestCustomHTTPStartsOnceEvenIfEvaluatedTwice(t *testing.T) {
 
 	crash := errors.New("the worker dies before commit")
 	err := f.store.RunInTx(context.Background(), func(ctx context.Context) error {
-		if _, err := f.store.ProcessNextEvent(ctx, "", f.engine.Handle); err != nil {
+		if _, err := f.store.ProcessNextEvent(ctx, f.engine.Handle); err != nil {
 			return err
 		}
 		return crash

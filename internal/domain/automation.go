@@ -58,6 +58,8 @@ type Automation struct {
 	Version   int // bumped on every change
 	// DisabledReason says why the worker disabled the automation; empty otherwise.
 	DisabledReason string
+	// BudgetFailures counts its evaluations in a row stopped by the rule budget.
+	BudgetFailures int
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }

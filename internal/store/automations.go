@@ -35,7 +35,7 @@ func (r *automationRow) toDomain() domain.Automation {
 	return domain.Automation{
 		ID: r.ID, TenantID: r.TenantID, Name: r.Name, Enabled: r.Enabled, Events: r.Events,
 		Condition: r.Condition, Actions: r.Actions, Position: r.Position, Version: r.Version,
-		DisabledReason: r.DisabledReason.String, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		DisabledReason: r.DisabledReason.String, BudgetFailures: r.BudgetFailures, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 }
 

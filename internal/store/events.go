@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -116,75 +119,191 @@ const (
 	eventRetryDelay = time.Second
 )
 
-// claimEventSQL takes the next eligible event of the first tenant after ? (in tenant id
-// order) that has one, and commits the attempt before the event is evaluated. Eligible:
-// not processed, not leased to a live claim, and the oldest pending event of its ticket,
-// so a ticket's events run one at a time and in order.
-const claimEventSQL = `
-UPDATE ticket_events SET attempts = attempts + 1, claimed_until = clock_timestamp() + ? * interval '1 millisecond'
-WHERE id = (
-	SELECT e.id FROM ticket_events e
+// claimEventsSQL claims up to ? events and commits the claim before any is evaluated.
+// Tenants take turns: it takes every tenant's oldest eligible event, then every tenant's
+// second, and so on (ordered by turn, then tenant). Eligible: not processed, not leased
+// to a live claim, and the oldest pending event of its ticket, so a ticket's events run
+// one at a time and in order. An event for which its tenant has no enabled automation of
+// its type is marked processed here, in the same statement, and costs nothing more; the
+// others get one more attempt and a lease. Per tenant the scan stops at ? candidates.
+const claimEventsSQL = `
+WITH candidates AS (
+	SELECT c.id, c.tenant_id, c.turn
+	FROM tenants tn
+	CROSS JOIN LATERAL (
+		SELECT e.id, e.tenant_id, row_number() OVER (ORDER BY e.occurred_at, e.id) AS turn
+		FROM ticket_events e
+		WHERE e.tenant_id = tn.id AND e.processed_at IS NULL
+		  AND (e.claimed_until IS NULL OR e.claimed_until < clock_timestamp())
+		  AND NOT EXISTS (
+			SELECT 1 FROM ticket_events p
+			WHERE p.ticket_id = e.ticket_id AND p.processed_at IS NULL AND (p.occurred_at, p.id) < (e.occurred_at, e.id))
+		ORDER BY e.occurred_at, e.id
+		LIMIT ?
+	) c
+	ORDER BY c.turn, c.tenant_id
+	LIMIT ?
+), locked AS (
+	SELECT e.id, c.turn, c.tenant_id,
+		EXISTS (SELECT 1 FROM automations a WHERE a.tenant_id = e.tenant_id AND a.enabled AND e.type = ANY (a.events)) AS wanted
+	FROM ticket_events e JOIN candidates c ON c.id = e.id
 	WHERE e.processed_at IS NULL
-	  AND (e.claimed_until IS NULL OR e.claimed_until < clock_timestamp())
-	  AND e.tenant_id > ?
-	  AND NOT EXISTS (
-		SELECT 1 FROM ticket_events p
-		WHERE p.ticket_id = e.ticket_id AND p.processed_at IS NULL AND (p.occurred_at, p.id) < (e.occurred_at, e.id))
-	ORDER BY e.tenant_id, e.occurred_at, e.id
-	LIMIT 1
-	FOR UPDATE SKIP LOCKED)
-RETURNING id, tenant_id`
+	FOR UPDATE OF e SKIP LOCKED
+)
+UPDATE ticket_events t SET
+	attempts = t.attempts + CASE WHEN l.wanted THEN 1 ELSE 0 END,
+	claimed_until = CASE WHEN l.wanted THEN clock_timestamp() + ? * interval '1 millisecond' END,
+	processed_at = CASE WHEN l.wanted THEN NULL ELSE now() END
+FROM locked l
+WHERE t.id = l.id
+RETURNING t.id, t.tenant_id, l.wanted, l.turn, t.attempts`
 
-// ProcessNextEvent claims an event and runs fn on it. Tenants take turns: it takes the
-// next event of the first tenant after afterTenant that has one (wrapping around), so one
-// tenant's backlog delays another's events by at most one evaluation per worker. The claim
-// (one more attempt) commits on its own first, so a worker that dies while evaluating
-// still used an attempt; then fn runs in one transaction that also marks the event
-// processed: fn's effects and the mark commit together, or neither does. When fn fails,
-// the event waits eventRetryDelay with its error; after MaxEventAttempts attempts it is set
-// aside, and the tenant's automations for it get a run saying so. It returns the event's
-// tenant ("" when no event waits).
-func (s *Store) ProcessNextEvent(ctx context.Context, afterTenant string, fn func(ctx context.Context, ev *domain.TicketEvent) error) (string, error) {
-	var claimed struct {
-		ID       string `bun:"id"`
-		TenantID string `bun:"tenant_id"`
+// ClaimedEvent is an event ClaimEvents handed to this worker.
+type ClaimedEvent struct {
+	ID       string `bun:"id"`
+	TenantID string `bun:"tenant_id"`
+	Wanted   bool   `bun:"wanted"`
+	Turn     int    `bun:"turn"`
+	Attempts int    `bun:"attempts"` // this one included
+}
+
+// ClaimEvents claims up to n events in one statement (see claimEventsSQL) and returns those
+// to evaluate, in the order to evaluate them (tenants in turn), and how many it marked
+// processed at once because no automation wants them.
+func (s *Store) ClaimEvents(ctx context.Context, n int) (claimed []ClaimedEvent, skipped int, err error) {
+	var rows []ClaimedEvent
+	if err := s.db.NewRaw(claimEventsSQL, n, n, eventLease.Milliseconds()).Scan(ctx, &rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, err
 	}
-	for _, after := range []string{afterTenant, ""} {
-		err := s.db.NewRaw(claimEventSQL, eventLease.Milliseconds(), after).Scan(ctx, &claimed)
-		if err == nil {
-			break
+	for _, r := range rows {
+		if r.Wanted {
+			claimed = append(claimed, r)
+		} else {
+			skipped++
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return "", err
+	}
+	// RETURNING does not keep the candidates' order.
+	slices.SortFunc(claimed, func(a, b ClaimedEvent) int {
+		return cmp.Or(cmp.Compare(a.Turn, b.Turn), strings.Compare(a.TenantID, b.TenantID))
+	})
+	return claimed, skipped, nil
+}
+
+// ReleaseEvents gives back claimed events this worker will not get to (its batch ran out
+// of time): their attempt is not counted and any worker may take them at once.
+func (s *Store) ReleaseEvents(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.db.NewUpdate().Table("ticket_events").
+		Set("attempts = attempts - 1").Set("claimed_until = NULL").
+		Where("id IN (?) AND processed_at IS NULL", bun.In(ids)).Exec(ctx)
+	return err
+}
+
+// RetryEventsSoon shortens the lease of claimed events whose batch failed, so that they
+// are tried again after eventRetryDelay (their attempt stays counted).
+func (s *Store) RetryEventsSoon(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.db.NewUpdate().Table("ticket_events").
+		Set("claimed_until = clock_timestamp() + ? * interval '1 millisecond'", eventRetryDelay.Milliseconds()).
+		Where("id IN (?) AND processed_at IS NULL", bun.In(ids)).Exec(ctx)
+	return err
+}
+
+// ProcessNextEvent claims one event and processes it (see ClaimEvents and
+// ProcessClaimedEvent). It returns the event's tenant, or "" when no event waits for an
+// automation.
+func (s *Store) ProcessNextEvent(ctx context.Context, fn func(ctx context.Context, ev *domain.TicketEvent) error) (string, error) {
+	for {
+		claimed, skipped, err := s.ClaimEvents(ctx, 1)
+		if err != nil || len(claimed) > 0 {
+			if err != nil {
+				return "", err
+			}
+			return claimed[0].TenantID, s.ProcessClaimedEvent(ctx, claimed[0].ID, fn)
 		}
-		if after == "" {
+		if skipped == 0 {
 			return "", nil
 		}
 	}
-	var fnErr error
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
-		row := new(eventRow)
-		err := tx.NewSelect().Model(row).Where("id = ? AND processed_at IS NULL", claimed.ID).For("UPDATE").Scan(ctx)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // another worker finished it after our lease ran out
-		}
-		if err != nil {
+}
+
+// ProcessClaimedEvent runs fn on one claimed event (see ProcessClaimedEvents).
+func (s *Store) ProcessClaimedEvent(ctx context.Context, id string, fn func(ctx context.Context, ev *domain.TicketEvent) error) error {
+	_, errs, err := s.ProcessClaimedEvents(ctx, []string{id}, time.Time{}, fn)
+	if err != nil {
+		return err
+	}
+	return errs[0]
+}
+
+// ProcessClaimedEvents runs fn on claimed events, in order, in one transaction that also
+// marks each processed: an event's effects and its mark commit together, or neither does,
+// and a batch costs one commit. Each event runs in a savepoint, so one that fails undoes
+// only its own effects: it waits eventRetryDelay with its error, and after
+// MaxEventAttempts attempts it is set aside, its tenant's automations getting a run that
+// says so. The claims (one more attempt each) were committed before, so a worker that dies
+// while evaluating still used an attempt; ClaimEvents hands an event that was already
+// tried out alone, so a poison event cannot use up the attempts of its batch-mates. Past
+// until (if set) it stops and returns how many it processed; the rest are still claimed.
+// errs holds fn's error for each event processed.
+func (s *Store) ProcessClaimedEvents(ctx context.Context, ids []string, until time.Time, fn func(ctx context.Context, ev *domain.TicketEvent) error) (done int, errs []error, err error) {
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+		done, errs = 0, errs[:0]
+		var rows []eventRow
+		if err := tx.NewSelect().Model(&rows).Where("id IN (?) AND processed_at IS NULL", bun.In(ids)).For("UPDATE").Scan(ctx); err != nil {
 			return err
 		}
-		if row.Attempts > MaxEventAttempts {
-			return s.setEventAside(ctx, tx, row, "the worker stopped while handling it")
+		byID := make(map[string]*eventRow, len(rows))
+		for i := range rows {
+			byID[rows[i].ID] = &rows[i]
 		}
-		// A savepoint, so a failing fn undoes its own effects but not the bookkeeping.
-		if fnErr = inSavepoint(ctx, tx, func() error { return fn(ctx, row.toDomain()) }); fnErr != nil {
-			return s.noteEventFailure(ctx, tx, row, fnErr)
+		var processed []string
+		for _, id := range ids {
+			if done > 0 && !until.IsZero() && time.Now().After(until) {
+				break
+			}
+			done++
+			row, ok := byID[id]
+			if !ok {
+				errs = append(errs, nil) // another worker finished it after our lease ran out
+				continue
+			}
+			fnErr, err := s.processEvent(ctx, tx, row, fn)
+			if err != nil {
+				return err
+			}
+			errs = append(errs, fnErr)
+			if fnErr == nil && row.Attempts <= MaxEventAttempts {
+				processed = append(processed, id)
+			}
 		}
-		_, err = tx.NewUpdate().Table("ticket_events").Set("processed_at = ?", now()).Where("id = ?", row.ID).Exec(ctx)
+		if len(processed) == 0 {
+			return nil
+		}
+		_, err := tx.NewUpdate().Table("ticket_events").Set("processed_at = ?", now()).Where("id IN (?)", bun.In(processed)).Exec(ctx)
 		return err
 	})
 	if err != nil {
-		return claimed.TenantID, err
+		return 0, nil, err
 	}
-	return claimed.TenantID, fnErr
+	return done, errs, nil
+}
+
+// processEvent runs fn on one locked event in a savepoint, or sets it aside when its
+// attempts are used up; the caller marks it processed when fn succeeded.
+func (s *Store) processEvent(ctx context.Context, tx bun.IDB, row *eventRow, fn func(ctx context.Context, ev *domain.TicketEvent) error) (fnErr, err error) {
+	if row.Attempts > MaxEventAttempts {
+		return nil, s.setEventAside(ctx, tx, row, "the worker stopped while handling it")
+	}
+	// A savepoint, so a failing fn undoes its own effects but not the bookkeeping.
+	if fnErr = inSavepoint(ctx, tx, func() error { return fn(ctx, row.toDomain()) }); fnErr != nil {
+		return fnErr, s.noteEventFailure(ctx, tx, row, fnErr)
+	}
+	return nil, nil
 }
 
 // inSavepoint runs fn so that its failure undoes its writes, and forgets the after-commit
@@ -249,11 +368,28 @@ func (s *Store) PendingEvents(ctx context.Context) (int64, error) {
 	return s.conn(ctx).NewSelect().Table("ticket_events").Where("processed_at IS NULL").Count(ctx)
 }
 
-// DeleteProcessedEvents removes events processed before the cutoff; runs keep their ids.
+// deleteBatch is how many processed events one DELETE removes.
+const deleteBatch = 1000
+
+// DeleteProcessedEvents removes events processed before the cutoff, deleteBatch at a time,
+// each batch its own short statement, so no writer ever waits on it (the rows it deletes
+// are processed: nothing else updates them); runs keep their ids. A batched delete rather
+// than daily partitions: partitions would make the cleanup a DROP but put occurred_at into
+// every key and need partitions created ahead of time, while at 7 days' retention and a
+// few hundred bytes a row the batched delete and autovacuum keep up with ease.
 func (s *Store) DeleteProcessedEvents(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.conn(ctx).NewDelete().Table("ticket_events").Where("processed_at < ?", before).Exec(ctx)
-	if err != nil {
-		return 0, err
+	var total int64
+	for {
+		res, err := s.conn(ctx).NewDelete().Table("ticket_events").
+			Where("id IN (SELECT id FROM ticket_events WHERE processed_at < ? ORDER BY processed_at LIMIT ?)", before, deleteBatch).
+			Exec(ctx)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		total += n
+		if err != nil || n < deleteBatch {
+			return total, err
+		}
 	}
-	return res.RowsAffected()
 }
