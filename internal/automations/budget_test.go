@@ -194,18 +194,18 @@ func TestTenantsTakeTurns(t *testing.T) {
 		t.Skip("fairness needs a backlog")
 	}
 	// make bench (THREADA_BENCH=1, no race detector) runs the worst allowed rule, 36,000 of
-	// the 50,000 steps, and more samples; the suite a lighter one that stays within the
-	// budget under the race detector.
-	slow, samples := `none(1..2000, {# < 0})`, 10
+	// the 50,000 steps, with more samples and a backlog that lasts through them; the suite a
+	// lighter one that stays within the budget under the race detector.
+	slow, samples, backlog := `none(1..2000, {# < 0})`, 10, 200
 	if os.Getenv("THREADA_BENCH") != "" {
-		slow, samples = `none(1..9000, {# < 0})`, 100
+		slow, samples, backlog = `none(1..9000, {# < 0})`, 100, 2000
 	}
 	f := newFixture(t)
 	tenantB := f.newTenant("https://hooks.example.com")
 	ticketB := f.newTicket(tenantB)
 	f.automation(f.tenant, "slow", slow, []string{domain.EventTicketCreated, domain.EventTicketUpdated}, tags("slow"))
 	f.automation(tenantB, "fast", `true`, []string{domain.EventTicketUpdated}, domain.AutomationAction{Type: domain.AutomationSetFields, Status: ptr("pending")})
-	for range 200 {
+	for range backlog {
 		in := domain.TicketCreate{Subject: "backlog"}
 		if err := in.Normalize(); err != nil {
 			t.Fatal(err)
