@@ -59,6 +59,16 @@ func (r *eventRow) toDomain() *domain.TicketEvent {
 // writeEvent records a ticket change in the transaction that made it, stamped with the
 // origin ctx carries, and notifies consumers when the transaction commits.
 func (s *Store) writeEvent(ctx context.Context, tx bun.IDB, typ string, before *domain.Ticket, after domain.Ticket, msg *domain.Message, at time.Time) error {
+	if _, err := s.eventInsert(ctx, tx, typ, before, after, msg, at).Exec(ctx); err != nil {
+		return err
+	}
+	s.AfterCommit(ctx, func(context.Context) { s.notifyEvents() })
+	return nil
+}
+
+// eventInsert is the INSERT of a ticket change's event, for a caller that sends it with
+// other statements in one round trip; it calls notifyEvents after commit itself.
+func (s *Store) eventInsert(ctx context.Context, db bun.IDB, typ string, before *domain.Ticket, after domain.Ticket, msg *domain.Message, at time.Time) *bun.InsertQuery {
 	o := domain.OriginFrom(ctx)
 	depth := max(o.Depth, 1) // a chain starts at 1 with the change an API client made
 	chain := o.Chain
@@ -71,11 +81,7 @@ func (s *Store) writeEvent(ctx context.Context, tx bun.IDB, typ string, before *
 		Payload:    eventPayload{Ticket: after, Previous: before, Changes: domain.Diff(before, &after), Message: msg},
 		OccurredAt: at,
 	}
-	if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
-		return err
-	}
-	s.AfterCommit(ctx, func(context.Context) { s.notifyEvents() })
-	return nil
+	return db.NewInsert().Model(row)
 }
 
 // notifyEvents asks for a NOTIFY on EventsChannel without waiting for it. A NOTIFY inside

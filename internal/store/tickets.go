@@ -95,20 +95,20 @@ func (s *Store) CreateTicket(ctx context.Context, tenantID string, in domain.Tic
 		d.Messages = append(d.Messages, msg.toDomain())
 		first = &d.Messages[0]
 	}
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
-		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
-			return err
-		}
-		if msg != nil {
-			if _, err := tx.NewInsert().Model(msg).Exec(ctx); err != nil {
-				return err
-			}
-		}
-		return s.writeEvent(ctx, tx, domain.EventTicketCreated, nil, d.Ticket, first, at)
-	})
-	if err != nil {
+	// One statement, so one round trip and atomic on its own: the ticket, its first
+	// message and its event (the outbox) are written together or not at all.
+	db := s.conn(ctx)
+	parts := []any{db.NewInsert().Model(row)}
+	sql := "WITH t AS (?)"
+	if msg != nil {
+		parts = append(parts, db.NewInsert().Model(msg))
+		sql += ", m AS (?)"
+	}
+	parts = append(parts, s.eventInsert(ctx, db, domain.EventTicketCreated, nil, d.Ticket, first, at))
+	if _, err := db.NewRaw(sql+" ?", parts...).Exec(ctx); err != nil {
 		return nil, err
 	}
+	s.AfterCommit(ctx, func(context.Context) { s.notifyEvents() })
 	return d, nil
 }
 
