@@ -18,7 +18,7 @@ const cacheTTL = 30 * time.Second
 
 // A record that does not exist is remembered for negativeTTL, so a client repeating an
 // unknown key id costs one database query per window, not one per request. At most
-// maxNegative are kept; past that the oldest window is simply forgotten.
+// maxNegative are kept; past that all are forgotten and the count starts again.
 const (
 	negativeTTL = 10 * time.Second
 	maxNegative = 10_000

@@ -107,9 +107,8 @@ func recoverPanic(log *slog.Logger) fiber.Handler {
 // scopes. Keys and tenant settings come from the in-process caches, so a request costs no
 // database round trip here.
 func (s *server) authorize(scopes ...string) fiber.Handler {
-	authenticate := s.authenticate()
 	return func(c *fiber.Ctx) error {
-		if err := authenticate(c); err != nil {
+		if err := s.authenticate(c); err != nil {
 			if domain.ErrorCode(err) == domain.EUNAUTHENTICATED {
 				if limited := s.limiter.refuseUnauthenticated(c); limited != nil {
 					return limited
@@ -134,50 +133,48 @@ func (s *server) authorize(scopes ...string) fiber.Handler {
 
 // authenticate checks the X-Api-Key, stores the key in the request and applies the rate
 // limits; EUNAUTHENTICATED when the key is missing, unknown, wrong, revoked or expired.
-func (s *server) authenticate() func(c *fiber.Ctx) error {
-	return func(c *fiber.Ctx) error {
-		secret := c.Get(headerAPIKey)
-		if secret == "" {
-			return domain.Errorf(domain.EUNAUTHENTICATED, "No API key provided. Send your key in the X-Api-Key header.")
-		}
-		keyID, ok := auth.KeyIDFromSecret(secret)
-		if !ok {
-			return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
-		}
-		ctx := c.UserContext()
-		ak, err := s.caches.keys.get(ctx, keyID)
-		if domain.ErrorCode(err) == domain.ENOTFOUND {
-			return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
-		}
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		key := &ak.Key
-		graceOK := ak.PreviousHash != nil && key.PreviousExpiresAt != nil && now.Before(*key.PreviousExpiresAt)
-		if !auth.Matches(secret, ak.Hash) && !(graceOK && auth.Matches(secret, ak.PreviousHash)) {
-			return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
-		}
-		switch {
-		case key.RevokedAt != nil:
-			s.auditDenied(c, key, "revoked")
-			return domain.Errorf(domain.EUNAUTHENTICATED, "This API key (%s) has been revoked.", key.ID)
-		case key.Expired(now):
-			s.auditDenied(c, key, "expired")
-			return domain.Errorf(domain.EUNAUTHENTICATED, "This API key (%s) expired at %s.", key.ID, key.ExpiresAt.UTC().Format(time.RFC3339))
-		}
-		c.Locals(localKey, key)
-		c.SetUserContext(domain.WithOrigin(ctx, domain.Origin{Actor: "api_key:" + key.ID}))
-		tenant, err := s.caches.tenants.get(ctx, key.TenantID)
-		if err != nil {
-			return err
-		}
-		if err := s.limiter.allow(c, key, tenant); err != nil {
-			return err
-		}
-		s.usage.touch(key.ID, now)
-		return nil
+func (s *server) authenticate(c *fiber.Ctx) error {
+	secret := c.Get(headerAPIKey)
+	if secret == "" {
+		return domain.Errorf(domain.EUNAUTHENTICATED, "No API key provided. Send your key in the X-Api-Key header.")
 	}
+	keyID, ok := auth.KeyIDFromSecret(secret)
+	if !ok {
+		return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
+	}
+	ctx := c.UserContext()
+	ak, err := s.caches.keys.get(ctx, keyID)
+	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
+	}
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	key := &ak.Key
+	graceOK := ak.PreviousHash != nil && key.PreviousExpiresAt != nil && now.Before(*key.PreviousExpiresAt)
+	if !auth.Matches(secret, ak.Hash) && !(graceOK && auth.Matches(secret, ak.PreviousHash)) {
+		return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
+	}
+	switch {
+	case key.RevokedAt != nil:
+		s.auditDenied(c, key, "revoked")
+		return domain.Errorf(domain.EUNAUTHENTICATED, "This API key (%s) has been revoked.", key.ID)
+	case key.Expired(now):
+		s.auditDenied(c, key, "expired")
+		return domain.Errorf(domain.EUNAUTHENTICATED, "This API key (%s) expired at %s.", key.ID, key.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	c.Locals(localKey, key)
+	c.SetUserContext(domain.WithOrigin(ctx, domain.Origin{Actor: "api_key:" + key.ID}))
+	tenant, err := s.caches.tenants.get(ctx, key.TenantID)
+	if err != nil {
+		return err
+	}
+	if err := s.limiter.allow(c, key, tenant); err != nil {
+		return err
+	}
+	s.usage.touch(key.ID, now)
+	return nil
 }
 
 // keyOf returns the authenticated key; only routes behind authorize call it.

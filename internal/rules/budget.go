@@ -162,6 +162,12 @@ type Builtins struct {
 }
 
 func newBuiltins(b *budget) Builtins {
+	concat := func(x, y string) (string, error) {
+		if err := b.produce(len(x) + len(y)); err != nil {
+			return "", err
+		}
+		return x + y, nil
+	}
 	return Builtins{
 		Split: func(s, sep string) ([]string, error) {
 			n := strings.Count(s, sep) + 1
@@ -198,18 +204,15 @@ func newBuiltins(b *budget) Builtins {
 		},
 		Upper: func(s string) (string, error) { return charged(b, len(s), strings.ToUpper, s) },
 		Lower: func(s string) (string, error) { return charged(b, len(s), strings.ToLower, s) },
+		// The trimming functions only shrink (a substring, no copy): a step each.
 		Trim: func(s string, cutset ...string) (string, error) {
 			if len(cutset) == 0 {
-				return charged(b, 0, strings.TrimSpace, s)
+				return strings.TrimSpace(s), b.spend(1, 0)
 			}
-			return charged(b, 0, func(s string) string { return strings.Trim(s, strings.Join(cutset, "")) }, s)
+			return strings.Trim(s, strings.Join(cutset, "")), b.spend(1, 0)
 		},
-		TrimPrefix: func(s, prefix string) (string, error) {
-			return charged(b, 0, func(s string) string { return strings.TrimPrefix(s, prefix) }, s)
-		},
-		TrimSuffix: func(s, suffix string) (string, error) {
-			return charged(b, 0, func(s string) string { return strings.TrimSuffix(s, suffix) }, s)
-		},
+		TrimPrefix: func(s, prefix string) (string, error) { return strings.TrimPrefix(s, prefix), b.spend(1, 0) },
+		TrimSuffix: func(s, suffix string) (string, error) { return strings.TrimSuffix(s, suffix), b.spend(1, 0) },
 		String: func(v any) (string, error) {
 			s := text(v)
 			return s, b.produce(len(s))
@@ -224,20 +227,12 @@ func newBuiltins(b *budget) Builtins {
 		Tick: func(cost int) (bool, error) {
 			return true, b.spend(cost, 0)
 		},
-		Concat: func(x, y string) (string, error) {
-			if err := b.produce(len(x) + len(y)); err != nil {
-				return "", err
-			}
-			return x + y, nil
-		},
+		Concat: concat,
 		Add: func(x, y any) (any, error) {
 			xs, okx := x.(string)
 			ys, oky := y.(string)
 			if okx && oky {
-				if err := b.produce(len(xs) + len(ys)); err != nil {
-					return nil, err
-				}
-				return xs + ys, nil
+				return concat(xs, ys)
 			}
 			if err := b.spend(1, 0); err != nil {
 				return nil, err
@@ -250,8 +245,7 @@ func newBuiltins(b *budget) Builtins {
 	}
 }
 
-// charged runs f on s after charging for a result of about len(s)+extra bytes; the
-// trimming functions only shrink, so they cost a step.
+// charged runs f on s after charging for its result of size bytes.
 func charged(b *budget, size int, f func(string) string, s string) (string, error) {
 	if err := b.produce(size); err != nil {
 		return "", err
@@ -274,9 +268,7 @@ type patcher struct {
 	err error
 }
 
-var (
-	stringType = reflect.TypeOf("")
-)
+var stringType = reflect.TypeOf("")
 
 func (p *patcher) Visit(node *ast.Node) {
 	switch n := (*node).(type) {

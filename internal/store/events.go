@@ -198,52 +198,45 @@ func (s *Store) ClaimEvents(ctx context.Context, n int) (claimed []ClaimedEvent,
 // ReleaseEvents gives back claimed events this worker will not get to (its batch ran out
 // of time): their attempt is not counted and any worker may take them at once.
 func (s *Store) ReleaseEvents(ctx context.Context, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	_, err := s.db.NewUpdate().Table("ticket_events").
-		Set("attempts = attempts - 1").Set("claimed_until = NULL").
-		Where("id IN (?) AND processed_at IS NULL", bun.In(ids)).Exec(ctx)
-	return err
+	return s.updateClaimed(ctx, ids, "attempts = attempts - 1, claimed_until = NULL")
 }
 
 // RetryEventsSoon shortens the lease of claimed events whose batch failed, so that they
 // are tried again after eventRetryDelay (their attempt stays counted).
 func (s *Store) RetryEventsSoon(ctx context.Context, ids []string) error {
+	return s.updateClaimed(ctx, ids, "claimed_until = clock_timestamp() + ? * interval '1 millisecond'", eventRetryDelay.Milliseconds())
+}
+
+// updateClaimed applies set to those of the claimed events ids not yet processed.
+func (s *Store) updateClaimed(ctx context.Context, ids []string, set string, args ...any) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.db.NewUpdate().Table("ticket_events").
-		Set("claimed_until = clock_timestamp() + ? * interval '1 millisecond'", eventRetryDelay.Milliseconds()).
+	_, err := s.db.NewUpdate().Table("ticket_events").Set(set, args...).
 		Where("id IN (?) AND processed_at IS NULL", bun.In(ids)).Exec(ctx)
 	return err
 }
 
-// ProcessNextEvent claims one event and processes it (see ClaimEvents and
-// ProcessClaimedEvent). It returns the event's tenant, or "" when no event waits for an
-// automation.
+// ProcessNextEvent claims one event and runs fn on it (see ClaimEvents and
+// ProcessClaimedEvents), returning fn's error. It returns the event's tenant, or "" when
+// no event waits for an automation.
 func (s *Store) ProcessNextEvent(ctx context.Context, fn func(ctx context.Context, ev *domain.TicketEvent) error) (string, error) {
 	for {
 		claimed, skipped, err := s.ClaimEvents(ctx, 1)
-		if err != nil || len(claimed) > 0 {
+		if err != nil {
+			return "", err
+		}
+		if len(claimed) > 0 {
+			_, errs, err := s.ProcessClaimedEvents(ctx, []string{claimed[0].ID}, time.Time{}, fn)
 			if err != nil {
-				return "", err
+				return claimed[0].TenantID, err
 			}
-			return claimed[0].TenantID, s.ProcessClaimedEvent(ctx, claimed[0].ID, fn)
+			return claimed[0].TenantID, errs[0]
 		}
 		if skipped == 0 {
 			return "", nil
 		}
 	}
-}
-
-// ProcessClaimedEvent runs fn on one claimed event (see ProcessClaimedEvents).
-func (s *Store) ProcessClaimedEvent(ctx context.Context, id string, fn func(ctx context.Context, ev *domain.TicketEvent) error) error {
-	_, errs, err := s.ProcessClaimedEvents(ctx, []string{id}, time.Time{}, fn)
-	if err != nil {
-		return err
-	}
-	return errs[0]
 }
 
 // ProcessClaimedEvents runs fn on claimed events, in order, in one transaction that also
