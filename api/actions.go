@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
 )
 
 // maxPreferWait caps `Prefer: wait=N`.
@@ -68,7 +69,7 @@ type createActionRequest struct {
 
 // createAction handles POST /tickets/{ticket_id}/actions: the action is stored, and its
 // workflow started once that is committed (see actionRunner.start for an outage).
-func (s *server) createAction(c *fiber.Ctx) error {
+func (s *server) createAction(c *fiber.Ctx, db *store.Conn) error {
 	ticketID, err := ticketIDParam(c)
 	if err != nil {
 		return err
@@ -85,10 +86,10 @@ func (s *server) createAction(c *fiber.Ctx) error {
 	}
 	key := keyOf(c)
 	ctx := c.UserContext()
-	if err := s.store.CheckTicket(ctx, key.TenantID, ticketID); err != nil {
+	if err := db.CheckTicket(ctx, key.TenantID, ticketID); err != nil {
 		return err
 	}
-	tenant, err := s.store.GetTenant(ctx, key.TenantID)
+	tenant, err := db.GetTenant(ctx, key.TenantID)
 	if err != nil {
 		return err
 	}
@@ -100,10 +101,10 @@ func (s *server) createAction(c *fiber.Ctx) error {
 		ID: domain.NewID(domain.PrefixAction), TenantID: key.TenantID, TicketID: ticketID,
 		Type: domain.ActionTypeCustomHTTP, RequestedBy: "api_key:" + key.ID, Payload: *req.Payload, Request: call,
 	}
-	if err := s.store.CreateAction(ctx, a); err != nil {
+	if err := db.CreateAction(ctx, a); err != nil {
 		return err
 	}
-	s.store.AfterCommit(ctx, func(ctx context.Context) { s.actions.start(ctx, a) })
+	db.AfterCommit(ctx, func(ctx context.Context) { s.actions.start(ctx, a) })
 	return c.Status(fiber.StatusCreated).JSON(actionEnvelope{Action: s.actionViewOf(a)})
 }
 
@@ -171,7 +172,7 @@ func (s *server) getAction(c *fiber.Ctx) error {
 
 // cancelAction handles POST /actions/{action_id}/cancel: a queued, running or retrying
 // action stops; an attempt already in flight may still reach the receiver.
-func (s *server) cancelAction(c *fiber.Ctx) error {
+func (s *server) cancelAction(c *fiber.Ctx, db *store.Conn) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
@@ -184,11 +185,11 @@ func (s *server) cancelAction(c *fiber.Ctx) error {
 		return domain.Errorf(domain.ECONFLICT, "Action %s already %s; only queued, running or retrying actions can be canceled.", a.ID, a.Status)
 	}
 	if !a.Started {
-		done, err := s.store.CancelUnstarted(ctx, a.TenantID, a.ID)
+		done, err := db.CancelUnstarted(ctx, a.TenantID, a.ID)
 		if err != nil {
 			return err
 		}
-		if a, err = s.store.GetAction(ctx, a.TenantID, a.ID); err != nil {
+		if a, err = db.GetAction(ctx, a.TenantID, a.ID); err != nil {
 			return err
 		}
 		if done {
@@ -196,10 +197,9 @@ func (s *server) cancelAction(c *fiber.Ctx) error {
 		}
 	}
 	// Temporal and the wait for the run to end happen outside any transaction.
-	if err := s.detach(c); err != nil {
+	if db, err = s.store.Detach(ctx, db); err != nil {
 		return err
 	}
-	ctx = c.UserContext()
 	if err := s.actions.cancel(ctx, a); err != nil {
 		return err
 	}

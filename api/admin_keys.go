@@ -58,7 +58,7 @@ type createKeyRequest struct {
 }
 
 // createKey handles POST /api-keys: 201 with the key and, this once, its secret.
-func (s *server) createKey(c *fiber.Ctx) error {
+func (s *server) createKey(c *fiber.Ctx, db *store.Conn) error {
 	var req createKeyRequest
 	if err := decodeBody(c, &req); err != nil {
 		return err
@@ -84,11 +84,11 @@ func (s *server) createKey(c *fiber.Ctx) error {
 	}
 	secret, hash := auth.NewSecret(k.ID)
 	k.Prefix = auth.DisplayPrefix(secret)
-	err = s.txn(c, func(ctx context.Context) error {
-		if err := s.store.CreateKey(ctx, k, hash); err != nil {
+	err = s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
+		if err := tx.CreateKey(ctx, k, hash); err != nil {
 			return err
 		}
-		return s.audit(c, "api_key.create", k.ID, nil, keyViewOf(k))
+		return s.audit(c, tx, "api_key.create", k.ID, nil, keyViewOf(k))
 	})
 	if err != nil {
 		return err
@@ -130,7 +130,7 @@ type rotateKeyRequest struct {
 
 // rotateKey handles POST /api-keys/{key_id}/rotate: a new secret for the same key id; the
 // old one works until the grace period (default a day, 0 for none) ends.
-func (s *server) rotateKey(c *fiber.Ctx) error {
+func (s *server) rotateKey(c *fiber.Ctx, db *store.Conn) error {
 	k, err := s.keyParam(c)
 	if err != nil {
 		return err
@@ -153,13 +153,13 @@ func (s *server) rotateKey(c *fiber.Ctx) error {
 	}
 	secret, hash := auth.NewSecret(k.ID)
 	var after *domain.APIKey
-	err = s.txn(c, func(ctx context.Context) error {
-		before, rotated, err := s.store.RotateKey(ctx, k.TenantID, k.ID, hash, auth.DisplayPrefix(secret), grace)
+	err = s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
+		before, rotated, err := tx.RotateKey(ctx, k.TenantID, k.ID, hash, auth.DisplayPrefix(secret), grace)
 		if err != nil {
 			return err
 		}
 		after = rotated
-		return s.audit(c, "api_key.rotate", k.ID, keyViewOf(before), keyViewOf(rotated))
+		return s.audit(c, tx, "api_key.rotate", k.ID, keyViewOf(before), keyViewOf(rotated))
 	})
 	if err != nil {
 		return err
@@ -170,7 +170,7 @@ func (s *server) rotateKey(c *fiber.Ctx) error {
 }
 
 // revokeKey handles POST /api-keys/{key_id}/revoke: the next request with it gets 401.
-func (s *server) revokeKey(c *fiber.Ctx) error {
+func (s *server) revokeKey(c *fiber.Ctx, db *store.Conn) error {
 	k, err := s.keyParam(c)
 	if err != nil {
 		return err
@@ -179,13 +179,13 @@ func (s *server) revokeKey(c *fiber.Ctx) error {
 		return err
 	}
 	var after *domain.APIKey
-	err = s.txn(c, func(ctx context.Context) error {
-		before, revoked, err := s.store.RevokeTenantKey(ctx, k.TenantID, k.ID)
+	err = s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
+		before, revoked, err := tx.RevokeTenantKey(ctx, k.TenantID, k.ID)
 		if err != nil {
 			return err
 		}
 		after = revoked
-		return s.audit(c, "api_key.revoke", k.ID, keyViewOf(before), keyViewOf(revoked))
+		return s.audit(c, tx, "api_key.revoke", k.ID, keyViewOf(before), keyViewOf(revoked))
 	})
 	if err != nil {
 		return err

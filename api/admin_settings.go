@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/webhook"
 )
 
@@ -116,7 +117,7 @@ func nullableInt(param string, raw json.RawMessage, dst **int, clear *bool) erro
 }
 
 // updateSettings handles PATCH /settings.
-func (s *server) updateSettings(c *fiber.Ctx) error {
+func (s *server) updateSettings(c *fiber.Ctx, db *store.Conn) error {
 	var req settingsRequest
 	if err := decodeBody(c, &req); err != nil {
 		return err
@@ -159,13 +160,13 @@ func (s *server) updateSettings(c *fiber.Ctx) error {
 	}
 	tenantID := keyOf(c).TenantID
 	var after *domain.Tenant
-	err := s.txn(c, func(ctx context.Context) error {
-		before, updated, err := s.store.UpdateTenant(ctx, tenantID, u)
+	err := s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
+		before, updated, err := tx.UpdateTenant(ctx, tenantID, u)
 		if err != nil {
 			return err
 		}
 		after = updated
-		return s.audit(c, "settings.update", tenantID, s.settingsViewOf(before), s.settingsViewOf(updated))
+		return s.audit(c, tx, "settings.update", tenantID, s.settingsViewOf(before), s.settingsViewOf(updated))
 	})
 	if err != nil {
 		return err
@@ -181,7 +182,7 @@ type rotateSecretRequest struct {
 // rotateSigningSecret handles POST /settings/signing-secret/rotate: a new webhook signing
 // secret, shown once; during the overlap window (default a day) calls carry both
 // signatures, so receivers can switch without losing a call.
-func (s *server) rotateSigningSecret(c *fiber.Ctx) error {
+func (s *server) rotateSigningSecret(c *fiber.Ctx, db *store.Conn) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
@@ -205,13 +206,13 @@ func (s *server) rotateSigningSecret(c *fiber.Ctx) error {
 	tenantID := keyOf(c).TenantID
 	secret := webhook.NewSecret()
 	var after *domain.Tenant
-	err := s.txn(c, func(ctx context.Context) error {
-		before, rotated, err := s.store.RotateSigningSecret(ctx, tenantID, s.box.Seal(secret, tenantID), overlap)
+	err := s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
+		before, rotated, err := tx.RotateSigningSecret(ctx, tenantID, s.box.Seal(secret, tenantID), overlap)
 		if err != nil {
 			return err
 		}
 		after = rotated
-		return s.audit(c, "settings.signing_secret.rotate", tenantID, s.settingsViewOf(before), s.settingsViewOf(rotated))
+		return s.audit(c, tx, "settings.signing_secret.rotate", tenantID, s.settingsViewOf(before), s.settingsViewOf(rotated))
 	})
 	if err != nil {
 		return err

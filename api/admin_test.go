@@ -476,11 +476,11 @@ func TestAuditRowsRollBackWithTheirChange(t *testing.T) {
 	f := e.actionFixture("https://hooks.example.com")
 	ctx := context.Background()
 	boom := fmt.Errorf("the change fails after its audit row")
-	err := e.store.RunInTx(ctx, func(ctx context.Context) error {
-		if _, _, err := e.store.UpdateTenant(ctx, f.tenant, domain.TenantUpdate{AllowedHosts: &[]string{"a.example"}}); err != nil {
+	err := e.store.InTx(ctx, func(tx *store.Conn) error {
+		if _, _, err := tx.UpdateTenant(ctx, f.tenant, domain.TenantUpdate{AllowedHosts: &[]string{"a.example"}}); err != nil {
 			return err
 		}
-		if err := e.store.RecordAudit(ctx, domain.AuditEvent{TenantID: f.tenant, Actor: "key:x", Action: "settings.update", Target: f.tenant}); err != nil {
+		if err := tx.RecordAudit(ctx, domain.AuditEvent{TenantID: f.tenant, Actor: "key:x", Action: "settings.update", Target: f.tenant}); err != nil {
 			return err
 		}
 		return boom

@@ -115,7 +115,7 @@ func checkCondition(condition *string) error {
 }
 
 // createAutomation handles POST /automations.
-func (s *server) createAutomation(c *fiber.Ctx) error {
+func (s *server) createAutomation(c *fiber.Ctx, db *store.Conn) error {
 	var req automationRequest
 	if err := decodeBody(c, &req); err != nil {
 		return err
@@ -133,12 +133,12 @@ func (s *server) createAutomation(c *fiber.Ctx) error {
 		return err
 	}
 	var a *domain.Automation
-	err := s.txn(c, func(ctx context.Context) error {
+	err := s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
 		var err error
-		if a, err = s.store.CreateAutomation(ctx, tenantID, in); err != nil {
+		if a, err = tx.CreateAutomation(ctx, tenantID, in); err != nil {
 			return err
 		}
-		return s.audit(c, "automation.create", a.ID, nil, automationViewOf(a))
+		return s.audit(c, tx, "automation.create", a.ID, nil, automationViewOf(a))
 	})
 	if err != nil {
 		return err
@@ -160,7 +160,7 @@ func (s *server) getAutomation(c *fiber.Ctx) error {
 
 // updateAutomation handles PATCH /automations/{automation_id}: fields present replace the
 // automation's, the whole is checked again, and the version goes up.
-func (s *server) updateAutomation(c *fiber.Ctx) error {
+func (s *server) updateAutomation(c *fiber.Ctx, db *store.Conn) error {
 	a, err := s.automationParam(c)
 	if err != nil {
 		return err
@@ -187,12 +187,12 @@ func (s *server) updateAutomation(c *fiber.Ctx) error {
 		return err
 	}
 	var updated *domain.Automation
-	err = s.txn(c, func(ctx context.Context) error {
+	err = s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
 		var err error
-		if updated, err = s.store.UpdateAutomation(ctx, a.TenantID, a.ID, in); err != nil {
+		if updated, err = tx.UpdateAutomation(ctx, a.TenantID, a.ID, in); err != nil {
 			return err
 		}
-		return s.audit(c, "automation.update", a.ID, automationViewOf(a), automationViewOf(updated))
+		return s.audit(c, tx, "automation.update", a.ID, automationViewOf(a), automationViewOf(updated))
 	})
 	if err != nil {
 		return err
@@ -202,7 +202,7 @@ func (s *server) updateAutomation(c *fiber.Ctx) error {
 
 // deleteAutomation handles DELETE /automations/{automation_id}, answering the automation
 // as it was; its run history stays.
-func (s *server) deleteAutomation(c *fiber.Ctx) error {
+func (s *server) deleteAutomation(c *fiber.Ctx, db *store.Conn) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
@@ -211,12 +211,12 @@ func (s *server) deleteAutomation(c *fiber.Ctx) error {
 		return err
 	}
 	var deleted *domain.Automation
-	err = s.txn(c, func(ctx context.Context) error {
+	err = s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
 		var err error
-		if deleted, err = s.store.DeleteAutomation(ctx, a.TenantID, a.ID); err != nil {
+		if deleted, err = tx.DeleteAutomation(ctx, a.TenantID, a.ID); err != nil {
 			return err
 		}
-		return s.audit(c, "automation.delete", a.ID, automationViewOf(deleted), nil)
+		return s.audit(c, tx, "automation.delete", a.ID, automationViewOf(deleted), nil)
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"github.com/threada/threada/activities"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/rules"
+	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/webhook"
 )
 
@@ -72,7 +73,7 @@ var threadaHeaders = []string{activities.HeaderIdempotencyKey, activities.Header
 // testAutomation handles POST /automations/test: evaluates a condition or a saved
 // automation against a ticket (stored, or described) and renders what would be done,
 // with no side effect at all.
-func (s *server) testAutomation(c *fiber.Ctx) error {
+func (s *server) testAutomation(c *fiber.Ctx, db *store.Conn) error {
 	var req dryRunRequest
 	if err := decodeBody(c, &req); err != nil {
 		return err
@@ -98,7 +99,7 @@ func (s *server) testAutomation(c *fiber.Ctx) error {
 		if !domain.ValidID(domain.PrefixAutomation, *req.AutomationID) {
 			return domain.Errorf(domain.ENOTFOUND, "No automation %q exists.", *req.AutomationID)
 		}
-		a, err := s.store.GetAutomation(ctx, key.TenantID, *req.AutomationID)
+		a, err := db.GetAutomation(ctx, key.TenantID, *req.AutomationID)
 		if err != nil {
 			return err
 		}
@@ -117,7 +118,7 @@ func (s *server) testAutomation(c *fiber.Ctx) error {
 	if !out.Matched {
 		return c.JSON(out)
 	}
-	tenant, err := s.store.GetTenant(ctx, key.TenantID)
+	tenant, err := db.GetTenant(ctx, key.TenantID)
 	if err != nil {
 		return err
 	}

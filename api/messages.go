@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
 )
 
 type messageView struct {
@@ -38,7 +39,7 @@ type createMessageRequest struct {
 
 // addMessage handles POST /tickets/{ticket_id}/messages: 201 for a new message, 200 with
 // the first message for a repeated external_message_id.
-func (s *server) addMessage(c *fiber.Ctx) error {
+func (s *server) addMessage(c *fiber.Ctx, db *store.Conn) error {
 	id, err := ticketIDParam(c)
 	if err != nil {
 		return err
@@ -51,7 +52,7 @@ func (s *server) addMessage(c *fiber.Ctx) error {
 	if err := in.Normalize(); err != nil {
 		return err
 	}
-	msg, created, err := s.store.AddMessage(c.UserContext(), keyOf(c).TenantID, id, in)
+	msg, created, err := db.AddMessage(c.UserContext(), keyOf(c).TenantID, id, in)
 	if err != nil {
 		return err
 	}

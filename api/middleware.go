@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -180,26 +179,27 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 // keyOf returns the authenticated key; only routes behind authorize call it.
 func keyOf(c *fiber.Ctx) *domain.APIKey { return c.Locals(localKey).(*domain.APIKey) }
 
-// detach is called by a handler before it waits (on Temporal, on an action to end): under
-// Idempotency-Key it commits what the handler wrote so far with the key marked in flight,
-// so no transaction or connection is held during the wait. Elsewhere it does nothing.
-func (s *server) detach(c *fiber.Ctx) error {
-	ctx, err := s.store.Detach(c.UserContext())
-	if err != nil {
-		return err
+// writeHandler is a handler that writes. It makes its store calls on db: the transaction
+// of the request's Idempotency-Key when a POST carries one, else the pool, where each call
+// is atomic on its own. Writes that must commit together go in one db.InTx (see txn),
+// which joins the key's transaction when there is one, so they are atomic either way.
+type writeHandler func(c *fiber.Ctx, db *store.Conn) error
+
+// writes runs h, giving a POST Stripe's Idempotency-Key semantics: the handler's writes
+// and the stored response commit together, a replay returns the stored response marked
+// Idempotent-Replayed, a different body is 400 idempotency_error and a request still
+// running is 409.
+func (s *server) writes(h writeHandler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ikey := c.Get(headerIdempotencyKey)
+		if ikey == "" || c.Method() != fiber.MethodPost {
+			return h(c, &s.store.Conn)
+		}
+		return s.idempotent(c, ikey, h)
 	}
-	c.SetUserContext(ctx)
-	return nil
 }
 
-// idempotent gives a POST Stripe's Idempotency-Key semantics: the handler and the stored
-// response commit together, a replay returns the stored response marked Idempotent-Replayed,
-// a different body is 400 idempotency_error and a request still running is 409.
-func (s *server) idempotent(c *fiber.Ctx) error {
-	ikey := c.Get(headerIdempotencyKey)
-	if ikey == "" {
-		return c.Next()
-	}
+func (s *server) idempotent(c *fiber.Ctx, ikey string, h writeHandler) error {
 	if !printableToken(ikey, maxIdempotencyKeyLen) {
 		return domain.Invalidf(headerIdempotencyKey, "Idempotency-Key must be 1 to %d visible ASCII characters.", maxIdempotencyKeyLen)
 	}
@@ -212,10 +212,8 @@ func (s *server) idempotent(c *fiber.Ctx) error {
 		Fingerprint: fp.Sum(nil), RequestID: ensureRequestID(c),
 	}
 	ctx := c.UserContext()
-	resp, replayed, err := s.store.Idempotent(ctx, req, func(txCtx context.Context) (*store.StoredResponse, error) {
-		c.SetUserContext(txCtx)
-		defer c.SetUserContext(ctx)
-		if err := c.Next(); err != nil {
+	resp, replayed, err := s.store.Idempotent(ctx, req, func(tx *store.Conn) (*store.StoredResponse, error) {
+		if err := h(c, tx); err != nil {
 			return nil, err
 		}
 		body := c.Response().Body()

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
 )
 
 // detailMessages is how many of its latest messages a ticket carries in create and get
@@ -99,7 +100,7 @@ type createTicketRequest struct {
 }
 
 // createTicket handles POST /tickets.
-func (s *server) createTicket(c *fiber.Ctx) error {
+func (s *server) createTicket(c *fiber.Ctx, db *store.Conn) error {
 	var req createTicketRequest
 	if err := decodeBody(c, &req); err != nil {
 		return err
@@ -114,7 +115,7 @@ func (s *server) createTicket(c *fiber.Ctx) error {
 	if err := in.Normalize(); err != nil {
 		return err
 	}
-	d, err := s.store.CreateTicket(c.UserContext(), keyOf(c).TenantID, in)
+	d, err := db.CreateTicket(c.UserContext(), keyOf(c).TenantID, in)
 	if err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ var jsonNull = []byte("null")
 
 // updateTicket handles PATCH /tickets/{ticket_id}: fields present are set, `contact: null`
 // removes the contact, other fields cannot be null.
-func (s *server) updateTicket(c *fiber.Ctx) error {
+func (s *server) updateTicket(c *fiber.Ctx, db *store.Conn) error {
 	id, err := ticketIDParam(c)
 	if err != nil {
 		return err
@@ -194,10 +195,10 @@ func (s *server) updateTicket(c *fiber.Ctx) error {
 		return err
 	}
 	tenant := keyOf(c).TenantID
-	if _, err := s.store.UpdateTicket(c.UserContext(), tenant, id, u); err != nil {
+	if _, err := db.UpdateTicket(c.UserContext(), tenant, id, u); err != nil {
 		return err
 	}
-	d, err := s.store.GetTicket(c.UserContext(), tenant, id, detailMessages)
+	d, err := db.GetTicket(c.UserContext(), tenant, id, detailMessages)
 	if err != nil {
 		return err
 	}

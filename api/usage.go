@@ -80,23 +80,19 @@ func (s *server) auditDenied(c *fiber.Ctx, key *domain.APIKey, reason string) {
 	}()
 }
 
-// audit records an admin change made by the request's key, in the transaction ctx
-// carries.
-func (s *server) audit(c *fiber.Ctx, action, target string, before, after any) error {
+// audit records an admin change made by the request's key, on db: the transaction of the
+// change it records, so both commit or neither does.
+func (s *server) audit(c *fiber.Ctx, db *store.Conn, action, target string, before, after any) error {
 	key := keyOf(c)
-	return s.store.RecordAudit(c.UserContext(), domain.AuditEvent{
+	return db.RecordAudit(c.UserContext(), domain.AuditEvent{
 		TenantID: key.TenantID, Actor: "key:" + key.ID, Action: action, Target: target,
 		RequestID: ensureRequestID(c), ClientIP: c.IP(), Before: before, After: after,
 	})
 }
 
-// txn runs fn in one transaction with the request's context pointing at it, so that audit
-// records written through the request commit or roll back with the change they record.
-func (s *server) txn(c *fiber.Ctx, fn func(ctx context.Context) error) error {
-	outer := c.UserContext()
-	defer c.SetUserContext(outer)
-	return s.store.RunInTx(outer, func(ctx context.Context) error {
-		c.SetUserContext(ctx)
-		return fn(ctx)
-	})
+// txn runs fn in one transaction on db (joining it when db is already one, under an
+// Idempotency-Key), so that a change and its audit record commit together.
+func (s *server) txn(c *fiber.Ctx, db *store.Conn, fn func(ctx context.Context, tx *store.Conn) error) error {
+	ctx := c.UserContext()
+	return db.InTx(ctx, func(tx *store.Conn) error { return fn(ctx, tx) })
 }

@@ -94,7 +94,7 @@ func TestCrashCountsAsAttempt(t *testing.T) {
 	f := newFixture(t)
 	id := f.automation(f.tenant, "tag", `true`, []string{domain.EventTicketUpdated}, tags("seen"))
 	f.update(domain.TicketUpdate{Subject: ptr("poison")})
-	crash := func(context.Context, *domain.TicketEvent) error { panic("the worker dies") }
+	crash := func(context.Context, *store.Conn, *domain.TicketEvent) error { panic("the worker dies") }
 	for i := range store.MaxEventAttempts {
 		func() {
 			defer func() {
@@ -141,7 +141,7 @@ func TestFailingEventSetAside(t *testing.T) {
 	f := newFixture(t)
 	f.automation(f.tenant, "any", `true`, []string{domain.EventTicketUpdated}, tags("seen"))
 	f.update(domain.TicketUpdate{Subject: ptr("fails")})
-	fail := func(context.Context, *domain.TicketEvent) error { return fmt.Errorf("storage is down") }
+	fail := func(context.Context, *store.Conn, *domain.TicketEvent) error { return fmt.Errorf("storage is down") }
 	for range store.MaxEventAttempts {
 		f.expireClaims()
 		if _, err := f.store.ProcessNextEvent(context.Background(), fail); err == nil {
@@ -165,10 +165,10 @@ func TestTicketEventsInOrderOneAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen []string
-	hold := func(_ context.Context, ev *domain.TicketEvent) error {
+	hold := func(_ context.Context, _ *store.Conn, ev *domain.TicketEvent) error {
 		seen = append(seen, ev.TicketID+":"+ev.Ticket.Subject)
 		// A second worker, meanwhile, gets the other ticket's event, never this ticket's second.
-		_, err := f.store.ProcessNextEvent(context.Background(), func(_ context.Context, ev *domain.TicketEvent) error {
+		_, err := f.store.ProcessNextEvent(context.Background(), func(_ context.Context, _ *store.Conn, ev *domain.TicketEvent) error {
 			seen = append(seen, ev.TicketID+":"+ev.Ticket.Subject)
 			return nil
 		})

@@ -55,12 +55,12 @@ func (e *Engine) maxDepth() int {
 	return domain.DefaultMaxChainDepth
 }
 
-// Handle evaluates one event against its tenant's automations and applies the matches;
-// store calls join the transaction ctx carries. A rule's own failure (a runtime error in
+// Handle evaluates one event against its tenant's automations and applies the matches,
+// writing through tx, the transaction that marks the event processed. A rule's own failure (a runtime error in
 // its condition, a URL no longer allowed) is recorded in its run; only storage errors fail
 // the event, to be retried.
-func (e *Engine) Handle(ctx context.Context, ev *domain.TicketEvent) error {
-	return e.handle(ctx, ev, e.Store.EnabledAutomations)
+func (e *Engine) Handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) error {
+	return e.handle(ctx, tx, ev, tx.EnabledAutomations)
 }
 
 // automationsFunc returns a tenant's enabled automations for an event type.
@@ -68,24 +68,28 @@ type automationsFunc func(ctx context.Context, tenantID, eventType string) ([]do
 
 // batchHandler is Handle for one batch: the automations of each (tenant, event type) are
 // read once per batch, not once per event.
-func (e *Engine) batchHandler() func(ctx context.Context, ev *domain.TicketEvent) error {
+func (e *Engine) batchHandler() store.EventFunc {
 	type key struct{ tenant, typ string }
 	seen := map[key][]domain.Automation{}
-	load := func(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error) {
+	load := func(ctx context.Context, tx *store.Conn, tenantID, eventType string) ([]domain.Automation, error) {
 		k := key{tenantID, eventType}
 		if autos, ok := seen[k]; ok {
 			return autos, nil
 		}
-		autos, err := e.Store.EnabledAutomations(ctx, tenantID, eventType)
+		autos, err := tx.EnabledAutomations(ctx, tenantID, eventType)
 		if err == nil {
 			seen[k] = autos
 		}
 		return autos, err
 	}
-	return func(ctx context.Context, ev *domain.TicketEvent) error { return e.handle(ctx, ev, load) }
+	return func(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) error {
+		return e.handle(ctx, tx, ev, func(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error) {
+			return load(ctx, tx, tenantID, eventType)
+		})
+	}
 }
 
-func (e *Engine) handle(ctx context.Context, ev *domain.TicketEvent, enabled automationsFunc) error {
+func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, enabled automationsFunc) error {
 	autos, err := enabled(ctx, ev.TenantID, ev.Type)
 	if err != nil || len(autos) == 0 {
 		return err
@@ -133,20 +137,20 @@ func (e *Engine) handle(ctx context.Context, ev *domain.TicketEvent, enabled aut
 		}
 		if run.Matched {
 			if tenant == nil {
-				if tenant, err = e.Store.GetTenant(ctx, ev.TenantID); err != nil {
+				if tenant, err = tx.GetTenant(ctx, ev.TenantID); err != nil {
 					return err
 				}
 			}
-			if run.Actions, err = e.apply(ctx, ev, a, tenant, rendered); err != nil {
+			if run.Actions, err = e.apply(ctx, tx, ev, a, tenant, rendered); err != nil {
 				return err
 			}
 		}
 		runs = append(runs, run)
 	}
-	if err := e.Store.RecordRuns(ctx, runs); err != nil {
+	if err := tx.RecordRuns(ctx, runs); err != nil {
 		return err
 	}
-	return e.Store.NoteBudgetOutcomes(ctx, ev.TenantID, overBudget, withinBudget, MaxBudgetFailures)
+	return tx.NoteBudgetOutcomes(ctx, ev.TenantID, overBudget, withinBudget, MaxBudgetFailures)
 }
 
 // MaxBudgetFailures is how many evaluations in a row may exceed the rule budget before the
@@ -178,7 +182,7 @@ func (e *Engine) skipReason(ev *domain.TicketEvent, automationID string) string 
 }
 
 // apply carries out a matched automation's actions in order, as the automation.
-func (e *Engine) apply(ctx context.Context, ev *domain.TicketEvent, a *domain.Automation, tenant *domain.Tenant, rendered []rules.Rendered) ([]domain.RunAction, error) {
+func (e *Engine) apply(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, a *domain.Automation, tenant *domain.Tenant, rendered []rules.Rendered) ([]domain.RunAction, error) {
 	ctx = domain.WithOrigin(ctx, domain.Origin{
 		Actor:    "automation:" + a.ID,
 		Depth:    ev.Origin.Depth + 1,
@@ -195,16 +199,16 @@ func (e *Engine) apply(ctx context.Context, ev *domain.TicketEvent, a *domain.Au
 		var err error
 		switch r.Spec.Type {
 		case domain.AutomationCustomHTTP:
-			out[i].ActionID, err = e.startAction(ctx, ev, a, i, tenant, r.HTTP)
+			out[i].ActionID, err = e.startAction(ctx, tx, ev, a, i, tenant, r.HTTP)
 		case domain.AutomationSetFields:
 			u := domain.TicketUpdate{Status: r.Spec.Status, Priority: r.Spec.Priority, AddTags: r.Spec.AddTags, RemoveTags: r.Spec.RemoveTags}
 			if err = u.Normalize(); err == nil {
-				_, err = e.Store.UpdateTicket(ctx, ev.TenantID, ev.TicketID, u)
+				_, err = tx.UpdateTicket(ctx, ev.TenantID, ev.TicketID, u)
 			}
 		case domain.AutomationAddNote:
 			m := domain.MessageCreate{Role: domain.RoleNote, Content: r.Content}
 			if err = m.Normalize(); err == nil {
-				_, _, err = e.Store.AddMessage(ctx, ev.TenantID, ev.TicketID, m)
+				_, _, err = tx.AddMessage(ctx, ev.TenantID, ev.TicketID, m)
 			}
 		}
 		if err != nil {
@@ -221,7 +225,7 @@ func (e *Engine) apply(ctx context.Context, ev *domain.TicketEvent, a *domain.Au
 // startAction stores a custom_http action for the event and starts it after commit. Its
 // ID is derived from (event, automation, index): evaluating the event again yields the
 // same action, never a second one.
-func (e *Engine) startAction(ctx context.Context, ev *domain.TicketEvent, a *domain.Automation, index int, tenant *domain.Tenant, p domain.CustomHTTPPayload) (string, error) {
+func (e *Engine) startAction(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, a *domain.Automation, index int, tenant *domain.Tenant, p domain.CustomHTTPPayload) (string, error) {
 	call, err := p.Validate(tenant.ActionSettings())
 	if err != nil {
 		return "", err
@@ -231,11 +235,11 @@ func (e *Engine) startAction(ctx context.Context, ev *domain.TicketEvent, a *dom
 		TenantID: ev.TenantID, TicketID: ev.TicketID, Type: domain.ActionTypeCustomHTTP,
 		RequestedBy: "automation:" + a.ID, Payload: p, Request: call,
 	}
-	if err := e.Store.CreateAction(ctx, act); err != nil {
+	if err := tx.CreateAction(ctx, act); err != nil {
 		return "", err
 	}
 	if e.Start != nil {
-		e.Store.AfterCommit(ctx, func(ctx context.Context) { e.Start(ctx, act) })
+		tx.AfterCommit(ctx, func(ctx context.Context) { e.Start(ctx, act) })
 	}
 	return act.ID, nil
 }

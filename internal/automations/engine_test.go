@@ -246,8 +246,8 @@ func TestCustomHTTPStartsOnceEvenIfEvaluatedTwice(t *testing.T) {
 	f.update(domain.TicketUpdate{Priority: ptr("urgent")})
 
 	crash := errors.New("the worker dies before commit")
-	err := f.store.RunInTx(context.Background(), func(ctx context.Context) error {
-		if _, err := f.store.ProcessNextEvent(ctx, f.engine.Handle); err != nil {
+	_, err := f.store.ProcessNextEvent(context.Background(), func(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) error {
+		if err := f.engine.Handle(ctx, tx, ev); err != nil {
 			return err
 		}
 		return crash

@@ -54,9 +54,9 @@ const nonTerminal = "status IN ('queued', 'running', 'retrying')"
 
 // CreateAction stores a new queued action for a ticket of the tenant, filling its times.
 // The caller chooses the ID, which is also the workflow ID.
-func (s *Store) CreateAction(ctx context.Context, a *domain.Action) error {
-	return s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
-		if _, err := getTicketRow(ctx, tx, a.TenantID, a.TicketID, false); err != nil {
+func (s *Conn) CreateAction(ctx context.Context, a *domain.Action) error {
+	return s.InTx(ctx, func(tx *Conn) error {
+		if _, err := getTicketRow(ctx, tx.db, a.TenantID, a.TicketID, false); err != nil {
 			return err
 		}
 		a.CreatedAt, a.UpdatedAt = now(), now()
@@ -66,15 +66,15 @@ func (s *Store) CreateAction(ctx context.Context, a *domain.Action) error {
 			RequestedBy: a.RequestedBy, Payload: a.Payload, Request: a.Request, WorkflowStarted: a.Started,
 			CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 		}
-		_, err := tx.NewInsert().Model(row).Exec(ctx)
+		_, err := tx.db.NewInsert().Model(row).Exec(ctx)
 		return err
 	})
 }
 
 // GetAction returns one action of the tenant.
-func (s *Store) GetAction(ctx context.Context, tenantID, actionID string) (*domain.Action, error) {
+func (s *Conn) GetAction(ctx context.Context, tenantID, actionID string) (*domain.Action, error) {
 	row := new(actionRow)
-	err := s.conn(ctx).NewSelect().Model(row).Where("id = ? AND tenant_id = ?", actionID, tenantID).Scan(ctx)
+	err := s.db.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", actionID, tenantID).Scan(ctx)
 	if err != nil {
 		return nil, wrapErr(err, "No action "+actionID+" exists.")
 	}
@@ -82,17 +82,17 @@ func (s *Store) GetAction(ctx context.Context, tenantID, actionID string) (*doma
 }
 
 // ActionByID returns an action whatever its tenant, for the worker. ENOTFOUND.
-func (s *Store) ActionByID(ctx context.Context, actionID string) (*domain.Action, error) {
+func (s *Conn) ActionByID(ctx context.Context, actionID string) (*domain.Action, error) {
 	row := new(actionRow)
-	if err := s.conn(ctx).NewSelect().Model(row).Where("id = ?", actionID).Scan(ctx); err != nil {
+	if err := s.db.NewSelect().Model(row).Where("id = ?", actionID).Scan(ctx); err != nil {
 		return nil, wrapErr(err, "No action "+actionID+" exists.")
 	}
 	return row.toDomain(), nil
 }
 
 // ListActions returns a ticket's actions, newest first, after the cursor.
-func (s *Store) ListActions(ctx context.Context, tenantID, ticketID string, after *domain.ActionCursor, limit int) ([]domain.Action, bool, error) {
-	db := s.conn(ctx)
+func (s *Conn) ListActions(ctx context.Context, tenantID, ticketID string, after *domain.ActionCursor, limit int) ([]domain.Action, bool, error) {
+	db := s.db
 	if err := s.CheckTicket(ctx, tenantID, ticketID); err != nil {
 		return nil, false, err
 	}
@@ -111,7 +111,7 @@ func (s *Store) ListActions(ctx context.Context, tenantID, ticketID string, afte
 // StartAttempt returns the action an attempt is about to run and whether it is still live;
 // a terminal one (canceled meanwhile) must not be called. It only reads: the attempt's
 // outcome is the one write. ENOTFOUND when the action does not exist.
-func (s *Store) StartAttempt(ctx context.Context, actionID string) (a *domain.Action, live bool, err error) {
+func (s *Conn) StartAttempt(ctx context.Context, actionID string) (a *domain.Action, live bool, err error) {
 	a, err = s.ActionByID(ctx, actionID)
 	if err != nil {
 		return nil, false, err
@@ -133,9 +133,9 @@ type AttemptResult struct {
 // whether it did. Recording an attempt is thus idempotent, and a late record of an older
 // attempt never overwrites a newer one: the workflow may retry a record for as long as
 // PostgreSQL is unreachable.
-func (s *Store) RecordAttempt(ctx context.Context, actionID string, r AttemptResult) (bool, error) {
+func (s *Conn) RecordAttempt(ctx context.Context, actionID string, r AttemptResult) (bool, error) {
 	at := now()
-	q := s.conn(ctx).NewUpdate().Table("actions").
+	q := s.db.NewUpdate().Table("actions").
 		Set("status = ?", r.Status).
 		Set("last_error = ?", nullString(r.LastError)).
 		Set("next_attempt_at = ?", r.NextAttemptAt).
@@ -159,16 +159,16 @@ func (s *Store) RecordAttempt(ctx context.Context, actionID string, r AttemptRes
 }
 
 // MarkStarted records that an action's workflow exists in Temporal.
-func (s *Store) MarkStarted(ctx context.Context, actionID string) error {
-	_, err := s.conn(ctx).NewUpdate().Table("actions").Set("workflow_started = true").Where("id = ?", actionID).Exec(ctx)
+func (s *Conn) MarkStarted(ctx context.Context, actionID string) error {
+	_, err := s.db.NewUpdate().Table("actions").Set("workflow_started = true").Where("id = ?", actionID).Exec(ctx)
 	return err
 }
 
 // CancelUnstarted cancels a queued action whose workflow was never started, and reports
 // whether it did; a started one must be canceled through Temporal.
-func (s *Store) CancelUnstarted(ctx context.Context, tenantID, actionID string) (bool, error) {
+func (s *Conn) CancelUnstarted(ctx context.Context, tenantID, actionID string) (bool, error) {
 	at := now()
-	res, err := s.conn(ctx).NewUpdate().Table("actions").
+	res, err := s.db.NewUpdate().Table("actions").
 		Set("status = ?", domain.ActionCanceled).
 		Set("last_error = ?", "canceled before it started").
 		Set("updated_at = ?", at).
@@ -187,12 +187,12 @@ func (s *Store) CancelUnstarted(ctx context.Context, tenantID, actionID string) 
 // minAge, marking each started when start succeeds. Rows are locked with SKIP LOCKED, so
 // several relays share the work without starting one twice at once. It returns how many
 // it started.
-func (s *Store) StartUnstarted(ctx context.Context, minAge time.Duration, limit int, start func(context.Context, *domain.Action) error) (int, error) {
+func (s *Conn) StartUnstarted(ctx context.Context, minAge time.Duration, limit int, start func(context.Context, *domain.Action) error) (int, error) {
 	started := 0
 	var startErr error
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+	err := s.InTx(ctx, func(tx *Conn) error {
 		var rows []actionRow
-		err := tx.NewSelect().Model(&rows).
+		err := tx.db.NewSelect().Model(&rows).
 			Where("NOT workflow_started AND status = ? AND created_at < ?", domain.ActionQueued, now().Add(-minAge)).
 			OrderExpr("created_at").Limit(int64(limit)).
 			For("UPDATE SKIP LOCKED").Scan(ctx)
@@ -203,7 +203,7 @@ func (s *Store) StartUnstarted(ctx context.Context, minAge time.Duration, limit 
 			if startErr = start(ctx, rows[i].toDomain()); startErr != nil {
 				return nil // keep the marks made so far; the rest waits for the next round
 			}
-			if _, err := tx.NewUpdate().Table("actions").Set("workflow_started = true").Where("id = ?", rows[i].ID).Exec(ctx); err != nil {
+			if _, err := tx.db.NewUpdate().Table("actions").Set("workflow_started = true").Where("id = ?", rows[i].ID).Exec(ctx); err != nil {
 				return err
 			}
 			started++

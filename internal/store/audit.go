@@ -25,9 +25,9 @@ type auditRow struct {
 	OccurredAt time.Time       `bun:"occurred_at"`
 }
 
-// RecordAudit writes an audit event, in the transaction ctx carries so that it commits or
-// rolls back with the change it records. Before and After are stored as JSON.
-func (s *Store) RecordAudit(ctx context.Context, ev domain.AuditEvent) error {
+// RecordAudit writes an audit event; run it on the transaction of the change it records,
+// so that both commit or roll back together. Before and After are stored as JSON.
+func (s *Conn) RecordAudit(ctx context.Context, ev domain.AuditEvent) error {
 	row := &auditRow{ID: domain.NewID(domain.PrefixAudit), TenantID: ev.TenantID, Actor: ev.Actor, Action: ev.Action,
 		Target: ev.Target, RequestID: ev.RequestID, ClientIP: ev.ClientIP, OccurredAt: now()}
 	var err error
@@ -37,7 +37,7 @@ func (s *Store) RecordAudit(ctx context.Context, ev domain.AuditEvent) error {
 	if row.After, err = marshalOrNil(ev.After); err != nil {
 		return err
 	}
-	_, err = s.conn(ctx).NewInsert().Model(row).Exec(ctx)
+	_, err = s.db.NewInsert().Model(row).Exec(ctx)
 	return err
 }
 
@@ -61,9 +61,9 @@ type AuditCursor struct {
 }
 
 // ListAudit returns the tenant's audit events, newest first.
-func (s *Store) ListAudit(ctx context.Context, tenantID string, f AuditFilter, after *AuditCursor, limit int) ([]domain.AuditEvent, bool, error) {
+func (s *Conn) ListAudit(ctx context.Context, tenantID string, f AuditFilter, after *AuditCursor, limit int) ([]domain.AuditEvent, bool, error) {
 	var rows []auditRow
-	q := s.conn(ctx).NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
+	q := s.db.NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
 	if f.Actor != "" {
 		q = q.Where("actor = ?", f.Actor)
 	}

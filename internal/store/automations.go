@@ -47,15 +47,15 @@ type AutomationCursor struct {
 
 // CreateAutomation stores a checked automation. Without a position it goes last.
 // ECONFLICT past domain.MaxAutomationsByTenant.
-func (s *Store) CreateAutomation(ctx context.Context, tenantID string, in domain.AutomationInput) (*domain.Automation, error) {
+func (s *Conn) CreateAutomation(ctx context.Context, tenantID string, in domain.AutomationInput) (*domain.Automation, error) {
 	var out domain.Automation
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+	err := s.InTx(ctx, func(tx *Conn) error {
 		// A tenant's creates take turns, so that two never read the same count or the same
 		// last position. NO KEY UPDATE leaves inserts that reference the tenant unblocked.
-		if _, err := tx.NewSelect().Table("tenants").Column("id").Where("id = ?", tenantID).For("NO KEY UPDATE").Exec(ctx); err != nil {
+		if _, err := tx.db.NewSelect().Table("tenants").Column("id").Where("id = ?", tenantID).For("NO KEY UPDATE").Exec(ctx); err != nil {
 			return err
 		}
-		n, err := tx.NewSelect().Table("automations").Where("tenant_id = ?", tenantID).Count(ctx)
+		n, err := tx.db.NewSelect().Table("automations").Where("tenant_id = ?", tenantID).Count(ctx)
 		if err != nil {
 			return err
 		}
@@ -72,11 +72,11 @@ func (s *Store) CreateAutomation(ctx context.Context, tenantID string, in domain
 		}
 		if in.Position != nil {
 			row.Position = *in.Position
-		} else if err := tx.NewSelect().Table("automations").ColumnExpr("coalesce(max(position) + 1, 0)").
+		} else if err := tx.db.NewSelect().Table("automations").ColumnExpr("coalesce(max(position) + 1, 0)").
 			Where("tenant_id = ?", tenantID).Scan(ctx, &row.Position); err != nil {
 			return err
 		}
-		if _, err := tx.NewInsert().Model(row).Exec(ctx); err != nil {
+		if _, err := tx.db.NewInsert().Model(row).Exec(ctx); err != nil {
 			return err
 		}
 		out = row.toDomain()
@@ -86,9 +86,9 @@ func (s *Store) CreateAutomation(ctx context.Context, tenantID string, in domain
 }
 
 // GetAutomation returns one automation of the tenant. ENOTFOUND.
-func (s *Store) GetAutomation(ctx context.Context, tenantID, id string) (*domain.Automation, error) {
+func (s *Conn) GetAutomation(ctx context.Context, tenantID, id string) (*domain.Automation, error) {
 	row := new(automationRow)
-	if err := s.conn(ctx).NewSelect().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).Scan(ctx); err != nil {
+	if err := s.db.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).Scan(ctx); err != nil {
 		return nil, wrapErr(err, "No automation "+id+" exists.")
 	}
 	a := row.toDomain()
@@ -96,11 +96,11 @@ func (s *Store) GetAutomation(ctx context.Context, tenantID, id string) (*domain
 }
 
 // UpdateAutomation applies the fields present in in and bumps the version. ENOTFOUND.
-func (s *Store) UpdateAutomation(ctx context.Context, tenantID, id string, in domain.AutomationInput) (*domain.Automation, error) {
+func (s *Conn) UpdateAutomation(ctx context.Context, tenantID, id string, in domain.AutomationInput) (*domain.Automation, error) {
 	var out domain.Automation
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+	err := s.InTx(ctx, func(tx *Conn) error {
 		row := new(automationRow)
-		if err := tx.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).For("UPDATE").Scan(ctx); err != nil {
+		if err := tx.db.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).For("UPDATE").Scan(ctx); err != nil {
 			return wrapErr(err, "No automation "+id+" exists.")
 		}
 		if in.Name != nil {
@@ -128,7 +128,7 @@ func (s *Store) UpdateAutomation(ctx context.Context, tenantID, id string, in do
 		}
 		row.Version++
 		row.UpdatedAt = now()
-		if _, err := tx.NewUpdate().Model(row).WherePK().Exec(ctx); err != nil {
+		if _, err := tx.db.NewUpdate().Model(row).WherePK().Exec(ctx); err != nil {
 			return err
 		}
 		out = row.toDomain()
@@ -138,9 +138,9 @@ func (s *Store) UpdateAutomation(ctx context.Context, tenantID, id string, in do
 }
 
 // DeleteAutomation removes an automation; its runs stay. ENOTFOUND.
-func (s *Store) DeleteAutomation(ctx context.Context, tenantID, id string) (*domain.Automation, error) {
+func (s *Conn) DeleteAutomation(ctx context.Context, tenantID, id string) (*domain.Automation, error) {
 	row := new(automationRow)
-	err := s.conn(ctx).NewDelete().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).Returning("*").Scan(ctx)
+	err := s.db.NewDelete().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).Returning("*").Scan(ctx)
 	if err != nil {
 		return nil, wrapErr(err, "No automation "+id+" exists.")
 	}
@@ -149,9 +149,9 @@ func (s *Store) DeleteAutomation(ctx context.Context, tenantID, id string) (*dom
 }
 
 // ListAutomations returns the tenant's automations in evaluation order after the cursor.
-func (s *Store) ListAutomations(ctx context.Context, tenantID string, after *AutomationCursor, limit int) ([]domain.Automation, bool, error) {
+func (s *Conn) ListAutomations(ctx context.Context, tenantID string, after *AutomationCursor, limit int) ([]domain.Automation, bool, error) {
 	var rows []automationRow
-	q := s.conn(ctx).NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
+	q := s.db.NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
 	if after != nil {
 		q = q.Where("(position, id) > (?, ?)", after.Position, after.ID)
 	}
@@ -164,9 +164,9 @@ func (s *Store) ListAutomations(ctx context.Context, tenantID string, after *Aut
 
 // EnabledAutomations returns the tenant's enabled automations listening to eventType, in
 // evaluation order.
-func (s *Store) EnabledAutomations(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error) {
+func (s *Conn) EnabledAutomations(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error) {
 	var rows []automationRow
-	err := s.conn(ctx).NewSelect().Model(&rows).
+	err := s.db.NewSelect().Model(&rows).
 		Where("tenant_id = ? AND enabled AND ? = ANY(events)", tenantID, eventType).
 		OrderExpr("position, id").Scan(ctx)
 	if err != nil {
@@ -206,7 +206,7 @@ func (r *runRow) toDomain() domain.AutomationRun {
 }
 
 // RecordRuns stores the evaluations of one event.
-func (s *Store) RecordRuns(ctx context.Context, runs []domain.AutomationRun) error {
+func (s *Conn) RecordRuns(ctx context.Context, runs []domain.AutomationRun) error {
 	if len(runs) == 0 {
 		return nil
 	}
@@ -222,7 +222,7 @@ func (s *Store) RecordRuns(ctx context.Context, runs []domain.AutomationRun) err
 			Actions: acts, Error: nullString(r.Error), EvaluatedAt: now(),
 		}
 	}
-	_, err := s.conn(ctx).NewInsert().Model(&rows).On("CONFLICT (automation_id, event_id) DO NOTHING").Exec(ctx)
+	_, err := s.db.NewInsert().Model(&rows).On("CONFLICT (automation_id, event_id) DO NOTHING").Exec(ctx)
 	return err
 }
 
@@ -234,12 +234,12 @@ type RunCursor struct {
 
 // ListRuns returns an automation's runs, newest first. ENOTFOUND for an unknown
 // automation of the tenant.
-func (s *Store) ListRuns(ctx context.Context, tenantID, automationID string, after *RunCursor, limit int) ([]domain.AutomationRun, bool, error) {
+func (s *Conn) ListRuns(ctx context.Context, tenantID, automationID string, after *RunCursor, limit int) ([]domain.AutomationRun, bool, error) {
 	if _, err := s.GetAutomation(ctx, tenantID, automationID); err != nil {
 		return nil, false, err
 	}
 	var rows []runRow
-	q := s.conn(ctx).NewSelect().Model(&rows).Where("automation_id = ? AND tenant_id = ?", automationID, tenantID)
+	q := s.db.NewSelect().Model(&rows).Where("automation_id = ? AND tenant_id = ?", automationID, tenantID)
 	if after != nil {
 		q = q.Where("(evaluated_at, id) < (?, ?)", after.EvaluatedAt, after.ID)
 	}
@@ -253,9 +253,9 @@ func (s *Store) ListRuns(ctx context.Context, tenantID, automationID string, aft
 // NoteBudgetOutcomes keeps the count of consecutive evaluations each automation ran past
 // the rule budget: it resets the count of those that stayed within it, and adds one for
 // those that did not. One that reaches limit is disabled with its reason and an audit
-// event (automation.auto_disabled). It joins the transaction ctx carries.
-func (s *Store) NoteBudgetOutcomes(ctx context.Context, tenantID string, over, within []string, limit int) error {
-	db := s.conn(ctx)
+// event (automation.auto_disabled). Run it on the event's transaction.
+func (s *Conn) NoteBudgetOutcomes(ctx context.Context, tenantID string, over, within []string, limit int) error {
+	db := s.db
 	if len(within) > 0 {
 		if _, err := db.NewUpdate().Table("automations").Set("budget_failures = 0").
 			Where("tenant_id = ? AND id IN (?) AND budget_failures > 0", tenantID, bun.In(within)).Exec(ctx); err != nil {

@@ -58,17 +58,17 @@ func (r *eventRow) toDomain() *domain.TicketEvent {
 
 // writeEvent records a ticket change in the transaction that made it, stamped with the
 // origin ctx carries, and notifies consumers when the transaction commits.
-func (s *Store) writeEvent(ctx context.Context, tx bun.IDB, typ string, before *domain.Ticket, after domain.Ticket, msg *domain.Message, at time.Time) error {
-	if _, err := s.eventInsert(ctx, tx, typ, before, after, msg, at).Exec(ctx); err != nil {
+func (s *Conn) writeEvent(ctx context.Context, typ string, before *domain.Ticket, after domain.Ticket, msg *domain.Message, at time.Time) error {
+	if _, err := s.eventInsert(ctx, typ, before, after, msg, at).Exec(ctx); err != nil {
 		return err
 	}
-	s.AfterCommit(ctx, func(context.Context) { s.notifyEvents() })
+	s.AfterCommit(ctx, func(context.Context) { s.root.notifyEvents() })
 	return nil
 }
 
 // eventInsert is the INSERT of a ticket change's event, for a caller that sends it with
 // other statements in one round trip; it calls notifyEvents after commit itself.
-func (s *Store) eventInsert(ctx context.Context, db bun.IDB, typ string, before *domain.Ticket, after domain.Ticket, msg *domain.Message, at time.Time) *bun.InsertQuery {
+func (s *Conn) eventInsert(ctx context.Context, typ string, before *domain.Ticket, after domain.Ticket, msg *domain.Message, at time.Time) *bun.InsertQuery {
 	o := domain.OriginFrom(ctx)
 	depth := max(o.Depth, 1) // a chain starts at 1 with the change an API client made
 	chain := o.Chain
@@ -81,7 +81,7 @@ func (s *Store) eventInsert(ctx context.Context, db bun.IDB, typ string, before 
 		Payload:    eventPayload{Ticket: after, Previous: before, Changes: domain.Diff(before, &after), Message: msg},
 		OccurredAt: at,
 	}
-	return db.NewInsert().Model(row)
+	return s.db.NewInsert().Model(row)
 }
 
 // notifyEvents asks for a NOTIFY on EventsChannel without waiting for it. A NOTIFY inside
@@ -220,7 +220,7 @@ func (s *Store) updateClaimed(ctx context.Context, ids []string, set string, arg
 // ProcessNextEvent claims one event and runs fn on it (see ClaimEvents and
 // ProcessClaimedEvents), returning fn's error. It returns the event's tenant, or "" when
 // no event waits for an automation.
-func (s *Store) ProcessNextEvent(ctx context.Context, fn func(ctx context.Context, ev *domain.TicketEvent) error) (string, error) {
+func (s *Store) ProcessNextEvent(ctx context.Context, fn EventFunc) (string, error) {
 	for {
 		claimed, skipped, err := s.ClaimEvents(ctx, 1)
 		if err != nil {
@@ -249,11 +249,11 @@ func (s *Store) ProcessNextEvent(ctx context.Context, fn func(ctx context.Contex
 // tried out alone, so a poison event cannot use up the attempts of its batch-mates. Past
 // until (if set) it stops and returns how many it processed; the rest are still claimed.
 // errs holds fn's error for each event processed.
-func (s *Store) ProcessClaimedEvents(ctx context.Context, ids []string, until time.Time, fn func(ctx context.Context, ev *domain.TicketEvent) error) (done int, errs []error, err error) {
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
+func (s *Store) ProcessClaimedEvents(ctx context.Context, ids []string, until time.Time, fn EventFunc) (done int, errs []error, err error) {
+	err = s.InTx(ctx, func(tx *Conn) error {
 		done, errs = 0, errs[:0]
 		var rows []eventRow
-		if err := tx.NewSelect().Model(&rows).Where("id IN (?) AND processed_at IS NULL", bun.In(ids)).For("UPDATE").Scan(ctx); err != nil {
+		if err := tx.db.NewSelect().Model(&rows).Where("id IN (?) AND processed_at IS NULL", bun.In(ids)).For("UPDATE").Scan(ctx); err != nil {
 			return err
 		}
 		byID := make(map[string]*eventRow, len(rows))
@@ -271,7 +271,7 @@ func (s *Store) ProcessClaimedEvents(ctx context.Context, ids []string, until ti
 				errs = append(errs, nil) // another worker finished it after our lease ran out
 				continue
 			}
-			fnErr, err := s.processEvent(ctx, tx, row, fn)
+			fnErr, err := tx.processEvent(ctx, row, fn)
 			if err != nil {
 				return err
 			}
@@ -283,7 +283,7 @@ func (s *Store) ProcessClaimedEvents(ctx context.Context, ids []string, until ti
 		if len(processed) == 0 {
 			return nil
 		}
-		_, err := tx.NewUpdate().Table("ticket_events").Set("processed_at = ?", now()).Where("id IN (?)", bun.In(processed)).Exec(ctx)
+		_, err := tx.db.NewUpdate().Table("ticket_events").Set("processed_at = ?", now()).Where("id IN (?)", bun.In(processed)).Exec(ctx)
 		return err
 	})
 	if err != nil {
@@ -292,48 +292,46 @@ func (s *Store) ProcessClaimedEvents(ctx context.Context, ids []string, until ti
 	return done, errs, nil
 }
 
+// EventFunc handles one claimed event, writing its effects through tx, the transaction
+// that marks the event processed.
+type EventFunc func(ctx context.Context, tx *Conn, ev *domain.TicketEvent) error
+
 // processEvent runs fn on one locked event in a savepoint, or sets it aside when its
 // attempts are used up; the caller marks it processed when fn succeeded.
-func (s *Store) processEvent(ctx context.Context, tx bun.IDB, row *eventRow, fn func(ctx context.Context, ev *domain.TicketEvent) error) (fnErr, err error) {
+func (tx *Conn) processEvent(ctx context.Context, row *eventRow, fn EventFunc) (fnErr, err error) {
 	if row.Attempts > MaxEventAttempts {
-		return nil, s.setEventAside(ctx, tx, row, "the worker stopped while handling it")
+		return nil, tx.setEventAside(ctx, row, "the worker stopped while handling it")
 	}
 	// A savepoint, so a failing fn undoes its own effects but not the bookkeeping.
-	if fnErr = inSavepoint(ctx, tx, func() error { return fn(ctx, row.toDomain()) }); fnErr != nil {
-		return fnErr, s.noteEventFailure(ctx, tx, row, fnErr)
+	if fnErr = tx.inSavepoint(ctx, func() error { return fn(ctx, tx, row.toDomain()) }); fnErr != nil {
+		return fnErr, tx.noteEventFailure(ctx, row, fnErr)
 	}
 	return nil, nil
 }
 
 // inSavepoint runs fn so that its failure undoes its writes, and forgets the after-commit
 // work it registered, while the enclosing transaction goes on.
-func inSavepoint(ctx context.Context, tx bun.IDB, fn func() error) error {
-	st, _ := ctx.Value(txKey{}).(*txState)
-	hooks := 0
-	if st != nil {
-		hooks = len(st.after)
-	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT process_event"); err != nil {
+func (tx *Conn) inSavepoint(ctx context.Context, fn func() error) error {
+	hooks := len(tx.tx.after)
+	if _, err := tx.db.ExecContext(ctx, "SAVEPOINT process_event"); err != nil {
 		return err
 	}
 	if err := fn(); err != nil {
-		if st != nil {
-			st.after = st.after[:hooks]
-		}
-		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT process_event"); rerr != nil {
+		tx.tx.after = tx.tx.after[:hooks]
+		if _, rerr := tx.db.ExecContext(ctx, "ROLLBACK TO SAVEPOINT process_event"); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		return err
 	}
-	_, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT process_event")
+	_, err := tx.db.ExecContext(ctx, "RELEASE SAVEPOINT process_event")
 	return err
 }
 
-func (s *Store) noteEventFailure(ctx context.Context, tx bun.IDB, row *eventRow, cause error) error {
+func (tx *Conn) noteEventFailure(ctx context.Context, row *eventRow, cause error) error {
 	if row.Attempts >= MaxEventAttempts {
-		return s.setEventAside(ctx, tx, row, cause.Error())
+		return tx.setEventAside(ctx, row, cause.Error())
 	}
-	_, err := tx.NewUpdate().Table("ticket_events").
+	_, err := tx.db.NewUpdate().Table("ticket_events").
 		Set("last_error = ?", cause.Error()).
 		Set("claimed_until = clock_timestamp() + ? * interval '1 millisecond'", eventRetryDelay.Milliseconds()).
 		Where("id = ?", row.ID).Exec(ctx)
@@ -343,14 +341,14 @@ func (s *Store) noteEventFailure(ctx context.Context, tx bun.IDB, row *eventRow,
 // setEventAside ends an event that kept failing: it is marked processed and dead with its
 // error, and each of the tenant's automations that would have evaluated it gets a run
 // saying so, so the run history shows it.
-func (s *Store) setEventAside(ctx context.Context, tx bun.IDB, row *eventRow, cause string) error {
+func (tx *Conn) setEventAside(ctx context.Context, row *eventRow, cause string) error {
 	reason := fmt.Sprintf("event set aside after %d attempts: %s", row.Attempts, cause)
-	if _, err := tx.NewUpdate().Table("ticket_events").
+	if _, err := tx.db.NewUpdate().Table("ticket_events").
 		Set("processed_at = ?", now()).Set("dead = true").Set("last_error = ?", reason).
 		Where("id = ?", row.ID).Exec(ctx); err != nil {
 		return err
 	}
-	autos, err := s.EnabledAutomations(ctx, row.TenantID, row.Type)
+	autos, err := tx.EnabledAutomations(ctx, row.TenantID, row.Type)
 	if err != nil {
 		return err
 	}
@@ -359,12 +357,12 @@ func (s *Store) setEventAside(ctx context.Context, tx bun.IDB, row *eventRow, ca
 		runs[i] = domain.AutomationRun{TenantID: row.TenantID, AutomationID: a.ID, AutomationVersion: a.Version,
 			EventID: row.ID, EventType: row.Type, TicketID: row.TicketID, Error: reason}
 	}
-	return s.RecordRuns(ctx, runs)
+	return tx.RecordRuns(ctx, runs)
 }
 
 // PendingEvents counts events not yet processed.
 func (s *Store) PendingEvents(ctx context.Context) (int64, error) {
-	return s.conn(ctx).NewSelect().Table("ticket_events").Where("processed_at IS NULL").Count(ctx)
+	return s.db.NewSelect().Table("ticket_events").Where("processed_at IS NULL").Count(ctx)
 }
 
 // deleteBatch is how many processed events one DELETE removes.
@@ -379,7 +377,7 @@ const deleteBatch = 1000
 func (s *Store) DeleteProcessedEvents(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for {
-		res, err := s.conn(ctx).NewDelete().Table("ticket_events").
+		res, err := s.db.NewDelete().Table("ticket_events").
 			Where("id IN (SELECT id FROM ticket_events WHERE processed_at < ? ORDER BY processed_at LIMIT ?)", before, deleteBatch).
 			Exec(ctx)
 		if err != nil {

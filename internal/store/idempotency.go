@@ -52,8 +52,8 @@ type idempotencyRow struct {
 const pendingLease = 2 * time.Minute
 
 // Idempotent runs fn at most once per key within IdempotencyWindow, in one transaction
-// with the stored response, so a crash leaves either both or neither. Store calls fn makes
-// with the context it receives join that transaction.
+// with the stored response, so a crash leaves either both or neither: fn makes its writes
+// on tx, the transaction's Conn.
 //
 // A key already answered with the same fingerprint returns the stored response and
 // replayed=true without calling fn. A different fingerprint is EIDEMPOTENCY; a key whose
@@ -64,73 +64,63 @@ const pendingLease = 2 * time.Minute
 // commits with the key marked in flight, the transaction and its connection are given
 // back, and the response is stored when fn returns (or the key freed if it fails). No
 // request holds a transaction or a connection while it waits.
-func (s *Store) Idempotent(ctx context.Context, req IdempotentRequest, fn func(ctx context.Context) (*StoredResponse, error)) (resp *StoredResponse, replayed bool, err error) {
-	if _, nested := ctx.Value(txKey{}).(*txState); nested {
-		return nil, false, errors.New("store: Idempotent inside a transaction")
-	}
+func (s *Store) Idempotent(ctx context.Context, req IdempotentRequest, fn func(tx *Conn) (*StoredResponse, error)) (resp *StoredResponse, replayed bool, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, false, err
 	}
-	st := &idemState{txState: txState{tx: tx}, base: ctx, req: req}
+	st := &txState{tx: tx, idem: &idemState{req: req}}
 	defer func() {
-		if !st.detached {
+		if !st.idem.detached {
 			_ = tx.Rollback() // a no-op after commit
 		}
 	}()
-	txCtx := context.WithValue(context.WithValue(ctx, txKey{}, &st.txState), idemKey{}, st)
-	if resp, replayed, err = s.claimKey(txCtx, tx, req); err != nil || replayed {
+	conn := &Conn{root: s, db: tx, tx: st}
+	if resp, replayed, err = s.claimKey(ctx, tx, req); err != nil || replayed {
 		return resp, replayed, err
 	}
-	resp, err = fn(txCtx)
-	if st.detached {
+	resp, err = fn(conn)
+	if st.idem.detached {
 		return s.finishDetached(ctx, req, resp, err)
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	if err := s.storeResponse(txCtx, tx, req, resp); err != nil {
+	if err := s.storeResponse(ctx, tx, req, resp); err != nil {
 		return nil, false, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, false, err
 	}
-	for _, f := range st.after {
-		f(ctx)
-	}
+	st.runAfter(ctx)
 	return resp, false, nil
 }
 
-type idemKey struct{}
-
 // idemState is an Idempotent call in progress.
 type idemState struct {
-	txState
-	base     context.Context // the caller's context, without the transaction
 	req      IdempotentRequest
 	detached bool
 }
 
-// Detach commits what an Idempotent fn has written so far, with its key marked in flight,
-// and returns the context to go on with, which carries no transaction. Outside Idempotent,
-// or once detached, it returns ctx as it is.
-func (s *Store) Detach(ctx context.Context) (context.Context, error) {
-	st, ok := ctx.Value(idemKey{}).(*idemState)
-	if !ok || st.detached {
-		return ctx, nil
+// Detach ends the transaction tx of an Idempotent fn before it waits: what it wrote so far
+// commits with its key marked in flight. It returns the Conn to go on with, the pool. On
+// the pool, or on a transaction of InTx (which commits when its fn returns), it returns tx
+// as it is.
+func (s *Store) Detach(ctx context.Context, tx *Conn) (*Conn, error) {
+	if tx.tx == nil || tx.tx.idem == nil || tx.tx.idem.detached {
+		return tx, nil
 	}
+	st := tx.tx
 	pending := &StoredResponse{StatusCode: 0, Body: []byte{}}
-	if err := s.storeResponse(ctx, st.tx, st.req, pending); err != nil {
-		return ctx, err
+	if err := s.storeResponse(ctx, st.tx, st.idem.req, pending); err != nil {
+		return tx, err
 	}
 	if err := st.tx.Commit(); err != nil {
-		return ctx, err
+		return tx, err
 	}
-	st.detached = true
-	for _, f := range st.after {
-		f(st.base)
-	}
-	return st.base, nil
+	st.idem.detached = true
+	st.runAfter(ctx)
+	return &s.Conn, nil
 }
 
 // claimKey takes the key's lock for this transaction and answers a replay, a mismatch or
@@ -200,7 +190,7 @@ func (s *Store) finishDetached(ctx context.Context, req IdempotentRequest, resp 
 
 // DeleteExpiredIdempotencyKeys removes responses past the replay window.
 func (s *Store) DeleteExpiredIdempotencyKeys(ctx context.Context) (int64, error) {
-	res, err := s.conn(ctx).NewDelete().Table("idempotency_keys").
+	res, err := s.db.NewDelete().Table("idempotency_keys").
 		Where("created_at <= ?", now().Add(-IdempotencyWindow)).Exec(ctx)
 	if err != nil {
 		return 0, err

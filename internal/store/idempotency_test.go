@@ -23,17 +23,17 @@ func TestIdempotentDetachHoldsNoConnection(t *testing.T) {
 	waiting, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := s.Idempotent(ctx, req, func(ctx context.Context) (*store.StoredResponse, error) {
-			if _, err := s.CreateTicket(ctx, tenant, domain.TicketCreate{Subject: "written before the wait", Priority: "normal", Channel: "api", Status: "open"}); err != nil {
+		_, _, err := s.Idempotent(ctx, req, func(tx *store.Conn) (*store.StoredResponse, error) {
+			if _, err := tx.CreateTicket(ctx, tenant, domain.TicketCreate{Subject: "written before the wait", Priority: "normal", Channel: "api", Status: "open"}); err != nil {
 				return nil, err
 			}
-			ctx, err := s.Detach(ctx)
+			tx, err := s.Detach(ctx, tx)
 			if err != nil {
 				return nil, err
 			}
 			close(waiting)
 			<-release // waiting on Temporal, say
-			if _, err := s.CreateTicket(ctx, tenant, domain.TicketCreate{Subject: "after", Priority: "normal", Channel: "api", Status: "open"}); err != nil {
+			if _, err := tx.CreateTicket(ctx, tenant, domain.TicketCreate{Subject: "after", Priority: "normal", Channel: "api", Status: "open"}); err != nil {
 				return nil, err
 			}
 			return &store.StoredResponse{StatusCode: 200, Body: []byte(`{"done":true}`)}, nil
@@ -56,7 +56,7 @@ func TestIdempotentDetachHoldsNoConnection(t *testing.T) {
 	// A copy of the request gets 409 while the first waits, however many times it asks,
 	// and the whole pool stays free for others.
 	for range 5 {
-		_, _, err := s.Idempotent(ctx, req, func(context.Context) (*store.StoredResponse, error) {
+		_, _, err := s.Idempotent(ctx, req, func(*store.Conn) (*store.StoredResponse, error) {
 			t.Error("a copy ran while the first was in flight")
 			return nil, nil
 		})
@@ -68,7 +68,7 @@ func TestIdempotentDetachHoldsNoConnection(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	resp, replayed, err := s.Idempotent(ctx, req, func(context.Context) (*store.StoredResponse, error) {
+	resp, replayed, err := s.Idempotent(ctx, req, func(*store.Conn) (*store.StoredResponse, error) {
 		t.Error("ran again after it finished")
 		return nil, nil
 	})
@@ -79,8 +79,8 @@ func TestIdempotentDetachHoldsNoConnection(t *testing.T) {
 	// A detached request that fails stores nothing: its key is free again.
 	req.Key, req.RequestID = "cancel-2", "req_2"
 	failure := errors.New("temporal unavailable")
-	_, _, err = s.Idempotent(ctx, req, func(ctx context.Context) (*store.StoredResponse, error) {
-		if _, err := s.Detach(ctx); err != nil {
+	_, _, err = s.Idempotent(ctx, req, func(tx *store.Conn) (*store.StoredResponse, error) {
+		if _, err := s.Detach(ctx, tx); err != nil {
 			return nil, err
 		}
 		return nil, failure
@@ -89,7 +89,7 @@ func TestIdempotentDetachHoldsNoConnection(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	ran := false
-	if _, replayed, err := s.Idempotent(ctx, req, func(context.Context) (*store.StoredResponse, error) {
+	if _, replayed, err := s.Idempotent(ctx, req, func(*store.Conn) (*store.StoredResponse, error) {
 		ran = true
 		return &store.StoredResponse{StatusCode: 200, Body: []byte(`{}`)}, nil
 	}); err != nil || replayed || !ran {

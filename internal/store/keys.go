@@ -41,7 +41,7 @@ func (r *apiKeyRow) toDomain() *domain.APIKey {
 
 // CreateKey stores k (its ID already chosen, as the secret embeds it) with its secret
 // hash. ENOTFOUND for an unknown tenant.
-func (s *Store) CreateKey(ctx context.Context, k *domain.APIKey, secretHash []byte) error {
+func (s *Conn) CreateKey(ctx context.Context, k *domain.APIKey, secretHash []byte) error {
 	if _, err := s.GetTenant(ctx, k.TenantID); err != nil {
 		return err
 	}
@@ -50,15 +50,15 @@ func (s *Store) CreateKey(ctx context.Context, k *domain.APIKey, secretHash []by
 		ID: k.ID, TenantID: k.TenantID, Name: k.Name, Prefix: k.Prefix,
 		SecretHash: secretHash, Scopes: k.Scopes, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
 	}
-	_, err := s.conn(ctx).NewInsert().Model(row).Exec(ctx)
+	_, err := s.db.NewInsert().Model(row).Exec(ctx)
 	return wrapErr(err, "")
 }
 
 // KeyForAuth returns a key, revoked or expired or not (the caller decides), with the
 // hashes its secrets may match: the previous one only while its grace period lasts.
-func (s *Store) KeyForAuth(ctx context.Context, keyID string) (*domain.AuthKey, error) {
+func (s *Conn) KeyForAuth(ctx context.Context, keyID string) (*domain.AuthKey, error) {
 	row := new(apiKeyRow)
-	if err := s.conn(ctx).NewSelect().Model(row).Where("id = ?", keyID).Scan(ctx); err != nil {
+	if err := s.db.NewSelect().Model(row).Where("id = ?", keyID).Scan(ctx); err != nil {
 		return nil, wrapErr(err, "No API key "+keyID+" exists.")
 	}
 	ak := &domain.AuthKey{Key: *row.toDomain(), Hash: row.SecretHash}
@@ -69,15 +69,15 @@ func (s *Store) KeyForAuth(ctx context.Context, keyID string) (*domain.AuthKey, 
 }
 
 // GetKey returns one key of the tenant. ENOTFOUND.
-func (s *Store) GetKey(ctx context.Context, tenantID, keyID string) (*domain.APIKey, error) {
-	row, err := s.keyRow(ctx, s.conn(ctx), tenantID, keyID, false)
+func (s *Conn) GetKey(ctx context.Context, tenantID, keyID string) (*domain.APIKey, error) {
+	row, err := s.keyRow(ctx, s.db, tenantID, keyID, false)
 	if err != nil {
 		return nil, err
 	}
 	return row.toDomain(), nil
 }
 
-func (s *Store) keyRow(ctx context.Context, db bun.IDB, tenantID, keyID string, forUpdate bool) (*apiKeyRow, error) {
+func (s *Conn) keyRow(ctx context.Context, db bun.IDB, tenantID, keyID string, forUpdate bool) (*apiKeyRow, error) {
 	row := new(apiKeyRow)
 	q := db.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", keyID, tenantID)
 	if forUpdate {
@@ -96,9 +96,9 @@ type KeyCursor struct {
 }
 
 // ListKeys returns the tenant's keys, newest first.
-func (s *Store) ListKeys(ctx context.Context, tenantID string, after *KeyCursor, limit int) ([]domain.APIKey, bool, error) {
+func (s *Conn) ListKeys(ctx context.Context, tenantID string, after *KeyCursor, limit int) ([]domain.APIKey, bool, error) {
 	var rows []apiKeyRow
-	q := s.conn(ctx).NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
+	q := s.db.NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
 	if after != nil {
 		q = q.Where("(created_at, id) < (?, ?)", after.CreatedAt, after.ID)
 	}
@@ -111,9 +111,9 @@ func (s *Store) ListKeys(ctx context.Context, tenantID string, after *KeyCursor,
 
 // RotateKey gives a live key a new secret (hash and display prefix); the old secret keeps
 // working for grace (not at all when grace is 0). It returns the key before and after.
-func (s *Store) RotateKey(ctx context.Context, tenantID, keyID string, newHash []byte, newPrefix string, grace time.Duration) (before, after *domain.APIKey, err error) {
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
-		row, err := s.keyRow(ctx, tx, tenantID, keyID, true)
+func (s *Conn) RotateKey(ctx context.Context, tenantID, keyID string, newHash []byte, newPrefix string, grace time.Duration) (before, after *domain.APIKey, err error) {
+	err = s.InTx(ctx, func(tx *Conn) error {
+		row, err := s.keyRow(ctx, tx.db, tenantID, keyID, true)
 		if err != nil {
 			return err
 		}
@@ -128,7 +128,7 @@ func (s *Store) RotateKey(ctx context.Context, tenantID, keyID string, newHash [
 			row.PreviousSecretHash, row.PreviousExpiresAt = nil, nil
 		}
 		row.SecretHash, row.Prefix, row.RotatedAt = newHash, newPrefix, &at
-		_, err = tx.NewUpdate().Model(row).Column("secret_hash", "prefix", "rotated_at", "previous_secret_hash", "previous_expires_at").WherePK().Exec(ctx)
+		_, err = tx.db.NewUpdate().Model(row).Column("secret_hash", "prefix", "rotated_at", "previous_secret_hash", "previous_expires_at").WherePK().Exec(ctx)
 		after = row.toDomain()
 		return err
 	})
@@ -140,9 +140,9 @@ func (s *Store) RotateKey(ctx context.Context, tenantID, keyID string, newHash [
 
 // RevokeTenantKey revokes one of the tenant's keys (revoking twice keeps the first time)
 // and returns it before and after.
-func (s *Store) RevokeTenantKey(ctx context.Context, tenantID, keyID string) (before, after *domain.APIKey, err error) {
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
-		row, err := s.keyRow(ctx, tx, tenantID, keyID, true)
+func (s *Conn) RevokeTenantKey(ctx context.Context, tenantID, keyID string) (before, after *domain.APIKey, err error) {
+	err = s.InTx(ctx, func(tx *Conn) error {
+		row, err := s.keyRow(ctx, tx.db, tenantID, keyID, true)
 		if err != nil {
 			return err
 		}
@@ -150,7 +150,7 @@ func (s *Store) RevokeTenantKey(ctx context.Context, tenantID, keyID string) (be
 		if row.RevokedAt == nil {
 			at := now()
 			row.RevokedAt = &at
-			if _, err := tx.NewUpdate().Model(row).Column("revoked_at").WherePK().Exec(ctx); err != nil {
+			if _, err := tx.db.NewUpdate().Model(row).Column("revoked_at").WherePK().Exec(ctx); err != nil {
 				return err
 			}
 		}
@@ -164,8 +164,8 @@ func (s *Store) RevokeTenantKey(ctx context.Context, tenantID, keyID string) (be
 }
 
 // RevokeKey revokes a key whatever its tenant (the CLI's `key revoke`).
-func (s *Store) RevokeKey(ctx context.Context, keyID string) error {
-	res, err := s.conn(ctx).NewUpdate().Table("api_keys").
+func (s *Conn) RevokeKey(ctx context.Context, keyID string) error {
+	res, err := s.db.NewUpdate().Table("api_keys").
 		Set("revoked_at = coalesce(revoked_at, ?)", now()).
 		Where("id = ?", keyID).Exec(ctx)
 	if err != nil {
@@ -179,7 +179,7 @@ func (s *Store) RevokeKey(ctx context.Context, keyID string) error {
 }
 
 // TouchKey records that the key was used at t.
-func (s *Store) TouchKey(ctx context.Context, keyID string, t time.Time) error {
-	_, err := s.conn(ctx).NewUpdate().Table("api_keys").Set("last_used_at = greatest(last_used_at, ?)", t).Where("id = ?", keyID).Exec(ctx)
+func (s *Conn) TouchKey(ctx context.Context, keyID string, t time.Time) error {
+	_, err := s.db.NewUpdate().Table("api_keys").Set("last_used_at = greatest(last_used_at, ?)", t).Where("id = ?", keyID).Exec(ctx)
 	return err
 }

@@ -53,13 +53,13 @@ func (r *messageRow) toDomain() domain.Message {
 // external_message_id the ticket already has, it returns the first message and adds
 // nothing; concurrent copies wait on the ticket's row lock and the unique constraint, so
 // exactly one row is ever written.
-func (s *Store) AddMessage(ctx context.Context, tenantID, ticketID string, in domain.MessageCreate) (*domain.Message, bool, error) {
+func (s *Conn) AddMessage(ctx context.Context, tenantID, ticketID string, in domain.MessageCreate) (*domain.Message, bool, error) {
 	var (
 		msg     domain.Message
 		created bool
 	)
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
-		t, err := getTicketRow(ctx, tx, tenantID, ticketID, true)
+	err := s.InTx(ctx, func(tx *Conn) error {
+		t, err := getTicketRow(ctx, tx.db, tenantID, ticketID, true)
 		if err != nil {
 			return err
 		}
@@ -68,13 +68,13 @@ func (s *Store) AddMessage(ctx context.Context, tenantID, ticketID string, in do
 		}
 		at := now()
 		row := newMessageRow(tenantID, ticketID, in, at)
-		res, err := tx.NewInsert().Model(row).On("CONFLICT (ticket_id, external_message_id) DO NOTHING").Exec(ctx)
+		res, err := tx.db.NewInsert().Model(row).On("CONFLICT (ticket_id, external_message_id) DO NOTHING").Exec(ctx)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			first := new(messageRow)
-			err := tx.NewSelect().Model(first).
+			err := tx.db.NewSelect().Model(first).
 				Where("ticket_id = ? AND external_message_id = ?", ticketID, in.ExternalMessageID).
 				Scan(ctx)
 			msg = first.toDomain()
@@ -83,7 +83,7 @@ func (s *Store) AddMessage(ctx context.Context, tenantID, ticketID string, in do
 		created = true
 		msg = row.toDomain()
 		after := new(ticketRow)
-		err = tx.NewUpdate().Model(after).
+		err = tx.db.NewUpdate().Model(after).
 			Set("message_count = message_count + 1").
 			Set("last_message_at = greatest(last_message_at, ?)", at).
 			Set("updated_at = ?", at).
@@ -94,7 +94,7 @@ func (s *Store) AddMessage(ctx context.Context, tenantID, ticketID string, in do
 			return err
 		}
 		before := t.toDomain()
-		return s.writeEvent(ctx, tx, domain.EventMessageCreated, &before, after.toDomain(), &msg, at)
+		return tx.writeEvent(ctx, domain.EventMessageCreated, &before, after.toDomain(), &msg, at)
 	})
 	if err != nil {
 		return nil, false, err
@@ -104,8 +104,8 @@ func (s *Store) AddMessage(ctx context.Context, tenantID, ticketID string, in do
 
 // ListMessages returns up to limit messages of a ticket after the cursor, oldest first,
 // and whether more follow.
-func (s *Store) ListMessages(ctx context.Context, tenantID, ticketID string, after *domain.MessageCursor, limit int) ([]domain.Message, bool, error) {
-	db := s.conn(ctx)
+func (s *Conn) ListMessages(ctx context.Context, tenantID, ticketID string, after *domain.MessageCursor, limit int) ([]domain.Message, bool, error) {
+	db := s.db
 	if err := s.CheckTicket(ctx, tenantID, ticketID); err != nil {
 		return nil, false, err
 	}

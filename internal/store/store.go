@@ -1,6 +1,8 @@
-// Package store keeps Threada's data in PostgreSQL through bun. Exported methods own their
-// transaction; unexported helpers take bun.IDB so they compose inside one. Driver errors
-// become domain error codes here, at the edge.
+// Package store keeps Threada's data in PostgreSQL through bun. Every data method runs on
+// a Conn that the caller chooses: the pool (the Store), where each call is atomic on its
+// own, or one transaction, handed out by InTx or Idempotent, where calls commit together.
+// Transactions are passed explicitly, never found in a context. Driver errors become domain
+// error codes here, at the edge.
 package store
 
 import (
@@ -23,13 +25,25 @@ import (
 	"github.com/threada/threada/internal/domain"
 )
 
-// Store is the PostgreSQL-backed implementation of the domain's stores.
+// Store is the PostgreSQL-backed implementation of the domain's stores. Its data methods
+// (those of Conn) run on the connection pool, each call atomic on its own; to make several
+// calls one unit, run them on the *Conn that InTx hands its function.
 type Store struct {
+	Conn
 	db     *bun.DB
 	closed chan struct{}
 
 	notifyOnce sync.Once
 	notifyWake chan struct{}
+}
+
+// Conn is where store calls run: the pool (the Store itself) or one transaction (the Conn
+// InTx or Idempotent hands a function). A caller that needs two writes to commit together
+// says so by making both on one transaction's Conn; nothing is ever found in a context.
+type Conn struct {
+	root *Store
+	db   bun.IDB  // the pool or a bun.Tx
+	tx   *txState // nil on the pool
 }
 
 var (
@@ -64,7 +78,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, describeConnError(dsn, err)
 	}
-	return &Store{db: db, closed: make(chan struct{})}, nil
+	s := &Store{db: db, closed: make(chan struct{})}
+	s.Conn = Conn{root: s, db: db}
+	return s, nil
 }
 
 func openDB(dsn string) (db *bun.DB, err error) {
@@ -122,56 +138,47 @@ func (s *Store) Close() error {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-type txKey struct{}
-
-// txState is the transaction a context carries, with what to run once it commits.
+// txState is an open transaction, with what to run once it commits.
 type txState struct {
 	tx    bun.Tx
 	after []func(context.Context)
+	idem  *idemState // set on the transaction of an Idempotent call
 }
 
-// RunInTx runs fn in one transaction. Store calls made with the context fn receives join
-// that transaction, so a caller can make several of them atomic.
-func (s *Store) RunInTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	return s.inTx(ctx, func(ctx context.Context, _ bun.IDB) error { return fn(ctx) })
+// InTx runs fn in one transaction and commits it when fn returns nil. Called on a Conn that
+// is already a transaction, fn joins it (and commits with it).
+func (s *Conn) InTx(ctx context.Context, fn func(tx *Conn) error) error {
+	if s.tx != nil {
+		return fn(s)
+	}
+	st := &txState{}
+	err := s.root.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		st.tx = tx
+		return fn(&Conn{root: s.root, db: tx, tx: st})
+	})
+	if err != nil {
+		return err
+	}
+	st.runAfter(ctx)
+	return nil
 }
 
-// AfterCommit runs fn once the transaction ctx carries has committed, or at once when ctx
-// carries none. Work that must only follow a durable write, such as starting a workflow
-// for a stored action, goes here.
-func (s *Store) AfterCommit(ctx context.Context, fn func(context.Context)) {
-	if st, ok := ctx.Value(txKey{}).(*txState); ok {
-		st.after = append(st.after, fn)
+// AfterCommit runs fn once the transaction s is part of has committed, or at once on the
+// pool. Work that must only follow a durable write, such as starting a workflow for a
+// stored action, goes here.
+func (s *Conn) AfterCommit(ctx context.Context, fn func(context.Context)) {
+	if s.tx != nil {
+		s.tx.after = append(s.tx.after, fn)
 		return
 	}
 	fn(ctx)
 }
 
-// inTx runs fn in the transaction carried by ctx, or in a new one.
-func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.IDB) error) error {
-	if st, ok := ctx.Value(txKey{}).(*txState); ok {
-		return fn(ctx, st.tx)
-	}
-	st := &txState{}
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		st.tx = tx
-		return fn(context.WithValue(ctx, txKey{}, st), tx)
-	})
-	if err != nil {
-		return err
-	}
+func (st *txState) runAfter(ctx context.Context) {
 	for _, f := range st.after {
 		f(ctx)
 	}
-	return nil
-}
-
-// conn returns the transaction carried by ctx, or the pool.
-func (s *Store) conn(ctx context.Context) bun.IDB {
-	if st, ok := ctx.Value(txKey{}).(*txState); ok {
-		return st.tx
-	}
-	return s.db
+	st.after = nil
 }
 
 // wrapErr turns driver errors into domain errors: no rows -> ENOTFOUND (with msg),

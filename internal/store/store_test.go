@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -31,7 +32,7 @@ func TestIdempotentRefusesAKeyStillRunning(t *testing.T) {
 	inside, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := s.Idempotent(ctx, req, func(context.Context) (*store.StoredResponse, error) {
+		_, _, err := s.Idempotent(ctx, req, func(*store.Conn) (*store.StoredResponse, error) {
 			close(inside)
 			<-release
 			return &store.StoredResponse{StatusCode: 201, Body: []byte(`{"ok":true}`)}, nil
@@ -39,7 +40,7 @@ func TestIdempotentRefusesAKeyStillRunning(t *testing.T) {
 		done <- err
 	}()
 	<-inside
-	_, _, err := s.Idempotent(ctx, req, func(context.Context) (*store.StoredResponse, error) {
+	_, _, err := s.Idempotent(ctx, req, func(*store.Conn) (*store.StoredResponse, error) {
 		t.Error("ran a second time while the first was running")
 		return nil, nil
 	})
@@ -50,7 +51,7 @@ func TestIdempotentRefusesAKeyStillRunning(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	resp, replayed, err := s.Idempotent(ctx, req, func(context.Context) (*store.StoredResponse, error) {
+	resp, replayed, err := s.Idempotent(ctx, req, func(*store.Conn) (*store.StoredResponse, error) {
 		t.Error("ran again after completing")
 		return nil, nil
 	})
@@ -66,8 +67,8 @@ func TestIdempotentRollsBackWithTheWork(t *testing.T) {
 	ctx := context.Background()
 	tenant := newTenant(t, s)
 	req := store.IdempotentRequest{TenantID: tenant, KeyID: "key_x", Key: "k1", Fingerprint: []byte("fp")}
-	_, _, err := s.Idempotent(ctx, req, func(ctx context.Context) (*store.StoredResponse, error) {
-		if _, err := s.CreateTicket(ctx, tenant, domain.TicketCreate{Subject: "s", Status: "open", Priority: "normal", Channel: "api"}); err != nil {
+	_, _, err := s.Idempotent(ctx, req, func(tx *store.Conn) (*store.StoredResponse, error) {
+		if _, err := tx.CreateTicket(ctx, tenant, domain.TicketCreate{Subject: "s", Status: "open", Priority: "normal", Channel: "api"}); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("crash after the insert")
@@ -80,7 +81,7 @@ func TestIdempotentRollsBackWithTheWork(t *testing.T) {
 		t.Fatalf("the failed request left %d tickets (%v)", len(tickets), err)
 	}
 	ran := false
-	if _, replayed, err := s.Idempotent(ctx, req, func(context.Context) (*store.StoredResponse, error) {
+	if _, replayed, err := s.Idempotent(ctx, req, func(*store.Conn) (*store.StoredResponse, error) {
 		ran = true
 		return &store.StoredResponse{StatusCode: 201, Body: []byte("{}")}, nil
 	}); err != nil || replayed || !ran {
@@ -146,5 +147,39 @@ func TestTicketsAndKeysStayWithinTheirTenant(t *testing.T) {
 	}
 	if err := s.CreateKey(ctx, &domain.APIKey{ID: domain.NewID(domain.PrefixKey), TenantID: "ten_00000000000000000000000000", Name: "k", Scopes: []string{"support.read"}}, []byte("h")); domain.ErrorCode(err) != domain.ENOTFOUND {
 		t.Errorf("key for an unknown tenant: %v", err)
+	}
+}
+
+// TestInTxJoinsTheIdempotentTransaction: writes a caller groups with InTx commit together
+// whether its Conn is the pool or the transaction of an Idempotency-Key, so a request's
+// atomicity does not depend on the client sending one.
+func TestInTxJoinsTheIdempotentTransaction(t *testing.T) {
+	s := dbtest.New(t)
+	ctx := context.Background()
+	tenant := newTenant(t, s)
+	boom := errors.New("the second write fails")
+	group := func(db *store.Conn) error {
+		return db.InTx(ctx, func(tx *store.Conn) error {
+			if _, err := tx.CreateTicket(ctx, tenant, domain.TicketCreate{Subject: "first", Status: "open", Priority: "normal", Channel: "api"}); err != nil {
+				return err
+			}
+			return boom
+		})
+	}
+	if err := group(&s.Conn); !errors.Is(err, boom) {
+		t.Fatalf("on the pool: %v", err)
+	}
+	req := store.IdempotentRequest{TenantID: tenant, KeyID: "key_x", Key: "k1", Fingerprint: []byte("fp")}
+	_, _, err := s.Idempotent(ctx, req, func(tx *store.Conn) (*store.StoredResponse, error) {
+		if err := group(tx); err != nil {
+			return nil, err
+		}
+		return &store.StoredResponse{StatusCode: 201, Body: []byte("{}")}, nil
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("under a key: %v", err)
+	}
+	if tickets, _, err := s.ListTickets(ctx, tenant, domain.TicketFilter{}, nil, 10); err != nil || len(tickets) != 0 {
+		t.Fatalf("%d tickets survived a failed group (%v)", len(tickets), err)
 	}
 }

@@ -62,7 +62,7 @@ func utcPtr(t *time.Time) *time.Time {
 
 // CreateTenant stores t, filling its ID (unless set) and creation time. The signing secret
 // arrives sealed: the store never sees it in the clear.
-func (s *Store) CreateTenant(ctx context.Context, t *domain.Tenant, sealedSigningSecret []byte) error {
+func (s *Conn) CreateTenant(ctx context.Context, t *domain.Tenant, sealedSigningSecret []byte) error {
 	if t.ID == "" {
 		t.ID = domain.NewID(domain.PrefixTenant)
 	}
@@ -73,20 +73,20 @@ func (s *Store) CreateTenant(ctx context.Context, t *domain.Tenant, sealedSignin
 	}
 	row := &tenantRow{ID: t.ID, Name: t.Name, ActionsBaseURL: t.ActionsBaseURL, AllowedHosts: t.AllowedHosts,
 		SigningSecret: sealedSigningSecret, CreatedAt: t.CreatedAt, UpdatedAt: &t.CreatedAt}
-	_, err := s.conn(ctx).NewInsert().Model(row).Exec(ctx)
+	_, err := s.db.NewInsert().Model(row).Exec(ctx)
 	return err
 }
 
 // GetTenant returns one tenant.
-func (s *Store) GetTenant(ctx context.Context, id string) (*domain.Tenant, error) {
-	row, err := s.tenantRow(ctx, s.conn(ctx), id, false)
+func (s *Conn) GetTenant(ctx context.Context, id string) (*domain.Tenant, error) {
+	row, err := s.tenantRow(ctx, s.db, id, false)
 	if err != nil {
 		return nil, err
 	}
 	return row.toDomain(), nil
 }
 
-func (s *Store) tenantRow(ctx context.Context, db bun.IDB, id string, forUpdate bool) (*tenantRow, error) {
+func (s *Conn) tenantRow(ctx context.Context, db bun.IDB, id string, forUpdate bool) (*tenantRow, error) {
 	row := new(tenantRow)
 	q := db.NewSelect().Model(row).Where("id = ?", id)
 	if forUpdate {
@@ -99,9 +99,9 @@ func (s *Store) tenantRow(ctx context.Context, db bun.IDB, id string, forUpdate 
 }
 
 // UpdateTenant changes the settings present in u and returns the tenant before and after.
-func (s *Store) UpdateTenant(ctx context.Context, id string, u domain.TenantUpdate) (before, after *domain.Tenant, err error) {
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
-		row, err := s.tenantRow(ctx, tx, id, true)
+func (s *Conn) UpdateTenant(ctx context.Context, id string, u domain.TenantUpdate) (before, after *domain.Tenant, err error) {
+	err = s.InTx(ctx, func(tx *Conn) error {
+		row, err := s.tenantRow(ctx, tx.db, id, true)
 		if err != nil {
 			return err
 		}
@@ -118,7 +118,7 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, u domain.TenantUpda
 		setOrClear(&row.RateLimitTenantRPS, u.RateLimitTenantRPS, u.ClearTenantRPS)
 		at := now()
 		row.UpdatedAt = &at
-		_, err = tx.NewUpdate().Model(row).Column("actions_base_url", "allowed_hosts", "default_action_timeout_ms",
+		_, err = tx.db.NewUpdate().Model(row).Column("actions_base_url", "allowed_hosts", "default_action_timeout_ms",
 			"default_action_max_attempts", "rate_limit_key_rps", "rate_limit_tenant_rps", "updated_at").WherePK().Exec(ctx)
 		after = row.toDomain()
 		return err
@@ -141,8 +141,8 @@ func setOrClear(field **int, v *int, clear bool) {
 
 // SigningSecrets returns the tenant's sealed signing secrets that sign calls now: the
 // current one, and the previous one during its overlap window.
-func (s *Store) SigningSecrets(ctx context.Context, id string) ([][]byte, error) {
-	row, err := s.tenantRow(ctx, s.conn(ctx), id, false)
+func (s *Conn) SigningSecrets(ctx context.Context, id string) ([][]byte, error) {
+	row, err := s.tenantRow(ctx, s.db, id, false)
 	if err != nil {
 		return nil, err
 	}
@@ -158,9 +158,9 @@ func (s *Store) SigningSecrets(ctx context.Context, id string) ([][]byte, error)
 
 // RotateSigningSecret makes sealed the tenant's signing secret; the current one keeps
 // signing, next to it, for overlap.
-func (s *Store) RotateSigningSecret(ctx context.Context, id string, sealed []byte, overlap time.Duration) (before, after *domain.Tenant, err error) {
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
-		row, err := s.tenantRow(ctx, tx, id, true)
+func (s *Conn) RotateSigningSecret(ctx context.Context, id string, sealed []byte, overlap time.Duration) (before, after *domain.Tenant, err error) {
+	err = s.InTx(ctx, func(tx *Conn) error {
+		row, err := s.tenantRow(ctx, tx.db, id, true)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func (s *Store) RotateSigningSecret(ctx context.Context, id string, sealed []byt
 			row.PreviousSigningSecret, row.PreviousSecretExpiresAt = nil, nil
 		}
 		row.SigningSecret, row.SigningSecretRotatedAt, row.UpdatedAt = sealed, &at, &at
-		_, err = tx.NewUpdate().Model(row).Column("signing_secret_sealed", "previous_signing_secret_sealed",
+		_, err = tx.db.NewUpdate().Model(row).Column("signing_secret_sealed", "previous_signing_secret_sealed",
 			"previous_signing_secret_expires_at", "signing_secret_rotated_at", "updated_at").WherePK().Exec(ctx)
 		after = row.toDomain()
 		return err
@@ -181,9 +181,9 @@ func (s *Store) RotateSigningSecret(ctx context.Context, id string, sealed []byt
 }
 
 // invalidate tells every API process to drop what it cached under key, once the
-// transaction ctx carries (if any) commits.
-func (s *Store) invalidate(ctx context.Context, key string) {
+// transaction s is part of (if any) commits.
+func (s *Conn) invalidate(ctx context.Context, key string) {
 	s.AfterCommit(ctx, func(ctx context.Context) {
-		_, _ = s.db.ExecContext(context.WithoutCancel(ctx), "SELECT pg_notify(?, ?)", CacheChannel, key)
+		_, _ = s.root.db.ExecContext(context.WithoutCancel(ctx), "SELECT pg_notify(?, ?)", CacheChannel, key)
 	})
 }

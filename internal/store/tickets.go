@@ -66,7 +66,7 @@ func (r *ticketRow) setContact(c *domain.Contact) {
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 // CreateTicket stores a normalized ticket and its initial message in one transaction.
-func (s *Store) CreateTicket(ctx context.Context, tenantID string, in domain.TicketCreate) (*domain.TicketDetail, error) {
+func (s *Conn) CreateTicket(ctx context.Context, tenantID string, in domain.TicketCreate) (*domain.TicketDetail, error) {
 	at := now()
 	row := &ticketRow{
 		ID:            domain.NewID(domain.PrefixTicket),
@@ -97,24 +97,24 @@ func (s *Store) CreateTicket(ctx context.Context, tenantID string, in domain.Tic
 	}
 	// One statement, so one round trip and atomic on its own: the ticket, its first
 	// message and its event (the outbox) are written together or not at all.
-	db := s.conn(ctx)
+	db := s.db
 	parts := []any{db.NewInsert().Model(row)}
 	sql := "WITH t AS (?)"
 	if msg != nil {
 		parts = append(parts, db.NewInsert().Model(msg))
 		sql += ", m AS (?)"
 	}
-	parts = append(parts, s.eventInsert(ctx, db, domain.EventTicketCreated, nil, d.Ticket, first, at))
+	parts = append(parts, s.eventInsert(ctx, domain.EventTicketCreated, nil, d.Ticket, first, at))
 	if _, err := db.NewRaw(sql+" ?", parts...).Exec(ctx); err != nil {
 		return nil, err
 	}
-	s.AfterCommit(ctx, func(context.Context) { s.notifyEvents() })
+	s.AfterCommit(ctx, func(context.Context) { s.root.notifyEvents() })
 	return d, nil
 }
 
 // GetTicket returns a ticket with up to limit of its latest messages, oldest first.
-func (s *Store) GetTicket(ctx context.Context, tenantID, ticketID string, limit int) (*domain.TicketDetail, error) {
-	db := s.conn(ctx)
+func (s *Conn) GetTicket(ctx context.Context, tenantID, ticketID string, limit int) (*domain.TicketDetail, error) {
+	db := s.db
 	row, err := getTicketRow(ctx, db, tenantID, ticketID, false)
 	if err != nil {
 		return nil, err
@@ -137,8 +137,8 @@ func (s *Store) GetTicket(ctx context.Context, tenantID, ticketID string, limit 
 }
 
 // CheckTicket returns ENOTFOUND unless the tenant has the ticket.
-func (s *Store) CheckTicket(ctx context.Context, tenantID, ticketID string) error {
-	exists, err := s.conn(ctx).NewSelect().Table("tickets").Where("id = ? AND tenant_id = ?", ticketID, tenantID).Exists(ctx)
+func (s *Conn) CheckTicket(ctx context.Context, tenantID, ticketID string) error {
+	exists, err := s.db.NewSelect().Table("tickets").Where("id = ? AND tenant_id = ?", ticketID, tenantID).Exists(ctx)
 	if err != nil {
 		return err
 	}
@@ -162,10 +162,10 @@ func getTicketRow(ctx context.Context, db bun.IDB, tenantID, ticketID string, fo
 
 // UpdateTicket applies a normalized partial update and records a ticket.updated event in
 // the same transaction. An update that changes nothing writes nothing.
-func (s *Store) UpdateTicket(ctx context.Context, tenantID, ticketID string, u domain.TicketUpdate) (*domain.Ticket, error) {
+func (s *Conn) UpdateTicket(ctx context.Context, tenantID, ticketID string, u domain.TicketUpdate) (*domain.Ticket, error) {
 	var out domain.Ticket
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.IDB) error {
-		row, err := getTicketRow(ctx, tx, tenantID, ticketID, true)
+	err := s.InTx(ctx, func(tx *Conn) error {
+		row, err := getTicketRow(ctx, tx.db, tenantID, ticketID, true)
 		if err != nil {
 			return err
 		}
@@ -178,13 +178,13 @@ func (s *Store) UpdateTicket(ctx context.Context, tenantID, ticketID string, u d
 		out.UpdatedAt = at
 		row.Subject, row.Status, row.Priority, row.Tags, row.UpdatedAt = out.Subject, out.Status, out.Priority, out.Tags, at
 		row.setContact(out.Contact)
-		_, err = tx.NewUpdate().Model(row).
+		_, err = tx.db.NewUpdate().Model(row).
 			Column("subject", "status", "priority", "tags", "contact_name", "contact_email", "contact_phone", "updated_at").
 			WherePK().Exec(ctx)
 		if err != nil {
 			return err
 		}
-		return s.writeEvent(ctx, tx, domain.EventTicketUpdated, &before, out, nil, at)
+		return tx.writeEvent(ctx, domain.EventTicketUpdated, &before, out, nil, at)
 	})
 	if err != nil {
 		return nil, err
@@ -206,9 +206,9 @@ func ticketEqual(a, b domain.Ticket) bool {
 // ListTickets returns up to limit tickets after the cursor in the order
 // (last_message_at desc, id desc), and whether more follow. It is a keyset query on the
 // tickets_activity index, so any page costs about what the first does.
-func (s *Store) ListTickets(ctx context.Context, tenantID string, f domain.TicketFilter, after *domain.TicketCursor, limit int) ([]domain.Ticket, bool, error) {
+func (s *Conn) ListTickets(ctx context.Context, tenantID string, f domain.TicketFilter, after *domain.TicketCursor, limit int) ([]domain.Ticket, bool, error) {
 	var rows []ticketRow
-	q := s.conn(ctx).NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
+	q := s.db.NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
 	if f.Status != "" {
 		q = q.Where("status = ?", f.Status)
 	}
