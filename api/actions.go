@@ -158,7 +158,7 @@ func (s *server) getAction(c *fiber.Ctx) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
-	a, err := s.actionParam(c)
+	a, err := s.actionParam(c, &s.store.Conn)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (s *server) cancelAction(c *fiber.Ctx, db *store.Conn) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
-	a, err := s.actionParam(c)
+	a, err := s.actionParam(c, db)
 	if err != nil {
 		return err
 	}
@@ -230,10 +230,10 @@ func (s *server) listActions(c *fiber.Ctx) error {
 }
 
 // actionParam loads {action_id} within the caller's tenant; a malformed id is a 404.
-func (s *server) actionParam(c *fiber.Ctx) (*domain.Action, error) {
+func (s *server) actionParam(c *fiber.Ctx, db *store.Conn) (*domain.Action, error) {
 	id := c.Params("action_id")
 	if !domain.ValidID(domain.PrefixAction, id) {
 		return nil, domain.Errorf(domain.ENOTFOUND, "No action %q exists.", id)
 	}
-	return s.store.GetAction(c.UserContext(), keyOf(c).TenantID, id)
+	return db.GetAction(c.UserContext(), keyOf(c).TenantID, id)
 }

@@ -99,7 +99,7 @@ func (s *server) createKey(c *fiber.Ctx, db *store.Conn) error {
 
 // getKey handles GET /api-keys/{key_id}.
 func (s *server) getKey(c *fiber.Ctx) error {
-	k, err := s.keyParam(c)
+	k, err := s.keyParam(c, &s.store.Conn)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ type rotateKeyRequest struct {
 // rotateKey handles POST /api-keys/{key_id}/rotate: a new secret for the same key id; the
 // old one works until the grace period (default a day, 0 for none) ends.
 func (s *server) rotateKey(c *fiber.Ctx, db *store.Conn) error {
-	k, err := s.keyParam(c)
+	k, err := s.keyParam(c, db)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (s *server) rotateKey(c *fiber.Ctx, db *store.Conn) error {
 
 // revokeKey handles POST /api-keys/{key_id}/revoke: the next request with it gets 401.
 func (s *server) revokeKey(c *fiber.Ctx, db *store.Conn) error {
-	k, err := s.keyParam(c)
+	k, err := s.keyParam(c, db)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (s *server) revokeKey(c *fiber.Ctx, db *store.Conn) error {
 }
 
 // keyParam loads {key_id} within the caller's tenant.
-func (s *server) keyParam(c *fiber.Ctx) (*domain.APIKey, error) {
+func (s *server) keyParam(c *fiber.Ctx, db *store.Conn) (*domain.APIKey, error) {
 	if err := checkQuery(c); err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func (s *server) keyParam(c *fiber.Ctx) (*domain.APIKey, error) {
 	if !domain.ValidID(domain.PrefixKey, id) {
 		return nil, domain.Errorf(domain.ENOTFOUND, "No API key %q exists.", id)
 	}
-	return s.store.GetKey(c.UserContext(), keyOf(c).TenantID, id)
+	return db.GetKey(c.UserContext(), keyOf(c).TenantID, id)
 }
 
 // withinScopes enforces the scope ceiling: the calling key may create, rotate or revoke

@@ -67,12 +67,12 @@ func (r *automationRequest) input() domain.AutomationInput {
 // checkAutomation compiles a whole automation (condition and templates) and checks its
 // custom_http actions against the tenant's settings with a sample ticket, so that a rule
 // that can never run is refused when it is saved.
-func (s *server) checkAutomation(c *fiber.Ctx, a *domain.Automation) error {
+func (s *server) checkAutomation(c *fiber.Ctx, db *store.Conn, a *domain.Automation) error {
 	compiled, err := rules.Compile(a)
 	if err != nil {
 		return err
 	}
-	tenant, err := s.store.GetTenant(c.UserContext(), a.TenantID)
+	tenant, err := db.GetTenant(c.UserContext(), a.TenantID)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func (s *server) createAutomation(c *fiber.Ctx, db *store.Conn) error {
 	}
 	tenantID := keyOf(c).TenantID
 	draft := &domain.Automation{TenantID: tenantID, Condition: *in.Condition, Actions: *in.Actions}
-	if err := s.checkAutomation(c, draft); err != nil {
+	if err := s.checkAutomation(c, db, draft); err != nil {
 		return err
 	}
 	var a *domain.Automation
@@ -151,7 +151,7 @@ func (s *server) getAutomation(c *fiber.Ctx) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
-	a, err := s.automationParam(c)
+	a, err := s.automationParam(c, &s.store.Conn)
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (s *server) getAutomation(c *fiber.Ctx) error {
 // updateAutomation handles PATCH /automations/{automation_id}: fields present replace the
 // automation's, the whole is checked again, and the version goes up.
 func (s *server) updateAutomation(c *fiber.Ctx, db *store.Conn) error {
-	a, err := s.automationParam(c)
+	a, err := s.automationParam(c, db)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *server) updateAutomation(c *fiber.Ctx, db *store.Conn) error {
 	if in.Actions != nil {
 		draft.Actions = *in.Actions
 	}
-	if err := s.checkAutomation(c, &draft); err != nil {
+	if err := s.checkAutomation(c, db, &draft); err != nil {
 		return err
 	}
 	var updated *domain.Automation
@@ -206,7 +206,7 @@ func (s *server) deleteAutomation(c *fiber.Ctx, db *store.Conn) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
-	a, err := s.automationParam(c)
+	a, err := s.automationParam(c, db)
 	if err != nil {
 		return err
 	}
@@ -274,7 +274,7 @@ func runViewOf(r *domain.AutomationRun) runView {
 
 // listRuns handles GET /automations/{automation_id}/runs, newest first.
 func (s *server) listRuns(c *fiber.Ctx) error {
-	a, err := s.automationParam(c)
+	a, err := s.automationParam(c, &s.store.Conn)
 	if err != nil {
 		return err
 	}
@@ -294,10 +294,10 @@ func (s *server) listRuns(c *fiber.Ctx) error {
 }
 
 // automationParam loads {automation_id} within the caller's tenant.
-func (s *server) automationParam(c *fiber.Ctx) (*domain.Automation, error) {
+func (s *server) automationParam(c *fiber.Ctx, db *store.Conn) (*domain.Automation, error) {
 	id := c.Params("automation_id")
 	if !domain.ValidID(domain.PrefixAutomation, id) {
 		return nil, domain.Errorf(domain.ENOTFOUND, "No automation %q exists.", id)
 	}
-	return s.store.GetAutomation(c.UserContext(), keyOf(c).TenantID, id)
+	return db.GetAutomation(c.UserContext(), keyOf(c).TenantID, id)
 }

@@ -86,7 +86,7 @@ func (s *server) testAutomation(c *fiber.Ctx, db *store.Conn) error {
 	}
 	ctx := c.UserContext()
 	key := keyOf(c)
-	ev, err := s.dryRunEvent(c, &req)
+	ev, err := s.dryRunEvent(c, db, &req)
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func renderDryRun(r rules.Rendered, tenant *domain.Tenant, t domain.Ticket) dryR
 
 // dryRunEvent builds the event a dry run evaluates: the ticket (stored or described), the
 // state before it made of the changes' from values, and the event's type and actor.
-func (s *server) dryRunEvent(c *fiber.Ctx, req *dryRunRequest) (*domain.TicketEvent, error) {
+func (s *server) dryRunEvent(c *fiber.Ctx, db *store.Conn, req *dryRunRequest) (*domain.TicketEvent, error) {
 	key := keyOf(c)
 	ev := &domain.TicketEvent{ID: "evt_dry_run", TenantID: key.TenantID, Type: domain.EventTicketUpdated,
 		Origin: domain.Origin{Actor: "api_key:" + key.ID}, OccurredAt: nowUTC(), Changes: map[string]domain.FieldChange{}}
@@ -181,7 +181,7 @@ func (s *server) dryRunEvent(c *fiber.Ctx, req *dryRunRequest) (*domain.TicketEv
 		if !domain.ValidID(domain.PrefixTicket, id) {
 			return nil, domain.Errorf(domain.ENOTFOUND, "No ticket %q exists.", id)
 		}
-		d, err := s.store.GetTicket(c.UserContext(), key.TenantID, id, 1)
+		d, err := db.GetTicket(c.UserContext(), key.TenantID, id, 1)
 		if err != nil {
 			return nil, err
 		}

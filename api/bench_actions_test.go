@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +22,10 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/httpguard"
 	"github.com/threada/threada/internal/temporaltest"
 	"github.com/threada/threada/workflows"
 )
@@ -66,9 +71,16 @@ func (a *arrivals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// actionsResult is one path's figures on one server.
+type actionsResult struct {
+	rates    []float64 // actions/s of each throughput run
+	p50, p99 time.Duration
+}
+
 // benchActions: end-to-end actions per second and the time from POST to the receiver's
 // first request, through the API, the workflow and the activity, next to a bare workflow
-// with one HTTP activity started by a minimal SDK client on the same dev server.
+// with one HTTP activity started by a minimal SDK client; first on the dev server, then on
+// Temporal's own server on PostgreSQL (scripts/temporal-server.sh), the production shape.
 func benchActions(t *testing.T) {
 	const (
 		n              = 250
@@ -76,7 +88,58 @@ func benchActions(t *testing.T) {
 		latencySamples = 60
 		rounds         = 2
 	)
-	ts := temporaltest.Shared(t)
+	type row struct {
+		server      string
+		bare, api   actionsResult
+		notMeasured string
+	}
+	var rows []row
+	dev := temporaltest.Shared(t)
+	bare, api := measureActions(t, dev, n, concurrency, latencySamples, rounds)
+	rows = append(rows, row{server: "dev server (CLI v1.5.1, SQLite in memory)", bare: bare, api: api})
+
+	prodName := fmt.Sprintf("temporal-server %s on PostgreSQL (%d history shards)", temporaltest.ProductionVersion, temporaltest.ProductionShards)
+	prod, err := temporaltest.StartProduction(dbtest.ServerURL())
+	switch {
+	case errors.Is(err, temporaltest.ErrNoServerBinary):
+		rows = append(rows, row{server: prodName, notMeasured: "not measured: the server could not be built"})
+		t.Log(err)
+	case err != nil:
+		t.Fatal(err)
+	default:
+		bare, api = measureActions(t, prod, n, concurrency, latencySamples, rounds)
+		prod.Stop()
+		rows = append(rows, row{server: prodName, bare: bare, api: api})
+	}
+
+	fmt.Printf("\nActions: receiver on loopback, API, worker and Temporal in this process's machine; throughput: %d runs at concurrency %d, %d times each (ABBA rounds); latency: %d runs one at a time\n\n", n, concurrency, 2*rounds, latencySamples)
+	fmt.Println("| server | case | actions/s end to end, under load (mean; runs) | start to receiver p50, unloaded | p99, unloaded |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, r := range rows {
+		if r.notMeasured != "" {
+			fmt.Printf("| %s | | %s | | |\n", r.server, r.notMeasured)
+			continue
+		}
+		for _, c := range []struct {
+			name string
+			res  actionsResult
+		}{{"bare workflow + one HTTP activity, minimal SDK client", r.bare}, {"Threada: POST /actions -> workflow -> signed call, recorded", r.api}} {
+			fmt.Printf("| %s | %s | %.1f (%s) | %s | %s |\n", r.server, c.name, mean(c.res.rates), rates(c.res.rates), ms(c.res.p50), ms(c.res.p99))
+		}
+	}
+	fmt.Println()
+	for _, r := range rows {
+		if r.notMeasured == "" {
+			fmt.Printf("Threada vs bare on the %s: %.2fx actions/s (aim 1.0x, >= 0.7x), %.2fx p50\n", r.server, mean(r.api.rates)/mean(r.bare.rates), float64(r.api.p50)/float64(r.bare.p50))
+		}
+	}
+	fmt.Println()
+}
+
+// measureActions runs both paths against ts: a warm-up, latency one run at a time
+// (alternating the paths), then throughput in rounds of bare, Threada, Threada, bare so
+// that the server's growing state and its pauses weigh on both alike.
+func measureActions(t *testing.T, ts *temporaltest.Server, n, concurrency, latencySamples, rounds int) (bareRes, apiRes actionsResult) {
 	e := newEnvWithTemporal(t, ts.Addr)
 	e.srv.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	e.srv.actions.log = e.srv.log
@@ -92,7 +155,8 @@ func benchActions(t *testing.T) {
 	defer recvLn.Close()
 	recvURL := "http://" + recvLn.Addr().String()
 
-	startInProcessWorker(t, e, tc)
+	stopWorker := startBenchWorker(t, e, tc)
+	defer stopWorker()
 	bareQueue := e.cfg.TaskQueue + "-bare"
 	bw := worker.New(tc, bareQueue, worker.Options{})
 	bw.RegisterWorkflow(bareWorkflow)
@@ -203,7 +267,6 @@ func benchActions(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 
-	// Latency without load: one at a time, alternating the two paths.
 	apiBegun, bareBegun := map[string]time.Time{}, map[string]time.Time{}
 	for i := 0; i < latencySamples; i++ {
 		for _, p := range []struct {
@@ -221,24 +284,15 @@ func benchActions(t *testing.T) {
 		}
 	}
 	apiLat, bareLat := waitAll("threada", apiBegun), waitAll("bare", bareBegun)
+	apiRes.p50, apiRes.p99 = percentile(apiLat, 50), percentile(apiLat, 99)
+	bareRes.p50, bareRes.p99 = percentile(bareLat, 50), percentile(bareLat, 99)
 
-	// Throughput under load, in rounds of bare, threada, threada, bare, so that the dev
-	// server's growing state and its pauses weigh on both alike.
-	var apiRates, bareRates []float64
 	for r := 0; r < rounds; r++ {
-		bareRates = append(bareRates, throughput("bare", bare))
-		apiRates = append(apiRates, throughput("threada", viaAPI), throughput("threada", viaAPI))
-		bareRates = append(bareRates, throughput("bare", bare))
+		bareRes.rates = append(bareRes.rates, throughput("bare", bare))
+		apiRes.rates = append(apiRes.rates, throughput("threada", viaAPI), throughput("threada", viaAPI))
+		bareRes.rates = append(bareRes.rates, throughput("bare", bare))
 	}
-	apiRate, bareRate := mean(apiRates), mean(bareRates)
-
-	fmt.Printf("\nActions: receiver on loopback, Temporal dev server (CLI v1.5.1); throughput: %d runs at concurrency %d, %d times each (ABBA rounds); latency: %d runs one at a time\n\n", n, concurrency, 2*rounds, latencySamples)
-	fmt.Println("| measurement | Threada: POST /actions -> workflow -> signed call, recorded | bare workflow + one HTTP activity, minimal SDK client | ratio | aim |")
-	fmt.Println("|---|---|---|---|---|")
-	fmt.Printf("| actions/s end to end, under load (mean; runs %s vs %s) | %.1f | %.1f | %.2fx | 1.0x (>= 0.7x) |\n", rates(apiRates), rates(bareRates), apiRate, bareRate, apiRate/bareRate)
-	fmt.Printf("| start to receiver p50, unloaded | %s | %s | %.2fx | |\n", ms(percentile(apiLat, 50)), ms(percentile(bareLat, 50)), float64(percentile(apiLat, 50))/float64(percentile(bareLat, 50)))
-	fmt.Printf("| start to receiver p99, unloaded | %s | %s | %.2fx | |\n", ms(percentile(apiLat, 99)), ms(percentile(bareLat, 99)), float64(percentile(apiLat, 99))/float64(percentile(bareLat, 99)))
-	fmt.Println()
+	return bareRes, apiRes
 }
 
 func mean(xs []float64) float64 {
@@ -255,4 +309,30 @@ func rates(xs []float64) string {
 		parts[i] = fmt.Sprintf("%.0f", x)
 	}
 	return strings.Join(parts, "/")
+}
+
+// startBenchWorker runs the action workflows and activities on e's task queue with the
+// worker binary's options; the returned func stops it.
+func startBenchWorker(t *testing.T, e *testEnv, tc client.Client) func() {
+	t.Helper()
+	guard, err := httpguard.New("127.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(tc, e.cfg.TaskQueue, benchWorkerOptions())
+	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return w.Stop
+}
+
+func benchWorkerOptions() worker.Options {
+	o := worker.Options{}
+	atoi := func(k string) int { n, _ := strconv.Atoi(os.Getenv(k)); return n }
+	o.MaxConcurrentActivityTaskPollers = atoi("BENCH_ACT_POLLERS")
+	o.MaxConcurrentWorkflowTaskPollers = atoi("BENCH_WF_POLLERS")
+	o.MaxConcurrentActivityExecutionSize = atoi("BENCH_ACT_SLOTS")
+	o.MaxConcurrentWorkflowTaskExecutionSize = atoi("BENCH_WF_SLOTS")
+	return o
 }

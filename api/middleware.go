@@ -183,6 +183,8 @@ func keyOf(c *fiber.Ctx) *domain.APIKey { return c.Locals(localKey).(*domain.API
 // of the request's Idempotency-Key when a POST carries one, else the pool, where each call
 // is atomic on its own. Writes that must commit together go in one db.InTx (see txn),
 // which joins the key's transaction when there is one, so they are atomic either way.
+// Its reads go through db too: a second connection taken while db holds one could wait on
+// a pool that such handlers have used up.
 type writeHandler func(c *fiber.Ctx, db *store.Conn) error
 
 // writes runs h, giving a POST Stripe's Idempotency-Key semantics: the handler's writes

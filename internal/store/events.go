@@ -69,19 +69,44 @@ func (s *Conn) writeEvent(ctx context.Context, typ string, before *domain.Ticket
 // eventInsert is the INSERT of a ticket change's event, for a caller that sends it with
 // other statements in one round trip; it calls notifyEvents after commit itself.
 func (s *Conn) eventInsert(ctx context.Context, typ string, before *domain.Ticket, after domain.Ticket, msg *domain.Message, at time.Time) *bun.InsertQuery {
+	return s.db.NewInsert().Model(newEventRow(ctx, typ, before, after, msg, at))
+}
+
+func newEventRow(ctx context.Context, typ string, before *domain.Ticket, after domain.Ticket, msg *domain.Message, at time.Time) *eventRow {
 	o := domain.OriginFrom(ctx)
 	depth := max(o.Depth, 1) // a chain starts at 1 with the change an API client made
 	chain := o.Chain
 	if chain == nil {
 		chain = []string{}
 	}
-	row := &eventRow{
+	return &eventRow{
 		ID: domain.NewID(domain.PrefixEvent), TenantID: after.TenantID, TicketID: after.ID, Type: typ,
 		Actor: o.Actor, Depth: depth, Chain: chain, CausedBy: nullString(o.CausedBy),
 		Payload:    eventPayload{Ticket: after, Previous: before, Changes: domain.Diff(before, &after), Message: msg},
 		OccurredAt: at,
 	}
-	return s.db.NewInsert().Model(row)
+}
+
+// eventColumns are the columns a new event sets.
+var eventColumns = []string{"id", "tenant_id", "ticket_id", "type", "actor", "depth", "chain", "caused_by", "payload", "occurred_at"}
+
+// execIf runs with, the data-modifying CTEs of a conditional change (text such as
+// "w AS (UPDATE ... RETURNING id)" with its args, the last one named w), and in the same
+// statement inserts the change's event only if w returned a row: one round trip for a
+// change and its event. It reports whether w returned a row.
+func (s *Conn) execIf(ctx context.Context, with string, args []any, typ string, before *domain.Ticket, after domain.Ticket, msg *domain.Message, at time.Time) (bool, error) {
+	values := s.db.NewValues(newEventRow(ctx, typ, before, after, msg, at)).Column(eventColumns...)
+	cols := bun.Safe(strings.Join(eventColumns, ", "))
+	args = append(args, cols, values, cols)
+	res, err := s.db.NewRaw("WITH "+with+", v (?) AS (?) INSERT INTO ticket_events (?) SELECT v.* FROM v WHERE EXISTS (SELECT 1 FROM w)", args...).Exec(ctx)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if n == 1 {
+		s.AfterCommit(ctx, func(context.Context) { s.root.notifyEvents() })
+	}
+	return n == 1, err
 }
 
 // notifyEvents asks for a NOTIFY on EventsChannel without waiting for it. A NOTIFY inside

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -49,58 +50,53 @@ func (r *messageRow) toDomain() domain.Message {
 	}
 }
 
-// AddMessage adds a normalized message and moves the ticket's last_message_at. With an
-// external_message_id the ticket already has, it returns the first message and adds
-// nothing; concurrent copies wait on the ticket's row lock and the unique constraint, so
-// exactly one row is ever written.
+// AddMessage adds a normalized message, moves the ticket's last_message_at and records a
+// message.created event, in one statement (see changeTicket). With an external_message_id
+// the ticket already has, it returns the first message and adds nothing: concurrent copies
+// are ordered by the ticket's version, so exactly one row is ever written.
 func (s *Conn) AddMessage(ctx context.Context, tenantID, ticketID string, in domain.MessageCreate) (*domain.Message, bool, error) {
 	var (
 		msg     domain.Message
 		created bool
 	)
-	err := s.InTx(ctx, func(tx *Conn) error {
-		t, err := getTicketRow(ctx, tx.db, tenantID, ticketID, true)
-		if err != nil {
-			return err
+	err := s.changeTicket(ctx, tenantID, ticketID, in.ExternalMessageID, func(db *Conn, t *ticketVersion) (bool, error) {
+		if t.DupMessageID.Valid {
+			first := new(messageRow)
+			err := db.db.NewSelect().Model(first).Where("id = ?", t.DupMessageID.String).Scan(ctx)
+			msg, created = first.toDomain(), false
+			return true, err
 		}
-		if in.Channel == "" {
-			in.Channel = t.Channel
+		m := in
+		if m.Channel == "" {
+			m.Channel = t.Channel
 		}
 		at := now()
-		row := newMessageRow(tenantID, ticketID, in, at)
-		res, err := tx.db.NewInsert().Model(row).On("CONFLICT (ticket_id, external_message_id) DO NOTHING").Exec(ctx)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			first := new(messageRow)
-			err := tx.db.NewSelect().Model(first).
-				Where("ticket_id = ? AND external_message_id = ?", ticketID, in.ExternalMessageID).
-				Scan(ctx)
-			msg = first.toDomain()
-			return err
-		}
-		created = true
-		msg = row.toDomain()
-		after := new(ticketRow)
-		err = tx.db.NewUpdate().Model(after).
-			Set("message_count = message_count + 1").
-			Set("last_message_at = greatest(last_message_at, ?)", at).
-			Set("updated_at = ?", at).
-			Where("id = ?", ticketID).
-			Returning("*").
-			Scan(ctx)
-		if err != nil {
-			return err
-		}
+		row := newMessageRow(tenantID, ticketID, m, at)
+		msg, created = row.toDomain(), true
 		before := t.toDomain()
-		return tx.writeEvent(ctx, domain.EventMessageCreated, &before, after.toDomain(), &msg, at)
+		after := before
+		after.MessageCount++
+		after.UpdatedAt = at
+		if at.After(after.LastMessageAt) {
+			after.LastMessageAt = at
+		}
+		// The ticket moves only if it is as read; the message goes in only if it moved.
+		with := `t AS (
+				UPDATE tickets SET message_count = message_count + 1, last_message_at = ?, updated_at = ?
+				WHERE id = ? AND xmin = ?::xid RETURNING id),
+			w AS (INSERT INTO messages (?) SELECT v.* FROM t, (?) v RETURNING id)`
+		args := []any{after.LastMessageAt, at, ticketID, t.XMin,
+			bun.Safe(strings.Join(messageColumns, ", ")), db.db.NewValues(row).Column(messageColumns...)}
+		return db.execIf(ctx, with, args, domain.EventMessageCreated, &before, after, &msg, at)
 	})
 	if err != nil {
 		return nil, false, err
 	}
 	return &msg, created, nil
 }
+
+// messageColumns are the columns a new message sets.
+var messageColumns = []string{"id", "tenant_id", "ticket_id", "role", "content", "channel", "external_message_id", "created_at"}
 
 // ListMessages returns up to limit messages of a ticket after the cursor, oldest first,
 // and whether more follow.

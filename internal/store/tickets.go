@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -160,36 +162,97 @@ func getTicketRow(ctx context.Context, db bun.IDB, tenantID, ticketID string, fo
 	return row, nil
 }
 
-// UpdateTicket applies a normalized partial update and records a ticket.updated event in
-// the same transaction. An update that changes nothing writes nothing.
+// UpdateTicket applies a normalized partial update and records a ticket.updated event with
+// it, in one statement (see changeTicket). An update that changes nothing writes nothing.
 func (s *Conn) UpdateTicket(ctx context.Context, tenantID, ticketID string, u domain.TicketUpdate) (*domain.Ticket, error) {
 	var out domain.Ticket
-	err := s.InTx(ctx, func(tx *Conn) error {
-		row, err := getTicketRow(ctx, tx.db, tenantID, ticketID, true)
-		if err != nil {
-			return err
-		}
+	err := s.changeTicket(ctx, tenantID, ticketID, "", func(db *Conn, row *ticketVersion) (bool, error) {
 		before := row.toDomain()
 		out = u.Apply(before)
 		if ticketEqual(before, out) {
-			return nil
+			return true, nil
 		}
 		at := now()
 		out.UpdatedAt = at
-		row.Subject, row.Status, row.Priority, row.Tags, row.UpdatedAt = out.Subject, out.Status, out.Priority, out.Tags, at
-		row.setContact(out.Contact)
-		_, err = tx.db.NewUpdate().Model(row).
+		next := row.ticketRow
+		next.Subject, next.Status, next.Priority, next.Tags, next.UpdatedAt = out.Subject, out.Status, out.Priority, out.Tags, at
+		next.setContact(out.Contact)
+		update := db.db.NewUpdate().Model(&next).
 			Column("subject", "status", "priority", "tags", "contact_name", "contact_email", "contact_phone", "updated_at").
-			WherePK().Exec(ctx)
-		if err != nil {
-			return err
-		}
-		return tx.writeEvent(ctx, domain.EventTicketUpdated, &before, out, nil, at)
+			WherePK().Where("?TableAlias.xmin = ?::xid", row.XMin).Returning("?TableAlias.id")
+		return db.execIf(ctx, "w AS (?)", []any{update}, domain.EventTicketUpdated, &before, out, nil, at)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// optimisticTries is how often a ticket change is tried without a lock before it takes the
+// ticket's row lock.
+const optimisticTries = 3
+
+// ticketVersion is a ticket read for a change: the row, its version (PostgreSQL's xmin,
+// which every update of the row replaces) and, when asked, the id of the ticket's message
+// with a given external_message_id.
+type ticketVersion struct {
+	ticketRow    `bun:",extend"`
+	XMin         string         `bun:"xmin,scanonly"`
+	DupMessageID sql.NullString `bun:"dup_message_id,scanonly"`
+}
+
+// changeTicket reads a ticket and calls write with it. write sends its change as one
+// statement that applies only if the row still has the version read (see execIf), and
+// reports whether it did: so a change costs two round trips (read, write) and no
+// transaction of its own. When another writer got in between, it reads again; after
+// optimisticTries it reads the row locked in a transaction, where the write cannot miss.
+// externalMessageID, when set, is looked up among the ticket's messages in the same read.
+func (s *Conn) changeTicket(ctx context.Context, tenantID, ticketID, externalMessageID string, write func(db *Conn, row *ticketVersion) (bool, error)) error {
+	for try := 1; try <= optimisticTries; try++ {
+		row, err := readTicketVersion(ctx, s.db, tenantID, ticketID, externalMessageID, false)
+		if err != nil {
+			return err
+		}
+		if done, err := write(s, row); err != nil || done {
+			return err
+		}
+	}
+	return s.InTx(ctx, func(tx *Conn) error {
+		row, err := readTicketVersion(ctx, tx.db, tenantID, ticketID, externalMessageID, true)
+		if err != nil {
+			return err
+		}
+		done, err := write(tx, row)
+		if err == nil && !done {
+			err = fmt.Errorf("store: ticket %s changed while locked", ticketID)
+		}
+		return err
+	})
+}
+
+func readTicketVersion(ctx context.Context, db bun.IDB, tenantID, ticketID, externalMessageID string, lock bool) (*ticketVersion, error) {
+	row := new(ticketVersion)
+	q := db.NewSelect().Model(row).ColumnExpr("?TableAlias.*").ColumnExpr("?TableAlias.xmin::text AS xmin").
+		Where("?TableAlias.id = ? AND ?TableAlias.tenant_id = ?", ticketID, tenantID)
+	dup := "(SELECT m.id FROM messages m WHERE m.ticket_id = ? AND m.external_message_id = ?)"
+	if externalMessageID != "" && !lock {
+		q = q.ColumnExpr(dup+" AS dup_message_id", ticketID, externalMessageID)
+	}
+	if lock {
+		q = q.For("UPDATE")
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, wrapErr(err, "No ticket "+ticketID+" exists.")
+	}
+	// A statement that waited for the lock sees only what committed before it began, so a
+	// message the lock's last holder wrote is looked up after the wait, in a statement of
+	// its own.
+	if externalMessageID != "" && lock {
+		if err := db.NewRaw("SELECT "+dup, ticketID, externalMessageID).Scan(ctx, &row.DupMessageID); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+	}
+	return row, nil
 }
 
 func ticketEqual(a, b domain.Ticket) bool {
