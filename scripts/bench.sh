@@ -6,10 +6,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export TEST_DATABASE_URL=${TEST_DATABASE_URL:-$(scripts/postgres.sh url)}
 export THREADA_BENCH=1
+echo "Yardstick for the ticket writes below: pgbench, 16 clients, the same rows (scripts/pgbench/)"
+pgbench_out=$(scripts/pgbench.sh)
+echo "$pgbench_out"
+PGBENCH_CREATES=$(echo "$pgbench_out" | sed -nE 's/^\| pgbench, .*, cte \| ([0-9]+) creates.*/\1/p')
+export PGBENCH_CREATES
 go test -count=1 -timeout 30m -run '^TestBenchReport$' -v ./api 2>&1 | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$'
-echo
-echo "Yardstick for the ticket creates above: pgbench, 16 clients, the same rows (scripts/pgbench/)"
-scripts/pgbench.sh
 echo
 echo "Authentication and rate limiting per request, warm key cache (Go benchmark)"
 go test -count=1 -run '^$' -bench '^BenchmarkAuthChain$' -benchmem ./api

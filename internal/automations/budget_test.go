@@ -2,6 +2,7 @@ package automations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -94,7 +95,9 @@ func TestCrashCountsAsAttempt(t *testing.T) {
 	f := newFixture(t)
 	id := f.automation(f.tenant, "tag", `true`, []string{domain.EventTicketUpdated}, tags("seen"))
 	f.update(domain.TicketUpdate{Subject: ptr("poison")})
-	crash := func(context.Context, *store.Conn, *domain.TicketEvent) error { panic("the worker dies") }
+	crash := func(context.Context, *store.Conn, *domain.TicketEvent) ([]domain.AutomationRun, error) {
+		panic("the worker dies")
+	}
 	for i := range store.MaxEventAttempts {
 		func() {
 			defer func() {
@@ -141,7 +144,9 @@ func TestFailingEventSetAside(t *testing.T) {
 	f := newFixture(t)
 	f.automation(f.tenant, "any", `true`, []string{domain.EventTicketUpdated}, tags("seen"))
 	f.update(domain.TicketUpdate{Subject: ptr("fails")})
-	fail := func(context.Context, *store.Conn, *domain.TicketEvent) error { return fmt.Errorf("storage is down") }
+	fail := func(context.Context, *store.Conn, *domain.TicketEvent) ([]domain.AutomationRun, error) {
+		return nil, fmt.Errorf("storage is down")
+	}
 	for range store.MaxEventAttempts {
 		f.expireClaims()
 		if _, err := f.store.ProcessNextEvent(context.Background(), fail); err == nil {
@@ -165,14 +170,14 @@ func TestTicketEventsInOrderOneAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen []string
-	hold := func(_ context.Context, _ *store.Conn, ev *domain.TicketEvent) error {
+	hold := func(_ context.Context, _ *store.Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error) {
 		seen = append(seen, ev.TicketID+":"+ev.Ticket.Subject)
 		// A second worker, meanwhile, gets the other ticket's event, never this ticket's second.
-		_, err := f.store.ProcessNextEvent(context.Background(), func(_ context.Context, _ *store.Conn, ev *domain.TicketEvent) error {
+		_, err := f.store.ProcessNextEvent(context.Background(), func(_ context.Context, _ *store.Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error) {
 			seen = append(seen, ev.TicketID+":"+ev.Ticket.Subject)
-			return nil
+			return nil, nil
 		})
-		return err
+		return nil, err
 	}
 	if _, err := f.store.ProcessNextEvent(context.Background(), hold); err != nil {
 		t.Fatal(err)
@@ -365,5 +370,63 @@ func TestTwoWorkersShareABacklog(t *testing.T) {
 		if n := f.get(f.tenant, id).MessageCount; n != 1 {
 			t.Fatalf("ticket %s has %d notes, want 1", id, n)
 		}
+	}
+}
+
+// TestFailingEventSparesItsBatchMates: a batch runs straight through; when one of its
+// events fails, the batch runs again with a savepoint per event, so the others' effects
+// and runs commit once and the failing one's are undone, its error kept for its retry.
+func TestFailingEventSparesItsBatchMates(t *testing.T) {
+	f := newFixture(t)
+	id := f.automation(f.tenant, "tag", `true`, []string{domain.EventTicketCreated}, tags("seen"))
+	var tickets []string
+	for range 3 {
+		tickets = append(tickets, f.newTicketPending(f.tenant))
+	}
+	claimed, _, err := f.store.ClaimEvents(context.Background(), 10)
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("claimed %d (%v)", len(claimed), err)
+	}
+	ids := make([]string, len(claimed))
+	for i, c := range claimed {
+		ids[i] = c.ID
+	}
+	calls := map[string]int{}
+	bad := tickets[1]
+	handle := func(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error) {
+		calls[ev.TicketID]++
+		runs, err := f.engine.Handle(ctx, tx, ev)
+		if err == nil && ev.TicketID == bad {
+			err = errors.New("this event's storage fails")
+		}
+		return runs, err
+	}
+	done, errs, err := f.store.ProcessClaimedEvents(context.Background(), ids, time.Time{}, handle)
+	if err != nil || done != 3 {
+		t.Fatalf("done %d, err %v", done, err)
+	}
+	failed := 0
+	for _, e := range errs {
+		if e != nil {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Fatalf("errors %v, want one", errs)
+	}
+	for _, tk := range tickets {
+		got := f.get(f.tenant, tk)
+		if want := tk != bad; slices.Contains(got.Tags, "seen") != want || calls[tk] == 0 {
+			t.Errorf("ticket %s: tags %v after %d calls", tk, got.Tags, calls[tk])
+		}
+	}
+	if runs := f.runs(id); len(runs) != 2 {
+		t.Errorf("%d runs recorded, want the two good events'", len(runs))
+	}
+	// (The good events' set_fields made ticket.updated events, pending too.)
+	n, err := f.store.DB().NewSelect().Table("ticket_events").
+		Where("type = ? AND processed_at IS NULL AND last_error IS NOT NULL", domain.EventTicketCreated).Count(context.Background())
+	if err != nil || n != 1 {
+		t.Errorf("%d failed events pending, want one (%v)", n, err)
 	}
 }

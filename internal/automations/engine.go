@@ -55,11 +55,11 @@ func (e *Engine) maxDepth() int {
 	return domain.DefaultMaxChainDepth
 }
 
-// Handle evaluates one event against its tenant's automations and applies the matches,
-// writing through tx, the transaction that marks the event processed. A rule's own failure (a runtime error in
-// its condition, a URL no longer allowed) is recorded in its run; only storage errors fail
-// the event, to be retried.
-func (e *Engine) Handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) error {
+// Handle evaluates one event against its tenant's automations, applies the matches through
+// tx (the transaction that marks the event processed) and returns the runs to record. A
+// rule's own failure (a runtime error in its condition, a URL no longer allowed) is
+// recorded in its run; only storage errors fail the event, to be retried.
+func (e *Engine) Handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error) {
 	return e.handle(ctx, tx, ev, tx.EnabledAutomations)
 }
 
@@ -82,17 +82,17 @@ func (e *Engine) batchHandler() store.EventFunc {
 		}
 		return autos, err
 	}
-	return func(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) error {
+	return func(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error) {
 		return e.handle(ctx, tx, ev, func(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error) {
 			return load(ctx, tx, tenantID, eventType)
 		})
 	}
 }
 
-func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, enabled automationsFunc) error {
+func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, enabled automationsFunc) ([]domain.AutomationRun, error) {
 	autos, err := enabled(ctx, ev.TenantID, ev.Type)
 	if err != nil || len(autos) == 0 {
-		return err
+		return nil, err
 	}
 	env := rules.NewEnv(ev)
 	var machine vm.VM
@@ -138,19 +138,16 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 		if run.Matched {
 			if tenant == nil {
 				if tenant, err = tx.GetTenant(ctx, ev.TenantID); err != nil {
-					return err
+					return nil, err
 				}
 			}
 			if run.Actions, err = e.apply(ctx, tx, ev, a, tenant, rendered); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		runs = append(runs, run)
 	}
-	if err := tx.RecordRuns(ctx, runs); err != nil {
-		return err
-	}
-	return tx.NoteBudgetOutcomes(ctx, ev.TenantID, overBudget, withinBudget, MaxBudgetFailures)
+	return runs, tx.NoteBudgetOutcomes(ctx, ev.TenantID, overBudget, withinBudget, MaxBudgetFailures)
 }
 
 // MaxBudgetFailures is how many evaluations in a row may exceed the rule budget before the

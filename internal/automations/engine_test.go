@@ -56,6 +56,14 @@ func (f *fixture) newTenant(baseURL string) string {
 
 func (f *fixture) newTicket(tenant string) string {
 	f.t.Helper()
+	id := f.newTicketPending(tenant)
+	f.drain() // the ticket.created event, before the test's automations exist
+	return id
+}
+
+// newTicketPending creates a ticket and leaves its ticket.created event to the test.
+func (f *fixture) newTicketPending(tenant string) string {
+	f.t.Helper()
 	in := domain.TicketCreate{Subject: "Order 42 is late", Tags: []string{"returns"}}
 	if err := in.Normalize(); err != nil {
 		f.t.Fatal(err)
@@ -64,7 +72,6 @@ func (f *fixture) newTicket(tenant string) string {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.drain() // the ticket.created event, before the test's automations exist
 	return d.Ticket.ID
 }
 
@@ -246,11 +253,11 @@ func TestCustomHTTPStartsOnceEvenIfEvaluatedTwice(t *testing.T) {
 	f.update(domain.TicketUpdate{Priority: ptr("urgent")})
 
 	crash := errors.New("the worker dies before commit")
-	_, err := f.store.ProcessNextEvent(context.Background(), func(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) error {
-		if err := f.engine.Handle(ctx, tx, ev); err != nil {
-			return err
+	_, err := f.store.ProcessNextEvent(context.Background(), func(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error) {
+		if _, err := f.engine.Handle(ctx, tx, ev); err != nil {
+			return nil, err
 		}
-		return crash
+		return nil, crash
 	})
 	if !errors.Is(err, crash) || len(f.started) != 0 {
 		t.Fatalf("err %v, started %v", err, f.started)

@@ -265,16 +265,29 @@ func (s *Store) ProcessNextEvent(ctx context.Context, fn EventFunc) (string, err
 }
 
 // ProcessClaimedEvents runs fn on claimed events, in order, in one transaction that also
-// marks each processed: an event's effects and its mark commit together, or neither does,
-// and a batch costs one commit. Each event runs in a savepoint, so one that fails undoes
-// only its own effects: it waits eventRetryDelay with its error, and after
-// MaxEventAttempts attempts it is set aside, its tenant's automations getting a run that
-// says so. The claims (one more attempt each) were committed before, so a worker that dies
-// while evaluating still used an attempt; ClaimEvents hands an event that was already
-// tried out alone, so a poison event cannot use up the attempts of its batch-mates. Past
-// until (if set) it stops and returns how many it processed; the rest are still claimed.
-// errs holds fn's error for each event processed.
+// records their runs and marks each processed: an event's effects, its runs and its mark
+// commit together, or none does, and a batch costs one commit and one insert of runs.
+// First the batch runs straight through; if an event fails, that is rolled back and the
+// batch runs again with each event in a savepoint, so one that fails undoes only its own
+// effects: it waits eventRetryDelay with its error, and after MaxEventAttempts attempts it
+// is set aside, its tenant's automations getting a run that says so. The claims (one more
+// attempt each) were committed before, so a worker that dies while evaluating still used
+// an attempt; ClaimEvents hands an event that was already tried out alone, so a poison
+// event cannot use up the attempts of its batch-mates. Past until (if set) it stops and
+// returns how many it processed; the rest are still claimed. errs holds fn's error for
+// each event processed.
 func (s *Store) ProcessClaimedEvents(ctx context.Context, ids []string, until time.Time, fn EventFunc) (done int, errs []error, err error) {
+	done, errs, err = s.processBatch(ctx, ids, until, fn, false)
+	if errors.Is(err, errEventFailed) {
+		done, errs, err = s.processBatch(ctx, ids, until, fn, true)
+	}
+	return done, errs, err
+}
+
+// errEventFailed ends a batch run straight through when one of its events fails.
+var errEventFailed = errors.New("store: an event of the batch failed")
+
+func (s *Store) processBatch(ctx context.Context, ids []string, until time.Time, fn EventFunc, careful bool) (done int, errs []error, err error) {
 	err = s.InTx(ctx, func(tx *Conn) error {
 		done, errs = 0, errs[:0]
 		var rows []eventRow
@@ -286,6 +299,7 @@ func (s *Store) ProcessClaimedEvents(ctx context.Context, ids []string, until ti
 			byID[rows[i].ID] = &rows[i]
 		}
 		var processed []string
+		var runs []domain.AutomationRun
 		for _, id := range ids {
 			if done > 0 && !until.IsZero() && time.Now().After(until) {
 				break
@@ -296,14 +310,32 @@ func (s *Store) ProcessClaimedEvents(ctx context.Context, ids []string, until ti
 				errs = append(errs, nil) // another worker finished it after our lease ran out
 				continue
 			}
+			if row.Attempts > MaxEventAttempts {
+				errs = append(errs, nil)
+				if err := tx.setEventAside(ctx, row, "the worker stopped while handling it"); err != nil {
+					return err
+				}
+				continue
+			}
+			if !careful {
+				r, err := fn(ctx, tx, row.toDomain())
+				if err != nil {
+					return errEventFailed
+				}
+				errs, runs, processed = append(errs, nil), append(runs, r...), append(processed, id)
+				continue
+			}
 			fnErr, err := tx.processEvent(ctx, row, fn)
 			if err != nil {
 				return err
 			}
 			errs = append(errs, fnErr)
-			if fnErr == nil && row.Attempts <= MaxEventAttempts {
+			if fnErr == nil {
 				processed = append(processed, id)
 			}
+		}
+		if err := tx.RecordRuns(ctx, runs); err != nil {
+			return err
 		}
 		if len(processed) == 0 {
 			return nil
@@ -317,18 +349,22 @@ func (s *Store) ProcessClaimedEvents(ctx context.Context, ids []string, until ti
 	return done, errs, nil
 }
 
-// EventFunc handles one claimed event, writing its effects through tx, the transaction
-// that marks the event processed.
-type EventFunc func(ctx context.Context, tx *Conn, ev *domain.TicketEvent) error
+// EventFunc handles one claimed event: it writes the event's effects through tx, the
+// transaction that marks the event processed, and returns the runs to record for it.
+type EventFunc func(ctx context.Context, tx *Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error)
 
-// processEvent runs fn on one locked event in a savepoint, or sets it aside when its
-// attempts are used up; the caller marks it processed when fn succeeded.
+// processEvent runs fn on one locked event in a savepoint, with its runs; the caller marks
+// it processed when fn succeeded.
 func (tx *Conn) processEvent(ctx context.Context, row *eventRow, fn EventFunc) (fnErr, err error) {
-	if row.Attempts > MaxEventAttempts {
-		return nil, tx.setEventAside(ctx, row, "the worker stopped while handling it")
-	}
 	// A savepoint, so a failing fn undoes its own effects but not the bookkeeping.
-	if fnErr = tx.inSavepoint(ctx, func() error { return fn(ctx, tx, row.toDomain()) }); fnErr != nil {
+	fnErr = tx.inSavepoint(ctx, func() error {
+		runs, err := fn(ctx, tx, row.toDomain())
+		if err != nil {
+			return err
+		}
+		return tx.RecordRuns(ctx, runs)
+	})
+	if fnErr != nil {
 		return fnErr, tx.noteEventFailure(ctx, row, fnErr)
 	}
 	return nil, nil
