@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/driver/pgdriver"
 
 	"github.com/threada/threada/internal/domain"
 )
@@ -52,23 +53,23 @@ func (r *actionRow) toDomain() *domain.Action {
 // overwrites an outcome once recorded.
 const nonTerminal = "status IN ('queued', 'running', 'retrying')"
 
-// CreateAction stores a new queued action for a ticket of the tenant, filling its times.
-// The caller chooses the ID, which is also the workflow ID.
+// CreateAction stores a new queued action for a ticket of the tenant, filling its times,
+// in one statement (its foreign key is the check that the tenant has the ticket:
+// ENOTFOUND otherwise). The caller chooses the ID, which is also the workflow ID.
 func (s *Conn) CreateAction(ctx context.Context, a *domain.Action) error {
-	return s.InTx(ctx, func(tx *Conn) error {
-		if _, err := getTicketRow(ctx, tx.db, a.TenantID, a.TicketID, false); err != nil {
-			return err
-		}
-		a.CreatedAt, a.UpdatedAt = now(), now()
-		a.Status = domain.ActionQueued
-		row := &actionRow{
-			ID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, ActionType: a.Type, Status: a.Status,
-			RequestedBy: a.RequestedBy, Payload: a.Payload, Request: a.Request, WorkflowStarted: a.Started,
-			CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
-		}
-		_, err := tx.db.NewInsert().Model(row).Exec(ctx)
-		return err
-	})
+	a.CreatedAt, a.UpdatedAt = now(), now()
+	a.Status = domain.ActionQueued
+	row := &actionRow{
+		ID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, ActionType: a.Type, Status: a.Status,
+		RequestedBy: a.RequestedBy, Payload: a.Payload, Request: a.Request, WorkflowStarted: a.Started,
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+	_, err := s.db.NewInsert().Model(row).Exec(ctx)
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) && pgErr.Field('C') == "23503" {
+		return domain.Errorf(domain.ENOTFOUND, "No ticket %s exists.", a.TicketID)
+	}
+	return wrapErr(err, "")
 }
 
 // GetAction returns one action of the tenant.

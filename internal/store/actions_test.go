@@ -75,3 +75,24 @@ func TestRecordAttemptIsIdempotent(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateActionStaysWithinTheTenant: an action for another tenant's ticket (or none) is
+// ENOTFOUND and stores nothing; the insert's foreign key is the check.
+func TestCreateActionStaysWithinTheTenant(t *testing.T) {
+	s := dbtest.New(t)
+	ctx := context.Background()
+	a, b := newTenant(t, s), newTenant(t, s)
+	d, err := s.CreateTicket(ctx, b, domain.TicketCreate{Subject: "B's", Status: "open", Priority: "normal", Channel: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ticket := range []string{d.Ticket.ID, "tkt_missing"} {
+		act := &domain.Action{ID: domain.NewID(domain.PrefixAction), TenantID: a, TicketID: ticket, Type: domain.ActionTypeCustomHTTP, RequestedBy: "api_key:x"}
+		if err := s.CreateAction(ctx, act); domain.ErrorCode(err) != domain.ENOTFOUND {
+			t.Errorf("ticket %s: %v, want not found", ticket, err)
+		}
+		if _, err := s.ActionByID(ctx, act.ID); domain.ErrorCode(err) != domain.ENOTFOUND {
+			t.Errorf("ticket %s: the action was stored (%v)", ticket, err)
+		}
+	}
+}

@@ -117,7 +117,7 @@ func (s *Conn) CreateTicket(ctx context.Context, tenantID string, in domain.Tick
 // GetTicket returns a ticket with up to limit of its latest messages, oldest first.
 func (s *Conn) GetTicket(ctx context.Context, tenantID, ticketID string, limit int) (*domain.TicketDetail, error) {
 	db := s.db
-	row, err := getTicketRow(ctx, db, tenantID, ticketID, false)
+	row, err := getTicketRow(ctx, db, tenantID, ticketID)
 	if err != nil {
 		return nil, err
 	}
@@ -150,13 +150,9 @@ func (s *Conn) CheckTicket(ctx context.Context, tenantID, ticketID string) error
 	return nil
 }
 
-func getTicketRow(ctx context.Context, db bun.IDB, tenantID, ticketID string, forUpdate bool) (*ticketRow, error) {
+func getTicketRow(ctx context.Context, db bun.IDB, tenantID, ticketID string) (*ticketRow, error) {
 	row := new(ticketRow)
-	q := db.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", ticketID, tenantID)
-	if forUpdate {
-		q = q.For("UPDATE")
-	}
-	if err := q.Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", ticketID, tenantID).Scan(ctx); err != nil {
 		return nil, wrapErr(err, "No ticket "+ticketID+" exists.")
 	}
 	return row, nil
