@@ -311,10 +311,11 @@ func TestClaimBatchesTakeTenantsInTurn(t *testing.T) {
 	create(f.tenant, 4)
 	create(tenantB, 2)
 	create(quiet, 5)
-	claimed, skipped, err := f.store.ClaimEvents(context.Background(), 100)
+	claim, err := f.store.ClaimEvents(context.Background(), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
+	claimed, skipped := claim.Events, claim.Skipped
 	var order []string
 	for _, c := range claimed {
 		order = append(order, map[string]string{f.tenant: "A", tenantB: "B"}[c.TenantID])
@@ -327,9 +328,9 @@ func TestClaimBatchesTakeTenantsInTurn(t *testing.T) {
 		t.Errorf("%d events skipped, want the quiet tenant's 5", skipped)
 	}
 	// Claimed events are leased: a second claim gets none of them.
-	again, _, err := f.store.ClaimEvents(context.Background(), 100)
-	if err != nil || len(again) != 0 {
-		t.Fatalf("second claim: %d (%v)", len(again), err)
+	again, err := f.store.ClaimEvents(context.Background(), 100)
+	if err != nil || !again.Empty() {
+		t.Fatalf("second claim: %+v (%v)", again, err)
 	}
 	ids := make([]string, len(claimed))
 	for i, c := range claimed {
@@ -383,7 +384,8 @@ func TestFailingEventSparesItsBatchMates(t *testing.T) {
 	for range 3 {
 		tickets = append(tickets, f.newTicketPending(f.tenant))
 	}
-	claimed, _, err := f.store.ClaimEvents(context.Background(), 10)
+	claim, err := f.store.ClaimEvents(context.Background(), 10)
+	claimed := claim.Events
 	if err != nil || len(claimed) != 3 {
 		t.Fatalf("claimed %d (%v)", len(claimed), err)
 	}
@@ -428,5 +430,34 @@ func TestFailingEventSparesItsBatchMates(t *testing.T) {
 		Where("type = ? AND processed_at IS NULL AND last_error IS NOT NULL", domain.EventTicketCreated).Count(context.Background())
 	if err != nil || n != 1 {
 		t.Errorf("%d failed events pending, want one (%v)", n, err)
+	}
+}
+
+// TestClaimSaysWhenAnotherWorkerHoldsTheEvents: a claim that finds eligible events all
+// locked by another worker's claim in progress says so, and the next claim after it gets
+// them, so a second worker keeps working instead of waiting for a notification.
+func TestClaimSaysWhenAnotherWorkerHoldsTheEvents(t *testing.T) {
+	f := newFixture(t)
+	f.automation(f.tenant, "tag", `true`, []string{domain.EventTicketCreated}, tags("seen"))
+	f.newTicketPending(f.tenant)
+	ctx := context.Background()
+	tx, err := f.store.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT id FROM ticket_events WHERE processed_at IS NULL FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	claim, err := f.store.ClaimEvents(ctx, 10)
+	if err != nil || !claim.Empty() || !claim.Contended {
+		t.Fatalf("while held: %+v (%v)", claim, err)
+	}
+	_ = tx.Rollback()
+	claim, err = f.store.ClaimEvents(ctx, 10)
+	if err != nil || len(claim.Events) != 1 || claim.Contended {
+		t.Fatalf("after: %+v (%v)", claim, err)
+	}
+	if claim, err = f.store.ClaimEvents(ctx, 10); err != nil || !claim.Empty() || claim.Contended {
+		t.Fatalf("nothing left: %+v (%v)", claim, err)
 	}
 }

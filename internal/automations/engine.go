@@ -276,8 +276,9 @@ func (e *Engine) Run(ctx context.Context) {
 // the rest, so a tenant whose events arrive meanwhile waits behind at most batchTime and
 // one event.
 func (e *Engine) Drain(ctx context.Context) {
+	contended := 0
 	for ctx.Err() == nil {
-		claimed, skipped, err := e.Store.ClaimEvents(ctx, batchSize)
+		claim, err := e.Store.ClaimEvents(ctx, batchSize)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.Log.Warn("automations: claiming events failed; retrying", "err", err)
@@ -285,11 +286,20 @@ func (e *Engine) Drain(ctx context.Context) {
 			}
 			continue
 		}
-		if len(claimed) == 0 && skipped == 0 {
-			return
+		if claim.Empty() {
+			if !claim.Contended {
+				return
+			}
+			// Another worker's claim held them all at that moment, and the next are free
+			// once it commits; the pause doubles (up to 100 ms) while that lasts, in case
+			// something holds them longer.
+			sleepCtx(ctx, min(time.Millisecond<<contended, 100*time.Millisecond))
+			contended++
+			continue
 		}
+		contended = 0
 		var fresh, retried []string
-		for _, c := range claimed {
+		for _, c := range claim.Events {
 			if c.Attempts > 1 {
 				retried = append(retried, c.ID)
 			} else {

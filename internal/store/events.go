@@ -180,44 +180,68 @@ WITH candidates AS (
 	FROM ticket_events e JOIN candidates c ON c.id = e.id
 	WHERE e.processed_at IS NULL
 	FOR UPDATE OF e SKIP LOCKED
-)
+), claimed AS (
 UPDATE ticket_events t SET
 	attempts = t.attempts + CASE WHEN l.wanted THEN 1 ELSE 0 END,
 	claimed_until = CASE WHEN l.wanted THEN clock_timestamp() + ? * interval '1 millisecond' END,
 	processed_at = CASE WHEN l.wanted THEN NULL ELSE now() END
 FROM locked l
 WHERE t.id = l.id
-RETURNING t.id, t.tenant_id, l.wanted, l.turn, t.attempts`
+RETURNING t.id, t.tenant_id, l.wanted, l.turn, t.attempts
+)
+SELECT c.*, (SELECT count(*) FROM candidates) AS candidates FROM claimed c
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, (SELECT count(*) FROM candidates) WHERE NOT EXISTS (SELECT 1 FROM claimed)`
 
 // ClaimedEvent is an event ClaimEvents handed to this worker.
 type ClaimedEvent struct {
-	ID       string `bun:"id"`
-	TenantID string `bun:"tenant_id"`
-	Wanted   bool   `bun:"wanted"`
-	Turn     int    `bun:"turn"`
-	Attempts int    `bun:"attempts"` // this one included
+	ID       string
+	TenantID string
+	Turn     int // its place in the tenants' rotation
+	Attempts int // this one included
 }
 
-// ClaimEvents claims up to n events in one statement (see claimEventsSQL) and returns those
-// to evaluate, in the order to evaluate them (tenants in turn), and how many it marked
-// processed at once because no automation wants them.
-func (s *Store) ClaimEvents(ctx context.Context, n int) (claimed []ClaimedEvent, skipped int, err error) {
-	var rows []ClaimedEvent
-	if err := s.db.NewRaw(claimEventsSQL, n, n, eventLease.Milliseconds()).Scan(ctx, &rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, err
+// Claim is what one ClaimEvents got.
+type Claim struct {
+	Events  []ClaimedEvent // to evaluate, in the order to evaluate them (tenants in turn)
+	Skipped int            // marked processed at once: no automation wants them
+	// Contended: events were eligible but another worker's claim, running at the same
+	// moment, held every one; claiming again at once gets the next ones.
+	Contended bool
+}
+
+// Empty reports whether the claim got nothing at all.
+func (c Claim) Empty() bool { return len(c.Events) == 0 && c.Skipped == 0 }
+
+// ClaimEvents claims up to n events in one statement (see claimEventsSQL).
+func (s *Store) ClaimEvents(ctx context.Context, n int) (Claim, error) {
+	var rows []struct {
+		ID         sql.NullString `bun:"id"`
+		TenantID   sql.NullString `bun:"tenant_id"`
+		Wanted     sql.NullBool   `bun:"wanted"`
+		Turn       sql.NullInt64  `bun:"turn"`
+		Attempts   sql.NullInt64  `bun:"attempts"`
+		Candidates int            `bun:"candidates"`
 	}
+	if err := s.db.NewRaw(claimEventsSQL, n, n, eventLease.Milliseconds()).Scan(ctx, &rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Claim{}, err
+	}
+	var c Claim
 	for _, r := range rows {
-		if r.Wanted {
-			claimed = append(claimed, r)
-		} else {
-			skipped++
+		switch {
+		case !r.ID.Valid: // the row that says how many candidates there were when none was claimed
+			c.Contended = r.Candidates > 0
+		case r.Wanted.Bool:
+			c.Events = append(c.Events, ClaimedEvent{ID: r.ID.String, TenantID: r.TenantID.String, Turn: int(r.Turn.Int64), Attempts: int(r.Attempts.Int64)})
+		default:
+			c.Skipped++
 		}
 	}
 	// RETURNING does not keep the candidates' order.
-	slices.SortFunc(claimed, func(a, b ClaimedEvent) int {
+	slices.SortFunc(c.Events, func(a, b ClaimedEvent) int {
 		return cmp.Or(cmp.Compare(a.Turn, b.Turn), strings.Compare(a.TenantID, b.TenantID))
 	})
-	return claimed, skipped, nil
+	return c, nil
 }
 
 // ReleaseEvents gives back claimed events this worker will not get to (its batch ran out
@@ -247,18 +271,19 @@ func (s *Store) updateClaimed(ctx context.Context, ids []string, set string, arg
 // no event waits for an automation.
 func (s *Store) ProcessNextEvent(ctx context.Context, fn EventFunc) (string, error) {
 	for {
-		claimed, skipped, err := s.ClaimEvents(ctx, 1)
+		c, err := s.ClaimEvents(ctx, 1)
 		if err != nil {
 			return "", err
 		}
-		if len(claimed) > 0 {
-			_, errs, err := s.ProcessClaimedEvents(ctx, []string{claimed[0].ID}, time.Time{}, fn)
+		if len(c.Events) > 0 {
+			ev := c.Events[0]
+			_, errs, err := s.ProcessClaimedEvents(ctx, []string{ev.ID}, time.Time{}, fn)
 			if err != nil {
-				return claimed[0].TenantID, err
+				return ev.TenantID, err
 			}
-			return claimed[0].TenantID, errs[0]
+			return ev.TenantID, errs[0]
 		}
-		if skipped == 0 {
+		if c.Empty() && !c.Contended {
 			return "", nil
 		}
 	}

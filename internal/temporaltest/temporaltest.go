@@ -1,6 +1,7 @@
 // Package temporaltest runs a real Temporal dev server (the pinned Temporal CLI) for the
 // tests of a package: started on first use, on free ports, with the project's search
-// attributes, and stopped by Main when the package's tests end.
+// attributes, and stopped by Main when the package's tests end. StartProduction runs
+// Temporal's own server on PostgreSQL instead, the production shape.
 package temporaltest
 
 import (
@@ -21,12 +22,13 @@ import (
 	"github.com/threada/threada/workflows"
 )
 
-// Server is a running dev server.
+// Server is a running dev server or production server.
 type Server struct {
-	Addr string // gRPC host:port
-	cmd  *exec.Cmd
-	logs bytes.Buffer
-	done chan struct{}
+	Addr    string // gRPC host:port
+	cmd     *exec.Cmd
+	logs    bytes.Buffer
+	done    chan struct{}
+	cleanup func() // after the process ended: the production server's databases
 }
 
 var (
@@ -150,12 +152,15 @@ func (s *Server) Client(t testing.TB) client.Client {
 	return c
 }
 
-// Stop stops the server.
+// Stop stops the server and drops what it stored.
 func (s *Server) Stop() {
-	if s.cmd.Process != nil {
+	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Kill()
+		<-s.done
 	}
-	<-s.done
+	if s.cleanup != nil {
+		s.cleanup()
+	}
 }
 
 func freePort() (int, error) {
