@@ -45,6 +45,8 @@ const (
 	ErrTypeNotSent = "AttemptNotSent"
 	// ErrTypeActionMissing: the action is not in PostgreSQL; nothing is sent.
 	ErrTypeActionMissing = "ActionMissing"
+	// ErrTypeRefused: the egress guard refused the destination; nothing was sent.
+	ErrTypeRefused = "EgressRefused"
 )
 
 // prepareTimeout bounds the reads before a call, so a stalled database leaves the attempt
@@ -106,12 +108,25 @@ func (o *AttemptOutcome) Status(attempt, maxAttempts int) string {
 	return domain.ActionFailed
 }
 
+// Outcome is the attempt's outcome in its attempt log.
+func (o *AttemptOutcome) Outcome() string {
+	switch {
+	case o.Error == "":
+		return domain.AttemptSucceeded
+	case o.ErrType == ErrTypeRefused:
+		return domain.AttemptRefused
+	case o.TimedOut:
+		return domain.AttemptTimedOut
+	}
+	return domain.AttemptFailed
+}
+
 // Record is what PostgreSQL keeps of this outcome; next is when the following attempt is
 // due, kept only while retrying.
 func (o *AttemptOutcome) Record(in AttemptInput, next time.Time) AttemptRecord {
 	rec := AttemptRecord{
 		ActionID: in.ActionID, Attempt: in.Attempt, Status: o.Status(in.Attempt, in.Request.MaxAttempts),
-		LastError: o.Error, Response: o.Response,
+		Outcome: o.Outcome(), LastError: o.Error, Response: o.Response,
 	}
 	if rec.Status == domain.ActionRetrying {
 		next = next.UTC()
@@ -141,7 +156,7 @@ func NextAttemptDelay(attempt int, retryAfter time.Duration) time.Duration {
 // because of the database. Its errors: ErrTypeNotSent (nothing was sent), and the
 // non-retryable ErrTypeRecorded and ActionMissing.
 func (a *Activities) SendAttempt(ctx context.Context, in AttemptInput) (*AttemptOutcome, error) {
-	secrets, err := a.prepare(ctx, in.ActionID, in.TenantID)
+	secrets, err := a.prepare(ctx, in.ActionID, in.TenantID, in.Attempt)
 	if err != nil {
 		return nil, err
 	}
@@ -151,12 +166,13 @@ func (a *Activities) SendAttempt(ctx context.Context, in AttemptInput) (*Attempt
 	return &o, nil
 }
 
-// prepare checks that the action is still live and returns the tenant's signing secrets.
-// Nothing is sent yet, so a database failure here is ErrTypeNotSent: safe to try again.
-func (a *Activities) prepare(ctx context.Context, actionID, tenantID string) ([]string, error) {
+// prepare checks that the action is still live, records attempt n as in flight and
+// returns the tenant's signing secrets. Nothing is sent yet, so a database failure here is
+// ErrTypeNotSent: safe to try again.
+func (a *Activities) prepare(ctx context.Context, actionID, tenantID string, attempt int) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, prepareTimeout)
 	defer cancel()
-	action, live, err := a.Store.StartAttempt(ctx, actionID)
+	action, live, err := a.Store.StartAttempt(ctx, actionID, attempt)
 	switch {
 	case domain.ErrorCode(err) == domain.ENOTFOUND:
 		return nil, temporal.NewNonRetryableApplicationError("action "+actionID+" does not exist", ErrTypeActionMissing, nil)
@@ -282,7 +298,7 @@ func classifyTransportError(err error, callCtx, ctx context.Context, fail func(b
 	case httpguard.IsRefused(err):
 		var re *httpguard.RefusedError
 		errors.As(err, &re)
-		return fail(false, "EgressRefused", "%v", re)
+		return fail(false, ErrTypeRefused, "%v", re)
 	case ctx.Err() != nil:
 		return fail(true, ErrTypeNetwork, "the attempt was interrupted")
 	case errors.Is(callCtx.Err(), context.DeadlineExceeded):

@@ -16,7 +16,8 @@ type AttemptRecord struct {
 	ActionID      string
 	Attempt       int
 	Status        string // retrying, or a terminal status
-	LastError     string
+	Outcome       string // the attempt's (domain.Attempt*); "" for a cancel
+	LastError     string // the attempt's error; for a cancel, why
 	Response      *domain.ActionResponse
 	NextAttemptAt *time.Time
 }
@@ -37,6 +38,6 @@ func (a *Activities) RecordAttempt(ctx context.Context, rec AttemptRecord) error
 // record stores rec and reports whether it changed the action (see store.RecordAttempt).
 func (a *Activities) record(ctx context.Context, rec AttemptRecord) (bool, error) {
 	return a.Store.RecordAttempt(ctx, rec.ActionID, store.AttemptResult{
-		Attempt: rec.Attempt, Status: rec.Status, LastError: rec.LastError, Response: rec.Response, NextAttemptAt: rec.NextAttemptAt,
+		Attempt: rec.Attempt, Status: rec.Status, Outcome: rec.Outcome, LastError: rec.LastError, Response: rec.Response, NextAttemptAt: rec.NextAttemptAt,
 	})
 }

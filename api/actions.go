@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -20,22 +21,23 @@ const maxPreferWait = 30 * time.Second
 const defaultCancelWait = 10 * time.Second
 
 type actionView struct {
-	ActionID      string                   `json:"action_id"`
-	TenantID      string                   `json:"tenant_id"`
-	TicketID      string                   `json:"ticket_id"`
-	ActionType    string                   `json:"action_type"`
-	Status        string                   `json:"status"`
-	RequestedBy   string                   `json:"requested_by"`
-	Payload       domain.CustomHTTPPayload `json:"payload"`
-	CreatedAt     timestamp                `json:"created_at"`
-	UpdatedAt     timestamp                `json:"updated_at"`
-	CompletedAt   *timestamp               `json:"completed_at"`
-	Attempts      int                      `json:"attempts"`
-	NextAttemptAt *timestamp               `json:"next_attempt_at"`
-	LastError     *string                  `json:"last_error"`
-	Response      *domain.ActionResponse   `json:"response"`
-	WorkflowID    string                   `json:"workflow_id"`
-	TemporalUIURL string                   `json:"temporal_ui_url,omitempty"`
+	ActionID       string                   `json:"action_id"`
+	TenantID       string                   `json:"tenant_id"`
+	TicketID       string                   `json:"ticket_id"`
+	ActionType     string                   `json:"action_type"`
+	Status         string                   `json:"status"`
+	RequestedBy    string                   `json:"requested_by"`
+	Payload        domain.CustomHTTPPayload `json:"payload"`
+	CreatedAt      timestamp                `json:"created_at"`
+	UpdatedAt      timestamp                `json:"updated_at"`
+	CompletedAt    *timestamp               `json:"completed_at"`
+	Attempts       int                      `json:"attempts"`
+	NextAttemptAt  *timestamp               `json:"next_attempt_at"`
+	LastError      *string                  `json:"last_error"`
+	CanceledReason *string                  `json:"canceled_reason"`
+	Response       *domain.ActionResponse   `json:"response"`
+	WorkflowID     string                   `json:"workflow_id"`
+	TemporalUIURL  string                   `json:"temporal_ui_url,omitempty"`
 }
 
 type actionEnvelope struct {
@@ -56,6 +58,9 @@ func (s *server) actionViewOf(a *domain.Action) actionView {
 		RequestedBy: a.RequestedBy, Payload: a.Payload, CreatedAt: timestamp(a.CreatedAt), UpdatedAt: timestamp(a.UpdatedAt),
 		CompletedAt: optTime(a.CompletedAt), Attempts: a.Attempts, NextAttemptAt: optTime(a.NextAttemptAt),
 		Response: a.Response, WorkflowID: a.ID, TemporalUIURL: s.actions.uiLink(a.ID),
+	}
+	if a.CanceledReason != "" {
+		v.CanceledReason = &a.CanceledReason
 	}
 	if a.LastError != "" {
 		v.LastError = &a.LastError
@@ -236,4 +241,63 @@ func (s *server) actionParam(c *fiber.Ctx, db *store.Conn) (*domain.Action, erro
 		return nil, domain.Errorf(domain.ENOTFOUND, "No action %q exists.", id)
 	}
 	return db.GetAction(c.UserContext(), keyOf(c).TenantID, id)
+}
+
+// attemptView is one attempt in GET /actions/{action_id}/attempts.
+type attemptView struct {
+	Attempt       int                    `json:"attempt"`
+	StartedAt     timestamp              `json:"started_at"`
+	CompletedAt   *timestamp             `json:"completed_at"`
+	DurationMS    *int64                 `json:"duration_ms"`
+	Outcome       *string                `json:"outcome"`
+	StatusCode    *int                   `json:"status_code"`
+	Error         *string                `json:"error"`
+	Response      *domain.ActionResponse `json:"response"`
+	NextAttemptAt *timestamp             `json:"next_attempt_at"`
+}
+
+func attemptViewOf(a *domain.ActionAttempt) attemptView {
+	v := attemptView{Attempt: a.Attempt, StartedAt: timestamp(a.StartedAt), CompletedAt: optTime(a.CompletedAt),
+		Response: a.Response, NextAttemptAt: optTime(a.NextAttemptAt)}
+	if a.Outcome != "" {
+		v.Outcome = &a.Outcome
+	}
+	if a.Error != "" {
+		v.Error = &a.Error
+	}
+	switch {
+	case a.Response != nil:
+		v.StatusCode, v.DurationMS = &a.Response.StatusCode, &a.Response.DurationMS
+	case a.CompletedAt != nil:
+		d := a.CompletedAt.Sub(a.StartedAt).Milliseconds()
+		v.DurationMS = &d
+	}
+	return v
+}
+
+// listAttempts handles GET /actions/{action_id}/attempts: every attempt, the one in flight
+// included, oldest first.
+func (s *server) listAttempts(c *fiber.Ctx) error {
+	id := c.Params("action_id")
+	l, err := parseListing(c, "attempts", id)
+	if err != nil {
+		return err
+	}
+	if !domain.ValidID(domain.PrefixAction, id) {
+		return domain.Errorf(domain.ENOTFOUND, "No action %q exists.", id)
+	}
+	after := 0
+	if l.after != nil {
+		if l.after.ID != id || l.after.Micros < 1 || l.after.Micros > math.MaxInt32 {
+			return domain.Invalidf("page_token", "`page_token` is not a token this listing returned; pass next_page_token from the previous page unchanged.")
+		}
+		after = int(l.after.Micros)
+	}
+	attempts, more, err := s.store.ListAttempts(c.UserContext(), keyOf(c).TenantID, id, after, l.limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(pageFor(l, attempts, more, attemptViewOf, func(a *domain.ActionAttempt) (time.Time, string) {
+		return time.UnixMicro(int64(a.Attempt)), a.ActionID
+	}))
 }

@@ -92,20 +92,21 @@ func (rc *receiver) requests() []received {
 
 // actionJSON decodes an action response.
 type actionJSON struct {
-	ActionID      string                 `json:"action_id"`
-	TenantID      string                 `json:"tenant_id"`
-	TicketID      string                 `json:"ticket_id"`
-	ActionType    string                 `json:"action_type"`
-	Status        string                 `json:"status"`
-	RequestedBy   string                 `json:"requested_by"`
-	Payload       map[string]any         `json:"payload"`
-	Attempts      int                    `json:"attempts"`
-	NextAttemptAt *string                `json:"next_attempt_at"`
-	LastError     *string                `json:"last_error"`
-	CompletedAt   *string                `json:"completed_at"`
-	Response      *domain.ActionResponse `json:"response"`
-	WorkflowID    string                 `json:"workflow_id"`
-	TemporalUIURL string                 `json:"temporal_ui_url"`
+	ActionID       string                 `json:"action_id"`
+	TenantID       string                 `json:"tenant_id"`
+	TicketID       string                 `json:"ticket_id"`
+	ActionType     string                 `json:"action_type"`
+	Status         string                 `json:"status"`
+	RequestedBy    string                 `json:"requested_by"`
+	Payload        map[string]any         `json:"payload"`
+	Attempts       int                    `json:"attempts"`
+	NextAttemptAt  *string                `json:"next_attempt_at"`
+	LastError      *string                `json:"last_error"`
+	CanceledReason *string                `json:"canceled_reason"`
+	CompletedAt    *string                `json:"completed_at"`
+	Response       *domain.ActionResponse `json:"response"`
+	WorkflowID     string                 `json:"workflow_id"`
+	TemporalUIURL  string                 `json:"temporal_ui_url"`
 }
 
 func decodeAction(t *testing.T, resp *response) actionJSON {

@@ -127,6 +127,7 @@ func (s *server) app() *fiber.App {
 	pub.Post("/tickets/:ticket_id/actions", act, s.preferWait, s.writes(s.createAction))
 	pub.Get("/actions/:action_id", readActions, s.getAction)
 	pub.Post("/actions/:action_id/cancel", act, s.writes(s.cancelAction))
+	pub.Get("/actions/:action_id/attempts", readActions, s.listAttempts)
 
 	auto := s.authorize(domain.ScopeAdminAutomations)
 	admin := app.Group(adminPrefix)

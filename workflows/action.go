@@ -175,7 +175,7 @@ func record(ctx workflow.Context, rec activities.AttemptRecord) error {
 
 // recordCanceled records a canceled run and returns the error that ends it as canceled.
 func recordCanceled(ctx workflow.Context, actionID string) error {
-	if err := record(ctx, activities.AttemptRecord{ActionID: actionID, Status: domain.ActionCanceled, LastError: "canceled"}); err != nil {
+	if err := record(ctx, activities.AttemptRecord{ActionID: actionID, Status: domain.ActionCanceled, LastError: "canceled after it started"}); err != nil {
 		return err
 	}
 	return temporal.NewCanceledError()

@@ -291,12 +291,36 @@ type Action struct {
 	Request       ActionRequest
 	Attempts      int
 	NextAttemptAt *time.Time
-	LastError     string
-	Response      *ActionResponse
-	Started       bool // its workflow has been started in Temporal
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	LastError     string // the last failed attempt's error, kept after a cancel
+	// CanceledReason says why a canceled action stopped ("" unless canceled).
+	CanceledReason string
+	Response       *ActionResponse
+	Started        bool // its workflow has been started in Temporal
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	CompletedAt    *time.Time
+}
+
+// Attempt outcomes.
+const (
+	AttemptSucceeded = "succeeded" // the receiver answered 2xx
+	AttemptFailed    = "failed"    // another answer, or a network error
+	AttemptTimedOut  = "timed_out" // no answer within timeout_ms (or its worker stopped)
+	AttemptRefused   = "refused"   // Threada refused to send it (egress policy): nothing left
+	AttemptCanceled  = "canceled"  // the action was canceled while the attempt was in flight
+)
+
+// ActionAttempt is one attempt of an action, as recorded; Outcome is "" while the attempt
+// is in flight.
+type ActionAttempt struct {
+	ActionID      string
+	Attempt       int
+	StartedAt     time.Time
 	CompletedAt   *time.Time
+	Outcome       string
+	Error         string
+	Response      *ActionResponse
+	NextAttemptAt *time.Time
 }
 
 // ActionCursor is a position in a ticket's action listing (created_at desc, id desc).

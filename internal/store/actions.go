@@ -26,6 +26,7 @@ type actionRow struct {
 	Attempts        int                      `bun:"attempts"`
 	NextAttemptAt   *time.Time               `bun:"next_attempt_at"`
 	LastError       sql.NullString           `bun:"last_error"`
+	CanceledReason  sql.NullString           `bun:"canceled_reason"`
 	Response        *domain.ActionResponse   `bun:"response,type:jsonb"`
 	WorkflowStarted bool                     `bun:"workflow_started"`
 	CreatedAt       time.Time                `bun:"created_at"`
@@ -44,7 +45,7 @@ func (r *actionRow) toDomain() *domain.Action {
 	return &domain.Action{
 		ID: r.ID, TenantID: r.TenantID, TicketID: r.TicketID, Type: r.ActionType, Status: r.Status,
 		RequestedBy: r.RequestedBy, Payload: r.Payload, Request: r.Request, Attempts: r.Attempts,
-		NextAttemptAt: utc(r.NextAttemptAt), LastError: r.LastError.String, Response: r.Response,
+		NextAttemptAt: utc(r.NextAttemptAt), LastError: r.LastError.String, CanceledReason: r.CanceledReason.String, Response: r.Response,
 		Started: r.WorkflowStarted, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CompletedAt: utc(r.CompletedAt),
 	}
 }
@@ -109,39 +110,57 @@ func (s *Conn) ListActions(ctx context.Context, tenantID, ticketID string, after
 	return out, more, nil
 }
 
-// StartAttempt returns the action an attempt is about to run and whether it is still live;
-// a terminal one (canceled meanwhile) must not be called. It only reads: the attempt's
-// outcome is the one write. ENOTFOUND when the action does not exist.
-func (s *Conn) StartAttempt(ctx context.Context, actionID string) (a *domain.Action, live bool, err error) {
-	a, err = s.ActionByID(ctx, actionID)
+// StartAttempt returns the action attempt n is about to run and whether it is still live;
+// a terminal one (canceled meanwhile) must not be called. In the same statement it records
+// the attempt as in flight (again, if it is tried again after its preparation failed).
+// ENOTFOUND when the action does not exist.
+func (s *Conn) StartAttempt(ctx context.Context, actionID string, attempt int) (a *domain.Action, live bool, err error) {
+	row := new(actionRow)
+	err = s.db.NewRaw(`WITH a AS (SELECT * FROM actions WHERE id = ?),
+		started AS (
+			INSERT INTO action_attempts (action_id, attempt, tenant_id, started_at)
+			SELECT id, ?, tenant_id, ? FROM a WHERE `+nonTerminal+`
+			ON CONFLICT (action_id, attempt) DO UPDATE SET started_at = EXCLUDED.started_at
+			WHERE action_attempts.completed_at IS NULL)
+		SELECT * FROM a`, actionID, attempt, now()).Scan(ctx, row)
 	if err != nil {
-		return nil, false, err
+		return nil, false, wrapErr(err, "No action "+actionID+" exists.")
 	}
+	a = row.toDomain()
 	return a, !domain.ActionTerminal(a.Status), nil
 }
 
 // AttemptResult is what one attempt recorded.
 type AttemptResult struct {
 	Attempt       int    // the attempt's number; 0 for an outcome that is no attempt's (a cancel)
-	Status        string // retrying, or a terminal status
-	LastError     string
+	Status        string // the action's: retrying, or a terminal status
+	Outcome       string // the attempt's (domain.Attempt*); "" for a cancel
+	StartedAt     time.Time
+	LastError     string // the attempt's error; for a cancel, the canceled_reason
 	Response      *domain.ActionResponse
 	NextAttemptAt *time.Time
 }
 
-// RecordAttempt stores an attempt's outcome unless the action is already terminal (a
-// cancel may have won the race) or already holds this attempt or a later one, and reports
-// whether it did. Recording an attempt is thus idempotent, and a late record of an older
-// attempt never overwrites a newer one: the workflow may retry a record for as long as
-// PostgreSQL is unreachable.
+// RecordAttempt stores an attempt's outcome in its attempt log, and on the action unless
+// the action is already terminal (a cancel may have won the race) or already holds this
+// attempt or a later one; it reports whether the action changed. Recording an attempt is
+// thus idempotent, and a late record of an older attempt never overwrites a newer one:
+// the workflow may retry a record for as long as PostgreSQL is unreachable. A cancel
+// (Attempt 0) keeps the last attempt's error, adds its reason, and ends an attempt still
+// in flight as canceled; an attempt's own outcome, if it comes later, replaces that.
 func (s *Conn) RecordAttempt(ctx context.Context, actionID string, r AttemptResult) (bool, error) {
 	at := now()
 	q := s.db.NewUpdate().Table("actions").
 		Set("status = ?", r.Status).
-		Set("last_error = ?", nullString(r.LastError)).
 		Set("next_attempt_at = ?", r.NextAttemptAt).
 		Set("updated_at = ?", at).
-		Where("id = ? AND "+nonTerminal, actionID)
+		Where("id = ? AND "+nonTerminal, actionID).
+		Returning("id")
+	if r.Attempt == 0 && r.Status == domain.ActionCanceled {
+		q = q.Set("canceled_reason = ?", nullString(r.LastError))
+	} else {
+		q = q.Set("last_error = ?", nullString(r.LastError))
+	}
 	if r.Response != nil {
 		q = q.Set("response = ?", r.Response)
 	}
@@ -151,12 +170,84 @@ func (s *Conn) RecordAttempt(ctx context.Context, actionID string, r AttemptResu
 	if domain.ActionTerminal(r.Status) {
 		q = q.Set("completed_at = ?", at)
 	}
-	res, err := q.Exec(ctx)
-	if err != nil {
+	var logged *bun.RawQuery
+	switch {
+	case r.Attempt > 0:
+		started := r.StartedAt
+		if started.IsZero() {
+			started = at
+		}
+		if r.Outcome == "" { // a record made without one (older runs): the status says it
+			r.Outcome = map[string]string{domain.ActionSucceeded: domain.AttemptSucceeded, domain.ActionTimedOut: domain.AttemptTimedOut,
+				domain.ActionCanceled: domain.AttemptCanceled}[r.Status]
+			if r.Outcome == "" {
+				r.Outcome = domain.AttemptFailed
+			}
+		}
+		logged = s.db.NewRaw(`INSERT INTO action_attempts (action_id, attempt, tenant_id, started_at, completed_at, outcome, error, response, next_attempt_at)
+			SELECT id, ?, tenant_id, ?, ?, ?, ?, ?::jsonb, ? FROM actions WHERE id = ?
+			ON CONFLICT (action_id, attempt) DO UPDATE SET completed_at = EXCLUDED.completed_at, outcome = EXCLUDED.outcome,
+				error = EXCLUDED.error, response = EXCLUDED.response, next_attempt_at = EXCLUDED.next_attempt_at
+			WHERE action_attempts.completed_at IS NULL OR action_attempts.outcome = ?`,
+			r.Attempt, started, at, r.Outcome, nullString(r.LastError), r.Response, r.NextAttemptAt, actionID, domain.AttemptCanceled)
+	case r.Status == domain.ActionCanceled:
+		logged = s.db.NewRaw(`UPDATE action_attempts SET completed_at = ?, outcome = ? WHERE action_id = ? AND completed_at IS NULL`,
+			at, domain.AttemptCanceled, actionID)
+	}
+	var changed []string
+	var err error
+	if logged == nil {
+		err = s.db.NewRaw("WITH a AS (?) SELECT id FROM a", q).Scan(ctx, &changed)
+	} else {
+		err = s.db.NewRaw("WITH a AS (?), l AS (?) SELECT id FROM a", q, logged).Scan(ctx, &changed)
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, err
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return len(changed) == 1, nil
+}
+
+// ListAttempts returns an action's attempts after attempt number after, oldest first, and
+// whether more follow. ENOTFOUND unless the tenant has the action.
+func (s *Conn) ListAttempts(ctx context.Context, tenantID, actionID string, after, limit int) ([]domain.ActionAttempt, bool, error) {
+	if _, err := s.GetAction(ctx, tenantID, actionID); err != nil {
+		return nil, false, err
+	}
+	var rows []attemptRow
+	if err := s.db.NewSelect().Model(&rows).Where("action_id = ? AND tenant_id = ? AND attempt > ?", actionID, tenantID, after).
+		OrderExpr("attempt").Limit(int64(limit + 1)).Scan(ctx); err != nil {
+		return nil, false, err
+	}
+	out, more := pageOf(rows, limit, (*attemptRow).toDomain)
+	return out, more, nil
+}
+
+type attemptRow struct {
+	bun.BaseModel `bun:"table:action_attempts"`
+
+	ActionID      string                 `bun:"action_id,pk"`
+	Attempt       int                    `bun:"attempt,pk"`
+	TenantID      string                 `bun:"tenant_id"`
+	StartedAt     time.Time              `bun:"started_at"`
+	CompletedAt   *time.Time             `bun:"completed_at"`
+	Outcome       sql.NullString         `bun:"outcome"`
+	Error         sql.NullString         `bun:"error"`
+	Response      *domain.ActionResponse `bun:"response,type:jsonb"`
+	NextAttemptAt *time.Time             `bun:"next_attempt_at"`
+}
+
+func (r *attemptRow) toDomain() domain.ActionAttempt {
+	utc := func(t *time.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	return domain.ActionAttempt{
+		ActionID: r.ActionID, Attempt: r.Attempt, StartedAt: r.StartedAt.UTC(), CompletedAt: utc(r.CompletedAt),
+		Outcome: r.Outcome.String, Error: r.Error.String, Response: r.Response, NextAttemptAt: utc(r.NextAttemptAt),
+	}
 }
 
 // MarkStarted records that an action's workflow exists in Temporal.
@@ -171,7 +262,7 @@ func (s *Conn) CancelUnstarted(ctx context.Context, tenantID, actionID string) (
 	at := now()
 	res, err := s.db.NewUpdate().Table("actions").
 		Set("status = ?", domain.ActionCanceled).
-		Set("last_error = ?", "canceled before it started").
+		Set("canceled_reason = ?", "canceled before it started").
 		Set("updated_at = ?", at).
 		Set("completed_at = ?", at).
 		Where("id = ? AND tenant_id = ? AND status = ? AND NOT workflow_started", actionID, tenantID, domain.ActionQueued).

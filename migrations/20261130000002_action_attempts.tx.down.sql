@@ -1,0 +1,2 @@
+ALTER TABLE actions DROP COLUMN canceled_reason;
+DROP TABLE action_attempts;
