@@ -195,14 +195,15 @@ func (s *server) updateTicket(c *fiber.Ctx, db *store.Conn) error {
 		return err
 	}
 	tenant := keyOf(c).TenantID
-	if _, err := db.UpdateTicket(c.UserContext(), tenant, id, u); err != nil {
-		return err
-	}
-	d, err := db.GetTicket(c.UserContext(), tenant, id, detailMessages)
+	t, err := db.UpdateTicket(c.UserContext(), tenant, id, u)
 	if err != nil {
 		return err
 	}
-	return c.JSON(ticketViewOf(&d.Ticket, d.Messages))
+	msgs, err := db.LatestMessages(c.UserContext(), tenant, id, detailMessages)
+	if err != nil {
+		return err
+	}
+	return c.JSON(ticketViewOf(t, msgs))
 }
 
 // listTickets handles GET /tickets.

@@ -116,26 +116,35 @@ func (s *Conn) CreateTicket(ctx context.Context, tenantID string, in domain.Tick
 
 // GetTicket returns a ticket with up to limit of its latest messages, oldest first.
 func (s *Conn) GetTicket(ctx context.Context, tenantID, ticketID string, limit int) (*domain.TicketDetail, error) {
-	db := s.db
-	row, err := getTicketRow(ctx, db, tenantID, ticketID)
+	row, err := getTicketRow(ctx, s.db, tenantID, ticketID)
 	if err != nil {
 		return nil, err
 	}
-	var msgs []messageRow
-	err = db.NewSelect().Model(&msgs).
-		Where("ticket_id = ?", ticketID).
+	msgs, err := s.LatestMessages(ctx, tenantID, ticketID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return &domain.TicketDetail{Ticket: row.toDomain(), Messages: msgs}, nil
+}
+
+// LatestMessages returns up to limit of a ticket's latest messages, oldest first (none for
+// a ticket the tenant does not have).
+func (s *Conn) LatestMessages(ctx context.Context, tenantID, ticketID string, limit int) ([]domain.Message, error) {
+	var rows []messageRow
+	err := s.db.NewSelect().Model(&rows).
+		Where("ticket_id = ? AND tenant_id = ?", ticketID, tenantID).
 		OrderExpr("created_at DESC, id DESC").
 		Limit(int64(limit)).
 		Scan(ctx)
 	if err != nil {
 		return nil, err
 	}
-	slices.Reverse(msgs)
-	d := &domain.TicketDetail{Ticket: row.toDomain(), Messages: make([]domain.Message, len(msgs))}
-	for i := range msgs {
-		d.Messages[i] = msgs[i].toDomain()
+	slices.Reverse(rows)
+	msgs := make([]domain.Message, len(rows))
+	for i := range rows {
+		msgs[i] = rows[i].toDomain()
 	}
-	return d, nil
+	return msgs, nil
 }
 
 // CheckTicket returns ENOTFOUND unless the tenant has the ticket.
