@@ -239,14 +239,15 @@ func (a *Activities) call(ctx context.Context, actionID string, r domain.ActionR
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
 	ts := a.now()
-	sig, err := webhook.Sign(secrets, actionID, ts, body)
+	msgID := r.MessageID(actionID)
+	sig, err := webhook.Sign(secrets, msgID, ts, body)
 	if err != nil {
 		return fail(false, "BadSecret", "%v", err)
 	}
 	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set(HeaderIdempotencyKey, actionID)
+	req.Header.Set(HeaderIdempotencyKey, msgID)
 	req.Header.Set(HeaderAttempt, strconv.Itoa(attempt))
-	req.Header.Set(webhook.HeaderID, actionID)
+	req.Header.Set(webhook.HeaderID, msgID)
 	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set(webhook.HeaderSignature, sig)
 

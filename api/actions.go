@@ -35,6 +35,7 @@ type actionView struct {
 	NextAttemptAt  *timestamp               `json:"next_attempt_at"`
 	LastError      *string                  `json:"last_error"`
 	CanceledReason *string                  `json:"canceled_reason"`
+	ReplayOf       *string                  `json:"replay_of"`
 	Response       *domain.ActionResponse   `json:"response"`
 	WorkflowID     string                   `json:"workflow_id"`
 	TemporalUIURL  string                   `json:"temporal_ui_url,omitempty"`
@@ -61,6 +62,9 @@ func (s *server) actionViewOf(a *domain.Action) actionView {
 	}
 	if a.CanceledReason != "" {
 		v.CanceledReason = &a.CanceledReason
+	}
+	if a.ReplayOf != "" {
+		v.ReplayOf = &a.ReplayOf
 	}
 	if a.LastError != "" {
 		v.LastError = &a.LastError
@@ -105,6 +109,43 @@ func (s *server) createAction(c *fiber.Ctx, db *store.Conn) error {
 	a := &domain.Action{
 		ID: domain.NewID(domain.PrefixAction), TenantID: key.TenantID, TicketID: ticketID,
 		Type: domain.ActionTypeCustomHTTP, RequestedBy: "api_key:" + key.ID, Payload: *req.Payload, Request: call,
+	}
+	if err := db.CreateAction(ctx, a); err != nil {
+		return err
+	}
+	db.AfterCommit(ctx, func(ctx context.Context) { s.actions.start(ctx, a) })
+	return c.Status(fiber.StatusCreated).JSON(actionEnvelope{Action: s.actionViewOf(a)})
+}
+
+// replayAction handles POST /actions/{action_id}/replay: a finished action's payload runs
+// again as a new action (replay_of names the original), checked against the tenant's
+// settings as they are now, and sent with the original's webhook-id and Idempotency-Key so
+// that a receiver that processed the original can tell.
+func (s *server) replayAction(c *fiber.Ctx, db *store.Conn) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	orig, err := s.actionParam(c, db)
+	if err != nil {
+		return err
+	}
+	if !domain.ActionTerminal(orig.Status) {
+		return domain.Errorf(domain.ECONFLICT, "Action %s is still %s; only a finished action (succeeded, failed, canceled or timed_out) can be replayed.", orig.ID, orig.Status)
+	}
+	ctx := c.UserContext()
+	tenant, err := db.GetTenant(ctx, orig.TenantID)
+	if err != nil {
+		return err
+	}
+	payload := orig.Payload
+	call, err := payload.Validate(tenant.ActionSettings())
+	if err != nil {
+		return err
+	}
+	call.DeliveryID = orig.Request.MessageID(orig.ID)
+	a := &domain.Action{
+		ID: domain.NewID(domain.PrefixAction), TenantID: orig.TenantID, TicketID: orig.TicketID, Type: orig.Type,
+		RequestedBy: "api_key:" + keyOf(c).ID, Payload: payload, Request: call, ReplayOf: orig.ID,
 	}
 	if err := db.CreateAction(ctx, a); err != nil {
 		return err

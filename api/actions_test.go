@@ -103,6 +103,7 @@ type actionJSON struct {
 	NextAttemptAt  *string                `json:"next_attempt_at"`
 	LastError      *string                `json:"last_error"`
 	CanceledReason *string                `json:"canceled_reason"`
+	ReplayOf       *string                `json:"replay_of"`
 	CompletedAt    *string                `json:"completed_at"`
 	Response       *domain.ActionResponse `json:"response"`
 	WorkflowID     string                 `json:"workflow_id"`

@@ -128,6 +128,7 @@ func (s *server) app() *fiber.App {
 	pub.Get("/actions/:action_id", readActions, s.getAction)
 	pub.Post("/actions/:action_id/cancel", act, s.writes(s.cancelAction))
 	pub.Get("/actions/:action_id/attempts", readActions, s.listAttempts)
+	pub.Post("/actions/:action_id/replay", act, s.preferWait, s.writes(s.replayAction))
 
 	auto := s.authorize(domain.ScopeAdminAutomations)
 	admin := app.Group(adminPrefix)

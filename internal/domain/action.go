@@ -90,6 +90,17 @@ type ActionRequest struct {
 	BodyJSON    string
 	TimeoutMS   int
 	MaxAttempts int
+	// DeliveryID is sent as webhook-id and Idempotency-Key: the action's own ID, or for a
+	// replay the original's, so a receiver can tell the replay of a call it processed.
+	DeliveryID string `json:",omitempty"`
+}
+
+// MessageID is what the request's webhook-id and Idempotency-Key carry for action id.
+func (r *ActionRequest) MessageID(actionID string) string {
+	if r.DeliveryID != "" {
+		return r.DeliveryID
+	}
+	return actionID
 }
 
 // Validate checks p against the tenant's settings and returns the call to make. Params
@@ -294,6 +305,7 @@ type Action struct {
 	LastError     string // the last failed attempt's error, kept after a cancel
 	// CanceledReason says why a canceled action stopped ("" unless canceled).
 	CanceledReason string
+	ReplayOf       string // the action this one replays, if it is a replay
 	Response       *ActionResponse
 	Started        bool // its workflow has been started in Temporal
 	CreatedAt      time.Time

@@ -27,6 +27,7 @@ type actionRow struct {
 	NextAttemptAt   *time.Time               `bun:"next_attempt_at"`
 	LastError       sql.NullString           `bun:"last_error"`
 	CanceledReason  sql.NullString           `bun:"canceled_reason"`
+	ReplayOf        sql.NullString           `bun:"replay_of"`
 	Response        *domain.ActionResponse   `bun:"response,type:jsonb"`
 	WorkflowStarted bool                     `bun:"workflow_started"`
 	CreatedAt       time.Time                `bun:"created_at"`
@@ -45,7 +46,7 @@ func (r *actionRow) toDomain() *domain.Action {
 	return &domain.Action{
 		ID: r.ID, TenantID: r.TenantID, TicketID: r.TicketID, Type: r.ActionType, Status: r.Status,
 		RequestedBy: r.RequestedBy, Payload: r.Payload, Request: r.Request, Attempts: r.Attempts,
-		NextAttemptAt: utc(r.NextAttemptAt), LastError: r.LastError.String, CanceledReason: r.CanceledReason.String, Response: r.Response,
+		NextAttemptAt: utc(r.NextAttemptAt), LastError: r.LastError.String, CanceledReason: r.CanceledReason.String, ReplayOf: r.ReplayOf.String, Response: r.Response,
 		Started: r.WorkflowStarted, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CompletedAt: utc(r.CompletedAt),
 	}
 }
@@ -63,7 +64,7 @@ func (s *Conn) CreateAction(ctx context.Context, a *domain.Action) error {
 	row := &actionRow{
 		ID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, ActionType: a.Type, Status: a.Status,
 		RequestedBy: a.RequestedBy, Payload: a.Payload, Request: a.Request, WorkflowStarted: a.Started,
-		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		ReplayOf: nullString(a.ReplayOf), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 	_, err := s.db.NewInsert().Model(row).Exec(ctx)
 	var pgErr pgdriver.Error
