@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
 )
@@ -28,6 +29,9 @@ type Activities struct {
 	Secrets *secretbox.Box
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// StartAction starts the workflow of an action an activity stored (a bulk replay's);
+	// nil leaves them to the worker's relay.
+	StartAction func(ctx context.Context, a *domain.Action) error
 
 	secrets sync.Map // tenant id -> cachedSecret
 }

@@ -137,16 +137,11 @@ func (s *server) replayAction(c *fiber.Ctx, db *store.Conn) error {
 	if err != nil {
 		return err
 	}
-	payload := orig.Payload
-	call, err := payload.Validate(tenant.ActionSettings())
+	a, err := orig.Replay(tenant.ActionSettings(), "api_key:"+keyOf(c).ID)
 	if err != nil {
 		return err
 	}
-	call.DeliveryID = orig.Request.MessageID(orig.ID)
-	a := &domain.Action{
-		ID: domain.NewID(domain.PrefixAction), TenantID: orig.TenantID, TicketID: orig.TicketID, Type: orig.Type,
-		RequestedBy: "api_key:" + keyOf(c).ID, Payload: payload, Request: call, ReplayOf: orig.ID,
-	}
+	a.ID = domain.NewID(domain.PrefixAction)
 	if err := db.CreateAction(ctx, a); err != nil {
 		return err
 	}

@@ -43,7 +43,10 @@ func startInProcessWorker(t testing.TB, e *testEnv, tc client.Client) {
 		t.Fatal(err)
 	}
 	w := worker.New(tc, e.cfg.TaskQueue, worker.Options{})
-	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box})
+	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box,
+		StartAction: func(ctx context.Context, a *domain.Action) error {
+			return workflows.StartAndMark(ctx, tc, e.store, e.cfg.TaskQueue, a)
+		}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

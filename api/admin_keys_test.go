@@ -59,7 +59,7 @@ func TestKeyScopeCeilingRefusals(t *testing.T) {
 	fullID := keyIDOf(full)
 	fullPath := "/api/v1/admin/api-keys/" + fullID
 	lacking := []string{domain.ScopeSupportRead, domain.ScopeSupportWrite, domain.ScopeSupportActions,
-		domain.ScopeAdminAutomations, domain.ScopeAdminSettings, domain.ScopeAdminAudit}
+		domain.ScopeAdminAutomations, domain.ScopeAdminSettings, domain.ScopeAdminAudit, domain.ScopeAdminActions}
 
 	for _, tc := range []struct {
 		name    string
@@ -106,7 +106,7 @@ func TestKeyScopeCeilingRefusals(t *testing.T) {
 			name:    "revoke the full admin key idempotently",
 			scopes:  []string{domain.ScopeAdminKeys, domain.ScopeAdminAudit, domain.ScopeSupportRead},
 			r:       req{method: "POST", path: fullPath + "/revoke", header: map[string]string{"Idempotency-Key": "take-down-1"}},
-			missing: []string{domain.ScopeSupportWrite, domain.ScopeSupportActions, domain.ScopeAdminAutomations, domain.ScopeAdminSettings},
+			missing: []string{domain.ScopeSupportWrite, domain.ScopeSupportActions, domain.ScopeAdminAutomations, domain.ScopeAdminSettings, domain.ScopeAdminActions},
 			target:  fullID,
 		},
 	} {

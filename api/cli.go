@@ -31,7 +31,8 @@ const usage = `Usage:
   api tenant update TENANT_ID [--actions-base-url URL] [--allowed-hosts a.example.com,...]
   api key create --tenant ID --name NAME --scopes support.read,support.write,support.actions [--expires-at T]
                                       scopes: support.read, support.write, support.actions,
-                                      admin.keys, admin.automations, admin.settings, admin.audit
+                                      admin.keys, admin.automations, admin.settings, admin.audit,
+                                      admin.actions
   api key revoke KEY_ID
   api key verify                      check the key in THREADA_API_KEY (exit 0 when usable)
   api healthcheck                     exit 0 when the API on HTTP_ADDR is ready (for containers)

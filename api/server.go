@@ -153,6 +153,11 @@ func (s *server) app() *fiber.App {
 	admin.Post("/settings/signing-secret/rotate", settings, s.writes(s.rotateSigningSecret))
 
 	admin.Get("/audit-events", s.authorize(domain.ScopeAdminAudit), s.listAudit)
+
+	replays := s.authorize(domain.ScopeAdminActions)
+	admin.Post("/action-replays", replays, s.writes(s.createReplayBatch))
+	admin.Get("/action-replays/:replay_id", replays, s.getReplayBatch)
+	admin.Post("/action-replays/:replay_id/cancel", replays, s.writes(s.cancelReplayBatch))
 	return app
 }
 

@@ -224,3 +224,31 @@ func (r *actionRunner) uiLink(actionID string) string {
 	}
 	return r.uiURL + "/namespaces/" + r.namespace + "/workflows/" + actionID
 }
+
+// startReplay starts a bulk replay's workflow; EUNAVAILABLE when Temporal cannot be reached.
+func (r *actionRunner) startReplay(ctx context.Context, b *domain.ReplayBatch) error {
+	if !r.available() {
+		return domain.Errorf(domain.EUNAVAILABLE, "Bulk replays cannot start right now: the workflow service is unreachable. Retry shortly; nothing was replayed.")
+	}
+	ctx, cancel := context.WithTimeout(ctx, temporalCallTimeout)
+	defer cancel()
+	err := workflows.StartReplayBatch(ctx, r.client, r.taskQueue, b)
+	r.observe(err)
+	if err != nil {
+		r.log.Warn("starting a bulk replay", "replay_id", b.ID, "err", err)
+		return domain.Errorf(domain.EUNAVAILABLE, "Bulk replays cannot start right now: the workflow service is unreachable. Retry shortly; nothing was replayed.")
+	}
+	return nil
+}
+
+// cancelReplay asks Temporal to stop a bulk replay's run. The batch is already marked
+// canceled in PostgreSQL, which its steps check, so a failure here only delays the end.
+func (r *actionRunner) cancelReplay(ctx context.Context, batchID string) {
+	ctx, cancel := context.WithTimeout(ctx, temporalCallTimeout)
+	defer cancel()
+	err := r.client.CancelWorkflow(ctx, batchID, "")
+	r.observe(err)
+	if err != nil && !isBusinessError(err) {
+		r.log.Warn("canceling a bulk replay's run; it stops at its next step", "replay_id", batchID, "err", err)
+	}
+}

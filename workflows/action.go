@@ -83,6 +83,7 @@ type ActionInput struct {
 // end-to-end tests share it.
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(CustomHTTPAction, workflow.RegisterOptions{Name: ActionWorkflowName})
+	w.RegisterWorkflowWithOptions(ActionReplayBatch, workflow.RegisterOptions{Name: ReplayBatchWorkflowName})
 	w.RegisterActivity(acts)
 }
 

@@ -313,6 +313,20 @@ type Action struct {
 	CompletedAt    *time.Time
 }
 
+// Replay returns a new action that runs a's payload again for requestedBy, checked
+// against the tenant's settings as they are now, with a's webhook-id and Idempotency-Key.
+// Its ID is left to the caller.
+func (a *Action) Replay(s ActionSettings, requestedBy string) (*Action, error) {
+	payload := a.Payload
+	call, err := payload.Validate(s)
+	if err != nil {
+		return nil, err
+	}
+	call.DeliveryID = a.Request.MessageID(a.ID)
+	return &Action{TenantID: a.TenantID, TicketID: a.TicketID, Type: a.Type, RequestedBy: requestedBy,
+		Payload: payload, Request: call, ReplayOf: a.ID}, nil
+}
+
 // Attempt outcomes.
 const (
 	AttemptSucceeded = "succeeded" // the receiver answered 2xx

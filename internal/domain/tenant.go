@@ -21,7 +21,7 @@ const (
 
 // AllScopes is the closed list of scopes, in documentation order.
 var AllScopes = []string{ScopeSupportRead, ScopeSupportWrite, ScopeSupportActions,
-	ScopeAdminKeys, ScopeAdminAutomations, ScopeAdminSettings, ScopeAdminAudit}
+	ScopeAdminKeys, ScopeAdminAutomations, ScopeAdminSettings, ScopeAdminAudit, ScopeAdminActions}
 
 // Limits of tenant settings and keys.
 const (

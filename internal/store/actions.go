@@ -59,19 +59,23 @@ const nonTerminal = "status IN ('queued', 'running', 'retrying')"
 // in one statement (its foreign key is the check that the tenant has the ticket:
 // ENOTFOUND otherwise). The caller chooses the ID, which is also the workflow ID.
 func (s *Conn) CreateAction(ctx context.Context, a *domain.Action) error {
-	a.CreatedAt, a.UpdatedAt = now(), now()
-	a.Status = domain.ActionQueued
-	row := &actionRow{
-		ID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, ActionType: a.Type, Status: a.Status,
-		RequestedBy: a.RequestedBy, Payload: a.Payload, Request: a.Request, WorkflowStarted: a.Started,
-		ReplayOf: nullString(a.ReplayOf), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
-	}
-	_, err := s.db.NewInsert().Model(row).Exec(ctx)
+	_, err := s.db.NewInsert().Model(newActionRow(a)).Exec(ctx)
 	var pgErr pgdriver.Error
 	if errors.As(err, &pgErr) && pgErr.Field('C') == "23503" {
 		return domain.Errorf(domain.ENOTFOUND, "No ticket %s exists.", a.TicketID)
 	}
 	return wrapErr(err, "")
+}
+
+// newActionRow is the row of a new queued action; it fills a's status and times.
+func newActionRow(a *domain.Action) *actionRow {
+	a.CreatedAt, a.UpdatedAt = now(), now()
+	a.Status = domain.ActionQueued
+	return &actionRow{
+		ID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, ActionType: a.Type, Status: a.Status,
+		RequestedBy: a.RequestedBy, Payload: a.Payload, Request: a.Request, WorkflowStarted: a.Started,
+		ReplayOf: nullString(a.ReplayOf), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
 }
 
 // GetAction returns one action of the tenant.

@@ -1,0 +1,82 @@
+package domain
+
+import (
+	"strings"
+	"time"
+)
+
+// PrefixReplayBatch starts every bulk replay ID (also its workflow ID).
+const PrefixReplayBatch = "arp"
+
+// ScopeAdminActions lets a key replay actions in bulk.
+const ScopeAdminActions = "admin.actions"
+
+// Bulk replay limits.
+const (
+	MaxReplayWindow        = 30 * 24 * time.Hour
+	MaxReplayBatch         = 100_000 // matching actions one bulk replay may cover
+	DefaultReplayRate      = 10
+	MaxReplayRate          = 100
+	ReplaySamples          = 5
+	ReplayBatchRunning     = "running"
+	ReplayBatchSucceeded   = "succeeded"
+	ReplayBatchCanceled    = "canceled"
+	ReplayBatchFailed      = "failed"
+	replayFilterHostMaxLen = 253
+)
+
+// ReplayFilter selects the finished actions a bulk replay runs again: those created in
+// [Since, Until), and, when set, of one terminal status, ticket, automation or host.
+type ReplayFilter struct {
+	Status       string    `json:"status,omitempty"`
+	TicketID     string    `json:"ticket_id,omitempty"`
+	AutomationID string    `json:"automation_id,omitempty"`
+	Host         string    `json:"host,omitempty"`
+	Since        time.Time `json:"since"`
+	Until        time.Time `json:"until"`
+}
+
+// Normalize checks f (params as in the request body, under filter.).
+func (f *ReplayFilter) Normalize() error {
+	switch {
+	case f.Since.IsZero():
+		return Invalidf("filter.since", "`filter.since` is required: a bulk replay covers a time window of at most 30 days.")
+	case f.Until.IsZero():
+		return Invalidf("filter.until", "`filter.until` is required: a bulk replay covers a time window of at most 30 days.")
+	case !f.Until.After(f.Since):
+		return Invalidf("filter.until", "`filter.until` must be after `filter.since`.")
+	case f.Until.Sub(f.Since) > MaxReplayWindow:
+		return Invalidf("filter.until", "The window from `filter.since` to `filter.until` must be at most 30 days.")
+	}
+	if f.Status != "" && !ActionTerminal(f.Status) {
+		return Invalidf("filter.status", "`filter.status` must be a finished status (succeeded, failed, canceled or timed_out): only finished actions are replayed.")
+	}
+	if f.TicketID != "" && !ValidID(PrefixTicket, f.TicketID) {
+		return Invalidf("filter.ticket_id", "`filter.ticket_id` is not a ticket id.")
+	}
+	if f.AutomationID != "" && !ValidID(PrefixAutomation, f.AutomationID) {
+		return Invalidf("filter.automation_id", "`filter.automation_id` is not an automation id.")
+	}
+	f.Host = strings.ToLower(strings.TrimSuffix(f.Host, "."))
+	if len(f.Host) > replayFilterHostMaxLen || strings.ContainsAny(f.Host, "/:?#@ ") {
+		return Invalidf("filter.host", "`filter.host` must be a host name such as hooks.example.com.")
+	}
+	f.Since, f.Until = f.Since.UTC(), f.Until.UTC()
+	return nil
+}
+
+// ReplayBatch is a bulk replay and its progress.
+type ReplayBatch struct {
+	ID            string
+	TenantID      string
+	Filter        ReplayFilter
+	RatePerSecond int
+	Status        string
+	Matched       int // matching actions when it started
+	Replayed      int
+	Skipped       int // payloads the tenant's settings no longer allow
+	RequestedBy   string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	CompletedAt   *time.Time
+}
