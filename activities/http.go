@@ -47,6 +47,9 @@ const (
 	ErrTypeActionMissing = "ActionMissing"
 	// ErrTypeRefused: the egress guard refused the destination; nothing was sent.
 	ErrTypeRefused = "EgressRefused"
+	// ErrTypeCircuitOpen: the destination's circuit is open and this attempt is not its
+	// probe; nothing was sent, and the attempt waits (details: milliseconds to wait).
+	ErrTypeCircuitOpen = "DestinationCircuitOpen"
 )
 
 // prepareTimeout bounds the reads before a call, so a stalled database leaves the attempt
@@ -83,6 +86,9 @@ type AttemptOutcome struct {
 	Retryable  bool
 	TimedOut   bool
 	RetryAfter time.Duration // from the receiver's Retry-After, 0 if none
+	// Lost says no answer came back from SendAttempt (its worker stopped): the
+	// destination is not to blame.
+	Lost bool
 	// Recorded says SendAttempt stored the outcome itself; if not, the workflow does.
 	Recorded bool
 }
@@ -108,6 +114,19 @@ func (o *AttemptOutcome) Status(attempt, maxAttempts int) string {
 	return domain.ActionFailed
 }
 
+// DestinationFailed says whether the attempt counts against its destination's circuit: a
+// network error, a timeout or a 5xx (not a refusal of Threada's, nor an attempt lost with
+// its worker).
+func (o *AttemptOutcome) DestinationFailed() bool {
+	switch {
+	case o.Lost || o.Error == "":
+		return false
+	case o.ErrType == ErrTypeNetwork || o.ErrType == ErrTypeTimeout:
+		return true
+	}
+	return o.Response != nil && o.Response.StatusCode >= 500
+}
+
 // Outcome is the attempt's outcome in its attempt log.
 func (o *AttemptOutcome) Outcome() string {
 	switch {
@@ -127,6 +146,7 @@ func (o *AttemptOutcome) Record(in AttemptInput, next time.Time) AttemptRecord {
 	rec := AttemptRecord{
 		ActionID: in.ActionID, Attempt: in.Attempt, Status: o.Status(in.Attempt, in.Request.MaxAttempts),
 		Outcome: o.Outcome(), LastError: o.Error, Response: o.Response,
+		Destination: domain.Destination(in.Request.URL), DestinationFailed: o.DestinationFailed(),
 	}
 	if rec.Status == domain.ActionRetrying {
 		next = next.UTC()
@@ -156,7 +176,7 @@ func NextAttemptDelay(attempt int, retryAfter time.Duration) time.Duration {
 // because of the database. Its errors: ErrTypeNotSent (nothing was sent), and the
 // non-retryable ErrTypeRecorded and ActionMissing.
 func (a *Activities) SendAttempt(ctx context.Context, in AttemptInput) (*AttemptOutcome, error) {
-	secrets, err := a.prepare(ctx, in.ActionID, in.TenantID, in.Attempt)
+	secrets, err := a.prepare(ctx, in.ActionID, in.TenantID, in.Request.URL, in.Attempt)
 	if err != nil {
 		return nil, err
 	}
@@ -169,17 +189,21 @@ func (a *Activities) SendAttempt(ctx context.Context, in AttemptInput) (*Attempt
 // prepare checks that the action is still live, records attempt n as in flight and
 // returns the tenant's signing secrets. Nothing is sent yet, so a database failure here is
 // ErrTypeNotSent: safe to try again.
-func (a *Activities) prepare(ctx context.Context, actionID, tenantID string, attempt int) ([]string, error) {
+func (a *Activities) prepare(ctx context.Context, actionID, tenantID, url string, attempt int) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, prepareTimeout)
 	defer cancel()
-	action, live, err := a.Store.StartAttempt(ctx, actionID, attempt)
+	st, err := a.Store.StartAttempt(ctx, actionID, attempt, domain.Destination(url))
 	switch {
 	case domain.ErrorCode(err) == domain.ENOTFOUND:
 		return nil, temporal.NewNonRetryableApplicationError("action "+actionID+" does not exist", ErrTypeActionMissing, nil)
 	case err != nil:
 		return nil, notSent(err)
-	case !live:
-		return nil, temporal.NewNonRetryableApplicationError("the action is already "+action.Status, ErrTypeRecorded, nil)
+	case !st.Live:
+		return nil, temporal.NewNonRetryableApplicationError("the action is already "+st.Action.Status, ErrTypeRecorded, nil)
+	case st.WaitUntil != nil:
+		wait := max(time.Until(*st.WaitUntil), 100*time.Millisecond)
+		return nil, temporal.NewNonRetryableApplicationError("the destination's circuit is open (its last attempts failed); this attempt waits for the next probe",
+			ErrTypeCircuitOpen, nil, wait.Milliseconds())
 	}
 	secrets, err := a.signingSecrets(ctx, tenantID)
 	if err != nil {

@@ -35,7 +35,7 @@ type OutcomeInput struct {
 // returns a retryable error for Temporal to retry.
 func (a *Activities) CustomHTTPCall(ctx context.Context, in CallInput) (*CallResult, error) {
 	attempt := int(activity.GetInfo(ctx).Attempt)
-	secrets, err := a.prepare(ctx, in.ActionID, in.TenantID, attempt)
+	secrets, err := a.prepare(ctx, in.ActionID, in.TenantID, in.Request.URL, attempt)
 	if err != nil {
 		return nil, err
 	}

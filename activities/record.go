@@ -13,13 +13,17 @@ import (
 // AttemptRecord is what PostgreSQL keeps of an attempt's outcome, or of a run's end that
 // is no attempt's (Attempt 0: canceled).
 type AttemptRecord struct {
-	ActionID      string
-	Attempt       int
-	Status        string // retrying, or a terminal status
-	Outcome       string // the attempt's (domain.Attempt*); "" for a cancel
-	LastError     string // the attempt's error; for a cancel, why
-	Response      *domain.ActionResponse
-	NextAttemptAt *time.Time
+	ActionID  string
+	Attempt   int
+	Status    string // retrying, or a terminal status
+	Outcome   string // the attempt's (domain.Attempt*); "" for a cancel
+	LastError string // the attempt's error; for a cancel, why
+	// Destination and whether the attempt counts against its circuit (see
+	// AttemptOutcome.DestinationFailed).
+	Destination       string
+	DestinationFailed bool
+	Response          *domain.ActionResponse
+	NextAttemptAt     *time.Time
 }
 
 // RecordAttempt stores an outcome SendAttempt could not record, or the end of a canceled
@@ -39,5 +43,6 @@ func (a *Activities) RecordAttempt(ctx context.Context, rec AttemptRecord) error
 func (a *Activities) record(ctx context.Context, rec AttemptRecord) (bool, error) {
 	return a.Store.RecordAttempt(ctx, rec.ActionID, store.AttemptResult{
 		Attempt: rec.Attempt, Status: rec.Status, Outcome: rec.Outcome, LastError: rec.LastError, Response: rec.Response, NextAttemptAt: rec.NextAttemptAt,
+		Destination: rec.Destination, DestinationFailed: rec.DestinationFailed,
 	})
 }

@@ -111,10 +111,19 @@ func parsePageToken(c *fiber.Ctx, kind, scope string) (*pageCursor, error) {
 	}
 	var pc pageCursor
 	if err := json.Unmarshal(data, &pc); err != nil || pc.Version != 1 || pc.Kind != kind || pc.Scope != scope ||
-		!validCursorID(pc.ID) || pc.Micros < domain.MinTime.UnixMicro() || pc.Micros > domain.MaxTime.UnixMicro() {
+		!validCursorKey(kind, pc.ID) || pc.Micros < domain.MinTime.UnixMicro() || pc.Micros > domain.MaxTime.UnixMicro() {
 		return nil, bad
 	}
 	return &pc, nil
+}
+
+// validCursorKey reports whether key can be a position in a listing of kind: an ID, or for
+// the destinations listing a destination as domain.Destination writes it.
+func validCursorKey(kind, key string) bool {
+	if kind == "destinations" {
+		return key != "" && domain.Destination(key) == key
+	}
+	return validCursorID(key)
 }
 
 // validCursorID reports whether id has the shape of an ID of any kind (a token is not

@@ -154,10 +154,11 @@ func (s *server) app() *fiber.App {
 
 	admin.Get("/audit-events", s.authorize(domain.ScopeAdminAudit), s.listAudit)
 
-	replays := s.authorize(domain.ScopeAdminActions)
-	admin.Post("/action-replays", replays, s.writes(s.createReplayBatch))
-	admin.Get("/action-replays/:replay_id", replays, s.getReplayBatch)
-	admin.Post("/action-replays/:replay_id/cancel", replays, s.writes(s.cancelReplayBatch))
+	adminActions := s.authorize(domain.ScopeAdminActions)
+	admin.Post("/action-replays", adminActions, s.writes(s.createReplayBatch))
+	admin.Get("/action-replays/:replay_id", adminActions, s.getReplayBatch)
+	admin.Post("/action-replays/:replay_id/cancel", adminActions, s.writes(s.cancelReplayBatch))
+	admin.Get("/destinations", adminActions, s.listDestinations)
 	return app
 }
 

@@ -146,6 +146,13 @@ func sendAttempt(ctx, sendCtx workflow.Context, in activities.AttemptInput) (*ac
 	for {
 		var out activities.AttemptOutcome
 		err := workflow.ExecuteActivity(sendCtx, a.SendAttempt, in).Get(sendCtx, &out)
+		if isType(err, activities.ErrTypeCircuitOpen) {
+			// Nothing was sent: the attempt waits for the destination's next probe.
+			if err := workflow.Sleep(ctx, circuitWait(err)); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if !isType(err, activities.ErrTypeNotSent) {
 			return &out, err
 		}
@@ -156,13 +163,24 @@ func sendAttempt(ctx, sendCtx workflow.Context, in activities.AttemptInput) (*ac
 	}
 }
 
+// circuitWait is how long an attempt held back by an open circuit waits: what the
+// activity said (until the next probe), within 100 ms and the probe interval.
+func circuitWait(err error) time.Duration {
+	var appErr *temporal.ApplicationError
+	var ms int64
+	if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&ms) == nil {
+		return min(max(time.Duration(ms)*time.Millisecond, 100*time.Millisecond), domain.CircuitProbeInterval)
+	}
+	return domain.CircuitProbeInterval
+}
+
 // lostAttempt is the outcome of an attempt SendAttempt did not report: its worker died or
 // it failed unexpectedly. The call may have gone out, so the attempt counts.
 func lostAttempt(err error) *activities.AttemptOutcome {
 	if temporal.IsTimeoutError(err) {
-		return &activities.AttemptOutcome{Error: msgAttemptLost, ErrType: activities.ErrTypeTimeout, Retryable: true, TimedOut: true}
+		return &activities.AttemptOutcome{Error: msgAttemptLost, ErrType: activities.ErrTypeTimeout, Retryable: true, TimedOut: true, Lost: true}
 	}
-	return &activities.AttemptOutcome{Error: msgAttemptFail, ErrType: "AttemptError", Retryable: true}
+	return &activities.AttemptOutcome{Error: msgAttemptFail, ErrType: "AttemptError", Retryable: true, Lost: true}
 }
 
 // record stores an outcome in PostgreSQL. It runs on a disconnected context: a cancel

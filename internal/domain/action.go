@@ -364,3 +364,42 @@ type ActionStore interface {
 	// ListActions returns a ticket's actions, newest first. ENOTFOUND for an unknown ticket.
 	ListActions(ctx context.Context, tenantID, ticketID string, after *ActionCursor, limit int) ([]Action, bool, error)
 }
+
+// Circuit breaking of destinations.
+const (
+	CircuitFailures   = 10 // consecutive failed attempts that open a destination's circuit
+	DestinationClosed = "closed"
+	DestinationOpen   = "open"
+)
+
+// CircuitProbeInterval is how often, while a destination's circuit is open, one probe
+// attempt goes through. A variable only so that tests can shorten it.
+var CircuitProbeInterval = 30 * time.Second
+
+// Destination names where an action's calls go: scheme://host:port, lower case, with the
+// scheme's default port when the URL has none ("" for a URL that is not absolute).
+func Destination(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Hostname() == "" {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// DestinationHealth is a destination of a tenant as the circuit breaker sees it, with its
+// figures over the last 5 minutes.
+type DestinationHealth struct {
+	Destination         string
+	State               string
+	ConsecutiveFailures int
+	OpenedAt            *time.Time
+	NextProbeAt         *time.Time
+	LastAttemptAt       time.Time
+	Attempts            int      // completed in the last 5 minutes
+	Succeeded           int      // of those
+	P50LatencyMS        *float64 // of those with a response
+}

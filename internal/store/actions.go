@@ -115,35 +115,71 @@ func (s *Conn) ListActions(ctx context.Context, tenantID, ticketID string, after
 	return out, more, nil
 }
 
-// StartAttempt returns the action attempt n is about to run and whether it is still live;
-// a terminal one (canceled meanwhile) must not be called. In the same statement it records
-// the attempt as in flight (again, if it is tried again after its preparation failed).
-// ENOTFOUND when the action does not exist.
-func (s *Conn) StartAttempt(ctx context.Context, actionID string, attempt int) (a *domain.Action, live bool, err error) {
-	row := new(actionRow)
-	err = s.db.NewRaw(`WITH a AS (SELECT * FROM actions WHERE id = ?),
+// AttemptStart is what StartAttempt found.
+type AttemptStart struct {
+	Action *domain.Action
+	Live   bool // not terminal: the attempt may be made
+	// WaitUntil is set when the destination's circuit is open and this attempt is not its
+	// probe: the attempt must wait until then, uncounted (nothing was recorded).
+	WaitUntil *time.Time
+}
+
+// StartAttempt returns the action attempt n is about to run and whether it is still live
+// (a terminal one, canceled meanwhile, must not be called), and asks the circuit breaker
+// of destination: while it is open, only one attempt every CircuitProbeInterval (the probe)
+// goes through. In the same statement it records the attempt as in flight (again, if it is
+// tried again after its preparation failed or it waited). ENOTFOUND when the action does
+// not exist.
+func (s *Conn) StartAttempt(ctx context.Context, actionID string, attempt int, destination string) (*AttemptStart, error) {
+	var row struct {
+		actionRow `bun:",extend"`
+		MaySend   bool       `bun:"may_send,scanonly"`
+		OpenUntil *time.Time `bun:"open_until,scanonly"`
+	}
+	at := now()
+	err := s.db.NewRaw(`WITH a AS (SELECT * FROM actions WHERE id = ?),
+		d AS (SELECT d.state, d.next_probe_at FROM destinations d, a WHERE d.tenant_id = a.tenant_id AND d.destination = ?),
+		probe AS (
+			UPDATE destinations d SET next_probe_at = ? FROM a
+			WHERE d.tenant_id = a.tenant_id AND d.destination = ? AND d.state = 'open' AND d.next_probe_at <= ?
+			RETURNING 1),
+		ok AS (SELECT NOT EXISTS (SELECT 1 FROM d WHERE state = 'open') OR EXISTS (SELECT 1 FROM probe) AS may_send),
 		started AS (
-			INSERT INTO action_attempts (action_id, attempt, tenant_id, started_at)
-			SELECT id, ?, tenant_id, ? FROM a WHERE `+nonTerminal+`
+			INSERT INTO action_attempts (action_id, attempt, tenant_id, started_at, destination)
+			SELECT a.id, ?, a.tenant_id, ?, ? FROM a, ok WHERE ok.may_send AND a.`+nonTerminal+`
 			ON CONFLICT (action_id, attempt) DO UPDATE SET started_at = EXCLUDED.started_at
 			WHERE action_attempts.completed_at IS NULL)
-		SELECT * FROM a`, actionID, attempt, now()).Scan(ctx, row)
+		SELECT a.*, ok.may_send, (SELECT next_probe_at FROM d WHERE state = 'open') AS open_until FROM a, ok`,
+		actionID, destination, at.Add(domain.CircuitProbeInterval), destination, at,
+		attempt, at, nullString(destination)).Scan(ctx, &row)
 	if err != nil {
-		return nil, false, wrapErr(err, "No action "+actionID+" exists.")
+		return nil, wrapErr(err, "No action "+actionID+" exists.")
 	}
-	a = row.toDomain()
-	return a, !domain.ActionTerminal(a.Status), nil
+	st := &AttemptStart{Action: row.toDomain()}
+	st.Live = !domain.ActionTerminal(st.Action.Status)
+	if st.Live && !row.MaySend {
+		until := at.Add(time.Second)
+		if row.OpenUntil != nil && row.OpenUntil.After(at) {
+			until = row.OpenUntil.UTC()
+		}
+		st.WaitUntil = &until
+	}
+	return st, nil
 }
 
 // AttemptResult is what one attempt recorded.
 type AttemptResult struct {
-	Attempt       int    // the attempt's number; 0 for an outcome that is no attempt's (a cancel)
-	Status        string // the action's: retrying, or a terminal status
-	Outcome       string // the attempt's (domain.Attempt*); "" for a cancel
-	StartedAt     time.Time
-	LastError     string // the attempt's error; for a cancel, the canceled_reason
-	Response      *domain.ActionResponse
-	NextAttemptAt *time.Time
+	Attempt int // the attempt's number; 0 for an outcome that is no attempt's (a cancel)
+	// Destination, when set, is where the attempt went; DestinationFailed says whether it
+	// counts as a failure of the destination (network error, timeout, 5xx) for its circuit.
+	Destination       string
+	DestinationFailed bool
+	Status            string // the action's: retrying, or a terminal status
+	Outcome           string // the attempt's (domain.Attempt*); "" for a cancel
+	StartedAt         time.Time
+	LastError         string // the attempt's error; for a cancel, the canceled_reason
+	Response          *domain.ActionResponse
+	NextAttemptAt     *time.Time
 }
 
 // RecordAttempt stores an attempt's outcome in its attempt log, and on the action unless
@@ -189,27 +225,131 @@ func (s *Conn) RecordAttempt(ctx context.Context, actionID string, r AttemptResu
 				r.Outcome = domain.AttemptFailed
 			}
 		}
-		logged = s.db.NewRaw(`INSERT INTO action_attempts (action_id, attempt, tenant_id, started_at, completed_at, outcome, error, response, next_attempt_at)
-			SELECT id, ?, tenant_id, ?, ?, ?, ?, ?::jsonb, ? FROM actions WHERE id = ?
+		logged = s.db.NewRaw(`INSERT INTO action_attempts (action_id, attempt, tenant_id, started_at, completed_at, outcome, error, response, next_attempt_at, destination)
+			SELECT id, ?, tenant_id, ?, ?, ?, ?, ?::jsonb, ?, ? FROM actions WHERE id = ?
 			ON CONFLICT (action_id, attempt) DO UPDATE SET completed_at = EXCLUDED.completed_at, outcome = EXCLUDED.outcome,
-				error = EXCLUDED.error, response = EXCLUDED.response, next_attempt_at = EXCLUDED.next_attempt_at
+				error = EXCLUDED.error, response = EXCLUDED.response, next_attempt_at = EXCLUDED.next_attempt_at,
+				destination = coalesce(action_attempts.destination, EXCLUDED.destination)
 			WHERE action_attempts.completed_at IS NULL OR action_attempts.outcome = ?`,
-			r.Attempt, started, at, r.Outcome, nullString(r.LastError), r.Response, r.NextAttemptAt, actionID, domain.AttemptCanceled)
+			r.Attempt, started, at, r.Outcome, nullString(r.LastError), r.Response, r.NextAttemptAt, nullString(r.Destination), actionID, domain.AttemptCanceled)
 	case r.Status == domain.ActionCanceled:
 		logged = s.db.NewRaw(`UPDATE action_attempts SET completed_at = ?, outcome = ? WHERE action_id = ? AND completed_at IS NULL`,
 			at, domain.AttemptCanceled, actionID)
 	}
-	var changed []string
-	var err error
-	if logged == nil {
-		err = s.db.NewRaw("WITH a AS (?) SELECT id FROM a", q).Scan(ctx, &changed)
-	} else {
-		err = s.db.NewRaw("WITH a AS (?), l AS (?) SELECT id FROM a", q, logged).Scan(ctx, &changed)
+	with, args := "WITH a AS (?)", []any{q}
+	if logged != nil {
+		with, args = with+", l AS (?)", append(args, logged)
 	}
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	circuit := r.Attempt > 0 && r.Destination != ""
+	if circuit {
+		with, args = with+", c AS (?)", append(args, s.circuitUpdate(actionID, r.Destination, r.DestinationFailed, at))
+	}
+	var rows []struct {
+		ID      sql.NullString `bun:"id"`
+		Changed sql.NullString `bun:"changed"`
+	}
+	sel := "SELECT id, NULL AS changed FROM a"
+	if circuit {
+		sel += " UNION ALL SELECT NULL, state FROM c WHERE state_changed_at = ?"
+		args = append(args, at)
+	}
+	if err := s.db.NewRaw(with+" "+sel, args...).Scan(ctx, &rows); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, err
 	}
-	return len(changed) == 1, nil
+	changed := false
+	for _, row := range rows {
+		switch {
+		case row.ID.Valid:
+			changed = true
+		case row.Changed.Valid:
+			if err := s.auditCircuit(ctx, actionID, r.Destination, row.Changed.String); err != nil {
+				return changed, err
+			}
+		}
+	}
+	return changed, nil
+}
+
+// circuitUpdate is the upsert of a destination's circuit after an attempt: a failure adds
+// one to its consecutive failures and opens it at CircuitFailures (first probe after
+// CircuitProbeInterval); an answer resets the count and closes it. state_changed_at tells
+// a transition.
+func (s *Conn) circuitUpdate(actionID, destination string, failed bool, at time.Time) *bun.RawQuery {
+	return s.db.NewRaw(`INSERT INTO destinations AS d (tenant_id, destination, consecutive_failures, last_attempt_at, state_changed_at)
+		SELECT tenant_id, ?, CASE WHEN ? THEN 1 ELSE 0 END, ?, NULL FROM actions WHERE id = ?
+		ON CONFLICT (tenant_id, destination) DO UPDATE SET
+			consecutive_failures = CASE WHEN ? THEN d.consecutive_failures + 1 ELSE 0 END,
+			state = CASE WHEN NOT ? THEN 'closed' WHEN d.consecutive_failures + 1 >= ? THEN 'open' ELSE d.state END,
+			opened_at = CASE WHEN NOT ? THEN NULL WHEN d.state = 'closed' AND d.consecutive_failures + 1 >= ? THEN ? ELSE d.opened_at END,
+			next_probe_at = CASE WHEN NOT ? THEN NULL WHEN d.state = 'closed' AND d.consecutive_failures + 1 >= ? THEN ? ELSE d.next_probe_at END,
+			state_changed_at = CASE WHEN (? AND d.state = 'closed' AND d.consecutive_failures + 1 >= ?) OR (NOT ? AND d.state = 'open') THEN ? ELSE d.state_changed_at END,
+			last_attempt_at = ?
+		RETURNING d.state, d.state_changed_at`,
+		destination, failed, at, actionID,
+		failed,
+		failed, domain.CircuitFailures,
+		failed, domain.CircuitFailures, at,
+		failed, domain.CircuitFailures, at.Add(domain.CircuitProbeInterval),
+		failed, domain.CircuitFailures, failed, at,
+		at)
+}
+
+// auditCircuit records a destination's circuit opening or closing in its tenant's audit log.
+func (s *Conn) auditCircuit(ctx context.Context, actionID, destination, state string) error {
+	var tenantID string
+	if err := s.db.NewSelect().Table("actions").Column("tenant_id").Where("id = ?", actionID).Scan(ctx, &tenantID); err != nil {
+		return err
+	}
+	action := "destination.closed"
+	if state == domain.DestinationOpen {
+		action = "destination.opened"
+	}
+	return s.RecordAudit(ctx, domain.AuditEvent{TenantID: tenantID, Actor: "system", Action: action, Target: destination,
+		After: map[string]any{"state": state, "action_id": actionID}})
+}
+
+// ListDestinations returns the destinations a tenant's actions called in the last 7 days,
+// by name after the cursor, with their circuit and their figures over the last 5 minutes,
+// and whether more follow.
+func (s *Conn) ListDestinations(ctx context.Context, tenantID, after string, limit int) ([]domain.DestinationHealth, bool, error) {
+	var rows []struct {
+		Destination         string     `bun:"destination"`
+		State               string     `bun:"state"`
+		ConsecutiveFailures int        `bun:"consecutive_failures"`
+		OpenedAt            *time.Time `bun:"opened_at"`
+		NextProbeAt         *time.Time `bun:"next_probe_at"`
+		LastAttemptAt       time.Time  `bun:"last_attempt_at"`
+		Attempts            int        `bun:"attempts"`
+		Succeeded           int        `bun:"succeeded"`
+		P50                 *float64   `bun:"p50"`
+	}
+	at := now()
+	err := s.db.NewRaw(`SELECT d.destination, d.state, d.consecutive_failures, d.opened_at, d.next_probe_at, d.last_attempt_at,
+			s.attempts, s.succeeded, s.p50
+		FROM destinations d
+		LEFT JOIN LATERAL (
+			SELECT count(*) AS attempts, count(*) FILTER (WHERE a.outcome = 'succeeded') AS succeeded,
+				percentile_cont(0.5) WITHIN GROUP (ORDER BY (a.response->>'duration_ms')::float8) AS p50
+			FROM action_attempts a
+			WHERE a.tenant_id = d.tenant_id AND a.destination = d.destination AND a.completed_at > ?
+		) s ON true
+		WHERE d.tenant_id = ? AND d.last_attempt_at > ? AND d.destination > ?
+		ORDER BY d.destination LIMIT ?`,
+		at.Add(-5*time.Minute), tenantID, at.Add(-7*24*time.Hour), after, limit+1).Scan(ctx, &rows)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, false, err
+	}
+	out := make([]domain.DestinationHealth, len(rows))
+	for i, r := range rows {
+		out[i] = domain.DestinationHealth{Destination: r.Destination, State: r.State, ConsecutiveFailures: r.ConsecutiveFailures,
+			OpenedAt: r.OpenedAt, NextProbeAt: r.NextProbeAt, LastAttemptAt: r.LastAttemptAt.UTC(),
+			Attempts: r.Attempts, Succeeded: r.Succeeded, P50LatencyMS: r.P50}
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	return out, more, nil
 }
 
 // ListAttempts returns an action's attempts after attempt number after, oldest first, and

@@ -1,0 +1,100 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/threada/threada/internal/dbtest"
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
+)
+
+// TestCircuitOpensProbesAndCloses: ten consecutive failed attempts to a destination open
+// its circuit (audited); then attempts wait, but for one probe per interval; an answer
+// closes it (audited). The same destination of another tenant is not affected.
+func TestCircuitOpensProbesAndCloses(t *testing.T) {
+	s := dbtest.New(t)
+	ctx := context.Background()
+	tenant, other := newTenant(t, s), newTenant(t, s)
+	const url = "https://hooks.example.com/x"
+	dest := domain.Destination(url)
+	action := func(tn string) string {
+		d, err := s.CreateTicket(ctx, tn, domain.TicketCreate{Subject: "s", Status: "open", Priority: "normal", Channel: "api"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &domain.Action{ID: domain.NewID(domain.PrefixAction), TenantID: tn, TicketID: d.Ticket.ID, Type: domain.ActionTypeCustomHTTP,
+			RequestedBy: "api_key:k", Request: domain.ActionRequest{Method: "POST", URL: url, MaxAttempts: 1}}
+		if err := s.CreateAction(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		return a.ID
+	}
+	start := func(id string) *store.AttemptStart {
+		st, err := s.StartAttempt(ctx, id, 1, dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	record := func(id string, failed bool) {
+		status, outcome := domain.ActionFailed, domain.AttemptFailed
+		if !failed {
+			status, outcome = domain.ActionSucceeded, domain.AttemptSucceeded
+		}
+		if _, err := s.RecordAttempt(ctx, id, store.AttemptResult{Attempt: 1, Status: status, Outcome: outcome,
+			Destination: dest, DestinationFailed: failed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	audits := func(action string) int {
+		events, _, err := s.ListAudit(ctx, tenant, store.AuditFilter{Action: action}, nil, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(events)
+	}
+	for range domain.CircuitFailures {
+		id := action(tenant)
+		if st := start(id); st.WaitUntil != nil {
+			t.Fatal("held back before the circuit opened")
+		}
+		record(id, true)
+	}
+	if audits("destination.opened") != 1 {
+		t.Fatal("no destination.opened audit event")
+	}
+	waiting := action(tenant)
+	st := start(waiting)
+	if st.WaitUntil == nil || time.Until(*st.WaitUntil) < domain.CircuitProbeInterval-5*time.Second {
+		t.Fatalf("an attempt went through the open circuit (wait %v)", st.WaitUntil)
+	}
+	if page, _, _ := s.ListAttempts(ctx, tenant, waiting, 0, 10); len(page) != 0 {
+		t.Errorf("a held-back attempt was recorded: %+v", page)
+	}
+	if st := start(action(other)); st.WaitUntil != nil {
+		t.Error("another tenant's attempt to the same destination was held back")
+	}
+	// The probe is due: exactly one attempt goes through, then the others wait again.
+	if _, err := s.DB().ExecContext(ctx, "UPDATE destinations SET next_probe_at = now() - interval '1 second' WHERE tenant_id = ?", tenant); err != nil {
+		t.Fatal(err)
+	}
+	if st := start(waiting); st.WaitUntil != nil {
+		t.Fatal("the probe did not go through")
+	}
+	if st := start(action(tenant)); st.WaitUntil == nil {
+		t.Fatal("a second attempt went through with the probe")
+	}
+	record(waiting, false)
+	if audits("destination.closed") != 1 {
+		t.Fatal("no destination.closed audit event")
+	}
+	if st := start(action(tenant)); st.WaitUntil != nil {
+		t.Fatal("held back after the circuit closed")
+	}
+	ds, _, err := s.ListDestinations(ctx, tenant, "", 10)
+	if err != nil || len(ds) != 1 || ds[0].State != domain.DestinationClosed || ds[0].ConsecutiveFailures != 0 || ds[0].Destination != dest {
+		t.Fatalf("destinations: %+v (%v)", ds, err)
+	}
+}

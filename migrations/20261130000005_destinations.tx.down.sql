@@ -1,0 +1,3 @@
+DROP INDEX action_attempts_destination;
+ALTER TABLE action_attempts DROP COLUMN destination;
+DROP TABLE destinations;
