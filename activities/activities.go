@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
@@ -32,6 +33,9 @@ type Activities struct {
 	// StartAction starts the workflow of an action an activity stored (a bulk replay's);
 	// nil leaves them to the worker's relay.
 	StartAction func(ctx context.Context, a *domain.Action) error
+	// HostConcurrency bounds the attempts in flight to one destination of a tenant, across
+	// all workers (ACTIONS_HOST_CONCURRENCY); 0 means config.DefaultHostConcurrency.
+	HostConcurrency int
 
 	secrets sync.Map // tenant id -> cachedSecret
 }
@@ -66,4 +70,11 @@ func (a *Activities) now() time.Time {
 		return a.Now()
 	}
 	return time.Now()
+}
+
+func (a *Activities) hostConcurrency() int {
+	if a.HostConcurrency > 0 {
+		return a.HostConcurrency
+	}
+	return config.DefaultHostConcurrency
 }

@@ -47,9 +47,10 @@ const (
 	ErrTypeActionMissing = "ActionMissing"
 	// ErrTypeRefused: the egress guard refused the destination; nothing was sent.
 	ErrTypeRefused = "EgressRefused"
-	// ErrTypeCircuitOpen: the destination's circuit is open and this attempt is not its
-	// probe; nothing was sent, and the attempt waits (details: milliseconds to wait).
-	ErrTypeCircuitOpen = "DestinationCircuitOpen"
+	// ErrTypeHeldBack: the destination's circuit is open and this attempt is not its probe,
+	// or the destination has its limit of attempts in flight; nothing was sent, and the
+	// attempt waits, uncounted (details: milliseconds to wait).
+	ErrTypeHeldBack = "DestinationHeldBack"
 )
 
 // prepareTimeout bounds the reads before a call, so a stalled database leaves the attempt
@@ -192,7 +193,7 @@ func (a *Activities) SendAttempt(ctx context.Context, in AttemptInput) (*Attempt
 func (a *Activities) prepare(ctx context.Context, actionID, tenantID, url string, attempt int) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, prepareTimeout)
 	defer cancel()
-	st, err := a.Store.StartAttempt(ctx, actionID, attempt, domain.Destination(url))
+	st, err := a.Store.StartAttempt(ctx, actionID, attempt, domain.Destination(url), a.hostConcurrency())
 	switch {
 	case domain.ErrorCode(err) == domain.ENOTFOUND:
 		return nil, temporal.NewNonRetryableApplicationError("action "+actionID+" does not exist", ErrTypeActionMissing, nil)
@@ -202,8 +203,7 @@ func (a *Activities) prepare(ctx context.Context, actionID, tenantID, url string
 		return nil, temporal.NewNonRetryableApplicationError("the action is already "+st.Action.Status, ErrTypeRecorded, nil)
 	case st.WaitUntil != nil:
 		wait := max(time.Until(*st.WaitUntil), 100*time.Millisecond)
-		return nil, temporal.NewNonRetryableApplicationError("the destination's circuit is open (its last attempts failed); this attempt waits for the next probe",
-			ErrTypeCircuitOpen, nil, wait.Milliseconds())
+		return nil, temporal.NewNonRetryableApplicationError(st.Why, ErrTypeHeldBack, nil, wait.Milliseconds())
 	}
 	secrets, err := a.signingSecrets(ctx, tenantID)
 	if err != nil {

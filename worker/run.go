@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer tc.Close()
 
 	w := worker.New(tc, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
-	workflows.Register(w, &activities.Activities{Store: st, HTTP: guard.Client(), Secrets: box,
+	workflows.Register(w, &activities.Activities{Store: st, HTTP: guard.Client(), Secrets: box, HostConcurrency: cfg.HostConcurrency,
 		StartAction: func(ctx context.Context, a *domain.Action) error {
 			return workflows.StartAndMark(ctx, tc, st, cfg.TaskQueue, a)
 		}})

@@ -146,9 +146,10 @@ func sendAttempt(ctx, sendCtx workflow.Context, in activities.AttemptInput) (*ac
 	for {
 		var out activities.AttemptOutcome
 		err := workflow.ExecuteActivity(sendCtx, a.SendAttempt, in).Get(sendCtx, &out)
-		if isType(err, activities.ErrTypeCircuitOpen) {
-			// Nothing was sent: the attempt waits for the destination's next probe.
-			if err := workflow.Sleep(ctx, circuitWait(err)); err != nil {
+		if isType(err, activities.ErrTypeHeldBack) {
+			// Nothing was sent: the attempt waits for the destination's next probe, or for
+			// one of its attempts in flight to end.
+			if err := workflow.Sleep(ctx, heldBackWait(err)); err != nil {
 				return nil, err
 			}
 			continue
@@ -163,9 +164,9 @@ func sendAttempt(ctx, sendCtx workflow.Context, in activities.AttemptInput) (*ac
 	}
 }
 
-// circuitWait is how long an attempt held back by an open circuit waits: what the
-// activity said (until the next probe), within 100 ms and the probe interval.
-func circuitWait(err error) time.Duration {
+// heldBackWait is how long an attempt held back by its destination waits: what the
+// activity said, within 100 ms and the probe interval.
+func heldBackWait(err error) time.Duration {
 	var appErr *temporal.ApplicationError
 	var ms int64
 	if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&ms) == nil {

@@ -28,6 +28,8 @@ const (
 	// DefaultRateLimitUnauthenticatedRPS limits requests without a valid key, per client
 	// address.
 	DefaultRateLimitUnauthenticatedRPS = 5
+	// DefaultHostConcurrency bounds the attempts in flight to one destination of a tenant.
+	DefaultHostConcurrency = 16
 )
 
 // Config is every setting, read by Load.
@@ -56,6 +58,9 @@ type Config struct {
 	RateLimitProcesses int
 	// RateLimitUnauthenticatedRPS limits requests without a valid key per client address.
 	RateLimitUnauthenticatedRPS int
+	// HostConcurrency is how many attempts may be in flight to one destination of a tenant,
+	// across all workers.
+	HostConcurrency int
 }
 
 // Load reads the configuration through getenv (os.Getenv in production) and validates it.
@@ -105,6 +110,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"RATE_LIMIT_TENANT_RPS", &c.RateLimitTenantRPS, DefaultRateLimitTenantRPS, 0},
 		{"RATE_LIMIT_PROCESSES", &c.RateLimitProcesses, 1, 1},
 		{"RATE_LIMIT_UNAUTHENTICATED_RPS", &c.RateLimitUnauthenticatedRPS, DefaultRateLimitUnauthenticatedRPS, 0},
+		{"ACTIONS_HOST_CONCURRENCY", &c.HostConcurrency, DefaultHostConcurrency, 1},
 	} {
 		*v.dst = v.def
 		if raw := strings.TrimSpace(getenv(v.name)); raw != "" {

@@ -119,52 +119,91 @@ func (s *Conn) ListActions(ctx context.Context, tenantID, ticketID string, after
 type AttemptStart struct {
 	Action *domain.Action
 	Live   bool // not terminal: the attempt may be made
-	// WaitUntil is set when the destination's circuit is open and this attempt is not its
-	// probe: the attempt must wait until then, uncounted (nothing was recorded).
+	// WaitUntil is set when the attempt must wait, uncounted and unrecorded: its
+	// destination's circuit is open and it is not the probe, or the destination already has
+	// its limit of attempts in flight. Why says which.
 	WaitUntil *time.Time
+	Why       string
 }
 
+// Reasons an attempt waits.
+const (
+	WaitCircuitOpen = "the destination's circuit is open (its last attempts failed); this attempt waits for the next probe"
+	WaitBusy        = "the destination has as many attempts in flight as it may; this attempt waits for one to end"
+)
+
+// busyWait is how long an attempt held back by the destination's concurrency limit waits
+// before it asks again.
+const busyWait = time.Second
+
+// maxAttemptAge bounds how long an attempt can be in flight (the largest timeout_ms plus
+// the workflow's grace); one older than it is dead and holds no slot.
+const maxAttemptAge = 70 * time.Second
+
 // StartAttempt returns the action attempt n is about to run and whether it is still live
-// (a terminal one, canceled meanwhile, must not be called), and asks the circuit breaker
-// of destination: while it is open, only one attempt every CircuitProbeInterval (the probe)
-// goes through. In the same statement it records the attempt as in flight (again, if it is
-// tried again after its preparation failed or it waited). ENOTFOUND when the action does
-// not exist.
-func (s *Conn) StartAttempt(ctx context.Context, actionID string, attempt int, destination string) (*AttemptStart, error) {
+// (a terminal one, canceled meanwhile, must not be called), and takes a slot of its
+// destination: at most limit attempts to it are in flight at once, across all workers, and
+// while its circuit is open only one attempt every CircuitProbeInterval (the probe) goes
+// through. In the same statement it records the attempt as in flight (again, if it is tried
+// again after its preparation failed or it waited). ENOTFOUND when the action does not
+// exist.
+func (s *Conn) StartAttempt(ctx context.Context, actionID string, attempt int, destination string, limit int) (*AttemptStart, error) {
 	var row struct {
 		actionRow `bun:",extend"`
-		MaySend   bool       `bun:"may_send,scanonly"`
-		OpenUntil *time.Time `bun:"open_until,scanonly"`
+		MaySend   bool           `bun:"may_send,scanonly"`
+		State     sql.NullString `bun:"circuit,scanonly"`
+		NextProbe *time.Time     `bun:"next_probe,scanonly"`
 	}
 	at := now()
 	err := s.db.NewRaw(`WITH a AS (SELECT * FROM actions WHERE id = ?),
 		d AS (SELECT d.state, d.next_probe_at FROM destinations d, a WHERE d.tenant_id = a.tenant_id AND d.destination = ?),
-		probe AS (
-			UPDATE destinations d SET next_probe_at = ? FROM a
-			WHERE d.tenant_id = a.tenant_id AND d.destination = ? AND d.state = 'open' AND d.next_probe_at <= ?
+		slot AS (
+			INSERT INTO destinations AS d (tenant_id, destination, in_flight, last_attempt_at)
+			SELECT a.tenant_id, ?, 1, ? FROM a WHERE a.`+nonTerminal+`
+			ON CONFLICT (tenant_id, destination) DO UPDATE SET
+				in_flight = d.in_flight + 1,
+				next_probe_at = CASE WHEN d.state = 'open' THEN ? ELSE d.next_probe_at END
+			WHERE d.in_flight < ? AND (d.state = 'closed' OR d.next_probe_at <= ?)
 			RETURNING 1),
-		ok AS (SELECT NOT EXISTS (SELECT 1 FROM d WHERE state = 'open') OR EXISTS (SELECT 1 FROM probe) AS may_send),
 		started AS (
 			INSERT INTO action_attempts (action_id, attempt, tenant_id, started_at, destination)
-			SELECT a.id, ?, a.tenant_id, ?, ? FROM a, ok WHERE ok.may_send AND a.`+nonTerminal+`
+			SELECT a.id, ?, a.tenant_id, ?, ? FROM a WHERE EXISTS (SELECT 1 FROM slot)
 			ON CONFLICT (action_id, attempt) DO UPDATE SET started_at = EXCLUDED.started_at
 			WHERE action_attempts.completed_at IS NULL)
-		SELECT a.*, ok.may_send, (SELECT next_probe_at FROM d WHERE state = 'open') AS open_until FROM a, ok`,
-		actionID, destination, at.Add(domain.CircuitProbeInterval), destination, at,
-		attempt, at, nullString(destination)).Scan(ctx, &row)
+		SELECT a.*, EXISTS (SELECT 1 FROM slot) AS may_send, d.state AS circuit, d.next_probe_at AS next_probe
+		FROM a LEFT JOIN d ON true`,
+		actionID, destination,
+		destination, at, at.Add(domain.CircuitProbeInterval), limit, at,
+		attempt, at, destination).Scan(ctx, &row)
 	if err != nil {
 		return nil, wrapErr(err, "No action "+actionID+" exists.")
 	}
 	st := &AttemptStart{Action: row.toDomain()}
 	st.Live = !domain.ActionTerminal(st.Action.Status)
-	if st.Live && !row.MaySend {
-		until := at.Add(time.Second)
-		if row.OpenUntil != nil && row.OpenUntil.After(at) {
-			until = row.OpenUntil.UTC()
-		}
-		st.WaitUntil = &until
+	if !st.Live || row.MaySend {
+		return st, nil
 	}
+	until := at.Add(busyWait)
+	st.Why = WaitBusy
+	if row.State.String == domain.DestinationOpen && row.NextProbe != nil && row.NextProbe.After(at) {
+		until, st.Why = row.NextProbe.UTC(), WaitCircuitOpen
+	} else if err := s.recountInFlight(ctx, st.Action.TenantID, destination); err != nil {
+		return nil, err
+	}
+	st.WaitUntil = &until
 	return st, nil
+}
+
+// recountInFlight sets a destination's count of attempts in flight from the attempts
+// recorded as such, leaving out those older than any attempt can run: a worker that died
+// mid-attempt gives its slot back this way.
+func (s *Conn) recountInFlight(ctx context.Context, tenantID, destination string) error {
+	_, err := s.db.NewRaw(`UPDATE destinations SET in_flight = (
+			SELECT count(*) FROM action_attempts
+			WHERE tenant_id = ? AND destination = ? AND completed_at IS NULL AND started_at > ?)
+		WHERE tenant_id = ? AND destination = ?`,
+		tenantID, destination, now().Add(-maxAttemptAge), tenantID, destination).Exec(ctx)
+	return err
 }
 
 // AttemptResult is what one attempt recorded.
@@ -230,7 +269,8 @@ func (s *Conn) RecordAttempt(ctx context.Context, actionID string, r AttemptResu
 			ON CONFLICT (action_id, attempt) DO UPDATE SET completed_at = EXCLUDED.completed_at, outcome = EXCLUDED.outcome,
 				error = EXCLUDED.error, response = EXCLUDED.response, next_attempt_at = EXCLUDED.next_attempt_at,
 				destination = coalesce(action_attempts.destination, EXCLUDED.destination)
-			WHERE action_attempts.completed_at IS NULL OR action_attempts.outcome = ?`,
+			WHERE action_attempts.completed_at IS NULL OR action_attempts.outcome = ?
+			RETURNING (xmax <> 0) AS held_slot`,
 			r.Attempt, started, at, r.Outcome, nullString(r.LastError), r.Response, r.NextAttemptAt, nullString(r.Destination), actionID, domain.AttemptCanceled)
 	case r.Status == domain.ActionCanceled:
 		logged = s.db.NewRaw(`UPDATE action_attempts SET completed_at = ?, outcome = ? WHERE action_id = ? AND completed_at IS NULL`,
@@ -270,14 +310,16 @@ func (s *Conn) RecordAttempt(ctx context.Context, actionID string, r AttemptResu
 	return changed, nil
 }
 
-// circuitUpdate is the upsert of a destination's circuit after an attempt: a failure adds
-// one to its consecutive failures and opens it at CircuitFailures (first probe after
-// CircuitProbeInterval); an answer resets the count and closes it. state_changed_at tells
-// a transition.
+// circuitUpdate is the upsert of a destination after an attempt's outcome is first
+// recorded (l, the attempt log's upsert, returned it): the attempt's slot is given back; a
+// failure adds one to the consecutive failures and opens the circuit at CircuitFailures
+// (first probe after CircuitProbeInterval); an answer resets the count and closes it.
+// state_changed_at tells a transition. An outcome recorded twice counts once.
 func (s *Conn) circuitUpdate(actionID, destination string, failed bool, at time.Time) *bun.RawQuery {
 	return s.db.NewRaw(`INSERT INTO destinations AS d (tenant_id, destination, consecutive_failures, last_attempt_at, state_changed_at)
-		SELECT tenant_id, ?, CASE WHEN ? THEN 1 ELSE 0 END, ?, NULL FROM actions WHERE id = ?
+		SELECT tenant_id, ?, CASE WHEN ? THEN 1 ELSE 0 END, ?, NULL FROM actions WHERE id = ? AND EXISTS (SELECT 1 FROM l)
 		ON CONFLICT (tenant_id, destination) DO UPDATE SET
+			in_flight = greatest(d.in_flight - (SELECT count(*) FROM l WHERE l.held_slot), 0),
 			consecutive_failures = CASE WHEN ? THEN d.consecutive_failures + 1 ELSE 0 END,
 			state = CASE WHEN NOT ? THEN 'closed' WHEN d.consecutive_failures + 1 >= ? THEN 'open' ELSE d.state END,
 			opened_at = CASE WHEN NOT ? THEN NULL WHEN d.state = 'closed' AND d.consecutive_failures + 1 >= ? THEN ? ELSE d.opened_at END,

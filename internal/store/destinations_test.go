@@ -32,7 +32,7 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 		return a.ID
 	}
 	start := func(id string) *store.AttemptStart {
-		st, err := s.StartAttempt(ctx, id, 1, dest)
+		st, err := s.StartAttempt(ctx, id, 1, dest, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,5 +96,66 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 	ds, _, err := s.ListDestinations(ctx, tenant, "", 10)
 	if err != nil || len(ds) != 1 || ds[0].State != domain.DestinationClosed || ds[0].ConsecutiveFailures != 0 || ds[0].Destination != dest {
 		t.Fatalf("destinations: %+v (%v)", ds, err)
+	}
+}
+
+// TestDestinationConcurrencyLimit: at most limit attempts to a destination are in flight;
+// one more waits until one ends, and the slot of an attempt whose worker died comes back
+// once it is older than any attempt can run.
+func TestDestinationConcurrencyLimit(t *testing.T) {
+	s := dbtest.New(t)
+	ctx := context.Background()
+	tenant, other := newTenant(t, s), newTenant(t, s)
+	const url = "https://hooks.example.com/x"
+	dest := domain.Destination(url)
+	action := func(tn string) string {
+		d, err := s.CreateTicket(ctx, tn, domain.TicketCreate{Subject: "s", Status: "open", Priority: "normal", Channel: "api"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &domain.Action{ID: domain.NewID(domain.PrefixAction), TenantID: tn, TicketID: d.Ticket.ID, Type: domain.ActionTypeCustomHTTP,
+			RequestedBy: "api_key:k", Request: domain.ActionRequest{Method: "POST", URL: url, MaxAttempts: 3}}
+		if err := s.CreateAction(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		return a.ID
+	}
+	start := func(id string) *store.AttemptStart {
+		st, err := s.StartAttempt(ctx, id, 1, dest, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	first, second, third := action(tenant), action(tenant), action(tenant)
+	if start(first).WaitUntil != nil || start(second).WaitUntil != nil {
+		t.Fatal("held back under the limit")
+	}
+	if st := start(third); st.WaitUntil == nil || st.Why != store.WaitBusy {
+		t.Fatalf("a third attempt went out past the limit of 2: %+v", st)
+	}
+	if start(action(other)).WaitUntil != nil {
+		t.Error("another tenant's attempt was held back")
+	}
+	// An outcome gives its slot back, once, however often it is recorded.
+	for range 2 {
+		if _, err := s.RecordAttempt(ctx, first, store.AttemptResult{Attempt: 1, Status: domain.ActionSucceeded, Outcome: domain.AttemptSucceeded, Destination: dest}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if start(third).WaitUntil != nil {
+		t.Fatal("held back after a slot was given back")
+	}
+	if st := start(action(tenant)); st.WaitUntil == nil {
+		t.Fatal("a recorded-twice outcome gave back two slots")
+	}
+	// second's and third's workers die: their slots come back once they are too old to run.
+	if _, err := s.DB().ExecContext(ctx, "UPDATE action_attempts SET started_at = now() - interval '5 minutes' WHERE tenant_id = ?", tenant); err != nil {
+		t.Fatal(err)
+	}
+	late := action(tenant)
+	start(late) // refused, and recounts
+	if st := start(late); st.WaitUntil != nil {
+		t.Fatalf("the dead attempts' slots did not come back: %+v", st)
 	}
 }
