@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -29,16 +31,34 @@ const TaskQueue = config.DefaultTaskQueue
 const ActionWorkflowName = "CustomHTTPAction"
 
 // Custom search attributes set on every action workflow, so ops can filter runs in the
-// Temporal UI by tenant, ticket or type. The dev server registers them at start; a
-// production namespace needs `temporal operator search-attribute create` once.
+// Temporal UI by tenant, ticket, type, destination host and outcome
+// (`Destination = "hooks.example.com" AND ActionStatus = "failed"`). ActionStatus is
+// "running" until the run ends, then its final status. The dev server registers them at
+// start; a production namespace needs `temporal operator search-attribute create` once
+// for each (scripts/temporal-server.sh does it).
 var (
-	SearchTenantID   = temporal.NewSearchAttributeKeyKeyword("TenantId")
-	SearchTicketID   = temporal.NewSearchAttributeKeyKeyword("TicketId")
-	SearchActionType = temporal.NewSearchAttributeKeyKeyword("ActionType")
+	SearchTenantID     = temporal.NewSearchAttributeKeyKeyword("TenantId")
+	SearchTicketID     = temporal.NewSearchAttributeKeyKeyword("TicketId")
+	SearchActionType   = temporal.NewSearchAttributeKeyKeyword("ActionType")
+	SearchDestination  = temporal.NewSearchAttributeKeyKeyword("Destination")
+	SearchActionStatus = temporal.NewSearchAttributeKeyKeyword("ActionStatus")
 )
 
+// SearchAttributeNames are the names of the attributes above, all of type Keyword.
+var SearchAttributeNames = []string{"TenantId", "TicketId", "ActionType", "Destination", "ActionStatus"}
+
 // SearchAttributeFlags are the dev server's --search-attribute values for the above.
-var SearchAttributeFlags = []string{"TenantId=Keyword", "TicketId=Keyword", "ActionType=Keyword"}
+var SearchAttributeFlags = func() []string {
+	out := make([]string, len(SearchAttributeNames))
+	for i, n := range SearchAttributeNames {
+		out[i] = n + "=Keyword"
+	}
+	return out
+}()
+
+// statusAttributeChange is the GetVersion change that sets ActionStatus when a run ends;
+// runs started before it never set it.
+const statusAttributeChange = "action-status-attribute"
 
 // attemptGrace is added to an action's timeout_ms for the attempt activity's StartToClose:
 // room to read the action before the call and to record the outcome after it.
@@ -102,17 +122,20 @@ func CustomHTTPAction(ctx workflow.Context, in ActionInput) (*activities.CallRes
 
 // attemptLoop makes the attempts, recording each before the next.
 func attemptLoop(ctx workflow.Context, in ActionInput) (*activities.CallResult, error) {
-	sendCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Duration(in.Request.TimeoutMS)*time.Millisecond + attemptGrace,
-		// Temporal never retries an attempt by itself: one that may have reached the
-		// receiver (its worker died) is a failed attempt the workflow counts.
-		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
+	markEnd := endMarker(ctx)
 	for attempt := 1; ; attempt++ {
+		sendCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: time.Duration(in.Request.TimeoutMS)*time.Millisecond + attemptGrace,
+			// Temporal never retries an attempt by itself: one that may have reached the
+			// receiver (its worker died) is a failed attempt the workflow counts.
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+			Summary:     fmt.Sprintf("attempt %d of %d", attempt, in.Request.MaxAttempts),
+		})
 		att := activities.AttemptInput{ActionID: in.ActionID, TenantID: in.TenantID, Attempt: attempt, Request: in.Request}
 		out, err := sendAttempt(ctx, sendCtx, att)
 		switch {
 		case temporal.IsCanceledError(err):
+			markEnd(domain.ActionCanceled)
 			return nil, recordCanceled(ctx, in.ActionID)
 		case isType(err, activities.ErrTypeRecorded) || isType(err, activities.ErrTypeActionMissing):
 			return nil, err
@@ -128,13 +151,29 @@ func attemptLoop(ctx workflow.Context, in ActionInput) (*activities.CallResult, 
 		}
 		switch rec.Status {
 		case domain.ActionSucceeded:
+			markEnd(rec.Status)
 			return &activities.CallResult{StatusCode: out.Response.StatusCode, DurationMS: out.Response.DurationMS}, nil
 		case domain.ActionRetrying:
 			if err := sleepUntil(ctx, next); err != nil {
+				markEnd(domain.ActionCanceled)
 				return nil, recordCanceled(ctx, in.ActionID)
 			}
 		default:
+			markEnd(rec.Status)
 			return nil, temporal.NewNonRetryableApplicationError(out.Error, out.ErrType, nil)
+		}
+	}
+}
+
+// endMarker returns what records a run's final status in its ActionStatus search
+// attribute (for runs started after statusAttributeChange; older ones set nothing).
+func endMarker(ctx workflow.Context) func(status string) {
+	if workflow.GetVersion(ctx, statusAttributeChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return func(string) {}
+	}
+	return func(status string) {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchActionStatus.ValueSet(status)); err != nil {
+			workflow.GetLogger(ctx).Warn("setting ActionStatus", "error", err)
 		}
 	}
 }
@@ -218,6 +257,13 @@ func isType(err error, typ string) bool {
 // StartOptions are the options an action's workflow starts with: its ID is the action ID,
 // and a second start with the same ID is refused, so an action runs at most once.
 func StartOptions(taskQueue string, a *domain.Action) client.StartWorkflowOptions {
+	// "POST hooks.example.com/hooks/zapier for tkt_...": the query string, which often
+	// carries tokens, is left out.
+	host, summary := "", a.Request.Method+" "+a.Request.URL+" for "+a.TicketID
+	if u, err := url.Parse(a.Request.URL); err == nil {
+		host = strings.ToLower(u.Hostname())
+		summary = fmt.Sprintf("%s %s%s for %s", a.Request.Method, u.Host, u.EscapedPath(), a.TicketID)
+	}
 	return client.StartWorkflowOptions{
 		ID:                    a.ID,
 		TaskQueue:             taskQueue,
@@ -226,7 +272,10 @@ func StartOptions(taskQueue string, a *domain.Action) client.StartWorkflowOption
 			SearchTenantID.ValueSet(a.TenantID),
 			SearchTicketID.ValueSet(a.TicketID),
 			SearchActionType.ValueSet(a.Type),
+			SearchDestination.ValueSet(host),
+			SearchActionStatus.ValueSet(domain.ActionRunning),
 		),
+		StaticSummary: summary,
 	}
 }
 

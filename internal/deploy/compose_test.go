@@ -12,6 +12,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/threada/threada/workflows"
 )
 
 func root(t *testing.T) string {
@@ -141,3 +143,19 @@ func deref(s *string) string {
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// TestSearchAttributesRegisteredEverywhere: every search attribute action workflows set is
+// registered wherever a Temporal server is set up, or starts carrying it would be refused.
+func TestSearchAttributesRegisteredEverywhere(t *testing.T) {
+	for _, file := range []string{"docker-compose.yml", "scripts/temporal.sh"} {
+		data, err := os.ReadFile(filepath.Join(root(t), file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range workflows.SearchAttributeNames {
+			if !regexp.MustCompile(`\b` + name + `\b`).Match(data) {
+				t.Errorf("%s does not register the search attribute %s", file, name)
+			}
+		}
+	}
+}
