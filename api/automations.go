@@ -255,12 +255,28 @@ type runView struct {
 	Skipped           *string            `json:"skipped"`
 	Actions           []domain.RunAction `json:"actions"`
 	Error             *string            `json:"error"`
+	Explanation       *explanationView   `json:"explanation"`
 	EvaluatedAt       timestamp          `json:"evaluated_at"`
+}
+
+// explanationView says why a condition held or not, clause by clause, with the same as
+// text: `ticket.priority == "urgent" -> false (ticket.priority = "high")` one a line.
+type explanationView struct {
+	Clauses     []domain.ExplainedClause `json:"clauses"`
+	MoreClauses int                      `json:"more_clauses"`
+	Text        string                   `json:"text"`
+}
+
+func explanationViewOf(e *domain.Explanation) *explanationView {
+	if e == nil {
+		return nil
+	}
+	return &explanationView{Clauses: e.Clauses, MoreClauses: e.MoreClauses, Text: e.String()}
 }
 
 func runViewOf(r *domain.AutomationRun) runView {
 	v := runView{
-		RunID: r.ID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion, EventID: r.EventID,
+		RunID: r.ID, Explanation: explanationViewOf(r.Explanation), AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion, EventID: r.EventID,
 		EventType: r.EventType, TicketID: r.TicketID, Matched: r.Matched, Actions: r.Actions, EvaluatedAt: timestamp(r.EvaluatedAt),
 	}
 	if r.Skipped != "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/expr-lang/expr/vm"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/activities"
@@ -39,9 +40,10 @@ type dryRunEvent struct {
 }
 
 type dryRunResponse struct {
-	Matched bool           `json:"matched"`
-	Actions []dryRunAction `json:"actions"`
-	Error   *string        `json:"error"`
+	Matched     bool             `json:"matched"`
+	Actions     []dryRunAction   `json:"actions"`
+	Error       *string          `json:"error"`
+	Explanation *explanationView `json:"explanation"`
 }
 
 // dryRunAction is an action as it would run: for custom_http the exact request.
@@ -108,23 +110,23 @@ func (s *server) testAutomation(c *fiber.Ctx, db *store.Conn) error {
 		}
 	}
 	env := rules.NewEnv(ev)
+	var machine vm.VM
 	out := dryRunResponse{Actions: []dryRunAction{}}
-	out.Matched, err = compiled.Match(env)
+	out.Matched, err = compiled.MatchOn(&machine, env)
 	if err != nil {
 		msg := err.Error()
 		out.Error = &msg
-		return c.JSON(out)
 	}
-	if !out.Matched {
-		return c.JSON(out)
+	if err == nil && out.Matched {
+		tenant, err := db.GetTenant(ctx, key.TenantID)
+		if err != nil {
+			return err
+		}
+		for _, r := range compiled.Render(env) {
+			out.Actions = append(out.Actions, renderDryRun(r, tenant, ev.Ticket))
+		}
 	}
-	tenant, err := db.GetTenant(ctx, key.TenantID)
-	if err != nil {
-		return err
-	}
-	for _, r := range compiled.Render(env) {
-		out.Actions = append(out.Actions, renderDryRun(r, tenant, ev.Ticket))
-	}
+	out.Explanation = explanationViewOf(compiled.Explain(&machine, env))
 	return c.JSON(out)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,10 @@ type runJSON struct {
 		ActionID string `json:"action_id"`
 		Error    string `json:"error"`
 	} `json:"actions"`
-	Error *string `json:"error"`
+	Error       *string `json:"error"`
+	Explanation *struct {
+		Text string `json:"text"`
+	} `json:"explanation"`
 }
 
 // TestAutomationFiresOnceAfterTheWorkerStarts: a ticket changed while no worker runs fires
@@ -77,6 +81,12 @@ func TestAutomationFiresOnceAfterTheWorkerStarts(t *testing.T) {
 	if len(runs.Items) != 3 || runs.Items[0].Skipped == nil || !runs.Items[1].Matched || runs.Items[2].Matched ||
 		runs.Items[1].Actions[0].ActionID != acts.Items[0].ActionID || runs.Items[1].Actions[1].Type != "set_fields" {
 		t.Errorf("runs %+v", runs.Items)
+	}
+	// Each evaluated run says why, clause by clause; the skipped one was not evaluated.
+	want := `ticket.priority == "urgent" -> false (ticket.priority = "normal")` + "\n" + `"vip" in ticket.tags -> false (ticket.tags = [])`
+	if len(runs.Items) == 3 && (runs.Items[0].Explanation != nil || runs.Items[1].Explanation == nil || runs.Items[2].Explanation == nil ||
+		runs.Items[2].Explanation.Text != want || !strings.Contains(runs.Items[1].Explanation.Text, `-> true (ticket.priority = "urgent")`)) {
+		t.Errorf("explanations: %+v / %+v / %+v", runs.Items[0].Explanation, runs.Items[1].Explanation, runs.Items[2].Explanation)
 	}
 }
 

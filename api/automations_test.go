@@ -203,9 +203,12 @@ func TestAutomationTenantIsolation(t *testing.T) {
 }
 
 type dryRunJSON struct {
-	Matched bool             `json:"matched"`
-	Actions []map[string]any `json:"actions"`
-	Error   *string          `json:"error"`
+	Matched     bool             `json:"matched"`
+	Actions     []map[string]any `json:"actions"`
+	Error       *string          `json:"error"`
+	Explanation *struct {
+		Text string `json:"text"`
+	} `json:"explanation"`
 }
 
 // TestDryRun evaluates without any side effect: no ticket change, event, action or run.
@@ -242,6 +245,9 @@ func TestDryRun(t *testing.T) {
 		"ticket_id": "tkt_snapshot", "subject": `He said "now"`, "priority": "urgent", "tags": []string{"vip"}}})
 	if !out.Matched || len(out.Actions) != 2 {
 		t.Fatalf("dry run %+v", out)
+	}
+	if want := `ticket.priority == "urgent" -> true (ticket.priority = "urgent")` + "\n" + `"vip" in ticket.tags -> true (ticket.tags = ["vip"])`; out.Explanation == nil || out.Explanation.Text != want {
+		t.Errorf("explanation %+v, want %q", out.Explanation, want)
 	}
 	r := out.Actions[0]["request"].(map[string]any)
 	if r["method"] != "POST" || r["url"] != "https://hooks.example.com/hooks/pager" || r["body"] != `{"ticket": "tkt_snapshot"}` ||

@@ -130,6 +130,9 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 			withinBudget = append(withinBudget, a.ID)
 			a.BudgetFailures = 0
 		}
+		if compiled != nil && !errors.Is(err, rules.ErrEventBudget) {
+			run.Explanation = compiled.Explain(&machine, env)
+		}
 		if err != nil {
 			run.Error = err.Error()
 			runs = append(runs, run)

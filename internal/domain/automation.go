@@ -280,5 +280,50 @@ type AutomationRun struct {
 	Skipped           string // why it was not evaluated (loop protection), if so
 	Actions           []RunAction
 	Error             string
+	Explanation       *Explanation // why the condition held or not; nil if it was not evaluated
 	EvaluatedAt       time.Time
+}
+
+// Explanation says why a condition held or not: each of its top-level clauses (split on
+// && or ||, at most 20) with its value and the values of the fields it read.
+type Explanation struct {
+	Clauses     []ExplainedClause `json:"clauses"`
+	MoreClauses int               `json:"more_clauses,omitempty"` // clauses past 20, not explained
+}
+
+// ExplainedClause is one clause of a condition, evaluated.
+type ExplainedClause struct {
+	Clause string           `json:"clause"`
+	Value  string           `json:"value"` // as JSON, at most 200 characters
+	Fields []ExplainedField `json:"fields"`
+}
+
+// ExplainedField is a field a clause read, with its value (as JSON, at most 200 characters).
+type ExplainedField struct {
+	Path  string `json:"path"`
+	Value string `json:"value"`
+}
+
+// String renders the explanation one clause a line:
+// `ticket.priority == "urgent" -> false (ticket.priority = "high")`.
+func (e *Explanation) String() string {
+	var b strings.Builder
+	for i, c := range e.Clauses {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(c.Clause + " -> " + c.Value)
+		for j, f := range c.Fields {
+			if j == 0 {
+				b.WriteString(" (")
+			} else {
+				b.WriteString(", ")
+			}
+			b.WriteString(f.Path + " = " + f.Value)
+			if j == len(c.Fields)-1 {
+				b.WriteString(")")
+			}
+		}
+	}
+	return b.String()
 }

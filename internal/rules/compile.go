@@ -242,6 +242,7 @@ func jsonValue(v any) any {
 type Compiled struct {
 	Automation *domain.Automation
 	condition  *vm.Program
+	explain    *explainer
 	actions    []compiledAction
 }
 
@@ -260,7 +261,7 @@ func Compile(a *domain.Automation) (*Compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Compiled{Automation: a, condition: cond}
+	c := &Compiled{Automation: a, condition: cond, explain: newExplainer(a.Condition)}
 	for i, spec := range a.Actions {
 		param := fmt.Sprintf("actions[%d]", i)
 		ca := compiledAction{spec: spec}

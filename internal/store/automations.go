@@ -179,18 +179,19 @@ func (s *Conn) EnabledAutomations(ctx context.Context, tenantID, eventType strin
 type runRow struct {
 	bun.BaseModel `bun:"table:automation_runs"`
 
-	ID                string             `bun:"id,pk"`
-	TenantID          string             `bun:"tenant_id"`
-	AutomationID      string             `bun:"automation_id"`
-	AutomationVersion int                `bun:"automation_version"`
-	EventID           string             `bun:"event_id"`
-	EventType         string             `bun:"event_type"`
-	TicketID          string             `bun:"ticket_id"`
-	Matched           bool               `bun:"matched"`
-	Skipped           sql.NullString     `bun:"skipped"`
-	Actions           []domain.RunAction `bun:"actions,type:jsonb"`
-	Error             sql.NullString     `bun:"error"`
-	EvaluatedAt       time.Time          `bun:"evaluated_at"`
+	ID                string              `bun:"id,pk"`
+	TenantID          string              `bun:"tenant_id"`
+	AutomationID      string              `bun:"automation_id"`
+	AutomationVersion int                 `bun:"automation_version"`
+	EventID           string              `bun:"event_id"`
+	EventType         string              `bun:"event_type"`
+	TicketID          string              `bun:"ticket_id"`
+	Matched           bool                `bun:"matched"`
+	Skipped           sql.NullString      `bun:"skipped"`
+	Actions           []domain.RunAction  `bun:"actions,type:jsonb"`
+	Error             sql.NullString      `bun:"error"`
+	Explanation       *domain.Explanation `bun:"explanation,type:jsonb"`
+	EvaluatedAt       time.Time           `bun:"evaluated_at"`
 }
 
 func (r *runRow) toDomain() domain.AutomationRun {
@@ -201,7 +202,7 @@ func (r *runRow) toDomain() domain.AutomationRun {
 	return domain.AutomationRun{
 		ID: r.ID, TenantID: r.TenantID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
 		EventID: r.EventID, EventType: r.EventType, TicketID: r.TicketID, Matched: r.Matched, Skipped: r.Skipped.String,
-		Actions: acts, Error: r.Error.String, EvaluatedAt: r.EvaluatedAt.UTC(),
+		Actions: acts, Error: r.Error.String, Explanation: r.Explanation, EvaluatedAt: r.EvaluatedAt.UTC(),
 	}
 }
 
@@ -219,7 +220,7 @@ func (s *Conn) RecordRuns(ctx context.Context, runs []domain.AutomationRun) erro
 		rows[i] = runRow{
 			ID: domain.NewID(domain.PrefixRun), TenantID: r.TenantID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
 			EventID: r.EventID, EventType: r.EventType, TicketID: r.TicketID, Matched: r.Matched, Skipped: nullString(r.Skipped),
-			Actions: acts, Error: nullString(r.Error), EvaluatedAt: now(),
+			Actions: acts, Error: nullString(r.Error), Explanation: r.Explanation, EvaluatedAt: now(),
 		}
 	}
 	_, err := s.db.NewInsert().Model(&rows).On("CONFLICT (automation_id, event_id) DO NOTHING").Exec(ctx)
