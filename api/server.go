@@ -135,6 +135,7 @@ func (s *server) app() *fiber.App {
 	admin.Get("/automations", auto, s.listAutomations)
 	admin.Post("/automations", auto, s.writes(s.createAutomation))
 	admin.Post("/automations/test", auto, s.writes(s.testAutomation))
+	admin.Post("/automations/backtest", auto, s.backtestAutomation)
 	admin.Get("/automations/:automation_id", auto, s.getAutomation)
 	admin.Patch("/automations/:automation_id", auto, s.writes(s.updateAutomation))
 	admin.Delete("/automations/:automation_id", auto, s.writes(s.deleteAutomation))

@@ -33,7 +33,7 @@ const (
 	pollInterval   = time.Second // fallback when a notification is missed
 	errorBackoff   = 500 * time.Millisecond
 	cleanupEvery   = time.Hour
-	eventRetention = 7 * 24 * time.Hour
+	eventRetention = 30 * 24 * time.Hour // backtests look back this far
 )
 
 // Engine evaluates events and applies matched automations.

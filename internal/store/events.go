@@ -476,3 +476,27 @@ func (s *Store) DeleteProcessedEvents(ctx context.Context, before time.Time) (in
 		}
 	}
 }
+
+// EventCursor is a position in a tenant's event history (occurred_at desc, id desc).
+type EventCursor struct {
+	OccurredAt time.Time
+	ID         string
+}
+
+// RecentEvents returns up to limit of a tenant's events of the given types that occurred
+// since, newest first, after the cursor: processed or not, as they happened.
+func (s *Conn) RecentEvents(ctx context.Context, tenantID string, types []string, since time.Time, after *EventCursor, limit int) ([]*domain.TicketEvent, error) {
+	var rows []eventRow
+	q := s.db.NewSelect().Model(&rows).Where("tenant_id = ? AND occurred_at >= ? AND type IN (?)", tenantID, since, bun.In(types))
+	if after != nil {
+		q = q.Where("(occurred_at, id) < (?, ?)", after.OccurredAt, after.ID)
+	}
+	if err := q.OrderExpr("occurred_at DESC, id DESC").Limit(int64(limit)).Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]*domain.TicketEvent, len(rows))
+	for i := range rows {
+		out[i] = rows[i].toDomain()
+	}
+	return out, nil
+}
