@@ -156,14 +156,11 @@ func TestOpenAPIDocumentIsServed(t *testing.T) {
 	}
 	// Every route the app serves under the public and admin prefixes is documented.
 	for _, r := range e.app.GetRoutes(true) {
-		path, ok := strings.CutPrefix(r.Path, publicPrefix)
-		if !ok {
-			path, ok = strings.CutPrefix(r.Path, adminPrefix)
-		}
-		if !ok || r.Method == "HEAD" || strings.HasPrefix(path, "/test-") {
+		if !strings.HasPrefix(r.Path, publicPrefix) && !strings.HasPrefix(r.Path, adminPrefix) ||
+			r.Method == "HEAD" || strings.Contains(r.Path, "/test-") {
 			continue
 		}
-		path = openAPIPath(path)
+		path := openAPIPath(r.Path)
 		if _, ok := doc.Paths[path][strings.ToLower(r.Method)]; !ok {
 			t.Errorf("%s %s is served but not documented", r.Method, path)
 		}

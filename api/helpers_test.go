@@ -46,7 +46,11 @@ func spec(t testing.TB) (*openapi3.T, routers.Router) {
 	specOnce.Do(func() {
 		specDoc, specErr = loadOpenAPI()
 		if specErr == nil {
-			specRouter, specErr = gorillamux.NewRouter(specDoc)
+			// Paths carry their full path; the servers name hosts, which test requests
+			// (to example.com) do not match, so the router matches on paths alone.
+			routing := *specDoc
+			routing.Servers = openapi3.Servers{{URL: "/"}}
+			specRouter, specErr = gorillamux.NewRouter(&routing)
 		}
 	})
 	if specErr != nil {

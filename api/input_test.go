@@ -44,14 +44,10 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 	f := e.inputFixture()
 	doc, _ := spec(t)
 	for template, item := range doc.Paths.Map() {
-		base := doc.Servers[0].URL
-		if len(item.Servers) > 0 {
-			base = item.Servers[0].URL
-		}
 		for method, op := range item.Operations() {
 			name := method + " " + template
 			t.Run(name, func(t *testing.T) {
-				r := req{method: method, path: f.path(base+template) + "?bogus=1", key: f.key}
+				r := req{method: method, path: f.path(template) + "?bogus=1", key: f.key}
 				if op.RequestBody != nil {
 					r.body = map[string]any{}
 				}
