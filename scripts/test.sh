@@ -14,6 +14,8 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+# The OpenAPI document as integrators' tools see it (skipped, saying so, without Node.js).
+scripts/lint-openapi.sh
 go test -race -count=1 -timeout 10m "$@" ./...
 # A short fuzzing run past the checked-in seeds (api/testdata/fuzz): arbitrary bodies,
 # queries and page tokens through the real app never get a 5xx. FUZZTIME=0 skips it.
