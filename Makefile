@@ -1,5 +1,5 @@
 # Threada. `make dev` runs the product locally, `make test` runs the whole suite.
-.PHONY: dev test bench lint migrate build clean
+.PHONY: dev generate test bench lint migrate build clean
 
 dev:     ## PostgreSQL (found or local), Temporal dev server, demo key, echo receiver, worker, API
 	./scripts/dev.sh
@@ -10,8 +10,12 @@ test:    ## gofmt, go vet and every test with -race, on real PostgreSQL
 bench:   ## throughput and latency benchmarks; see docs/benchmarks.md
 	./scripts/bench.sh
 
-lint:    ## formatting and vet only
+lint:    ## formatting, vet, and the OpenAPI document through Redocly and Spectral
 	test -z "$$(gofmt -l .)" && go vet ./...
+	./scripts/lint-openapi.sh
+
+generate: ## the Go client (client/client.gen.go) from api/openapi.yaml, with the pinned oapi-codegen
+	go generate ./client
 
 migrate: ## apply migrations to DATABASE_URL
 	go run ./api migrate
