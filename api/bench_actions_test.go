@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -312,27 +311,21 @@ func rates(xs []float64) string {
 }
 
 // startBenchWorker runs the action workflows and activities on e's task queue with the
-// worker binary's options; the returned func stops it.
+// worker binary's options (ts.WorkerClient gives its client's), allowing calls to loopback
+// receivers; the returned func stops it.
 func startBenchWorker(t *testing.T, e *testEnv, tc client.Client) func() {
 	t.Helper()
 	guard, err := httpguard.New("127.0.0.0/8")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(tc, e.cfg.TaskQueue, benchWorkerOptions())
-	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box})
+	w := worker.New(tc, e.cfg.TaskQueue, workflows.WorkerOptions(0))
+	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box,
+		StartAction: func(ctx context.Context, a *domain.Action) error {
+			return workflows.StartAndMark(ctx, tc, e.store, e.cfg.TaskQueue, a)
+		}})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	return w.Stop
-}
-
-func benchWorkerOptions() worker.Options {
-	o := worker.Options{}
-	atoi := func(k string) int { n, _ := strconv.Atoi(os.Getenv(k)); return n }
-	o.MaxConcurrentActivityTaskPollers = atoi("BENCH_ACT_POLLERS")
-	o.MaxConcurrentWorkflowTaskPollers = atoi("BENCH_WF_POLLERS")
-	o.MaxConcurrentActivityExecutionSize = atoi("BENCH_ACT_SLOTS")
-	o.MaxConcurrentWorkflowTaskExecutionSize = atoi("BENCH_WF_SLOTS")
-	return o
 }

@@ -28,7 +28,7 @@ func benchAutomations(t *testing.T) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	e.srv.log, e.srv.actions.log = quiet, quiet
 	e.app = e.srv.app()
-	tc := ts.Client(t)
+	tc := ts.WorkerClient(t)
 
 	var mu sync.Mutex
 	arrived := map[string]time.Time{}
@@ -49,7 +49,7 @@ func benchAutomations(t *testing.T) {
 	}()
 	defer recvLn.Close()
 
-	startInProcessWorker(t, e, tc)
+	defer startBenchWorker(t, e, tc)()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	engine := &automations.Engine{Store: e.store, Log: quiet, Start: func(ctx context.Context, a *domain.Action) {

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# `make bench`: the benchmark reports (see docs/benchmarks.md), on a throwaway database of a
+# `make bench`: the benchmark reports (see docs/benchmarks.md), on throwaway databases of a
 # real PostgreSQL. Rate limits and other throttles are off; nothing else runs meanwhile.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export TEST_DATABASE_URL=${TEST_DATABASE_URL:-$(scripts/postgres.sh url)}
 export THREADA_BENCH=1
+# The actions table runs on the dev server and on Temporal's own server on PostgreSQL.
+scripts/temporal.sh install >/dev/null
+scripts/temporal-server.sh install >/dev/null ||
+	echo "bench.sh: the Temporal server could not be built; the actions table covers the dev server only" >&2
 echo "Yardstick for the ticket writes below: pgbench, 16 clients, the same rows (scripts/pgbench/)"
 pgbench_out=$(scripts/pgbench.sh)
 echo "$pgbench_out"

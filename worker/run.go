@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
@@ -68,16 +69,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer st.Close()
 	tc, err := client.NewLazyClient(client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal")),
+		HostPort:     cfg.TemporalAddress,
+		Namespace:    cfg.TemporalNamespace,
+		Logger:       tlog.NewStructuredLogger(log.With("component", "temporal")),
+		Interceptors: []interceptor.ClientInterceptor{&workflows.EagerStart{}},
 	})
 	if err != nil {
 		return fmt.Errorf("configuring the Temporal client: %w", err)
 	}
 	defer tc.Close()
 
-	w := worker.New(tc, cfg.TaskQueue, worker.Options{WorkerStopTimeout: cfg.ShutdownTimeout})
+	w := worker.New(tc, cfg.TaskQueue, workflows.WorkerOptions(cfg.ShutdownTimeout))
 	workflows.Register(w, &activities.Activities{Store: st, HTTP: guard.Client(), Secrets: box, HostConcurrency: cfg.HostConcurrency,
 		StartAction: func(ctx context.Context, a *domain.Action) error {
 			return workflows.StartAndMark(ctx, tc, st, cfg.TaskQueue, a)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 
 	"github.com/threada/threada/workflows"
 )
@@ -145,6 +146,20 @@ func (s *Server) waitReady(timeout time.Duration) error {
 func (s *Server) Client(t testing.TB) client.Client {
 	t.Helper()
 	c, err := client.Dial(client.Options{HostPort: s.Addr, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// WorkerClient returns a client set up as the worker binary's (eager starts, see
+// workflows.EagerStart), for tests that run the worker and start workflows in one process;
+// closed when t ends.
+func (s *Server) WorkerClient(t testing.TB) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: s.Addr, Logger: quietLogger{},
+		Interceptors: []interceptor.ClientInterceptor{&workflows.EagerStart{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
