@@ -1,11 +1,14 @@
 # Threada. `make dev` runs the product locally, `make test` runs the whole suite.
-.PHONY: dev generate test bench lint migrate build clean
+.PHONY: dev generate test test-topology bench lint migrate build clean
 
 dev:     ## PostgreSQL (found or local), Temporal dev server, demo key, echo receiver, worker, API
 	./scripts/dev.sh
 
 test:    ## gofmt, go vet and every test with -race, on real PostgreSQL
 	./scripts/test.sh
+
+test-topology: ## Temporal server on PostgreSQL, two APIs, two workers, crashes, under load
+	./scripts/test-topology.sh
 
 bench:   ## throughput and latency benchmarks; see docs/benchmarks.md
 	./scripts/bench.sh
