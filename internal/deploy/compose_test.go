@@ -147,7 +147,7 @@ func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 // TestSearchAttributesRegisteredEverywhere: every search attribute action workflows set is
 // registered wherever a Temporal server is set up, or starts carrying it would be refused.
 func TestSearchAttributesRegisteredEverywhere(t *testing.T) {
-	for _, file := range []string{"docker-compose.yml", "scripts/temporal.sh"} {
+	for _, file := range []string{"docker-compose.yml", "scripts/temporal.sh", "scripts/temporal-server.sh"} {
 		data, err := os.ReadFile(filepath.Join(root(t), file))
 		if err != nil {
 			t.Fatal(err)
