@@ -106,8 +106,8 @@ func benchActions(t *testing.T) {
 	case err != nil:
 		t.Fatal(err)
 	default:
+		t.Cleanup(prod.Stop) // also when a measurement fails: it drops the server's databases
 		bare, api = measureActions(t, prod, n, concurrency, latencySamples, rounds)
-		prod.Stop()
 		rows = append(rows, row{server: prodName, bare: bare, api: api})
 	}
 
