@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"testing"
 
@@ -16,8 +14,6 @@ import (
 // page, add a message, and read an error as *client.APIError.
 func TestGoClientAgainstTheAPI(t *testing.T) {
 	e := newTestEnv(t)
-	e.srv.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	e.app = e.srv.app()
 	_, key := e.tenantWithKey()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
