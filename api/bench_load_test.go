@@ -34,7 +34,7 @@ type loadEnv struct {
 // escalatedTag is what the benchmark tenant's ticket.updated rule adds to an urgent ticket.
 const escalatedTag = "escalated"
 
-func newLoadEnv(t *testing.T, clients int) *loadEnv {
+func newLoadEnv(t *testing.T, clients, workers int) *loadEnv {
 	t.Helper()
 	e := newTestEnv(t)
 	e.srv.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -63,9 +63,13 @@ func newLoadEnv(t *testing.T, clients int) *loadEnv {
 	}
 	go func() { _ = e.app.Listener(ln) }()
 	ctx, cancel := context.WithCancel(context.Background())
-	engine := &automations.Engine{Store: e.store, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 	done := make(chan struct{})
-	go func() { engine.Run(ctx); close(done) }()
+	var running sync.WaitGroup
+	for range workers {
+		engine := &automations.Engine{Store: e.store, Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+		running.Go(func() { engine.Run(ctx) })
+	}
+	go func() { running.Wait(); close(done) }()
 	le := &loadEnv{testEnv: e, tenant: tenant, key: key, base: "http://" + ln.Addr().String() + "/api/v1/public",
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}}
 	le.stop = func() {
@@ -123,7 +127,7 @@ func (le *loadEnv) createTicket() (string, error) {
 // (PGBENCH_CREATES, measured by scripts/pgbench.sh just before).
 func benchWrites(t *testing.T) {
 	const n, clients = 3000, 16
-	le := newLoadEnv(t, clients)
+	le := newLoadEnv(t, clients, 1)
 	ctx := context.Background()
 	in := domain.TicketCreate{
 		Subject: "Where is my order?", Priority: "normal", Channel: "email",
@@ -184,17 +188,24 @@ func benchWrites(t *testing.T) {
 }
 
 // benchSustained: clients create tickets as fast as the API takes them for
-// SUSTAIN_SECONDS (60 by default) with the outbox worker running; the backlog left at the
-// end, in seconds of production, says whether consumption keeps up. Then, under a paced
-// load of half that rate, PATCHes that make a ticket urgent are timed until the rule's
-// set_fields tag is visible through the API.
+// SUSTAIN_SECONDS (60 by default) with one outbox worker running, then with two; the
+// backlog left at the end, in seconds of production, says whether consumption keeps up.
+// Then, under a paced load of half that rate, PATCHes that make a ticket urgent are timed
+// until the rule's set_fields tag is visible through the API.
 func benchSustained(t *testing.T) {
 	const clients = 16
 	seconds := 60
 	if s, err := strconv.Atoi(os.Getenv("SUSTAIN_SECONDS")); err == nil && s > 0 {
 		seconds = s
 	}
-	le := newLoadEnv(t, clients)
+	for _, workers := range []int{1, 2} {
+		sustain(t, clients, seconds, workers)
+	}
+}
+
+func sustain(t *testing.T, clients, seconds, workers int) {
+	le := newLoadEnv(t, clients, workers)
+	defer le.stop()
 	ctx := context.Background()
 
 	var created atomic.Int64
@@ -273,7 +284,7 @@ func benchSustained(t *testing.T) {
 	}
 	<-paced
 
-	fmt.Printf("\nSustained load: %d clients creating tickets for %d s, the outbox worker (one) running in the same process\n\n", clients, seconds)
+	fmt.Printf("\nSustained load: %d clients creating tickets for %d s, %d outbox worker(s) running in the same process\n\n", clients, seconds, workers)
 	fmt.Println("| measurement | value | aim |")
 	fmt.Println("|---|---|---|")
 	fmt.Printf("| creates/s sustained (each a ticket.created event, evaluated) | %.0f | |\n", produced)
