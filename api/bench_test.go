@@ -33,6 +33,7 @@ func TestBenchReport(t *testing.T) {
 	t.Run("ratelimit", benchRateLimit)
 	t.Run("actions", benchActions)
 	t.Run("automations", benchAutomations)
+	t.Run("circuit", benchCircuit)
 }
 
 // benchTickets: list latency at page 1 and page 200.
