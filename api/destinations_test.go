@@ -6,7 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/worker"
+
+	"github.com/threada/threada/activities"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/httpguard"
+	"github.com/threada/threada/internal/temporaltest"
+	"github.com/threada/threada/workflows"
 )
 
 // TestCircuitStopsBurningAttemptsAndRecovers: a receiver that fails opens its circuit after
@@ -75,5 +81,60 @@ func TestCircuitStopsBurningAttemptsAndRecovers(t *testing.T) {
 	}
 	if len(page.Items) != 2 || states[domain.Destination(rc.URL)] != "closed" || states[domain.Destination(healthy.URL)] != "closed" {
 		t.Errorf("destinations after recovery: %+v", page.Items)
+	}
+}
+
+// TestSlowReceiverDoesNotHoldBackOthers: a burst of actions for a slow receiver takes at
+// most ACTIONS_HOST_CONCURRENCY of the worker's attempt slots, so an action for another
+// receiver, of the same tenant or another, goes out at once rather than behind the burst.
+func TestSlowReceiverDoesNotHoldBackOthers(t *testing.T) {
+	ts := temporaltest.Shared(t)
+	e := newEnvWithTemporal(t, ts.Addr)
+	tc := ts.Client(t)
+	guard, err := httpguard.New("127.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A worker with 6 attempt slots, 4 of which one destination may take.
+	w := worker.New(tc, e.cfg.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: 6})
+	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box, HostConcurrency: 4})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	release := make(chan struct{})
+	slow := newReceiver(t, func(_ int, w http.ResponseWriter) {
+		<-release
+		w.WriteHeader(http.StatusOK)
+	})
+	defer close(release)
+	fast := newReceiver(t, nil)
+	f := e.actionFixture(slow.URL, "127.0.0.1")
+	other := e.actionFixture(fast.URL)
+	for range 12 {
+		if resp := e.postAction(f, referenceAction(), nil); resp.Status != http.StatusCreated {
+			t.Fatalf("%d %s", resp.Status, resp.Body)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(slow.requests()) < 4 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(slow.requests()); n != 4 {
+		t.Fatalf("%d calls in flight to the slow receiver, want its limit of 4", n)
+	}
+	sameTenant := referenceAction()
+	sameTenant["payload"].(map[string]any)["url"] = fast.URL + "/hooks/other"
+	for _, tc := range []struct {
+		name string
+		f    actionFixture
+		body map[string]any
+	}{{"same tenant", f, sameTenant}, {"another tenant", other, referenceAction()}} {
+		start := time.Now()
+		a := decodeAction(t, e.postAction(tc.f, tc.body, map[string]string{"Prefer": "wait=10"}))
+		if a.Status != "succeeded" || time.Since(start) > 3*time.Second {
+			t.Errorf("%s: %s after %s, behind the slow receiver's burst", tc.name, a.Status, time.Since(start))
+		}
 	}
 }
