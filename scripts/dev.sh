@@ -47,8 +47,9 @@ else
 	echo "dev: (that file also sets THREADA_TENANT_ID, WEBHOOK_SECRET and DATABASE_URL)" >&2
 fi
 
-# So that `source .dev/demo.env` also points the CLI (bin/api) at this database.
-sed -i '/^DATABASE_URL=/d' "$demo" && echo "DATABASE_URL=$DATABASE_URL" >>"$demo"
+# So that `source .dev/demo.env` also points the CLI (bin/api) at this database. Every line
+# exports its variable, so the commands run after sourcing it see them.
+sed -i -E '/^(export )?DATABASE_URL=/d; s/^([A-Z_]+=)/export \1/' "$demo" && echo "export DATABASE_URL=$DATABASE_URL" >>"$demo"
 
 pids=()
 cleanup() {

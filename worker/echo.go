@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +18,8 @@ import (
 
 // echoReceiver serves a local endpoint for trying actions: it prints each request as a
 // JSON line, checks its Standard Webhooks signature when WEBHOOK_SECRET is set, and
-// answers 200, or 503 to the first --fail-first requests of each action to show retries.
+// answers 200, or 503 to the first --fail-first requests of each action to show retries,
+// or the status a path /status/NNN names (404 to show a permanent failure, say).
 func echoReceiver(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("echo-receiver", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9080", "listen address")
@@ -45,6 +48,9 @@ func echoReceiver(ctx context.Context, args []string, getenv func(string) string
 		if n <= *failFirst {
 			status = http.StatusServiceUnavailable
 		}
+		if code, ok := statusFromPath(r.URL.Path); ok {
+			status = code
+		}
 		_ = enc.Encode(map[string]any{
 			"method": r.Method, "path": r.URL.RequestURI(), "idempotency_key": r.Header.Get("Idempotency-Key"),
 			"attempt": r.Header.Get("X-Threada-Attempt"), "signature": verified, "body": string(body), "answered": status,
@@ -67,4 +73,17 @@ func echoReceiver(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	return nil
+}
+
+// statusFromPath reads the status a path /status/NNN asks for (200 to 599).
+func statusFromPath(path string) (int, bool) {
+	rest, ok := strings.CutPrefix(path, "/status/")
+	if !ok {
+		return 0, false
+	}
+	code, err := strconv.Atoi(rest)
+	if err != nil || code < 200 || code > 599 {
+		return 0, false
+	}
+	return code, true
 }
