@@ -218,15 +218,7 @@ func TestDryRun(t *testing.T) {
 	key := e.adminKey(f)
 	id := e.newAutomation(f, exampleAutomation())
 	counts := func() string {
-		var n []int64
-		for _, table := range []string{"tickets", "ticket_events", "actions", "automation_runs", "messages"} {
-			c, err := e.store.DB().NewSelect().Table(table).Count(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			n = append(n, c)
-		}
-		return fmt.Sprint(n)
+		return e.rowCounts("tickets", "ticket_events", "actions", "automation_runs", "messages")
 	}
 	before := counts()
 	test := func(body map[string]any) dryRunJSON {
@@ -288,4 +280,18 @@ func TestDryRun(t *testing.T) {
 	if after := counts(); after != before {
 		t.Errorf("the dry runs changed the database: %s -> %s", before, after)
 	}
+}
+
+// rowCounts counts the rows of tables, to show that a call wrote nothing.
+func (e *testEnv) rowCounts(tables ...string) string {
+	e.t.Helper()
+	var n []int64
+	for _, table := range tables {
+		c, err := e.store.DB().NewSelect().Table(table).Count(context.Background())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		n = append(n, c)
+	}
+	return fmt.Sprint(n)
 }

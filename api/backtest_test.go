@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -19,15 +18,7 @@ func TestBacktestFindsWhatADraftWouldMatch(t *testing.T) {
 	}
 	e.mustTicket(b.key, map[string]any{"subject": "B", "priority": "urgent"})
 	counts := func() string {
-		var n []int64
-		for _, table := range []string{"tickets", "ticket_events", "actions", "automation_runs", "automations"} {
-			c, err := e.store.DB().NewSelect().Table(table).Count(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			n = append(n, c)
-		}
-		return fmt.Sprint(n)
+		return e.rowCounts("tickets", "ticket_events", "actions", "automation_runs", "automations")
 	}
 	before := counts()
 	body := map[string]any{"events": []string{"ticket.created"}, "condition": `ticket.priority == "urgent"`,

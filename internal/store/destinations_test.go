@@ -19,25 +19,8 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 	tenant, other := newTenant(t, s), newTenant(t, s)
 	const url = "https://hooks.example.com/x"
 	dest := domain.Destination(url)
-	action := func(tn string) string {
-		d, err := s.CreateTicket(ctx, tn, domain.TicketCreate{Subject: "s", Status: "open", Priority: "normal", Channel: "api"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := &domain.Action{ID: domain.NewID(domain.PrefixAction), TenantID: tn, TicketID: d.Ticket.ID, Type: domain.ActionTypeCustomHTTP,
-			RequestedBy: "api_key:k", Request: domain.ActionRequest{Method: "POST", URL: url, MaxAttempts: 1}}
-		if err := s.CreateAction(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-		return a.ID
-	}
-	start := func(id string) *store.AttemptStart {
-		st, err := s.StartAttempt(ctx, id, 1, dest, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	action := func(tn string) string { return newAction(t, s, tn, url, 1) }
+	start := func(id string) *store.AttemptStart { return startAttempt(t, s, id, dest, 100) }
 	record := func(id string, failed bool) {
 		status, outcome := domain.ActionFailed, domain.AttemptFailed
 		if !failed {
@@ -108,25 +91,8 @@ func TestDestinationConcurrencyLimit(t *testing.T) {
 	tenant, other := newTenant(t, s), newTenant(t, s)
 	const url = "https://hooks.example.com/x"
 	dest := domain.Destination(url)
-	action := func(tn string) string {
-		d, err := s.CreateTicket(ctx, tn, domain.TicketCreate{Subject: "s", Status: "open", Priority: "normal", Channel: "api"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := &domain.Action{ID: domain.NewID(domain.PrefixAction), TenantID: tn, TicketID: d.Ticket.ID, Type: domain.ActionTypeCustomHTTP,
-			RequestedBy: "api_key:k", Request: domain.ActionRequest{Method: "POST", URL: url, MaxAttempts: 3}}
-		if err := s.CreateAction(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-		return a.ID
-	}
-	start := func(id string) *store.AttemptStart {
-		st, err := s.StartAttempt(ctx, id, 1, dest, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	action := func(tn string) string { return newAction(t, s, tn, url, 3) }
+	start := func(id string) *store.AttemptStart { return startAttempt(t, s, id, dest, 2) }
 	first, second, third := action(tenant), action(tenant), action(tenant)
 	if start(first).WaitUntil != nil || start(second).WaitUntil != nil {
 		t.Fatal("held back under the limit")
@@ -158,4 +124,30 @@ func TestDestinationConcurrencyLimit(t *testing.T) {
 	if st := start(late); st.WaitUntil != nil {
 		t.Fatalf("the dead attempts' slots did not come back: %+v", st)
 	}
+}
+
+// newAction stores a queued action to url for a new ticket of tenant.
+func newAction(t *testing.T, s *store.Store, tenant, url string, maxAttempts int) string {
+	t.Helper()
+	ctx := context.Background()
+	d, err := s.CreateTicket(ctx, tenant, domain.TicketCreate{Subject: "s", Status: "open", Priority: "normal", Channel: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &domain.Action{ID: domain.NewID(domain.PrefixAction), TenantID: tenant, TicketID: d.Ticket.ID, Type: domain.ActionTypeCustomHTTP,
+		RequestedBy: "api_key:k", Request: domain.ActionRequest{Method: "POST", URL: url, MaxAttempts: maxAttempts}}
+	if err := s.CreateAction(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	return a.ID
+}
+
+// startAttempt starts attempt 1 of an action, with a limit of attempts in flight.
+func startAttempt(t *testing.T, s *store.Store, id, dest string, limit int) *store.AttemptStart {
+	t.Helper()
+	st, err := s.StartAttempt(context.Background(), id, 1, dest, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
