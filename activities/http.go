@@ -9,31 +9,16 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
-	"github.com/threada/threada/internal/webhook"
 )
-
-// Headers Threada adds to every attempt besides the Standard Webhooks ones.
-const (
-	HeaderIdempotencyKey = "Idempotency-Key"
-	HeaderAttempt        = "X-Threada-Attempt"
-	userAgent            = "Threada-Actions/1.0"
-)
-
-// AttemptActivityName is the activity type of one attempt as Temporal records it: the
-// SendAttempt method. The API looks for it among a run's pending activities.
-const AttemptActivityName = "SendAttempt"
-
-// maxRetryAfter caps how long a receiver's Retry-After can push the next attempt.
-const maxRetryAfter = 5 * time.Minute
 
 // Error types of attempt outcomes, as shown in the Temporal UI.
 const (
@@ -156,20 +141,6 @@ func (o *AttemptOutcome) Record(in AttemptInput, next time.Time) AttemptRecord {
 	return rec
 }
 
-// NextAttemptDelay is the wait after a failed attempt: the receiver's Retry-After, or
-// exponential backoff (1 s, x2, at most 5 min). Both the activity, for next_attempt_at, and
-// the workflow, for its timer, use it.
-func NextAttemptDelay(attempt int, retryAfter time.Duration) time.Duration {
-	if retryAfter > 0 {
-		return retryAfter
-	}
-	d := time.Second
-	for i := 1; i < attempt && d < 5*time.Minute; i++ {
-		d *= 2
-	}
-	return min(d, 5*time.Minute)
-}
-
 // SendAttempt makes one attempt of an action: unless the action ended meanwhile, it sends
 // the signed request once and returns how the receiver answered. It then tries once to
 // record that outcome; when PostgreSQL does not answer it leaves the record to the
@@ -182,7 +153,7 @@ func (a *Activities) SendAttempt(ctx context.Context, in AttemptInput) (*Attempt
 		return nil, err
 	}
 	o := a.call(ctx, in.ActionID, in.Request, in.Attempt, secrets)
-	next := a.now().Add(NextAttemptDelay(in.Attempt, o.RetryAfter))
+	next := a.now().Add(actions.Retry.Delay(in.Attempt, o.RetryAfter))
 	o.Recorded = a.tryRecord(ctx, o.Record(in, next))
 	return &o, nil
 }
@@ -249,32 +220,13 @@ func (a *Activities) call(ctx context.Context, actionID string, r domain.ActionR
 	callCtx, cancel := context.WithTimeout(ctx, time.Duration(r.TimeoutMS)*time.Millisecond)
 	defer cancel()
 
-	body := []byte(r.BodyJSON)
-	req, err := http.NewRequestWithContext(callCtx, r.Method, r.URL, strings.NewReader(r.BodyJSON))
+	req, err := actions.NewRequest(callCtx, r)
 	if err != nil {
 		return fail(false, "BadRequest", "cannot build the request: %v", err)
 	}
-	for k, v := range r.Headers {
-		req.Header.Set(k, v)
-	}
-	if len(body) > 0 {
-		req.Header.Set("Content-Type", "application/json")
-	} else {
-		req.Body, req.ContentLength = http.NoBody, 0
-	}
-	ts := a.now()
-	msgID := r.MessageID(actionID)
-	sig, err := webhook.Sign(secrets, msgID, ts, body)
-	if err != nil {
+	if err := actions.Sign(req, r, actionID, attempt, secrets, a.now()); err != nil {
 		return fail(false, "BadSecret", "%v", err)
 	}
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set(HeaderIdempotencyKey, msgID)
-	req.Header.Set(HeaderAttempt, strconv.Itoa(attempt))
-	req.Header.Set(webhook.HeaderID, msgID)
-	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	req.Header.Set(webhook.HeaderSignature, sig)
-
 	start := time.Now()
 	resp, err := a.HTTP.Do(req)
 	if err != nil {
@@ -309,7 +261,7 @@ func (a *Activities) call(ctx context.Context, actionID string, r domain.ActionR
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		o = fail(true, ErrTypeHTTPStatus, "%s", status)
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			o.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), a.now())
+			o.RetryAfter = actions.RetryAfter(resp.Header.Get("Retry-After"), a.now())
 		}
 	default:
 		o = fail(false, "HTTPRejected", "%s", status)
@@ -344,24 +296,6 @@ func classifyTransportError(err error, callCtx, ctx context.Context, fail func(b
 		err = urlErr.Err
 	}
 	return fail(true, ErrTypeNetwork, "%v", err)
-}
-
-// parseRetryAfter reads seconds or an HTTP date, capped at maxRetryAfter; 0 if absent.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	if d <= 0 {
-		return 0
-	}
-	return min(d, maxRetryAfter)
 }
 
 // flattenHeaders keeps the first value of at most 50 headers, each cut to 1 KiB.

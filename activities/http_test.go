@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
@@ -151,7 +152,7 @@ func TestCallSucceedsSignedAndRecorded(t *testing.T) {
 		t.Errorf("recorded %+v response %+v", a, a.Response)
 	}
 	if got.Method != "PUT" || got.URL.RequestURI() != "/hooks/x?token=abc" || body != `{"a": 1}` || got.Header.Get("X-Source") != "threada" ||
-		got.Header.Get("Idempotency-Key") != a.ID || got.Header.Get(HeaderAttempt) != "1" || got.Header.Get("Content-Type") != "application/json" {
+		got.Header.Get("Idempotency-Key") != a.ID || got.Header.Get(actions.HeaderAttempt) != "1" || got.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("sent %s %s %q %v", got.Method, got.URL, body, got.Header)
 	}
 	if err := webhook.Verify(f.secret, got.Header.Get("webhook-id"), got.Header.Get("webhook-timestamp"), got.Header.Get("webhook-signature"), []byte(body), time.Now(), time.Minute); err != nil {
@@ -313,18 +314,6 @@ func TestCallSkipsAFinishedAction(t *testing.T) {
 	}
 	if reached.Load() {
 		t.Error("a canceled action was called")
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	for v, want := range map[string]time.Duration{
-		"": 0, "0": 0, "-5": 0, "30": 30 * time.Second, "100000": maxRetryAfter, "soon": 0,
-		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
-	} {
-		if got := parseRetryAfter(v, now); got != want {
-			t.Errorf("%q: %v, want %v", v, got, want)
-		}
 	}
 }
 

@@ -6,15 +6,13 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/domain"
 )
 
 // The activities below serve only action runs started before the workflow recorded each
 // attempt itself (workflow version DefaultVersion of "attempt-loop"): Temporal retries
 // CustomHTTPCall, which records its own outcome. Remove them once no such run is open.
-
-// CallActivityName is the activity type of an attempt in those runs.
-const CallActivityName = "CustomHTTPCall"
 
 // CallInput is one action call of a run started before the attempt loop.
 type CallInput struct {
@@ -40,7 +38,7 @@ func (a *Activities) CustomHTTPCall(ctx context.Context, in CallInput) (*CallRes
 		return nil, err
 	}
 	o := a.call(ctx, in.ActionID, in.Request, attempt, secrets)
-	next := a.now().Add(NextAttemptDelay(attempt, o.RetryAfter))
+	next := a.now().Add(actions.Retry.Delay(attempt, o.RetryAfter))
 	rec := o.Record(AttemptInput{ActionID: in.ActionID, TenantID: in.TenantID, Attempt: attempt, Request: in.Request}, next)
 	recorded, err := a.record(ctx, rec)
 	if err != nil {

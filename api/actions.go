@@ -58,7 +58,7 @@ func (s *server) actionViewOf(a *domain.Action) actionView {
 		ActionID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, ActionType: a.Type, Status: a.Status,
 		RequestedBy: a.RequestedBy, Payload: a.Payload, CreatedAt: timestamp(a.CreatedAt), UpdatedAt: timestamp(a.UpdatedAt),
 		CompletedAt: optTime(a.CompletedAt), Attempts: a.Attempts, NextAttemptAt: optTime(a.NextAttemptAt),
-		Response: a.Response, WorkflowID: a.ID, TemporalUIURL: s.actions.uiLink(a.ID),
+		Response: a.Response, WorkflowID: a.ID, TemporalUIURL: s.actions.UILink(a.ID),
 	}
 	if a.CanceledReason != "" {
 		v.CanceledReason = &a.CanceledReason
@@ -77,7 +77,7 @@ type createActionRequest struct {
 }
 
 // createAction handles POST /tickets/{ticket_id}/actions: the action is stored, and its
-// workflow started once that is committed (see actionRunner.start for an outage).
+// workflow started once that is committed (see actions.Runner.Start for an outage).
 func (s *server) createAction(c *fiber.Ctx, db *store.Conn) error {
 	ticketID, err := ticketIDParam(c)
 	if err != nil {
@@ -113,7 +113,7 @@ func (s *server) createAction(c *fiber.Ctx, db *store.Conn) error {
 	if err := db.CreateAction(ctx, a); err != nil {
 		return err
 	}
-	db.AfterCommit(ctx, func(ctx context.Context) { s.actions.start(ctx, a) })
+	db.AfterCommit(ctx, func(ctx context.Context) { _ = s.actions.Start(ctx, a) })
 	return c.Status(fiber.StatusCreated).JSON(actionEnvelope{Action: s.actionViewOf(a)})
 }
 
@@ -145,7 +145,7 @@ func (s *server) replayAction(c *fiber.Ctx, db *store.Conn) error {
 	if err := db.CreateAction(ctx, a); err != nil {
 		return err
 	}
-	db.AfterCommit(ctx, func(ctx context.Context) { s.actions.start(ctx, a) })
+	db.AfterCommit(ctx, func(ctx context.Context) { _ = s.actions.Start(ctx, a) })
 	return c.Status(fiber.StatusCreated).JSON(actionEnvelope{Action: s.actionViewOf(a)})
 }
 
@@ -173,7 +173,7 @@ func (s *server) preferWait(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a = s.actions.wait(c.UserContext(), s.actions.live(c.UserContext(), a), wait)
+	a = s.actions.Wait(c.UserContext(), s.actions.Live(c.UserContext(), a), wait)
 	c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait.Seconds())))
 	return c.Status(status).JSON(actionEnvelope{Action: s.actionViewOf(a)})
 }
@@ -203,9 +203,9 @@ func (s *server) getAction(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a = s.actions.live(c.UserContext(), a)
+	a = s.actions.Live(c.UserContext(), a)
 	if wait, ok := parsePreferWait(c.Get("Prefer")); ok {
-		a = s.actions.wait(c.UserContext(), a, wait)
+		a = s.actions.Wait(c.UserContext(), a, wait)
 		c.Set("Preference-Applied", "wait="+strconv.Itoa(int(wait.Seconds())))
 	}
 	return c.JSON(actionEnvelope{Action: s.actionViewOf(a)})
@@ -241,10 +241,10 @@ func (s *server) cancelAction(c *fiber.Ctx, db *store.Conn) error {
 	if db, err = s.store.Detach(ctx, db); err != nil {
 		return err
 	}
-	if err := s.actions.cancel(ctx, a); err != nil {
+	if err := s.actions.Cancel(ctx, a); err != nil {
 		return err
 	}
-	a = s.actions.wait(ctx, a, s.cancelWait)
+	a = s.actions.Wait(ctx, a, s.cancelWait)
 	return c.JSON(actionEnvelope{Action: s.actionViewOf(a)})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/auth"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
@@ -44,9 +46,7 @@ func startInProcessWorker(t testing.TB, e *testEnv, tc client.Client) {
 	}
 	w := worker.New(tc, e.cfg.TaskQueue, worker.Options{})
 	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box,
-		StartAction: func(ctx context.Context, a *domain.Action) error {
-			return workflows.StartAndMark(ctx, tc, e.store, e.cfg.TaskQueue, a)
-		}})
+		StartAction: actions.NewRunner(tc, e.store, slog.New(slog.DiscardHandler), e.cfg).Start})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func (s *server) replayBatchViewOf(b *domain.ReplayBatch) replayBatchView {
 		Filter: replayFilterView{Status: optString(f.Status), TicketID: optString(f.TicketID), AutomationID: optString(f.AutomationID),
 			Host: optString(f.Host), Since: timestamp(f.Since), Until: timestamp(f.Until)},
 		CreatedAt: timestamp(b.CreatedAt), UpdatedAt: timestamp(b.UpdatedAt), CompletedAt: optTime(b.CompletedAt),
-		WorkflowID: b.ID, TemporalUIURL: s.actions.uiLink(b.ID),
+		WorkflowID: b.ID, TemporalUIURL: s.actions.UILink(b.ID),
 	}
 }
 
@@ -136,7 +136,7 @@ func (s *server) createReplayBatch(c *fiber.Ctx, db *store.Conn) error {
 	if db, err = s.store.Detach(ctx, db); err != nil {
 		return err
 	}
-	if err := s.actions.startReplay(ctx, b); err != nil {
+	if err := s.actions.StartReplay(ctx, b); err != nil {
 		if _, ferr := db.FinishReplayBatch(context.WithoutCancel(ctx), b.TenantID, b.ID, domain.ReplayBatchFailed); ferr != nil {
 			s.log.Warn("marking an unstarted replay failed", "replay_id", b.ID, "err", ferr)
 		}
@@ -185,7 +185,7 @@ func (s *server) cancelReplayBatch(c *fiber.Ctx, db *store.Conn) error {
 	}
 	// The batch no longer replays (each step checks its status); stopping the workflow
 	// too ends it at once rather than at its next step.
-	s.actions.cancelReplay(ctx, b.ID)
+	s.actions.CancelReplay(ctx, b.ID)
 	if b, err = db.GetReplayBatch(ctx, b.TenantID, b.ID); err != nil {
 		return err
 	}

@@ -1,14 +1,15 @@
 package main
 
 import (
+	"context"
+
 	"github.com/expr-lang/expr/vm"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/rules"
 	"github.com/threada/threada/internal/store"
-	"github.com/threada/threada/internal/webhook"
 )
 
 // dryRunRequest is the body of POST /automations/test.
@@ -68,9 +69,6 @@ type dryRunRequestV struct {
 	MaxAttempts    int               `json:"max_attempts"`
 	ThreadaHeaders []string          `json:"threada_headers"`
 }
-
-// threadaHeaders are added to every attempt and depend on the attempt itself.
-var threadaHeaders = []string{activities.HeaderIdempotencyKey, activities.HeaderAttempt, webhook.HeaderID, webhook.HeaderTimestamp, webhook.HeaderSignature}
 
 // testAutomation handles POST /automations/test: evaluates a condition or a saved
 // automation against a ticket (stored, or described) and renders what would be done,
@@ -143,15 +141,19 @@ func renderDryRun(r rules.Rendered, tenant *domain.Tenant, t domain.Ticket) dryR
 			v.Error = err.Error()
 			return v
 		}
-		headers := map[string]string{"User-Agent": "Threada-Actions/1.0"}
-		for k, val := range call.Headers {
-			headers[k] = val
+		// The request every attempt sends, built by the code that sends it; the headers
+		// that depend on the attempt are listed by name.
+		req, err := actions.NewRequest(context.Background(), call)
+		if err != nil {
+			v.Error = err.Error()
+			return v
 		}
-		if call.BodyJSON != "" {
-			headers["Content-Type"] = "application/json"
+		headers := make(map[string]string, len(req.Header))
+		for k := range req.Header {
+			headers[k] = req.Header.Get(k)
 		}
-		v.Request = &dryRunRequestV{Method: call.Method, URL: call.URL, Headers: headers, Body: call.BodyJSON,
-			TimeoutMS: call.TimeoutMS, MaxAttempts: call.MaxAttempts, ThreadaHeaders: threadaHeaders}
+		v.Request = &dryRunRequestV{Method: req.Method, URL: call.URL, Headers: headers, Body: call.BodyJSON,
+			TimeoutMS: call.TimeoutMS, MaxAttempts: call.MaxAttempts, ThreadaHeaders: actions.AttemptHeaders}
 	case domain.AutomationSetFields:
 		v.Status, v.Priority, v.AddTags, v.RemoveTags = r.Spec.Status, r.Spec.Priority, r.Spec.AddTags, r.Spec.RemoveTags
 		v.TagsAfter = domain.TicketUpdate{AddTags: r.Spec.AddTags, RemoveTags: r.Spec.RemoveTags}.Apply(t).Tags

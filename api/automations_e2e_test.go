@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/temporaltest"
-	"github.com/threada/threada/workflows"
 )
 
 type runJSON struct {
@@ -111,14 +112,12 @@ func TestRelayThatCrashedAfterStartingDoesNotStartTwice(t *testing.T) {
 	}
 	// The crashed relay: started the workflow, never marked the row.
 	tc := ts.Client(t)
-	if err := workflows.StartAction(ctx, tc, e.cfg.TaskQueue, a); err != nil {
+	if _, err := tc.ExecuteWorkflow(ctx, actions.StartOptions(e.cfg.TaskQueue, a), actions.WorkflowName, actions.InputOf(a)); err != nil {
 		t.Fatal(err)
 	}
 	// The next relay round (the worker's relay logic, here with no worker running yet):
 	// the start is refused as a duplicate, which counts as started.
-	n, err := e.store.StartUnstarted(ctx, 0, 10, func(ctx context.Context, a *domain.Action) error {
-		return workflows.StartAction(ctx, tc, e.cfg.TaskQueue, a)
-	})
+	n, err := actions.NewRunner(tc, e.store, slog.New(slog.DiscardHandler), e.cfg).RelayOnce(ctx, 0)
 	if err != nil || n != 1 {
 		t.Fatalf("relay round: %d started, %v", n, err)
 	}

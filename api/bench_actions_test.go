@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
@@ -141,7 +142,7 @@ func benchActions(t *testing.T) {
 func measureActions(t *testing.T, ts *temporaltest.Server, n, concurrency, latencySamples, rounds int) (bareRes, apiRes actionsResult) {
 	e := newEnvWithTemporal(t, ts.Addr)
 	e.srv.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	e.srv.actions.log = e.srv.log
+	e.srv.actions = actions.NewRunner(e.srv.actions.Client(), e.store, e.srv.log, e.cfg)
 	e.app = e.srv.app()
 	tc := ts.Client(t)
 
@@ -197,7 +198,7 @@ func measureActions(t *testing.T, ts *temporaltest.Server, n, concurrency, laten
 		start := time.Now()
 		opts := client.StartWorkflowOptions{ID: id, TaskQueue: bareQueue}
 		if os.Getenv("BARE_SA") != "" {
-			opts.TypedSearchAttributes = temporal.NewSearchAttributes(workflows.SearchTenantID.ValueSet("ten_x"), workflows.SearchTicketID.ValueSet("tkt_x"), workflows.SearchActionType.ValueSet("custom_http"))
+			opts.TypedSearchAttributes = temporal.NewSearchAttributes(actions.SearchTenantID.ValueSet("ten_x"), actions.SearchTicketID.ValueSet("tkt_x"), actions.SearchActionType.ValueSet("custom_http"))
 		}
 		_, err := tc.ExecuteWorkflow(context.Background(), opts, bareWorkflow, recvURL+"/hooks/zapier", id)
 		return id, start, err
@@ -321,9 +322,7 @@ func startBenchWorker(t *testing.T, e *testEnv, tc client.Client) func() {
 	}
 	w := worker.New(tc, e.cfg.TaskQueue, workflows.WorkerOptions(0))
 	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box,
-		StartAction: func(ctx context.Context, a *domain.Action) error {
-			return workflows.StartAndMark(ctx, tc, e.store, e.cfg.TaskQueue, a)
-		}})
+		StartAction: actions.NewRunner(tc, e.store, slog.New(slog.DiscardHandler), e.cfg).Start})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/automations"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/temporaltest"
-	"github.com/threada/threada/workflows"
 )
 
 // benchAutomations: from a PATCH through the API to the matched custom_http reaching a
@@ -26,7 +26,8 @@ func benchAutomations(t *testing.T) {
 	ts := temporaltest.Shared(t)
 	e := newEnvWithTemporal(t, ts.Addr)
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	e.srv.log, e.srv.actions.log = quiet, quiet
+	e.srv.log = quiet
+	e.srv.actions = actions.NewRunner(e.srv.actions.Client(), e.store, quiet, e.cfg)
 	e.app = e.srv.app()
 	tc := ts.WorkerClient(t)
 
@@ -52,9 +53,8 @@ func benchAutomations(t *testing.T) {
 	defer startBenchWorker(t, e, tc)()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	engine := &automations.Engine{Store: e.store, Log: quiet, Start: func(ctx context.Context, a *domain.Action) {
-		_ = workflows.StartAndMark(ctx, tc, e.store, e.cfg.TaskQueue, a)
-	}}
+	runner := actions.NewRunner(tc, e.store, quiet, e.cfg)
+	engine := &automations.Engine{Store: e.store, Log: quiet, Start: func(ctx context.Context, a *domain.Action) { _ = runner.Start(ctx, a) }}
 	go engine.Run(ctx)
 
 	apiLn, err := net.Listen("tcp", "127.0.0.1:0")

@@ -19,6 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/auth"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/dbtest"
@@ -126,12 +127,12 @@ func newEnvOn(t testing.TB, temporalAddr string, st *store.Store) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := dialTemporal(cfg.TemporalAddress, cfg.TemporalNamespace, log)
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	srv, err := newServer(st, newActionRunner(tc, st, log, cfg), log, cfg)
+	srv, err := newServer(st, actions.NewRunner(tc, st, log, cfg), log, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/store"
 )
@@ -18,12 +19,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	tc, err := dialTemporal(cfg.TemporalAddress, cfg.TemporalNamespace, log)
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log)
 	if err != nil {
-		return fmt.Errorf("configuring the Temporal client: %w", err)
+		return err
 	}
 	defer tc.Close()
-	srv, err := newServer(st, newActionRunner(tc, st, log, cfg), log, cfg)
+	srv, err := newServer(st, actions.NewRunner(tc, st, log, cfg), log, cfg)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/secretbox"
@@ -18,7 +19,7 @@ const publicPrefix = "/api/v1/public"
 // server holds what the handlers share.
 type server struct {
 	store   *store.Store
-	actions *actionRunner
+	actions *actions.Runner
 	log     *slog.Logger
 	spec    []byte // the OpenAPI document as JSON
 	caches  *caches
@@ -36,12 +37,12 @@ type server struct {
 // defaultDBTimeout is dbTimeout unless a test sets another.
 const defaultDBTimeout = 5 * time.Second
 
-func newServer(st *store.Store, actions *actionRunner, log *slog.Logger, cfg config.Config) (*server, error) {
+func newServer(st *store.Store, runner *actions.Runner, log *slog.Logger, cfg config.Config) (*server, error) {
 	spec, err := openAPIJSON()
 	if err != nil {
 		return nil, err
 	}
-	s := &server{store: st, actions: actions, log: log, spec: spec, caches: newCaches(st),
+	s := &server{store: st, actions: runner, log: log, spec: spec, caches: newCaches(st),
 		limiter: newLimiter(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses).withUnauthenticated(cfg.RateLimitUnauthenticatedRPS),
 		usage:   &keyUsage{store: st, log: log}, dbTimeout: defaultDBTimeout, cancelWait: defaultCancelWait}
 	if cfg.SecretsKey != "" {

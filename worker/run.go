@@ -6,14 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"time"
 
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/interceptor"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/automations"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
@@ -29,13 +26,6 @@ const usage = `Usage:
 
 Environment: DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, SECRETS_KEY,
 ACTIONS_EGRESS_ALLOW_CIDRS, LOG_LEVEL, SHUTDOWN_TIMEOUT; WEBHOOK_SECRET (echo-receiver).`
-
-// relayEvery is how often the relay looks for actions whose workflow is not started, and
-// relayMinAge how old such an action must be, so the API's own start goes first.
-const (
-	relayEvery  = time.Second
-	relayMinAge = 3 * time.Second
-)
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
@@ -68,22 +58,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer st.Close()
-	tc, err := client.NewLazyClient(client.Options{
-		HostPort:     cfg.TemporalAddress,
-		Namespace:    cfg.TemporalNamespace,
-		Logger:       tlog.NewStructuredLogger(log.With("component", "temporal")),
-		Interceptors: []interceptor.ClientInterceptor{&workflows.EagerStart{}},
-	})
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, &workflows.EagerStart{})
 	if err != nil {
-		return fmt.Errorf("configuring the Temporal client: %w", err)
+		return err
 	}
 	defer tc.Close()
+	runner := actions.NewRunner(tc, st, log, cfg)
 
 	w := worker.New(tc, cfg.TaskQueue, workflows.WorkerOptions(cfg.ShutdownTimeout))
 	workflows.Register(w, &activities.Activities{Store: st, HTTP: guard.Client(), Secrets: box, HostConcurrency: cfg.HostConcurrency,
-		StartAction: func(ctx context.Context, a *domain.Action) error {
-			return workflows.StartAndMark(ctx, tc, st, cfg.TaskQueue, a)
-		}})
+		StartAction: runner.Start})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker (is Temporal at %s?): %w", cfg.TemporalAddress, err)
 	}
@@ -91,17 +75,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	engine := &automations.Engine{
 		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth,
-		Start: func(ctx context.Context, a *domain.Action) {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := workflows.StartAndMark(ctx, tc, st, cfg.TaskQueue, a); err != nil {
-				log.Warn("automation action not started yet; the relay will start it", "action_id", a.ID, "err", err)
-			}
-		},
+		Start: func(ctx context.Context, a *domain.Action) { _ = runner.Start(ctx, a) },
 	}
 	loopsCtx, stopLoops := context.WithCancel(ctx)
 	var loops sync.WaitGroup
-	loops.Go(func() { relay(loopsCtx, st, tc, cfg.TaskQueue, log) })
+	loops.Go(func() { runner.Relay(loopsCtx) })
 	loops.Go(func() { engine.Run(loopsCtx) })
 
 	<-ctx.Done()
@@ -111,37 +89,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	w.Stop()
 	log.Info("stopped")
 	return nil
-}
-
-// relay starts the workflows of queued actions the API could not start: accepted while
-// Temporal was unreachable, or left by an API process that died between commit and start.
-// Several workers may relay at once; rows are claimed with SKIP LOCKED.
-func relay(ctx context.Context, st *store.Store, tc client.Client, taskQueue string, log *slog.Logger) {
-	t := time.NewTicker(relayEvery)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := st.StartUnstarted(ctx, relayMinAge, 100, func(ctx context.Context, a *domain.Action) error {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			return workflows.StartAction(ctx, tc, taskQueue, a)
-		})
-		switch {
-		case err != nil && ctx.Err() == nil:
-			if !failing {
-				log.Warn("relay cannot start queued actions yet", "err", err)
-			}
-			failing = true
-		case n > 0:
-			log.Info("relay started queued actions", "count", n)
-			failing = false
-		default:
-			failing = false
-		}
-	}
 }

@@ -3,66 +3,27 @@
 package workflows
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
-	"github.com/threada/threada/internal/store"
 )
 
 // TaskQueue is the default task queue of action workflows and their activities
 // (TEMPORAL_TASK_QUEUE overrides it).
 const TaskQueue = config.DefaultTaskQueue
 
-// ActionWorkflowName is the workflow type ops see in the Temporal UI.
-const ActionWorkflowName = "CustomHTTPAction"
-
-// Custom search attributes set on every action workflow, so ops can filter runs in the
-// Temporal UI by tenant, ticket, type, destination host and outcome
-// (`Destination = "hooks.example.com" AND ActionStatus = "failed"`). ActionStatus is
-// "running" until the run ends, then its final status. The dev server registers them at
-// start; a production namespace needs `temporal operator search-attribute create` once
-// for each (scripts/temporal-server.sh does it).
-var (
-	SearchTenantID     = temporal.NewSearchAttributeKeyKeyword("TenantId")
-	SearchTicketID     = temporal.NewSearchAttributeKeyKeyword("TicketId")
-	SearchActionType   = temporal.NewSearchAttributeKeyKeyword("ActionType")
-	SearchDestination  = temporal.NewSearchAttributeKeyKeyword("Destination")
-	SearchActionStatus = temporal.NewSearchAttributeKeyKeyword("ActionStatus")
-)
-
-// SearchAttributeNames are the names of the attributes above, all of type Keyword.
-var SearchAttributeNames = []string{"TenantId", "TicketId", "ActionType", "Destination", "ActionStatus"}
-
-// SearchAttributeFlags are the dev server's --search-attribute values for the above.
-var SearchAttributeFlags = func() []string {
-	out := make([]string, len(SearchAttributeNames))
-	for i, n := range SearchAttributeNames {
-		out[i] = n + "=Keyword"
-	}
-	return out
-}()
-
 // statusAttributeChange is the GetVersion change that sets ActionStatus when a run ends;
 // runs started before it never set it.
 const statusAttributeChange = "action-status-attribute"
-
-// attemptGrace is added to an action's timeout_ms for the attempt activity's StartToClose:
-// room to read the action before the call and to record the outcome after it.
-const attemptGrace = 5 * time.Second
 
 // attemptLoopChange is the GetVersion change of the attempt loop: runs started before it
 // let Temporal retry one activity that recorded its own outcome (see action_legacy.go).
@@ -91,19 +52,15 @@ const (
 	msgAttemptFail = "the attempt failed inside Threada before an answer was recorded"
 )
 
-// ActionInput starts an action workflow. The workflow ID is the action ID.
-type ActionInput struct {
-	ActionID string
-	TenantID string
-	TicketID string
-	Request  domain.ActionRequest
-}
+// ActionInput starts an action workflow (see actions.Input). The workflow ID is the
+// action ID.
+type ActionInput = actions.Input
 
 // Register registers the workflows and activities on a worker; the worker binary and the
 // end-to-end tests share it.
 func Register(w worker.Registry, acts *activities.Activities) {
-	w.RegisterWorkflowWithOptions(CustomHTTPAction, workflow.RegisterOptions{Name: ActionWorkflowName})
-	w.RegisterWorkflowWithOptions(ActionReplayBatch, workflow.RegisterOptions{Name: ReplayBatchWorkflowName})
+	w.RegisterWorkflowWithOptions(CustomHTTPAction, workflow.RegisterOptions{Name: actions.WorkflowName})
+	w.RegisterWorkflowWithOptions(ActionReplayBatch, workflow.RegisterOptions{Name: actions.ReplayBatchWorkflowName})
 	w.RegisterActivity(acts)
 }
 
@@ -125,7 +82,7 @@ func attemptLoop(ctx workflow.Context, in ActionInput) (*activities.CallResult, 
 	markEnd := endMarker(ctx)
 	for attempt := 1; ; attempt++ {
 		sendCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: time.Duration(in.Request.TimeoutMS)*time.Millisecond + attemptGrace,
+			StartToCloseTimeout: actions.AttemptTimeout(in.Request),
 			// Temporal never retries an attempt by itself: one that may have reached the
 			// receiver (its worker died) is a failed attempt the workflow counts.
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
@@ -142,7 +99,7 @@ func attemptLoop(ctx workflow.Context, in ActionInput) (*activities.CallResult, 
 		case err != nil:
 			out = lostAttempt(err)
 		}
-		next := workflow.Now(ctx).Add(activities.NextAttemptDelay(attempt, out.RetryAfter))
+		next := workflow.Now(ctx).Add(actions.Retry.Delay(attempt, out.RetryAfter))
 		rec := out.Record(att, next)
 		if !out.Recorded {
 			if err := record(ctx, rec); err != nil {
@@ -172,7 +129,7 @@ func endMarker(ctx workflow.Context) func(status string) {
 		return func(string) {}
 	}
 	return func(status string) {
-		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchActionStatus.ValueSet(status)); err != nil {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, actions.SearchActionStatus.ValueSet(status)); err != nil {
 			workflow.GetLogger(ctx).Warn("setting ActionStatus", "error", err)
 		}
 	}
@@ -252,55 +209,4 @@ func sleepUntil(ctx workflow.Context, t time.Time) error {
 func isType(err error, typ string) bool {
 	var appErr *temporal.ApplicationError
 	return errors.As(err, &appErr) && appErr.Type() == typ
-}
-
-// StartOptions are the options an action's workflow starts with: its ID is the action ID,
-// and a second start with the same ID is refused, so an action runs at most once.
-func StartOptions(taskQueue string, a *domain.Action) client.StartWorkflowOptions {
-	// "POST hooks.example.com/hooks/zapier for tkt_...": the query string, which often
-	// carries tokens, is left out.
-	host, summary := "", a.Request.Method+" "+a.Request.URL+" for "+a.TicketID
-	if u, err := url.Parse(a.Request.URL); err == nil {
-		host = strings.ToLower(u.Hostname())
-		summary = fmt.Sprintf("%s %s%s for %s", a.Request.Method, u.Host, u.EscapedPath(), a.TicketID)
-	}
-	return client.StartWorkflowOptions{
-		ID:                    a.ID,
-		TaskQueue:             taskQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			SearchTenantID.ValueSet(a.TenantID),
-			SearchTicketID.ValueSet(a.TicketID),
-			SearchActionType.ValueSet(a.Type),
-			SearchDestination.ValueSet(host),
-			SearchActionStatus.ValueSet(domain.ActionRunning),
-		),
-		StaticSummary: summary,
-	}
-}
-
-// StartAction starts the workflow of an action. An action whose workflow already exists
-// counts as started.
-func StartAction(ctx context.Context, c client.Client, taskQueue string, a *domain.Action) error {
-	_, err := c.ExecuteWorkflow(ctx, StartOptions(taskQueue, a), ActionWorkflowName, ActionInput{
-		ActionID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, Request: a.Request,
-	})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return nil
-	}
-	return err
-}
-
-// StartAndMark starts an action's workflow and records in PostgreSQL that it is started.
-// When the start fails the action stays queued for the worker's relay.
-func StartAndMark(ctx context.Context, c client.Client, st *store.Store, taskQueue string, a *domain.Action) error {
-	if err := StartAction(ctx, c, taskQueue, a); err != nil {
-		return err
-	}
-	if err := st.MarkStarted(ctx, a.ID); err != nil {
-		return fmt.Errorf("marking action %s started: %w", a.ID, err)
-	}
-	a.Started = true
-	return nil
 }

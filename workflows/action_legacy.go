@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/domain"
 )
 
@@ -19,13 +20,8 @@ import (
 func legacyCustomHTTPAction(ctx workflow.Context, in ActionInput) (*activities.CallResult, error) {
 	var a *activities.Activities
 	callCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Duration(in.Request.TimeoutMS)*time.Millisecond + attemptGrace,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
-			MaximumAttempts:    int32(in.Request.MaxAttempts),
-		},
+		StartToCloseTimeout: actions.AttemptTimeout(in.Request),
+		RetryPolicy:         actions.Retry.TemporalPolicy(in.Request.MaxAttempts),
 	})
 	var res activities.CallResult
 	err := workflow.ExecuteActivity(callCtx, a.CustomHTTPCall, activities.CallInput{

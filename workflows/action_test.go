@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/domain"
 )
 
@@ -321,7 +322,7 @@ func TestAttemptTimeoutIsTheActionsPlusGrace(t *testing.T) {
 	Register(env, acts)
 	var got *activity.Info
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		if info.ActivityType.Name == activities.AttemptActivityName {
+		if info.ActivityType.Name == actions.AttemptActivityName {
 			got = info
 		}
 	})
@@ -330,7 +331,7 @@ func TestAttemptTimeoutIsTheActionsPlusGrace(t *testing.T) {
 	if got == nil {
 		t.Fatal("no attempt ran")
 	}
-	if want := 2500*time.Millisecond + attemptGrace; got.StartToCloseTimeout != want {
+	if want := 2500*time.Millisecond + actions.AttemptGrace; got.StartToCloseTimeout != want {
 		t.Errorf("StartToClose %v, want %v", got.StartToCloseTimeout, want)
 	}
 }

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,8 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
 	"github.com/threada/threada/internal/secretbox"
@@ -74,6 +77,7 @@ func TestDatabaseOutageAfterTheCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+	runner := actions.NewRunner(tc, st, slog.New(slog.DiscardHandler), config.Config{TaskQueue: queue, TemporalNamespace: "default"})
 
 	for _, tc2 := range []struct {
 		name        string
@@ -104,7 +108,7 @@ func TestDatabaseOutageAfterTheCall(t *testing.T) {
 			if err := st.CreateAction(ctx, a); err != nil {
 				t.Fatal(err)
 			}
-			if err := workflows.StartAndMark(ctx, tc, st, queue, a); err != nil {
+			if err := runner.Start(ctx, a); err != nil {
 				t.Fatal(err)
 			}
 			select {
@@ -164,7 +168,7 @@ func waitForFailedRecord(t *testing.T, tc client.Client, id string) string {
 		for _, pa := range desc.GetPendingActivities() {
 			name := pa.GetActivityType().GetName()
 			switch {
-			case name == activities.AttemptActivityName || name == activities.CallActivityName:
+			case name == actions.AttemptActivityName || name == actions.CallActivityName:
 				if f := pa.GetLastFailure(); f != nil {
 					t.Errorf("the attempt, which the API reads, carries a failure: %q", f.GetMessage())
 				}

@@ -1,31 +1,21 @@
 package workflows
 
 import (
-	"context"
-	"errors"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/domain"
 )
-
-// ReplayBatchWorkflowName is the workflow type of a bulk replay in the Temporal UI.
-const ReplayBatchWorkflowName = "ActionReplayBatch"
 
 // replayStepsPerRun bounds one run's history; the batch continues as a new run after it.
 const replayStepsPerRun = 500
 
 // ReplayBatchInput starts a bulk replay's workflow; its ID is the batch's.
-type ReplayBatchInput struct {
-	BatchID       string
-	RatePerSecond int
-}
+type ReplayBatchInput = actions.ReplayBatchInput
 
 // ActionReplayBatch replays a bulk replay's actions, RatePerSecond of them each second, until
 // none is left. Each step is an activity that stores its replays with the batch's progress
@@ -56,7 +46,7 @@ func ActionReplayBatch(ctx workflow.Context, in ReplayBatchInput) error {
 			return finishReplay(ctx, in.BatchID, domain.ReplayBatchCanceled)
 		}
 	}
-	return workflow.NewContinueAsNewError(ctx, ReplayBatchWorkflowName, in)
+	return workflow.NewContinueAsNewError(ctx, actions.ReplayBatchWorkflowName, in)
 }
 
 // finishReplay records how a batch ended, on a disconnected context so that a cancel does
@@ -72,20 +62,4 @@ func finishReplay(ctx workflow.Context, batchID, status string) error {
 		return temporal.NewCanceledError()
 	}
 	return nil
-}
-
-// StartReplayBatch starts a bulk replay's workflow (ID: the batch's); one already started
-// counts as started.
-func StartReplayBatch(ctx context.Context, c client.Client, taskQueue string, b *domain.ReplayBatch) error {
-	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    b.ID,
-		TaskQueue:             taskQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(SearchTenantID.ValueSet(b.TenantID)),
-	}, ReplayBatchWorkflowName, ReplayBatchInput{BatchID: b.ID, RatePerSecond: b.RatePerSecond})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return nil
-	}
-	return err
 }

@@ -9,6 +9,8 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/threada/threada/internal/actions"
 )
 
 // TestRunsStartedBeforeTheAttemptLoopReplay replays histories recorded by the workflow as
@@ -22,7 +24,7 @@ func TestRunsStartedBeforeTheAttemptLoopReplay(t *testing.T) {
 	}
 	replay := func(fn any, file string) error {
 		r := worker.NewWorkflowReplayer()
-		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: ActionWorkflowName})
+		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: actions.WorkflowName})
 		return r.ReplayWorkflowHistoryFromJSONFile(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), file)
 	}
 	for _, file := range files {

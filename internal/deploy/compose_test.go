@@ -13,7 +13,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"github.com/threada/threada/workflows"
+	"github.com/threada/threada/internal/actions"
 )
 
 func root(t *testing.T) string {
@@ -152,7 +152,7 @@ func TestSearchAttributesRegisteredEverywhere(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, name := range workflows.SearchAttributeNames {
+		for _, name := range actions.SearchAttributeNames {
 			if !regexp.MustCompile(`\b` + name + `\b`).Match(data) {
 				t.Errorf("%s does not register the search attribute %s", file, name)
 			}

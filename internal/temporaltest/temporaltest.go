@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 
+	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/workflows"
 )
 
@@ -105,7 +106,7 @@ func Start() (*Server, error) {
 	}
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{})}
 	args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "error"}
-	for _, sa := range workflows.SearchAttributeFlags {
+	for _, sa := range actions.SearchAttributeFlags {
 		args = append(args, "--search-attribute", sa)
 	}
 	s.cmd = exec.Command(bin, args...)
