@@ -34,6 +34,7 @@ func TestBenchReport(t *testing.T) {
 	t.Run("actions", benchActions)
 	t.Run("automations", benchAutomations)
 	t.Run("circuit", benchCircuit)
+	t.Run("attemptlog", benchAttemptLog)
 }
 
 // benchTickets: list latency at page 1 and page 200.
