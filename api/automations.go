@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -27,6 +28,10 @@ type automationView struct {
 	Actions      []domain.AutomationAction `json:"actions"`
 	Position     int                       `json:"position"`
 	Version      int                       `json:"version"`
+	// Delay makes it a time-based rule (a Go duration such as "48h0m0s"; null: none), and
+	// Rearm says whether a newer event re-arms an armed timer.
+	Delay *string `json:"delay"`
+	Rearm bool    `json:"rearm"`
 	// DisabledReason says why the worker disabled the automation (null otherwise).
 	DisabledReason *string   `json:"disabled_reason"`
 	CreatedAt      timestamp `json:"created_at"`
@@ -42,9 +47,14 @@ func automationViewOf(a *domain.Automation) automationView {
 	if a.DisabledReason != "" {
 		reason = &a.DisabledReason
 	}
+	var delay *string
+	if a.Delay > 0 {
+		d := a.Delay.String()
+		delay = &d
+	}
 	return automationView{
-		DisabledReason: reason,
-		AutomationID:   a.ID, TenantID: a.TenantID, Name: a.Name, Enabled: a.Enabled, Events: a.Events,
+		DisabledReason: reason, Delay: delay, Rearm: a.Rearm,
+		AutomationID: a.ID, TenantID: a.TenantID, Name: a.Name, Enabled: a.Enabled, Events: a.Events,
 		Condition: a.Condition, Actions: a.Actions, Position: a.Position, Version: a.Version,
 		CreatedAt: timestamp(a.CreatedAt), UpdatedAt: timestamp(a.UpdatedAt),
 	}
@@ -58,10 +68,50 @@ type automationRequest struct {
 	Condition *string                    `json:"condition"`
 	Actions   *[]domain.AutomationAction `json:"actions"`
 	Position  *int                       `json:"position"`
+	// Delay stays raw: absent keeps it, null removes it, a duration string sets it.
+	Delay json.RawMessage `json:"delay"`
+	Rearm *bool           `json:"rearm"`
 }
 
-func (r *automationRequest) input() domain.AutomationInput {
-	return domain.AutomationInput{Name: r.Name, Enabled: r.Enabled, Events: r.Events, Condition: r.Condition, Actions: r.Actions, Position: r.Position}
+func (r *automationRequest) input() (domain.AutomationInput, error) {
+	in := domain.AutomationInput{Name: r.Name, Enabled: r.Enabled, Events: r.Events, Condition: r.Condition, Actions: r.Actions, Position: r.Position, Rearm: r.Rearm}
+	switch {
+	case len(r.Delay) == 0:
+	case string(r.Delay) == "null":
+		in.ClearDelay = true
+	default:
+		var text string
+		if err := json.Unmarshal(r.Delay, &text); err != nil {
+			return in, domain.Invalidf("delay", "`delay` must be a Go duration string such as \"48h\", or null.")
+		}
+		d, err := time.ParseDuration(text)
+		if err != nil {
+			return in, domain.Invalidf("delay", "`delay`: %q is not a Go duration such as \"48h\" or \"90m\".", text)
+		}
+		in.Delay = &d
+	}
+	return in, nil
+}
+
+// checkTiming checks the delay an automation will have against its events as they will be.
+func checkTiming(in domain.AutomationInput, current *domain.Automation) error {
+	delay, events := time.Duration(0), []string(nil)
+	if current != nil {
+		delay, events = current.Delay, current.Events
+	}
+	if in.Delay != nil {
+		delay = *in.Delay
+	}
+	if in.ClearDelay {
+		delay = 0
+	}
+	if in.Events != nil {
+		events = *in.Events
+	}
+	if delay == 0 && in.Delay == nil {
+		return nil
+	}
+	return domain.CheckDelay(delay, events)
 }
 
 // checkAutomation compiles a whole automation (condition and templates) and checks its
@@ -120,8 +170,14 @@ func (s *server) createAutomation(c *fiber.Ctx, db *store.Conn) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	in := req.input()
+	in, err := req.input()
+	if err != nil {
+		return err
+	}
 	if err := in.CheckStatic(true); err != nil {
+		return err
+	}
+	if err := checkTiming(in, nil); err != nil {
 		return err
 	}
 	if err := checkCondition(in.Condition); err != nil {
@@ -133,7 +189,7 @@ func (s *server) createAutomation(c *fiber.Ctx, db *store.Conn) error {
 		return err
 	}
 	var a *domain.Automation
-	err := s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
+	err = s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
 		var err error
 		if a, err = tx.CreateAutomation(ctx, tenantID, in); err != nil {
 			return err
@@ -169,8 +225,14 @@ func (s *server) updateAutomation(c *fiber.Ctx, db *store.Conn) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	in := req.input()
+	in, err := req.input()
+	if err != nil {
+		return err
+	}
 	if err := in.CheckStatic(false); err != nil {
+		return err
+	}
+	if err := checkTiming(in, a); err != nil {
 		return err
 	}
 	if err := checkCondition(in.Condition); err != nil {
@@ -191,6 +253,10 @@ func (s *server) updateAutomation(c *fiber.Ctx, db *store.Conn) error {
 		var err error
 		if updated, err = tx.UpdateAutomation(ctx, a.TenantID, a.ID, in); err != nil {
 			return err
+		}
+		if a.Delay > 0 && (!updated.Enabled || updated.Delay == 0) && a.Enabled {
+			// PostgreSQL dropped its timers with the change; Temporal's follow.
+			tx.AfterCommit(ctx, func(ctx context.Context) { s.timers.Disarm(ctx, a.ID) })
 		}
 		return s.audit(c, tx, "automation.update", a.ID, automationViewOf(a), automationViewOf(updated))
 	})
@@ -215,6 +281,9 @@ func (s *server) deleteAutomation(c *fiber.Ctx, db *store.Conn) error {
 		var err error
 		if deleted, err = tx.DeleteAutomation(ctx, a.TenantID, a.ID); err != nil {
 			return err
+		}
+		if deleted.Delay > 0 {
+			tx.AfterCommit(ctx, func(ctx context.Context) { s.timers.Disarm(ctx, a.ID) })
 		}
 		return s.audit(c, tx, "automation.delete", a.ID, automationViewOf(deleted), nil)
 	})
@@ -307,6 +376,41 @@ func (s *server) listRuns(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(pageFor(l, runs, more, runViewOf, func(r *domain.AutomationRun) (time.Time, string) { return r.EvaluatedAt, r.ID }))
+}
+
+type timerView struct {
+	TimerID   string    `json:"timer_id"`
+	TicketID  string    `json:"ticket_id"`
+	EventType string    `json:"event_type"`
+	EventID   string    `json:"event_id"`
+	DueAt     timestamp `json:"due_at"`
+	ArmedAt   timestamp `json:"armed_at"`
+}
+
+func timerViewOf(t *store.Timer) timerView {
+	return timerView{TimerID: t.ID, TicketID: t.TicketID, EventType: t.EventType, EventID: t.EventID, DueAt: timestamp(t.DueAt), ArmedAt: timestamp(t.ArmedAt)}
+}
+
+// listTimers handles GET /automations/{automation_id}/timers: a delay automation's armed
+// timers, soonest due first.
+func (s *server) listTimers(c *fiber.Ctx) error {
+	a, err := s.automationParam(c, &s.store.Conn)
+	if err != nil {
+		return err
+	}
+	l, err := parseListing(c, "timers", a.ID)
+	if err != nil {
+		return err
+	}
+	var after *store.TimerCursor
+	if l.after != nil {
+		after = &store.TimerCursor{DueAt: l.after.time(), ID: l.after.ID}
+	}
+	ts, more, err := s.store.ListTimers(c.UserContext(), a.TenantID, a.ID, after, l.limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(pageFor(l, ts, more, timerViewOf, func(t *store.Timer) (time.Time, string) { return t.DueAt, t.ID }))
 }
 
 // automationParam loads {automation_id} within the caller's tenant.

@@ -12,6 +12,7 @@ import (
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/timers"
 )
 
 const publicPrefix = "/api/v1/public"
@@ -20,6 +21,7 @@ const publicPrefix = "/api/v1/public"
 type server struct {
 	store   *store.Store
 	actions *actions.Runner
+	timers  *timers.Runner
 	log     *slog.Logger
 	spec    []byte // the OpenAPI document as JSON
 	caches  *caches
@@ -42,7 +44,7 @@ func newServer(st *store.Store, runner *actions.Runner, log *slog.Logger, cfg co
 	if err != nil {
 		return nil, err
 	}
-	s := &server{store: st, actions: runner, log: log, spec: spec, caches: newCaches(st),
+	s := &server{store: st, actions: runner, timers: timers.NewRunner(runner.Client(), st, runner, log, cfg.TemporalNamespace, cfg.TaskQueue), log: log, spec: spec, caches: newCaches(st),
 		limiter: newLimiter(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses).withUnauthenticated(cfg.RateLimitUnauthenticatedRPS),
 		usage:   &keyUsage{store: st, log: log}, dbTimeout: defaultDBTimeout, cancelWait: defaultCancelWait}
 	if cfg.SecretsKey != "" {
@@ -141,6 +143,7 @@ func (s *server) app() *fiber.App {
 	admin.Patch("/automations/:automation_id", auto, s.writes(s.updateAutomation))
 	admin.Delete("/automations/:automation_id", auto, s.writes(s.deleteAutomation))
 	admin.Get("/automations/:automation_id/runs", auto, s.listRuns)
+	admin.Get("/automations/:automation_id/timers", auto, s.listTimers)
 
 	keys := s.authorize(domain.ScopeAdminKeys)
 	admin.Get("/api-keys", keys, s.listKeys)

@@ -45,7 +45,7 @@ stamp="$bin_dir/temporal-server.version"
 namespace=default
 # The search attributes the workflows set, all Keyword (workflows.SearchAttributeNames; a
 # test in internal/temporaltest compares the two).
-search_attributes=(TenantId TicketId ActionType Destination ActionStatus)
+search_attributes=(TenantId TicketId ActionType Destination ActionStatus AutomationId)
 
 say() { echo "temporal-server.sh: $*" >&2; }
 die() {

@@ -42,7 +42,7 @@ start() {
 	"$bin" server start-dev --ip 127.0.0.1 --port "$port" --ui-port "$ui_port" \
 		--db-filename "$root/.dev/temporal.db" \
 		--search-attribute TenantId=Keyword --search-attribute TicketId=Keyword --search-attribute ActionType=Keyword \
-		--search-attribute Destination=Keyword --search-attribute ActionStatus=Keyword \
+		--search-attribute Destination=Keyword --search-attribute ActionStatus=Keyword --search-attribute AutomationId=Keyword \
 		>"$root/.dev/temporal.log" 2>&1 &
 	echo $! >"$root/.dev/temporal.pid"
 	for _ in $(seq 1 150); do

@@ -16,6 +16,7 @@ import (
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/timers"
 	"github.com/threada/threada/workflows"
 )
 
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer tc.Close()
 	runner := actions.NewRunner(tc, st, log, cfg)
+	timerRunner := timers.NewRunner(tc, st, runner, log, cfg.TemporalNamespace, cfg.TaskQueue)
 
 	w := worker.New(tc, cfg.TaskQueue, workflows.WorkerOptions(cfg.ShutdownTimeout))
 	workflows.Register(w, &activities.Activities{Store: st, HTTP: guard.Client(), Secrets: box, HostConcurrency: cfg.HostConcurrency,
@@ -76,10 +78,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	engine := &automations.Engine{
 		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth,
 		Start: func(ctx context.Context, a *domain.Action) { _ = runner.Start(ctx, a) },
+		Arm:   func(ctx context.Context, t *store.Timer) { _ = timerRunner.Arm(ctx, t) },
 	}
 	loopsCtx, stopLoops := context.WithCancel(ctx)
 	var loops sync.WaitGroup
 	loops.Go(func() { runner.Relay(loopsCtx) })
+	loops.Go(func() { timerRunner.Relay(loopsCtx) })
 	loops.Go(func() { engine.Run(loopsCtx) })
 
 	<-ctx.Done()

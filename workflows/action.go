@@ -15,6 +15,7 @@ import (
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/timers"
 )
 
 // TaskQueue is the default task queue of action workflows and their activities
@@ -61,6 +62,7 @@ type ActionInput = actions.Input
 func Register(w worker.Registry, acts *activities.Activities) {
 	w.RegisterWorkflowWithOptions(CustomHTTPAction, workflow.RegisterOptions{Name: actions.WorkflowName})
 	w.RegisterWorkflowWithOptions(ActionReplayBatch, workflow.RegisterOptions{Name: actions.ReplayBatchWorkflowName})
+	w.RegisterWorkflowWithOptions(TicketTimer, workflow.RegisterOptions{Name: timers.WorkflowName})
 	w.RegisterActivity(acts)
 }
 

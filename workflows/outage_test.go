@@ -24,6 +24,7 @@ import (
 	"github.com/threada/threada/activities"
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
 	"github.com/threada/threada/internal/secretbox"
@@ -33,7 +34,7 @@ import (
 	"github.com/threada/threada/workflows"
 )
 
-func TestMain(m *testing.M) { os.Exit(temporaltest.Main(m.Run)) }
+func TestMain(m *testing.M) { os.Exit(temporaltest.Main(func() int { return dbtest.Main(m) })) }
 
 // TestDatabaseOutageAfterTheCall is the documented promise: when PostgreSQL goes down
 // after the receiver got the call and before its answer is recorded, the call is not sent

@@ -58,10 +58,13 @@ var (
 	SearchActionType   = temporal.NewSearchAttributeKeyKeyword("ActionType")
 	SearchDestination  = temporal.NewSearchAttributeKeyKeyword("Destination")
 	SearchActionStatus = temporal.NewSearchAttributeKeyKeyword("ActionStatus")
+	// SearchAutomationID is set on timer workflows (internal/timers) of delay automations.
+	SearchAutomationID = temporal.NewSearchAttributeKeyKeyword("AutomationId")
 )
 
-// SearchAttributeNames are the names of the attributes above, all of type Keyword.
-var SearchAttributeNames = []string{"TenantId", "TicketId", "ActionType", "Destination", "ActionStatus"}
+// SearchAttributeNames are the names of the attributes above, all of type Keyword: every
+// custom search attribute Threada's workflows set.
+var SearchAttributeNames = []string{"TenantId", "TicketId", "ActionType", "Destination", "ActionStatus", "AutomationId"}
 
 // SearchAttributeFlags are the dev server's --search-attribute values for the above.
 var SearchAttributeFlags = func() []string {

@@ -71,6 +71,13 @@ func (r *Runner) Client() client.Client { return r.client }
 
 func (r *Runner) available() bool { return time.Now().UnixNano() >= r.downUntil.Load() }
 
+// Available says whether Temporal answered lately: false for a few seconds after a call
+// failed to reach it, during which calls that can wait for a relay are not tried.
+func (r *Runner) Available() bool { return r.available() }
+
+// Observe notes whether a call to Temporal reached it (see Available).
+func (r *Runner) Observe(err error) { r.observe(err) }
+
 // observe notes whether a call reached Temporal.
 func (r *Runner) observe(err error) {
 	if err == nil || isAnswer(err) {

@@ -41,7 +41,10 @@ type Engine struct {
 	Store *store.Store
 	// Start starts an action's workflow once its row is committed. Nil leaves actions for
 	// the relay.
-	Start    func(ctx context.Context, a *domain.Action)
+	Start func(ctx context.Context, a *domain.Action)
+	// Arm gives a delay automation's timer, (re)armed by an event, to Temporal once the
+	// event's transaction commits. Nil leaves timers for the relay.
+	Arm      func(ctx context.Context, t *store.Timer)
 	Log      *slog.Logger
 	MaxDepth int // 0 means domain.DefaultMaxChainDepth
 
@@ -90,7 +93,13 @@ func (e *Engine) batchHandler() store.EventFunc {
 }
 
 func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, enabled automationsFunc) ([]domain.AutomationRun, error) {
-	autos, err := enabled(ctx, ev.TenantID, ev.Type)
+	var autos []domain.Automation
+	var err error
+	if ev.Type == domain.EventDelayElapsed {
+		autos, err = delayed(ctx, tx, ev)
+	} else {
+		autos, err = enabled(ctx, ev.TenantID, ev.Type)
+	}
 	if err != nil || len(autos) == 0 {
 		return nil, err
 	}
@@ -108,6 +117,13 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 			EventID: ev.ID, EventType: ev.Type, TicketID: ev.TicketID}
 		if run.Skipped = e.skipReason(ev, a.ID); run.Skipped != "" {
 			runs = append(runs, run)
+			continue
+		}
+		if a.Delay > 0 && ev.Type != domain.EventDelayElapsed {
+			// A time-based rule: the event arms its timer, and the rule runs when it fires.
+			if err := e.arm(ctx, tx, a, ev); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		compiled, err := e.cache.Get(a)
@@ -151,6 +167,32 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 		runs = append(runs, run)
 	}
 	return runs, tx.NoteBudgetOutcomes(ctx, ev.TenantID, overBudget, withinBudget, MaxBudgetFailures)
+}
+
+// delayed returns the automation an automation.delay_elapsed event is for, if it is still
+// enabled and delayed.
+func delayed(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) ([]domain.Automation, error) {
+	a, err := tx.GetAutomation(ctx, ev.TenantID, ev.Automation)
+	if domain.ErrorCode(err) == domain.ENOTFOUND || (err == nil && (!a.Enabled || a.Delay == 0)) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []domain.Automation{*a}, nil
+}
+
+// arm (re)arms delay automation a's timer for the event, and gives it to Temporal after
+// commit.
+func (e *Engine) arm(ctx context.Context, tx *store.Conn, a *domain.Automation, ev *domain.TicketEvent) error {
+	t, err := tx.ArmDelay(ctx, a, ev)
+	if err != nil || t == nil {
+		return err
+	}
+	if e.Arm != nil {
+		tx.AfterCommit(ctx, func(ctx context.Context) { e.Arm(ctx, t) })
+	}
+	return nil
 }
 
 // MaxBudgetFailures is how many evaluations in a row may exceed the rule budget before the

@@ -20,10 +20,27 @@ const (
 	EventTicketCreated  = "ticket.created"
 	EventTicketUpdated  = "ticket.updated"
 	EventMessageCreated = "message.created"
+	// EventSLAWarning and EventSLABreached come from a ticket's SLA clocks.
+	EventSLAWarning  = "sla.warning"
+	EventSLABreached = "sla.breached"
 )
 
-// EventTypes lists the event types in documentation order.
-var EventTypes = []string{EventTicketCreated, EventTicketUpdated, EventMessageCreated}
+// EventDelayElapsed is the outbox event of a delay automation's timer that fired: only
+// that automation evaluates it, with the ticket as it is then and the event that armed
+// the timer as `event`. Automations cannot listen to it by name.
+const EventDelayElapsed = "automation.delay_elapsed"
+
+// EventTypes lists the event types automations can listen to, in documentation order.
+var EventTypes = []string{EventTicketCreated, EventTicketUpdated, EventMessageCreated, EventSLAWarning, EventSLABreached}
+
+// DelayEventTypes are the event types an automation with a delay can listen to.
+var DelayEventTypes = []string{EventTicketCreated, EventTicketUpdated, EventMessageCreated}
+
+// Bounds of an automation's delay. MinAutomationDelay is a variable so that end-to-end
+// tests can fire a timer within seconds; the API documents one minute.
+var MinAutomationDelay = time.Minute
+
+const MaxAutomationDelay = 90 * 24 * time.Hour
 
 // Automation action kinds.
 const (
@@ -56,6 +73,11 @@ type Automation struct {
 	Actions   []AutomationAction
 	Position  int // evaluation order, lowest first
 	Version   int // bumped on every change
+	// Delay, when set, makes the automation a time-based rule: its events arm a timer for
+	// the ticket, and it is evaluated when the timer fires. Rearm says whether a newer
+	// event of the same type re-arms an armed timer (true) or leaves it (false).
+	Delay time.Duration
+	Rearm bool
 	// DisabledReason says why the worker disabled the automation; empty otherwise.
 	DisabledReason string
 	// BudgetFailures counts its evaluations in a row stopped by the rule budget.
@@ -157,6 +179,24 @@ type AutomationInput struct {
 	Condition *string
 	Actions   *[]AutomationAction
 	Position  *int
+	// Delay sets the delay; ClearDelay removes it (the automation runs on its events again).
+	Delay      *time.Duration
+	ClearDelay bool
+	Rearm      *bool
+}
+
+// CheckDelay checks a delay against its bounds and, with the automation's events as they
+// will be, that they can arm timers.
+func CheckDelay(d time.Duration, events []string) error {
+	if d < MinAutomationDelay || d > MaxAutomationDelay || d%time.Second != 0 {
+		return Invalidf("delay", "`delay` must be whole seconds from %s to 90 days (2160h), as a Go duration such as \"48h\" or \"90m\".", MinAutomationDelay)
+	}
+	for _, e := range events {
+		if !slices.Contains(DelayEventTypes, e) {
+			return Invalidf("events", "An automation with a `delay` can listen to %s only; %s is not one.", strings.Join(DelayEventTypes, ", "), e)
+		}
+	}
+	return nil
 }
 
 // CheckStatic checks the fields of an input that need no expression engine. For a new
@@ -258,6 +298,29 @@ type TicketEvent struct {
 	Previous   *Ticket                // before; nil for ticket.created
 	Changes    map[string]FieldChange // by field name: subject, status, priority, tags, contact
 	Message    *Message               // message.created, and the initial message of ticket.created
+	// Armed is, on an automation.delay_elapsed event, the event that armed the timer, and
+	// Automation the automation the timer is for (the only one that evaluates it).
+	Armed      *ArmingEvent
+	Automation string
+	// SLA is, on sla.warning and sla.breached, the clock that reached its mark.
+	SLA *SLAMark
+}
+
+// ArmingEvent is the event that armed a delay automation's timer, as the condition sees it
+// when the timer fires.
+type ArmingEvent struct {
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	Actor      string    `json:"actor"`
+	Depth      int       `json:"depth"`
+	OccurredAt time.Time `json:"occurred_at"`
+}
+
+// SLAMark is an SLA clock reaching its warning or its target.
+type SLAMark struct {
+	PolicyID string    `json:"policy_id"`
+	Metric   string    `json:"metric"` // first_reply or resolution
+	DueAt    time.Time `json:"due_at"`
 }
 
 // RunAction is what one action of a matched automation did.

@@ -13,6 +13,12 @@
 //	event       type, actor ("api_key:<id>", "automation:<id>"), occurred_at, depth
 //	message     message_id, role, content, channel, external_message_id, created_at on
 //	            message.created (and the initial message on ticket.created), else nil
+//	sla         policy_id, metric (first_reply, resolution), due_at on sla.warning and
+//	            sla.breached, else nil
+//
+// When a delay automation's timer fires, ticket is the ticket as it is then, and event,
+// previous, changes and message are those of the event that armed the timer.
+//
 //	changed(f)          whether field f changed
 //	changed_to(f, v)    whether field f changed and is now v
 //	changed_from(f, v)  whether field f changed and was v
@@ -74,6 +80,13 @@ type Message struct {
 	CreatedAt         time.Time `expr:"created_at" json:"created_at"`
 }
 
+// SLA is the clock of an sla.warning or sla.breached event.
+type SLA struct {
+	PolicyID string    `expr:"policy_id" json:"policy_id"`
+	Metric   string    `expr:"metric" json:"metric"` // first_reply or resolution
+	DueAt    time.Time `expr:"due_at" json:"due_at"`
+}
+
 // Env is everything a condition or template can read.
 type Env struct {
 	Ticket      Ticket                         `expr:"ticket"`
@@ -81,6 +94,7 @@ type Env struct {
 	Changes     map[string]Change              `expr:"changes"`
 	Event       Event                          `expr:"event"`
 	Message     *Message                       `expr:"message"`
+	SLA         *SLA                           `expr:"sla"`
 	Changed     func(field string) bool        `expr:"changed"`
 	ChangedTo   func(field string, v any) bool `expr:"changed_to"`
 	ChangedFrom func(field string, v any) bool `expr:"changed_from"`
@@ -113,6 +127,12 @@ func NewEnv(ev *domain.TicketEvent) *Env {
 		Changes: map[string]Change{},
 		Event:   Event{Type: ev.Type, Actor: ev.Origin.Actor, OccurredAt: ev.OccurredAt, Depth: ev.Origin.Depth},
 		budget:  &budget{},
+	}
+	if a := ev.Armed; a != nil { // a delay's timer fired: the event is the one that armed it
+		env.Event = Event{Type: a.Type, Actor: a.Actor, OccurredAt: a.OccurredAt, Depth: a.Depth}
+	}
+	if m := ev.SLA; m != nil {
+		env.SLA = &SLA{PolicyID: m.PolicyID, Metric: m.Metric, DueAt: m.DueAt}
 	}
 	env.budget.reset()
 	env.Builtins = newBuiltins(env.budget)

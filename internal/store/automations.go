@@ -24,6 +24,9 @@ type automationRow struct {
 	Actions   []domain.AutomationAction `bun:"actions,type:jsonb"`
 	Position  int                       `bun:"position"`
 	Version   int                       `bun:"version"`
+	// DelaySeconds makes it a time-based rule (see domain.Automation.Delay).
+	DelaySeconds sql.NullInt64 `bun:"delay_seconds"`
+	Rearm        bool          `bun:"rearm"`
 	// BudgetFailures counts evaluations in a row stopped by the rule budget.
 	BudgetFailures int            `bun:"budget_failures"`
 	DisabledReason sql.NullString `bun:"disabled_reason"`
@@ -36,6 +39,20 @@ func (r *automationRow) toDomain() domain.Automation {
 		ID: r.ID, TenantID: r.TenantID, Name: r.Name, Enabled: r.Enabled, Events: r.Events,
 		Condition: r.Condition, Actions: r.Actions, Position: r.Position, Version: r.Version,
 		DisabledReason: r.DisabledReason.String, BudgetFailures: r.BudgetFailures, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		Delay: time.Duration(r.DelaySeconds.Int64) * time.Second, Rearm: r.Rearm,
+	}
+}
+
+// applyTiming sets the delay and rearm fields present in in.
+func (r *automationRow) applyTiming(in domain.AutomationInput) {
+	switch {
+	case in.ClearDelay:
+		r.DelaySeconds = sql.NullInt64{}
+	case in.Delay != nil:
+		r.DelaySeconds = sql.NullInt64{Int64: int64(*in.Delay / time.Second), Valid: true}
+	}
+	if in.Rearm != nil {
+		r.Rearm = *in.Rearm
 	}
 }
 
@@ -65,8 +82,9 @@ func (s *Conn) CreateAutomation(ctx context.Context, tenantID string, in domain.
 		at := now()
 		row := &automationRow{
 			ID: domain.NewID(domain.PrefixAutomation), TenantID: tenantID, Name: *in.Name, Enabled: true,
-			Events: *in.Events, Condition: *in.Condition, Actions: *in.Actions, Version: 1, CreatedAt: at, UpdatedAt: at,
+			Events: *in.Events, Condition: *in.Condition, Actions: *in.Actions, Version: 1, CreatedAt: at, UpdatedAt: at, Rearm: true,
 		}
+		row.applyTiming(in)
 		if in.Enabled != nil {
 			row.Enabled = *in.Enabled
 		}
@@ -121,6 +139,7 @@ func (s *Conn) UpdateAutomation(ctx context.Context, tenantID, id string, in dom
 		if in.Position != nil {
 			row.Position = *in.Position
 		}
+		row.applyTiming(in)
 		// A changed rule starts a fresh count; enabling it again clears why it was disabled.
 		row.BudgetFailures = 0
 		if row.Enabled {

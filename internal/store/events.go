@@ -23,6 +23,10 @@ type eventPayload struct {
 	Previous *domain.Ticket                `json:"previous,omitempty"`
 	Changes  map[string]domain.FieldChange `json:"changes"`
 	Message  *domain.Message               `json:"message,omitempty"`
+	// A fired timer's event (automation.delay_elapsed, sla.*): see domain.TicketEvent.
+	Armed      *domain.ArmingEvent `json:"armed,omitempty"`
+	Automation string              `json:"automation,omitempty"`
+	SLA        *domain.SLAMark     `json:"sla,omitempty"`
 }
 
 type eventRow struct {
@@ -53,6 +57,7 @@ func (r *eventRow) toDomain() *domain.TicketEvent {
 		Origin:     domain.Origin{Actor: r.Actor, Depth: r.Depth, Chain: chain, CausedBy: r.CausedBy.String},
 		OccurredAt: r.OccurredAt.UTC(), Ticket: r.Payload.Ticket, Previous: r.Payload.Previous,
 		Changes: r.Payload.Changes, Message: r.Payload.Message,
+		Armed: r.Payload.Armed, Automation: r.Payload.Automation, SLA: r.Payload.SLA,
 	}
 }
 
@@ -155,7 +160,7 @@ const (
 // second, and so on (ordered by turn, then tenant). Eligible: not processed, not leased
 // to a live claim, and the oldest pending event of its ticket, so a ticket's events run
 // one at a time and in order. An event for which its tenant has no enabled automation of
-// its type is marked processed here, in the same statement, and costs nothing more; the
+// its type (a fired delay timer's is always wanted: it names its automation) is marked processed here, in the same statement, and costs nothing more; the
 // others get one more attempt and a lease. Per tenant the scan stops at ? candidates.
 const claimEventsSQL = `
 WITH candidates AS (
@@ -176,7 +181,8 @@ WITH candidates AS (
 	LIMIT ?
 ), locked AS (
 	SELECT e.id, c.turn, c.tenant_id,
-		EXISTS (SELECT 1 FROM automations a WHERE a.tenant_id = e.tenant_id AND a.enabled AND e.type = ANY (a.events)) AS wanted
+		(e.type = 'automation.delay_elapsed' OR EXISTS (
+			SELECT 1 FROM automations a WHERE a.tenant_id = e.tenant_id AND a.enabled AND e.type = ANY (a.events))) AS wanted
 	FROM ticket_events e JOIN candidates c ON c.id = e.id
 	WHERE e.processed_at IS NULL
 	FOR UPDATE OF e SKIP LOCKED

@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+// Kinds of ticket timers.
+const (
+	TimerDelay = "delay" // a delay automation's
+	TimerSLA   = "sla"   // an SLA clock's warning or target
+)
+
+// Timer is an armed timer of a ticket. Its ID is also its Temporal workflow's; Generation
+// goes up at every (re)arm, and only the timer of the current generation fires.
+type Timer struct {
+	ID           string
+	TenantID     string
+	TicketID     string
+	Kind         string
+	AutomationID string // kind delay
+	EventType    string // kind delay: the type of the event that armed it
+	Generation   int64
+	DueAt        time.Time
+	ArmedAt      time.Time
+	EventID      string // the event that armed it
+}
+
+// firing is what a timer's outbox event carries besides the ticket as it is when it fires:
+// its type and origin, and for a delay the arming event's view.
+type firing struct {
+	Type       string                        `json:"type"`
+	Actor      string                        `json:"actor"`
+	Depth      int                           `json:"depth"`
+	Chain      []string                      `json:"chain"`
+	CausedBy   string                        `json:"caused_by,omitempty"`
+	Armed      *domain.ArmingEvent           `json:"armed,omitempty"`
+	Automation string                        `json:"automation,omitempty"`
+	Previous   *domain.Ticket                `json:"previous,omitempty"`
+	Changes    map[string]domain.FieldChange `json:"changes,omitempty"`
+	Message    *domain.Message               `json:"message,omitempty"`
+	SLA        *domain.SLAMark               `json:"sla,omitempty"`
+}
+
+type timerRow struct {
+	bun.BaseModel `bun:"table:ticket_timers,alias:tt"`
+
+	ID           string         `bun:"id,pk"`
+	TenantID     string         `bun:"tenant_id"`
+	TicketID     string         `bun:"ticket_id"`
+	Kind         string         `bun:"kind"`
+	AutomationID sql.NullString `bun:"automation_id"`
+	EventType    sql.NullString `bun:"event_type"`
+	Generation   int64          `bun:"generation"`
+	DueAt        time.Time      `bun:"due_at"`
+	ArmedAt      time.Time      `bun:"armed_at"`
+	EventID      sql.NullString `bun:"event_id"`
+	Event        firing         `bun:"event,type:jsonb"`
+	Synced       bool           `bun:"synced"`
+}
+
+func (r *timerRow) toDomain() Timer {
+	return Timer{ID: r.ID, TenantID: r.TenantID, TicketID: r.TicketID, Kind: r.Kind, AutomationID: r.AutomationID.String,
+		EventType: r.EventType.String, Generation: r.Generation, DueAt: r.DueAt.UTC(), ArmedAt: r.ArmedAt.UTC(), EventID: r.EventID.String}
+}
+
+// DelayTimerID is the ID of the timer an automation keeps for a ticket and an event type.
+func DelayTimerID(automationID, ticketID, eventType string) string {
+	return "delay:" + automationID + ":" + ticketID + ":" + eventType
+}
+
+// ArmDelay arms the timer of delay automation a for event ev, due a.Delay after the event
+// happened: a new timer, or, if one is armed for the same ticket and event type, the same
+// timer re-armed from this event (a.Rearm) or left as it is (then it returns nil). Run it
+// in the event's transaction; the timer reaches Temporal after commit (see Synced).
+func (s *Conn) ArmDelay(ctx context.Context, a *domain.Automation, ev *domain.TicketEvent) (*Timer, error) {
+	chain := ev.Origin.Chain
+	if chain == nil {
+		chain = []string{}
+	}
+	row := &timerRow{
+		ID: DelayTimerID(a.ID, ev.TicketID, ev.Type), TenantID: ev.TenantID, TicketID: ev.TicketID, Kind: TimerDelay,
+		AutomationID: nullString(a.ID), EventType: nullString(ev.Type), Generation: 1,
+		DueAt: ev.OccurredAt.Add(a.Delay), ArmedAt: now(), EventID: nullString(ev.ID),
+		Event: firing{
+			Type: domain.EventDelayElapsed, Actor: ev.Origin.Actor, Depth: ev.Origin.Depth, Chain: chain, CausedBy: ev.Origin.CausedBy,
+			Armed:      &domain.ArmingEvent{ID: ev.ID, Type: ev.Type, Actor: ev.Origin.Actor, Depth: ev.Origin.Depth, OccurredAt: ev.OccurredAt},
+			Automation: a.ID, Previous: ev.Previous, Changes: ev.Changes, Message: ev.Message,
+		},
+	}
+	q := s.db.NewInsert().Model(row)
+	if a.Rearm {
+		q = q.On("CONFLICT (id) DO UPDATE").
+			Set("generation = tt.generation + 1").Set("due_at = EXCLUDED.due_at").Set("armed_at = EXCLUDED.armed_at").
+			Set("event_id = EXCLUDED.event_id").Set("event = EXCLUDED.event").Set("synced = false")
+	} else {
+		q = q.On("CONFLICT (id) DO NOTHING")
+	}
+	var gens []int64
+	if err := q.Returning("generation").Scan(ctx, &gens); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if len(gens) == 0 {
+		return nil, nil
+	}
+	row.Generation = gens[0]
+	t := row.toDomain()
+	return &t, nil
+}
+
+// TimerSynced records that Temporal holds generation gen of a timer.
+func (s *Conn) TimerSynced(ctx context.Context, id string, gen int64) error {
+	_, err := s.db.NewUpdate().Table("ticket_timers").Set("synced = true").Where("id = ? AND generation = ?", id, gen).Exec(ctx)
+	return err
+}
+
+// SyncTimers calls arm for up to limit timers whose latest (re)arm has not reached
+// Temporal, armed at least minAge ago (the arming process goes first), and records those
+// it armed. Several workers may run it at once: rows are claimed with SKIP LOCKED.
+func (s *Conn) SyncTimers(ctx context.Context, minAge time.Duration, limit int, arm func(context.Context, *Timer) error) (int, error) {
+	synced := 0
+	var armErr error
+	err := s.InTx(ctx, func(tx *Conn) error {
+		var rows []timerRow
+		err := tx.db.NewSelect().Model(&rows).Column("id", "tenant_id", "ticket_id", "kind", "automation_id", "event_type", "generation", "due_at", "armed_at", "event_id").
+			Where("NOT synced AND armed_at < ?", now().Add(-minAge)).
+			OrderExpr("armed_at").Limit(int64(limit)).For("UPDATE SKIP LOCKED").Scan(ctx)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			t := rows[i].toDomain()
+			if armErr = arm(ctx, &t); armErr != nil {
+				return nil // keep the marks made so far; the rest waits for the next round
+			}
+			if err := tx.TimerSynced(ctx, t.ID, t.Generation); err != nil {
+				return err
+			}
+			synced++
+		}
+		return nil
+	})
+	return synced, errors.Join(err, armErr)
+}
+
+// FireTimer ends generation gen of a timer that came due: if the timer is still armed at
+// that generation (not re-armed, nor disarmed by its automation's disabling or deletion),
+// it is removed and its event enters the outbox, carrying the ticket as it is now, in one
+// transaction; it reports whether that happened. Calling it again is harmless.
+func (s *Conn) FireTimer(ctx context.Context, id string, gen int64) (bool, error) {
+	fired := false
+	err := s.InTx(ctx, func(tx *Conn) error {
+		var rows []timerRow
+		if err := tx.db.NewDelete().Model(&rows).Where("id = ? AND generation = ?", id, gen).Returning("*").Scan(ctx); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		r := rows[0]
+		t, err := getTicketRow(ctx, tx.db, r.TenantID, r.TicketID)
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		f := r.Event
+		ev := &eventRow{
+			ID: domain.NewID(domain.PrefixEvent), TenantID: r.TenantID, TicketID: r.TicketID, Type: f.Type,
+			Actor: f.Actor, Depth: max(f.Depth, 1), Chain: f.Chain, CausedBy: nullString(f.CausedBy),
+			Payload: eventPayload{Ticket: t.toDomain(), Previous: f.Previous, Changes: f.Changes, Message: f.Message,
+				Armed: f.Armed, Automation: f.Automation, SLA: f.SLA},
+			OccurredAt: now(),
+		}
+		if ev.Chain == nil {
+			ev.Chain = []string{}
+		}
+		if ev.Payload.Changes == nil {
+			ev.Payload.Changes = map[string]domain.FieldChange{}
+		}
+		if _, err := tx.db.NewInsert().Model(ev).Exec(ctx); err != nil {
+			return err
+		}
+		tx.AfterCommit(ctx, func(context.Context) { s.root.notifyEvents() })
+		fired = true
+		return nil
+	})
+	return fired, err
+}
+
+// TimerCursor is a position in a timer listing (due_at, id).
+type TimerCursor struct {
+	DueAt time.Time
+	ID    string
+}
+
+// ListTimers returns an automation's armed timers, soonest due first. ENOTFOUND for an
+// automation the tenant does not have.
+func (s *Conn) ListTimers(ctx context.Context, tenantID, automationID string, after *TimerCursor, limit int) ([]Timer, bool, error) {
+	if _, err := s.GetAutomation(ctx, tenantID, automationID); err != nil {
+		return nil, false, err
+	}
+	var rows []timerRow
+	q := s.db.NewSelect().Model(&rows).Column("id", "tenant_id", "ticket_id", "kind", "automation_id", "event_type", "generation", "due_at", "armed_at", "event_id").
+		Where("automation_id = ? AND tenant_id = ?", automationID, tenantID)
+	if after != nil {
+		q = q.Where("(due_at, id) > (?, ?)", after.DueAt, after.ID)
+	}
+	if err := q.OrderExpr("due_at, id").Limit(int64(limit + 1)).Scan(ctx); err != nil {
+		return nil, false, err
+	}
+	out, more := pageOf(rows, limit, (*timerRow).toDomain)
+	return out, more, nil
+}

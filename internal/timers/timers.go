@@ -1,0 +1,182 @@
+// Package timers puts tickets' timers on Temporal: a delay automation's (see
+// store.ArmDelay) and an SLA clock's. Each timer is one workflow (workflows.TicketTimer),
+// its ID the timer's: signal-with-start arms it and re-arms it, and when it comes due it
+// asks PostgreSQL to fire it (store.FireTimer), which turns it into an outbox event, so
+// the firing goes through the automations engine like any ticket change.
+//
+// One workflow per timer rather than one per ticket: its history stays a handful of
+// events (start, timer, fire, end; a re-arm adds a signal and a timer), a ticket's busy
+// life never grows one history, disarming an automation is one batch cancel by its
+// AutomationId, and the start is one signal-with-start call, whatever else the ticket has.
+package timers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	batchpb "go.temporal.io/api/batch/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
+)
+
+// WorkflowName is the timer workflow's type; SignalArm the signal that (re)arms it.
+const (
+	WorkflowName = "TicketTimer"
+	SignalArm    = "arm"
+)
+
+// Input starts a timer's workflow; Arm is its signal. A signal of an older generation
+// than the workflow holds is ignored.
+type Input struct {
+	TimerID    string
+	Generation int64
+	DueAt      time.Time
+}
+
+// Arm (re)arms a timer's workflow.
+type Arm struct {
+	Generation int64
+	DueAt      time.Time
+}
+
+// Gate tells whether Temporal answered lately, and learns from each call
+// (actions.Runner is one): during an outage a process stops trying for a few seconds.
+type Gate interface {
+	Available() bool
+	Observe(err error)
+}
+
+// Runner arms timers on Temporal for a process.
+type Runner struct {
+	client    client.Client
+	store     *store.Store
+	gate      Gate
+	log       *slog.Logger
+	namespace string
+	taskQueue string
+}
+
+// NewRunner returns a Runner.
+func NewRunner(c client.Client, st *store.Store, gate Gate, log *slog.Logger, namespace, taskQueue string) *Runner {
+	return &Runner{client: c, store: st, gate: gate, log: log, namespace: namespace, taskQueue: taskQueue}
+}
+
+// Arm gives a committed (re)arm to Temporal and records that it did. When Temporal cannot
+// be reached the timer stays unsynced for the relay (Relay), so an arm is never lost.
+func (r *Runner) Arm(ctx context.Context, t *store.Timer) error {
+	if !r.gate.Available() {
+		return actions.ErrUnreachable
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actions.CallTimeout)
+	defer cancel()
+	err := r.signal(ctx, t)
+	r.gate.Observe(err)
+	if err == nil {
+		err = r.store.TimerSynced(ctx, t.ID, t.Generation)
+	}
+	if err != nil {
+		r.log.Warn("timer not armed on Temporal yet; the relay will arm it", "timer_id", t.ID, "err", err)
+	}
+	return err
+}
+
+func (r *Runner) signal(ctx context.Context, t *store.Timer) error {
+	attrs := []temporal.SearchAttributeUpdate{actions.SearchTenantID.ValueSet(t.TenantID), actions.SearchTicketID.ValueSet(t.TicketID)}
+	summary := fmt.Sprintf("%s timer for %s", t.Kind, t.TicketID)
+	if t.AutomationID != "" {
+		attrs = append(attrs, actions.SearchAutomationID.ValueSet(t.AutomationID))
+		summary = fmt.Sprintf("%s after %s on %s", t.AutomationID, t.EventType, t.TicketID)
+	}
+	_, err := r.client.SignalWithStartWorkflow(ctx, t.ID, SignalArm, Arm{Generation: t.Generation, DueAt: t.DueAt},
+		client.StartWorkflowOptions{
+			ID:                    t.ID,
+			TaskQueue:             r.taskQueue,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+			TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+			StaticSummary:         summary,
+		}, WorkflowName, Input{TimerID: t.ID, Generation: t.Generation, DueAt: t.DueAt})
+	return err
+}
+
+// relayBatch is how many unsynced timers one relay round arms.
+const relayBatch = 200
+
+// Relay arms, until ctx ends, the timers whose (re)arm did not reach Temporal (Temporal was
+// unreachable, or the process died after commit). It tries even while the gate says
+// Temporal is down: it is how the gate learns it is back.
+func (r *Runner) Relay(ctx context.Context) {
+	t := time.NewTicker(actions.RelayEvery)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := r.RelayOnce(ctx, actions.RelayMinAge)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				r.log.Warn("relay cannot arm timers yet", "err", err)
+			}
+			failing = true
+		case n > 0:
+			r.log.Info("relay armed timers", "count", n)
+			failing = false
+		default:
+			failing = false
+		}
+	}
+}
+
+// RelayOnce arms up to one batch of unsynced timers at least minAge old.
+func (r *Runner) RelayOnce(ctx context.Context, minAge time.Duration) (int, error) {
+	return r.store.SyncTimers(ctx, minAge, relayBatch, func(ctx context.Context, t *store.Timer) error {
+		ctx, cancel := context.WithTimeout(ctx, actions.CallTimeout)
+		defer cancel()
+		err := r.signal(ctx, t)
+		r.gate.Observe(err)
+		return err
+	})
+}
+
+// Disarm cancels the timer workflows of an automation whose timers PostgreSQL already
+// dropped (it was disabled, deleted, or lost its delay): one batch operation in Temporal.
+// Best effort: a timer it misses (Temporal unreachable, or one armed a moment ago and
+// not yet visible) finds no timer to fire when it comes due, and ends doing nothing.
+func (r *Runner) Disarm(ctx context.Context, automationID string) {
+	if !r.gate.Available() || !domain.ValidID(domain.PrefixAutomation, automationID) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actions.CallTimeout)
+	defer cancel()
+	err := cancelByQuery(ctx, r.client, r.namespace, fmt.Sprintf("WorkflowType = '%s' AND AutomationId = '%s' AND ExecutionStatus = 'Running'", WorkflowName, automationID),
+		"automation "+automationID+" was disabled or deleted")
+	r.gate.Observe(err)
+	if err != nil {
+		r.log.Warn("canceling a disarmed automation's timer workflows; they end doing nothing when due", "automation_id", automationID, "err", err)
+	}
+}
+
+// cancelByQuery starts a Temporal batch operation that cancels the workflows query finds.
+func cancelByQuery(ctx context.Context, c client.Client, namespace, query, reason string) error {
+	_, err := c.WorkflowService().StartBatchOperation(ctx, &workflowservice.StartBatchOperationRequest{
+		Namespace:       namespace,
+		VisibilityQuery: query,
+		JobId:           domain.NewID("batch"),
+		Reason:          reason,
+		Operation: &workflowservice.StartBatchOperationRequest_CancellationOperation{
+			CancellationOperation: &batchpb.BatchOperationCancellation{Identity: "threada"},
+		},
+	})
+	return err
+}

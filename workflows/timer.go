@@ -1,0 +1,80 @@
+package workflows
+
+import (
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/timers"
+)
+
+// timerSignalsPerRun bounds a timer's history: after this many re-arms the timer goes on
+// as a new run.
+const timerSignalsPerRun = 500
+
+// TicketTimer is one ticket timer (see internal/timers): it waits until the due time of
+// the latest generation it was armed with, a newer arm moving the time, then fires it
+// through PostgreSQL (FireTimer, retried until PostgreSQL answers) and ends, unless a
+// newer arm arrived meanwhile. Canceling it disarms it on Temporal's side; PostgreSQL's
+// row decides whether a firing does anything.
+func TicketTimer(ctx workflow.Context, in timers.Input) error {
+	gen, due := in.Generation, in.DueAt
+	arms := workflow.GetSignalChannel(ctx, timers.SignalArm)
+	take := func(a timers.Arm) bool {
+		if a.Generation <= gen {
+			return false
+		}
+		gen, due = a.Generation, a.DueAt
+		return true
+	}
+	drain := func() (moved bool) {
+		var a timers.Arm
+		for arms.ReceiveAsync(&a) {
+			moved = take(a) || moved
+		}
+		return moved
+	}
+	drain() // the arm that came with the start
+	signals := 0
+	for {
+		if d := due.Sub(workflow.Now(ctx)); d > 0 {
+			timerCtx, cancel := workflow.WithCancel(ctx)
+			timer := workflow.NewTimer(timerCtx, d)
+			fired := false
+			sel := workflow.NewSelector(ctx)
+			sel.AddFuture(timer, func(f workflow.Future) { fired = f.Get(ctx, nil) == nil })
+			sel.AddReceive(arms, func(c workflow.ReceiveChannel, _ bool) {
+				var a timers.Arm
+				c.Receive(ctx, &a)
+				take(a)
+				signals++
+			})
+			sel.Select(ctx)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if !fired {
+				cancel()
+				if signals >= timerSignalsPerRun {
+					drain()
+					return workflow.NewContinueAsNewError(ctx, timers.WorkflowName, timers.Input{TimerID: in.TimerID, Generation: gen, DueAt: due})
+				}
+				continue
+			}
+		}
+		var a *activities.Activities
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: 30 * time.Second,
+			RetryPolicy:         recordOptions.RetryPolicy,
+			Summary:             "fire generation " + strconv.FormatInt(gen, 10),
+		})
+		if err := workflow.ExecuteActivity(actx, a.FireTimer, activities.FireTimerInput{TimerID: in.TimerID, Generation: gen}).Get(actx, nil); err != nil {
+			return err
+		}
+		if !drain() {
+			return nil
+		}
+	}
+}
