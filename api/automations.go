@@ -256,7 +256,9 @@ func (s *server) updateAutomation(c *fiber.Ctx, db *store.Conn) error {
 		}
 		if a.Delay > 0 && (!updated.Enabled || updated.Delay == 0) && a.Enabled {
 			// PostgreSQL dropped its timers with the change; Temporal's follow.
-			tx.AfterCommit(ctx, func(ctx context.Context) { s.timers.Disarm(ctx, a.ID) })
+			if err := s.disarmAfterCommit(ctx, tx, a.ID); err != nil {
+				return err
+			}
 		}
 		return s.audit(c, tx, "automation.update", a.ID, automationViewOf(a), automationViewOf(updated))
 	})
@@ -283,7 +285,9 @@ func (s *server) deleteAutomation(c *fiber.Ctx, db *store.Conn) error {
 			return err
 		}
 		if deleted.Delay > 0 {
-			tx.AfterCommit(ctx, func(ctx context.Context) { s.timers.Disarm(ctx, a.ID) })
+			if err := s.disarmAfterCommit(ctx, tx, a.ID); err != nil {
+				return err
+			}
 		}
 		return s.audit(c, tx, "automation.delete", a.ID, automationViewOf(deleted), nil)
 	})
@@ -376,6 +380,17 @@ func (s *server) listRuns(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(pageFor(l, runs, more, runViewOf, func(r *domain.AutomationRun) (time.Time, string) { return r.EvaluatedAt, r.ID }))
+}
+
+// disarmAfterCommit tells the timer workflows of an automation whose timers the
+// transaction drops that they are disarmed, once it commits.
+func (s *server) disarmAfterCommit(ctx context.Context, tx *store.Conn, automationID string) error {
+	gen, err := tx.NextTimerGeneration(ctx)
+	if err != nil {
+		return err
+	}
+	tx.AfterCommit(ctx, func(ctx context.Context) { s.timers.DisarmAutomation(ctx, automationID, gen) })
+	return nil
 }
 
 type timerView struct {

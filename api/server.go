@@ -144,6 +144,11 @@ func (s *server) app() *fiber.App {
 	admin.Delete("/automations/:automation_id", auto, s.writes(s.deleteAutomation))
 	admin.Get("/automations/:automation_id/runs", auto, s.listRuns)
 	admin.Get("/automations/:automation_id/timers", auto, s.listTimers)
+	admin.Get("/sla-policies", auto, s.listSLAPolicies)
+	admin.Post("/sla-policies", auto, s.writes(s.createSLAPolicy))
+	admin.Get("/sla-policies/:sla_policy_id", auto, s.getSLAPolicy)
+	admin.Patch("/sla-policies/:sla_policy_id", auto, s.writes(s.updateSLAPolicy))
+	admin.Delete("/sla-policies/:sla_policy_id", auto, s.writes(s.deleteSLAPolicy))
 
 	keys := s.authorize(domain.ScopeAdminKeys)
 	admin.Get("/api-keys", keys, s.listKeys)

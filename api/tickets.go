@@ -49,6 +49,54 @@ type ticketView struct {
 	Contact         *contactView  `json:"contact"`
 	Messages        []messageView `json:"messages"`
 	HasMoreMessages bool          `json:"has_more_messages"`
+	SLA             *slaView      `json:"sla"`
+}
+
+// slaView is a ticket's SLA: the policy that applies and each metric's clock (null when
+// the policy sets no target for the ticket's priority).
+type slaView struct {
+	PolicyID   string     `json:"policy_id"`
+	FirstReply *clockView `json:"first_reply"`
+	Resolution *clockView `json:"resolution"`
+}
+
+type clockView struct {
+	DueAt      *timestamp `json:"due_at"` // null while paused or stopped
+	Breached   bool       `json:"breached"`
+	BreachedAt *timestamp `json:"breached_at"`
+	AchievedAt *timestamp `json:"achieved_at"`
+	Paused     bool       `json:"paused"`
+}
+
+func slaViewOf(t *domain.TicketSLA) *slaView {
+	if t == nil {
+		return nil
+	}
+	clock := func(c *domain.SLAClock) *clockView {
+		if c == nil {
+			return nil
+		}
+		return &clockView{DueAt: tsPtr(c.DueAt), Breached: c.Breached, BreachedAt: tsPtr(c.BreachedAt), AchievedAt: tsPtr(c.AchievedAt),
+			Paused: c.RunningSince == nil && c.AchievedAt == nil}
+	}
+	return &slaView{PolicyID: t.PolicyID, FirstReply: clock(t.Clocks[domain.SLAFirstReply]), Resolution: clock(t.Clocks[domain.SLAResolution])}
+}
+
+func tsPtr(t *time.Time) *timestamp {
+	if t == nil {
+		return nil
+	}
+	ts := timestamp(*t)
+	return &ts
+}
+
+// ticketSLA reads a ticket's SLA, kept by the worker with each of the ticket's events.
+func ticketSLA(c *fiber.Ctx, db *store.Conn, tenantID, ticketID string) (*slaView, error) {
+	slas, err := db.TicketSLAs(c.UserContext(), tenantID, []string{ticketID})
+	if err != nil {
+		return nil, err
+	}
+	return slaViewOf(slas[ticketID]), nil
 }
 
 type ticketEnvelope struct {
@@ -135,7 +183,11 @@ func (s *server) getTicket(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(ticketViewOf(&d.Ticket, d.Messages))
+	out := ticketViewOf(&d.Ticket, d.Messages)
+	if out.Ticket.SLA, err = ticketSLA(c, &s.store.Conn, d.Ticket.TenantID, id); err != nil {
+		return err
+	}
+	return c.JSON(out)
 }
 
 // updateTicketRequest keeps each field raw, so that an absent field, an explicit null and
@@ -203,7 +255,11 @@ func (s *server) updateTicket(c *fiber.Ctx, db *store.Conn) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(ticketViewOf(t, msgs))
+	out := ticketViewOf(t, msgs)
+	if out.Ticket.SLA, err = ticketSLA(c, db, tenant, id); err != nil {
+		return err
+	}
+	return c.JSON(out)
 }
 
 // listTickets handles GET /tickets.

@@ -350,19 +350,25 @@ func (e ErrorErrorType) Valid() bool {
 
 // Defines values for EventType.
 const (
-	MessageCreated EventType = "message.created"
-	TicketCreated  EventType = "ticket.created"
-	TicketUpdated  EventType = "ticket.updated"
+	EventTypeMessageCreated EventType = "message.created"
+	EventTypeSlaBreached    EventType = "sla.breached"
+	EventTypeSlaWarning     EventType = "sla.warning"
+	EventTypeTicketCreated  EventType = "ticket.created"
+	EventTypeTicketUpdated  EventType = "ticket.updated"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
 func (e EventType) Valid() bool {
 	switch e {
-	case MessageCreated:
+	case EventTypeMessageCreated:
 		return true
-	case TicketCreated:
+	case EventTypeSlaBreached:
 		return true
-	case TicketUpdated:
+	case EventTypeSlaWarning:
+		return true
+	case EventTypeTicketCreated:
+		return true
+	case EventTypeTicketUpdated:
 		return true
 	default:
 		return false
@@ -432,6 +438,36 @@ func (e RunActionsType) Valid() bool {
 	case RunActionsTypeCustomHttp:
 		return true
 	case RunActionsTypeSetFields:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RunEventType.
+const (
+	RunEventTypeAutomationDelayElapsed RunEventType = "automation.delay_elapsed"
+	RunEventTypeMessageCreated         RunEventType = "message.created"
+	RunEventTypeSlaBreached            RunEventType = "sla.breached"
+	RunEventTypeSlaWarning             RunEventType = "sla.warning"
+	RunEventTypeTicketCreated          RunEventType = "ticket.created"
+	RunEventTypeTicketUpdated          RunEventType = "ticket.updated"
+)
+
+// Valid indicates whether the value is a known member of the RunEventType enum.
+func (e RunEventType) Valid() bool {
+	switch e {
+	case RunEventTypeAutomationDelayElapsed:
+		return true
+	case RunEventTypeMessageCreated:
+		return true
+	case RunEventTypeSlaBreached:
+		return true
+	case RunEventTypeSlaWarning:
+		return true
+	case RunEventTypeTicketCreated:
+		return true
+	case RunEventTypeTicketUpdated:
 		return true
 	default:
 		return false
@@ -732,12 +768,16 @@ type Automation struct {
 	// CreatedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
 	CreatedAt Timestamp `json:"created_at"`
 
+	// Delay The delay of a time-based rule, as a Go duration (`48h0m0s`); null for a rule that runs on its events.
+	Delay *string `json:"delay"`
+
 	// DisabledReason Why the worker disabled the automation: after 5 evaluations in a row past the rule evaluation budget. Null while enabled, or when an admin disabled it. Enabling the automation again clears it.
 	DisabledReason *string     `json:"disabled_reason"`
 	Enabled        bool        `json:"enabled"`
 	Events         []EventType `json:"events"`
 	Name           string      `json:"name"`
 	Position       int         `json:"position"`
+	Rearm          bool        `json:"rearm"`
 	TenantId       string      `json:"tenant_id"`
 
 	// UpdatedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
@@ -776,11 +816,19 @@ type AutomationCreate struct {
 	Actions []AutomationAction `json:"actions"`
 
 	// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t).
-	Condition string      `json:"condition"`
-	Enabled   *bool       `json:"enabled,omitempty"`
-	Events    []EventType `json:"events"`
-	Name      string      `json:"name"`
-	Position  *int        `json:"position,omitempty"`
+	Condition string `json:"condition"`
+
+	// Delay Makes the automation a time-based rule: a Go duration from 1m to 2160h (90 days), whole seconds. Each of its events arms a durable timer for the ticket, due this long after the event; when it fires (within seconds of that time), the condition is evaluated against the ticket as it is then, with the arming event as `event`, `previous`, `changes` and `message`, and the actions run if it holds. null removes the delay (and disarms the timers).
+	//
+	// Example: 48h
+	Delay    *string     `json:"delay,omitempty"`
+	Enabled  *bool       `json:"enabled,omitempty"`
+	Events   []EventType `json:"events"`
+	Name     string      `json:"name"`
+	Position *int        `json:"position,omitempty"`
+
+	// Rearm Whether a newer event of the same type for the same ticket re-arms an armed timer from that event (true, the default) or leaves it (false).
+	Rearm *bool `json:"rearm,omitempty"`
 }
 
 // AutomationEnvelope defines model for AutomationEnvelope.
@@ -798,10 +846,18 @@ type AutomationList struct {
 type AutomationUpdate struct {
 	Actions   *[]AutomationAction `json:"actions,omitempty"`
 	Condition *string             `json:"condition,omitempty"`
-	Enabled   *bool               `json:"enabled,omitempty"`
-	Events    *[]EventType        `json:"events,omitempty"`
-	Name      *string             `json:"name,omitempty"`
-	Position  *int                `json:"position,omitempty"`
+
+	// Delay Makes the automation a time-based rule: a Go duration from 1m to 2160h (90 days), whole seconds. Each of its events arms a durable timer for the ticket, due this long after the event; when it fires (within seconds of that time), the condition is evaluated against the ticket as it is then, with the arming event as `event`, `previous`, `changes` and `message`, and the actions run if it holds. null removes the delay (and disarms the timers).
+	//
+	// Example: 48h
+	Delay    *string      `json:"delay,omitempty"`
+	Enabled  *bool        `json:"enabled,omitempty"`
+	Events   *[]EventType `json:"events,omitempty"`
+	Name     *string      `json:"name,omitempty"`
+	Position *int         `json:"position,omitempty"`
+
+	// Rearm Whether a newer event of the same type for the same ticket re-arms an armed timer from that event (true, the default) or leaves it (false).
+	Rearm *bool `json:"rearm,omitempty"`
 }
 
 // BacktestRequest defines model for BacktestRequest.
@@ -822,10 +878,12 @@ type BacktestResponse struct {
 	Evaluated int `json:"evaluated"`
 	Matched   int `json:"matched"`
 	Samples   []struct {
-		Actions     []DryRunAction `json:"actions"`
-		EventId     string         `json:"event_id"`
-		EventType   EventType      `json:"event_type"`
-		Explanation *Explanation   `json:"explanation"`
+		Actions []DryRunAction `json:"actions"`
+		EventId string         `json:"event_id"`
+
+		// EventType What happened to a ticket. `sla.warning` and `sla.breached` come from its SLA clocks; a time-based rule (with a `delay`) listens to ticket.created, ticket.updated and message.created only.
+		EventType   EventType    `json:"event_type"`
+		Explanation *Explanation `json:"explanation"`
 
 		// OccurredAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
 		OccurredAt Timestamp `json:"occurred_at"`
@@ -834,6 +892,23 @@ type BacktestResponse struct {
 
 	// Since RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
 	Since Timestamp `json:"since"`
+}
+
+// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays. Daylight saving time is followed.
+type BusinessHours struct {
+	Holidays *[]openapi_types.Date `json:"holidays,omitempty"`
+
+	// TimeZone Example: Europe/Berlin
+	TimeZone string `json:"time_zone"`
+	Weekly   struct {
+		Friday    *HoursRanges `json:"friday,omitempty"`
+		Monday    *HoursRanges `json:"monday,omitempty"`
+		Saturday  *HoursRanges `json:"saturday,omitempty"`
+		Sunday    *HoursRanges `json:"sunday,omitempty"`
+		Thursday  *HoursRanges `json:"thursday,omitempty"`
+		Tuesday   *HoursRanges `json:"tuesday,omitempty"`
+		Wednesday *HoursRanges `json:"wednesday,omitempty"`
+	} `json:"weekly"`
 }
 
 // Channel defines model for Channel.
@@ -942,8 +1017,10 @@ type DryRunRequest struct {
 	} `json:"changes,omitempty"`
 	Condition *string `json:"condition,omitempty"`
 	Event     *struct {
-		Actor *string    `json:"actor,omitempty"`
-		Type  *EventType `json:"type,omitempty"`
+		Actor *string `json:"actor,omitempty"`
+
+		// Type What happened to a ticket. `sla.warning` and `sla.breached` come from its SLA clocks; a time-based rule (with a `delay`) listens to ticket.created, ticket.updated and message.created only.
+		Type *EventType `json:"type,omitempty"`
 	} `json:"event,omitempty"`
 	Message *MessageCreate `json:"message,omitempty"`
 	Ticket  *struct {
@@ -986,7 +1063,7 @@ type Error struct {
 // ErrorErrorType defines model for Error.Error.Type.
 type ErrorErrorType string
 
-// EventType defines model for EventType.
+// EventType What happened to a ticket. `sla.warning` and `sla.breached` come from its SLA clocks; a time-based rule (with a `delay`) listens to ticket.created, ticket.updated and message.created only.
 type EventType string
 
 // Explanation The condition's top-level clauses (split on `&&` or `||`, at most 20), each with
@@ -1014,6 +1091,15 @@ type Explanation struct {
 
 	// Text Example: ticket.priority == "urgent" -> false (ticket.priority = "high")
 	Text string `json:"text"`
+}
+
+// HoursRanges defines model for HoursRanges.
+type HoursRanges = []struct {
+	// End Example: 17:00
+	End string `json:"end"`
+
+	// Start Example: 09:00
+	Start string `json:"start"`
 }
 
 // Key defines model for Key.
@@ -1105,7 +1191,9 @@ type Run struct {
 	// EvaluatedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
 	EvaluatedAt Timestamp `json:"evaluated_at"`
 	EventId     string    `json:"event_id"`
-	EventType   EventType `json:"event_type"`
+
+	// EventType The event's type; `automation.delay_elapsed` for a time-based rule's timer that fired.
+	EventType RunEventType `json:"event_type"`
 
 	// Explanation Why the condition held or not; null when it was not evaluated (loop protection, the event's budget).
 	Explanation *Explanation `json:"explanation"`
@@ -1120,10 +1208,109 @@ type Run struct {
 // RunActionsType defines model for Run.Actions.Type.
 type RunActionsType string
 
+// RunEventType The event's type; `automation.delay_elapsed` for a time-based rule's timer that fired.
+type RunEventType string
+
 // RunList defines model for RunList.
 type RunList struct {
 	Items         []Run   `json:"items"`
 	NextPageToken *string `json:"next_page_token,omitempty"`
+}
+
+// SLAClock defines model for SLAClock.
+type SLAClock struct {
+	// AchievedAt The first agent message (first_reply), or when the ticket was solved or closed (resolution).
+	AchievedAt *Timestamp `json:"achieved_at"`
+	Breached   bool       `json:"breached"`
+	BreachedAt *Timestamp `json:"breached_at"`
+
+	// DueAt When the target is reached; null while the clock is paused or stopped.
+	DueAt *Timestamp `json:"due_at"`
+
+	// Paused The resolution clock while the ticket is pending or on hold.
+	Paused bool `json:"paused"`
+}
+
+// SLAPolicy defines model for SLAPolicy.
+type SLAPolicy struct {
+	BusinessHours *BusinessHours `json:"business_hours"`
+	Condition     string         `json:"condition"`
+
+	// CreatedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
+	CreatedAt   Timestamp `json:"created_at"`
+	Enabled     bool      `json:"enabled"`
+	Name        string    `json:"name"`
+	Position    int       `json:"position"`
+	SlaPolicyId string    `json:"sla_policy_id"`
+
+	// Targets Targets by priority (low, normal, high, urgent); a priority left out gets no clocks.
+	Targets  SLATargets `json:"targets"`
+	TenantId string     `json:"tenant_id"`
+
+	// UpdatedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
+	UpdatedAt      Timestamp `json:"updated_at"`
+	Version        int       `json:"version"`
+	WarningPercent int       `json:"warning_percent"`
+}
+
+// SLAPolicyCreate defines model for SLAPolicyCreate.
+type SLAPolicyCreate struct {
+	BusinessHours *BusinessHours `json:"business_hours,omitempty"`
+
+	// Condition Which tickets it applies to: an expr condition over the automations' environment (ticket, event, ...).
+	Condition string `json:"condition"`
+	Enabled   *bool  `json:"enabled,omitempty"`
+	Name      string `json:"name"`
+	Position  *int   `json:"position,omitempty"`
+
+	// Targets Targets by priority (low, normal, high, urgent); a priority left out gets no clocks.
+	Targets SLATargets `json:"targets"`
+
+	// WarningPercent sla.warning fires at this share of a target.
+	WarningPercent *int `json:"warning_percent,omitempty"`
+}
+
+// SLAPolicyEnvelope defines model for SLAPolicyEnvelope.
+type SLAPolicyEnvelope struct {
+	SlaPolicy SLAPolicy `json:"sla_policy"`
+}
+
+// SLAPolicyList defines model for SLAPolicyList.
+type SLAPolicyList struct {
+	Items         []SLAPolicy `json:"items"`
+	NextPageToken *string     `json:"next_page_token,omitempty"`
+}
+
+// SLAPolicyUpdate defines model for SLAPolicyUpdate.
+type SLAPolicyUpdate struct {
+	BusinessHours *BusinessHours `json:"business_hours,omitempty"`
+	Condition     *string        `json:"condition,omitempty"`
+	Enabled       *bool          `json:"enabled,omitempty"`
+	Name          *string        `json:"name,omitempty"`
+	Position      *int           `json:"position,omitempty"`
+
+	// Targets Targets by priority (low, normal, high, urgent); a priority left out gets no clocks.
+	Targets        *SLATargets `json:"targets,omitempty"`
+	WarningPercent *int        `json:"warning_percent,omitempty"`
+}
+
+// SLATarget defines model for SLATarget.
+type SLATarget struct {
+	// FirstReply A Go duration, 1m to 720h, whole seconds.
+	//
+	// Example: 1h
+	FirstReply *string `json:"first_reply,omitempty"`
+
+	// Resolution Example: 8h
+	Resolution *string `json:"resolution,omitempty"`
+}
+
+// SLATargets Targets by priority (low, normal, high, urgent); a priority left out gets no clocks.
+type SLATargets struct {
+	High   *SLATarget `json:"high,omitempty"`
+	Low    *SLATarget `json:"low,omitempty"`
+	Normal *SLATarget `json:"normal,omitempty"`
+	Urgent *SLATarget `json:"urgent,omitempty"`
 }
 
 // Scope defines model for Scope.
@@ -1173,10 +1360,13 @@ type Tags = []string
 
 // Ticket defines model for Ticket.
 type Ticket struct {
-	Contact         *Contact      `json:"contact"`
-	HasMoreMessages bool          `json:"has_more_messages"`
-	Messages        []Message     `json:"messages"`
-	Summary         TicketSummary `json:"summary"`
+	Contact         *Contact  `json:"contact"`
+	HasMoreMessages bool      `json:"has_more_messages"`
+	Messages        []Message `json:"messages"`
+
+	// Sla The ticket's SLA clocks, null when no SLA policy applies. The worker keeps them with each of the ticket's events, within milliseconds; a ticket just created shows null until then.
+	Sla     *TicketSLA    `json:"sla,omitempty"`
+	Summary TicketSummary `json:"summary"`
 }
 
 // TicketCreate defines model for TicketCreate.
@@ -1201,6 +1391,14 @@ type TicketList struct {
 
 	// NextPageToken Present only when there is a next page.
 	NextPageToken *string `json:"next_page_token,omitempty"`
+}
+
+// TicketSLA defines model for TicketSLA.
+type TicketSLA struct {
+	// FirstReply Null when the policy sets no first_reply target for the ticket's priority.
+	FirstReply *SLAClock `json:"first_reply"`
+	PolicyId   string    `json:"policy_id"`
+	Resolution *SLAClock `json:"resolution"`
 }
 
 // TicketSummary defines model for TicketSummary.
@@ -1233,6 +1431,31 @@ type TicketUpdate struct {
 	Tags     *Tags     `json:"tags,omitempty"`
 }
 
+// Timer defines model for Timer.
+type Timer struct {
+	// ArmedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
+	ArmedAt Timestamp `json:"armed_at"`
+
+	// DueAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
+	DueAt Timestamp `json:"due_at"`
+
+	// EventId The event that armed it (last).
+	EventId string `json:"event_id"`
+
+	// EventType What happened to a ticket. `sla.warning` and `sla.breached` come from its SLA clocks; a time-based rule (with a `delay`) listens to ticket.created, ticket.updated and message.created only.
+	EventType EventType `json:"event_type"`
+	TicketId  string    `json:"ticket_id"`
+
+	// TimerId Also the ID of its workflow in Temporal (type TicketTimer).
+	TimerId string `json:"timer_id"`
+}
+
+// TimerList defines model for TimerList.
+type TimerList struct {
+	Items         []Timer `json:"items"`
+	NextPageToken *string `json:"next_page_token,omitempty"`
+}
+
 // Timestamp RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
 type Timestamp = time.Time
 
@@ -1259,6 +1482,9 @@ type PreferWait = string
 
 // ReplayID Example: arp_06h01yc218r8gxcbe8jzmq0ep8
 type ReplayID = string
+
+// SLAPolicyID Example: slp_06h01yc218r8gxcbe8jzmq0ep8
+type SLAPolicyID = string
 
 // TicketID Example: tkt_01jdz3k5w6x7y8z9a0b1c2d3e4
 type TicketID = string
@@ -1389,6 +1615,15 @@ type ListAutomationRunsParams struct {
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
+// ListAutomationTimersParams defines parameters for ListAutomationTimers.
+type ListAutomationTimersParams struct {
+	// Limit Page size, 1 to 100.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
+}
+
 // ListDestinationsParams defines parameters for ListDestinations.
 type ListDestinationsParams struct {
 	// Limit Page size, 1 to 100.
@@ -1419,6 +1654,33 @@ type RotateSigningSecretJSONBody struct {
 
 // RotateSigningSecretParams defines parameters for RotateSigningSecret.
 type RotateSigningSecretParams struct {
+	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListSLAPoliciesParams defines parameters for ListSLAPolicies.
+type ListSLAPoliciesParams struct {
+	// Limit Page size, 1 to 100.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
+}
+
+// CreateSLAPolicyParams defines parameters for CreateSLAPolicy.
+type CreateSLAPolicyParams struct {
+	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// DeleteSLAPolicyParams defines parameters for DeleteSLAPolicy.
+type DeleteSLAPolicyParams struct {
+	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// UpdateSLAPolicyParams defines parameters for UpdateSLAPolicy.
+type UpdateSLAPolicyParams struct {
 	// IdempotencyKey Makes a POST safe to retry; see the introduction.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -1533,6 +1795,12 @@ type UpdateSettingsJSONRequestBody UpdateSettingsJSONBody
 
 // RotateSigningSecretJSONRequestBody defines body for RotateSigningSecret for application/json ContentType.
 type RotateSigningSecretJSONRequestBody RotateSigningSecretJSONBody
+
+// CreateSLAPolicyJSONRequestBody defines body for CreateSLAPolicy for application/json ContentType.
+type CreateSLAPolicyJSONRequestBody = SLAPolicyCreate
+
+// UpdateSLAPolicyJSONRequestBody defines body for UpdateSLAPolicy for application/json ContentType.
+type UpdateSLAPolicyJSONRequestBody = SLAPolicyUpdate
 
 // CreateTicketJSONRequestBody defines body for CreateTicket for application/json ContentType.
 type CreateTicketJSONRequestBody = TicketCreate
@@ -1863,6 +2131,13 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/admin/automations/{automation_id}/runs (the `ListAutomationRuns` operationId).
 	ListAutomationRuns(ctx context.Context, automationId AutomationID, params *ListAutomationRunsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListAutomationTimers A time-based rule's armed timers, soonest due first
+	//
+	// One per ticket and event type. Disabling or deleting the automation, or removing its delay, disarms them all at once.
+	//
+	// Corresponds with GET /api/v1/admin/automations/{automation_id}/timers (the `ListAutomationTimers` operationId).
+	ListAutomationTimers(ctx context.Context, automationId AutomationID, params *ListAutomationTimersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListDestinations Destination health
 	//
 	// Each destination (scheme://host:port) the tenant's actions called in the last 7 days,
@@ -1922,6 +2197,63 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/admin/settings/signing-secret/rotate (the `RotateSigningSecret` operationId).
 	RotateSigningSecret(ctx context.Context, params *RotateSigningSecretParams, body RotateSigningSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSLAPolicies List SLA policies in position order
+	//
+	// A ticket gets the first enabled policy, in this order, whose condition holds.
+	//
+	// Corresponds with GET /api/v1/admin/sla-policies (the `ListSLAPolicies` operationId).
+	ListSLAPolicies(ctx context.Context, params *ListSLAPoliciesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSLAPolicyWithBody Create an SLA policy
+	//
+	// Targets per priority for first_reply (the first agent message after creation) and resolution (status solved or closed; pending and on_hold pause it), counted in the business hours given, or around the clock. At most 100 policies per tenant. Audited as sla_policy.create. `Idempotency-Key` is honoured.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
+	CreateSLAPolicyWithBody(ctx context.Context, params *CreateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSLAPolicy Create an SLA policy
+	//
+	// Targets per priority for first_reply (the first agent message after creation) and resolution (status solved or closed; pending and on_hold pause it), counted in the business hours given, or around the clock. At most 100 policies per tenant. Audited as sla_policy.create. `Idempotency-Key` is honoured.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
+	CreateSLAPolicy(ctx context.Context, params *CreateSLAPolicyParams, body CreateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteSLAPolicy Delete an SLA policy
+	//
+	// Its clocks stop and are removed from the tickets. Audited as sla_policy.delete.
+	//
+	// Corresponds with DELETE /api/v1/admin/sla-policies/{sla_policy_id} (the `DeleteSLAPolicy` operationId).
+	DeleteSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSLAPolicy Get an SLA policy
+	//
+	// The policy with its targets and business hours. Requires `admin.automations`.
+	//
+	// Corresponds with GET /api/v1/admin/sla-policies/{sla_policy_id} (the `GetSLAPolicy` operationId).
+	GetSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateSLAPolicyWithBody Change an SLA policy
+	//
+	// Fields given replace the policy's (`business_hours: null` counts around the clock); the version goes up. Tickets' clocks take the change at their next event; disabling the policy stops its clocks at once. Audited as sla_policy.update.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
+	UpdateSLAPolicyWithBody(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateSLAPolicy Change an SLA policy
+	//
+	// Fields given replace the policy's (`business_hours: null` counts around the clock); the version goes up. Tickets' clocks take the change at their next event; disabling the policy stops its clocks at once. Audited as sla_policy.update.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
+	UpdateSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetAction Get an action with its live status
 	//
@@ -2577,6 +2909,23 @@ func (c *Client) ListAutomationRuns(ctx context.Context, automationId Automation
 	return c.Client.Do(req)
 }
 
+// ListAutomationTimers A time-based rule's armed timers, soonest due first
+//
+// One per ticket and event type. Disabling or deleting the automation, or removing its delay, disarms them all at once.
+//
+// Corresponds with GET /api/v1/admin/automations/{automation_id}/timers (the `ListAutomationTimers` operationId).
+func (c *Client) ListAutomationTimers(ctx context.Context, automationId AutomationID, params *ListAutomationTimersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAutomationTimersRequest(c.Server, automationId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListDestinations Destination health
 //
 // Each destination (scheme://host:port) the tenant's actions called in the last 7 days,
@@ -2687,6 +3036,133 @@ func (c *Client) RotateSigningSecretWithBody(ctx context.Context, params *Rotate
 // Corresponds with POST /api/v1/admin/settings/signing-secret/rotate (the `RotateSigningSecret` operationId).
 func (c *Client) RotateSigningSecret(ctx context.Context, params *RotateSigningSecretParams, body RotateSigningSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRotateSigningSecretRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSLAPolicies List SLA policies in position order
+//
+// A ticket gets the first enabled policy, in this order, whose condition holds.
+//
+// Corresponds with GET /api/v1/admin/sla-policies (the `ListSLAPolicies` operationId).
+func (c *Client) ListSLAPolicies(ctx context.Context, params *ListSLAPoliciesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSLAPoliciesRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSLAPolicyWithBody Create an SLA policy
+//
+// Targets per priority for first_reply (the first agent message after creation) and resolution (status solved or closed; pending and on_hold pause it), counted in the business hours given, or around the clock. At most 100 policies per tenant. Audited as sla_policy.create. `Idempotency-Key` is honoured.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
+func (c *Client) CreateSLAPolicyWithBody(ctx context.Context, params *CreateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSLAPolicyRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSLAPolicy Create an SLA policy
+//
+// Targets per priority for first_reply (the first agent message after creation) and resolution (status solved or closed; pending and on_hold pause it), counted in the business hours given, or around the clock. At most 100 policies per tenant. Audited as sla_policy.create. `Idempotency-Key` is honoured.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
+func (c *Client) CreateSLAPolicy(ctx context.Context, params *CreateSLAPolicyParams, body CreateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSLAPolicyRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteSLAPolicy Delete an SLA policy
+//
+// Its clocks stop and are removed from the tickets. Audited as sla_policy.delete.
+//
+// Corresponds with DELETE /api/v1/admin/sla-policies/{sla_policy_id} (the `DeleteSLAPolicy` operationId).
+func (c *Client) DeleteSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteSLAPolicyRequest(c.Server, slaPolicyId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSLAPolicy Get an SLA policy
+//
+// The policy with its targets and business hours. Requires `admin.automations`.
+//
+// Corresponds with GET /api/v1/admin/sla-policies/{sla_policy_id} (the `GetSLAPolicy` operationId).
+func (c *Client) GetSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSLAPolicyRequest(c.Server, slaPolicyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateSLAPolicyWithBody Change an SLA policy
+//
+// Fields given replace the policy's (`business_hours: null` counts around the clock); the version goes up. Tickets' clocks take the change at their next event; disabling the policy stops its clocks at once. Audited as sla_policy.update.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
+func (c *Client) UpdateSLAPolicyWithBody(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateSLAPolicyRequestWithBody(c.Server, slaPolicyId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateSLAPolicy Change an SLA policy
+//
+// Fields given replace the policy's (`business_hours: null` counts around the clock); the version goes up. Tickets' clocks take the change at their next event; disabling the policy stops its clocks at once. Audited as sla_policy.update.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
+func (c *Client) UpdateSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateSLAPolicyRequest(c.Server, slaPolicyId, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3971,6 +4447,79 @@ func NewListAutomationRunsRequest(server string, automationId AutomationID, para
 	return req, nil
 }
 
+// NewListAutomationTimersRequest constructs an http.Request for the ListAutomationTimers method
+func NewListAutomationTimersRequest(server string, automationId AutomationID, params *ListAutomationTimersParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "automation_id", automationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/automations/%s/timers", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_token", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListDestinationsRequest constructs an http.Request for the ListDestinations method
 func NewListDestinationsRequest(server string, params *ListDestinationsParams) (*http.Request, error) {
 	var err error
@@ -4135,6 +4684,272 @@ func NewRotateSigningSecretRequestWithBody(server string, params *RotateSigningS
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListSLAPoliciesRequest constructs an http.Request for the ListSLAPolicies method
+func NewListSLAPoliciesRequest(server string, params *ListSLAPoliciesParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/sla-policies")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_token", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateSLAPolicyRequest calls the generic CreateSLAPolicy builder with application/json body
+func NewCreateSLAPolicyRequest(server string, params *CreateSLAPolicyParams, body CreateSLAPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateSLAPolicyRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewCreateSLAPolicyRequestWithBody constructs an http.Request for the CreateSLAPolicy method, with any body, and a specified content type
+func NewCreateSLAPolicyRequestWithBody(server string, params *CreateSLAPolicyParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/sla-policies")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewDeleteSLAPolicyRequest constructs an http.Request for the DeleteSLAPolicy method
+func NewDeleteSLAPolicyRequest(server string, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "sla_policy_id", slaPolicyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/sla-policies/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetSLAPolicyRequest constructs an http.Request for the GetSLAPolicy method
+func NewGetSLAPolicyRequest(server string, slaPolicyId SLAPolicyID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "sla_policy_id", slaPolicyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/sla-policies/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateSLAPolicyRequest calls the generic UpdateSLAPolicy builder with application/json body
+func NewUpdateSLAPolicyRequest(server string, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, body UpdateSLAPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateSLAPolicyRequestWithBody(server, slaPolicyId, params, "application/json", bodyReader)
+}
+
+// NewUpdateSLAPolicyRequestWithBody constructs an http.Request for the UpdateSLAPolicy method, with any body, and a specified content type
+func NewUpdateSLAPolicyRequestWithBody(server string, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "sla_policy_id", slaPolicyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/sla-policies/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -5255,6 +6070,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/admin/automations/{automation_id}/runs (the `ListAutomationRuns` operationId).
 	ListAutomationRunsWithResponse(ctx context.Context, automationId AutomationID, params *ListAutomationRunsParams, reqEditors ...RequestEditorFn) (*ListAutomationRunsResponse, error)
 
+	// ListAutomationTimersWithResponse A time-based rule's armed timers, soonest due first
+	//
+	// One per ticket and event type. Disabling or deleting the automation, or removing its delay, disarms them all at once.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/automations/{automation_id}/timers (the `ListAutomationTimers` operationId).
+	ListAutomationTimersWithResponse(ctx context.Context, automationId AutomationID, params *ListAutomationTimersParams, reqEditors ...RequestEditorFn) (*ListAutomationTimersResponse, error)
+
 	// ListDestinationsWithResponse Destination health
 	//
 	// Each destination (scheme://host:port) the tenant's actions called in the last 7 days,
@@ -5318,6 +6142,69 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/admin/settings/signing-secret/rotate (the `RotateSigningSecret` operationId).
 	RotateSigningSecretWithResponse(ctx context.Context, params *RotateSigningSecretParams, body RotateSigningSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateSigningSecretResponse, error)
+
+	// ListSLAPoliciesWithResponse List SLA policies in position order
+	//
+	// A ticket gets the first enabled policy, in this order, whose condition holds.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/sla-policies (the `ListSLAPolicies` operationId).
+	ListSLAPoliciesWithResponse(ctx context.Context, params *ListSLAPoliciesParams, reqEditors ...RequestEditorFn) (*ListSLAPoliciesResponse, error)
+
+	// CreateSLAPolicyWithBodyWithResponse Create an SLA policy
+	//
+	// Targets per priority for first_reply (the first agent message after creation) and resolution (status solved or closed; pending and on_hold pause it), counted in the business hours given, or around the clock. At most 100 policies per tenant. Audited as sla_policy.create. `Idempotency-Key` is honoured.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
+	CreateSLAPolicyWithBodyWithResponse(ctx context.Context, params *CreateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSLAPolicyResponse, error)
+
+	// CreateSLAPolicyWithResponse Create an SLA policy
+	//
+	// Targets per priority for first_reply (the first agent message after creation) and resolution (status solved or closed; pending and on_hold pause it), counted in the business hours given, or around the clock. At most 100 policies per tenant. Audited as sla_policy.create. `Idempotency-Key` is honoured.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
+	CreateSLAPolicyWithResponse(ctx context.Context, params *CreateSLAPolicyParams, body CreateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSLAPolicyResponse, error)
+
+	// DeleteSLAPolicyWithResponse Delete an SLA policy
+	//
+	// Its clocks stop and are removed from the tickets. Audited as sla_policy.delete.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/admin/sla-policies/{sla_policy_id} (the `DeleteSLAPolicy` operationId).
+	DeleteSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams, reqEditors ...RequestEditorFn) (*DeleteSLAPolicyResponse, error)
+
+	// GetSLAPolicyWithResponse Get an SLA policy
+	//
+	// The policy with its targets and business hours. Requires `admin.automations`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/sla-policies/{sla_policy_id} (the `GetSLAPolicy` operationId).
+	GetSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, reqEditors ...RequestEditorFn) (*GetSLAPolicyResponse, error)
+
+	// UpdateSLAPolicyWithBodyWithResponse Change an SLA policy
+	//
+	// Fields given replace the policy's (`business_hours: null` counts around the clock); the version goes up. Tickets' clocks take the change at their next event; disabling the policy stops its clocks at once. Audited as sla_policy.update.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
+	UpdateSLAPolicyWithBodyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error)
+
+	// UpdateSLAPolicyWithResponse Change an SLA policy
+	//
+	// Fields given replace the policy's (`business_hours: null` counts around the clock); the version goes up. Tickets' clocks take the change at their next event; disabling the policy stops its clocks at once. Audited as sla_policy.update.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
+	UpdateSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error)
 
 	// GetActionWithResponse Get an action with its live status
 	//
@@ -7143,6 +8030,96 @@ func (r ListAutomationRunsResponse) ContentType() string {
 	return ""
 }
 
+type ListAutomationTimersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TimerList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAutomationTimersResponse) GetJSON200() *TimerList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListAutomationTimersResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListAutomationTimersResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListAutomationTimersResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListAutomationTimersResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListAutomationTimersResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListAutomationTimersResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListAutomationTimersResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAutomationTimersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAutomationTimersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAutomationTimersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAutomationTimersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type ListDestinationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7511,6 +8488,491 @@ func (r RotateSigningSecretResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RotateSigningSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListSLAPoliciesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SLAPolicyList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSLAPoliciesResponse) GetJSON200() *SLAPolicyList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListSLAPoliciesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListSLAPoliciesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListSLAPoliciesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListSLAPoliciesResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListSLAPoliciesResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListSLAPoliciesResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSLAPoliciesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSLAPoliciesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSLAPoliciesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSLAPoliciesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateSLAPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *SLAPolicyEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateSLAPolicyResponse) GetJSON201() *SLAPolicyEnvelope {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateSLAPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateSLAPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateSLAPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateSLAPolicyResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateSLAPolicyResponse) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateSLAPolicyResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateSLAPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateSLAPolicyResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateSLAPolicyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateSLAPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateSLAPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateSLAPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateSLAPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteSLAPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SLAPolicyEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteSLAPolicyResponse) GetJSON200() *SLAPolicyEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteSLAPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteSLAPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteSLAPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteSLAPolicyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteSLAPolicyResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteSLAPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteSLAPolicyResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteSLAPolicyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteSLAPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteSLAPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteSLAPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteSLAPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetSLAPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SLAPolicyEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSLAPolicyResponse) GetJSON200() *SLAPolicyEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetSLAPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetSLAPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetSLAPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetSLAPolicyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetSLAPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetSLAPolicyResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetSLAPolicyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSLAPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSLAPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSLAPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSLAPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateSLAPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SLAPolicyEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSON200() *SLAPolicyEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r UpdateSLAPolicyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateSLAPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateSLAPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateSLAPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateSLAPolicyResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9178,6 +10640,21 @@ func (c *ClientWithResponses) ListAutomationRunsWithResponse(ctx context.Context
 	return ParseListAutomationRunsResponse(rsp)
 }
 
+// ListAutomationTimersWithResponse A time-based rule's armed timers, soonest due first
+//
+// One per ticket and event type. Disabling or deleting the automation, or removing its delay, disarms them all at once.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/automations/{automation_id}/timers (the `ListAutomationTimers` operationId).
+func (c *ClientWithResponses) ListAutomationTimersWithResponse(ctx context.Context, automationId AutomationID, params *ListAutomationTimersParams, reqEditors ...RequestEditorFn) (*ListAutomationTimersResponse, error) {
+	rsp, err := c.ListAutomationTimers(ctx, automationId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAutomationTimersResponse(rsp)
+}
+
 // ListDestinationsWithResponse Destination health
 //
 // Each destination (scheme://host:port) the tenant's actions called in the last 7 days,
@@ -9276,6 +10753,111 @@ func (c *ClientWithResponses) RotateSigningSecretWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseRotateSigningSecretResponse(rsp)
+}
+
+// ListSLAPoliciesWithResponse List SLA policies in position order
+//
+// A ticket gets the first enabled policy, in this order, whose condition holds.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/sla-policies (the `ListSLAPolicies` operationId).
+func (c *ClientWithResponses) ListSLAPoliciesWithResponse(ctx context.Context, params *ListSLAPoliciesParams, reqEditors ...RequestEditorFn) (*ListSLAPoliciesResponse, error) {
+	rsp, err := c.ListSLAPolicies(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSLAPoliciesResponse(rsp)
+}
+
+// CreateSLAPolicyWithBodyWithResponse Create an SLA policy
+//
+// Targets per priority for first_reply (the first agent message after creation) and resolution (status solved or closed; pending and on_hold pause it), counted in the business hours given, or around the clock. At most 100 policies per tenant. Audited as sla_policy.create. `Idempotency-Key` is honoured.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
+func (c *ClientWithResponses) CreateSLAPolicyWithBodyWithResponse(ctx context.Context, params *CreateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSLAPolicyResponse, error) {
+	rsp, err := c.CreateSLAPolicyWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSLAPolicyResponse(rsp)
+}
+
+// CreateSLAPolicyWithResponse Create an SLA policy
+//
+// Targets per priority for first_reply (the first agent message after creation) and resolution (status solved or closed; pending and on_hold pause it), counted in the business hours given, or around the clock. At most 100 policies per tenant. Audited as sla_policy.create. `Idempotency-Key` is honoured.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
+func (c *ClientWithResponses) CreateSLAPolicyWithResponse(ctx context.Context, params *CreateSLAPolicyParams, body CreateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSLAPolicyResponse, error) {
+	rsp, err := c.CreateSLAPolicy(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSLAPolicyResponse(rsp)
+}
+
+// DeleteSLAPolicyWithResponse Delete an SLA policy
+//
+// Its clocks stop and are removed from the tickets. Audited as sla_policy.delete.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/admin/sla-policies/{sla_policy_id} (the `DeleteSLAPolicy` operationId).
+func (c *ClientWithResponses) DeleteSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams, reqEditors ...RequestEditorFn) (*DeleteSLAPolicyResponse, error) {
+	rsp, err := c.DeleteSLAPolicy(ctx, slaPolicyId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteSLAPolicyResponse(rsp)
+}
+
+// GetSLAPolicyWithResponse Get an SLA policy
+//
+// The policy with its targets and business hours. Requires `admin.automations`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/sla-policies/{sla_policy_id} (the `GetSLAPolicy` operationId).
+func (c *ClientWithResponses) GetSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, reqEditors ...RequestEditorFn) (*GetSLAPolicyResponse, error) {
+	rsp, err := c.GetSLAPolicy(ctx, slaPolicyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSLAPolicyResponse(rsp)
+}
+
+// UpdateSLAPolicyWithBodyWithResponse Change an SLA policy
+//
+// Fields given replace the policy's (`business_hours: null` counts around the clock); the version goes up. Tickets' clocks take the change at their next event; disabling the policy stops its clocks at once. Audited as sla_policy.update.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
+func (c *ClientWithResponses) UpdateSLAPolicyWithBodyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error) {
+	rsp, err := c.UpdateSLAPolicyWithBody(ctx, slaPolicyId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateSLAPolicyResponse(rsp)
+}
+
+// UpdateSLAPolicyWithResponse Change an SLA policy
+//
+// Fields given replace the policy's (`business_hours: null` counts around the clock); the version goes up. Tickets' clocks take the change at their next event; disabling the policy stops its clocks at once. Audited as sla_policy.update.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
+func (c *ClientWithResponses) UpdateSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error) {
+	rsp, err := c.UpdateSLAPolicy(ctx, slaPolicyId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateSLAPolicyResponse(rsp)
 }
 
 // GetActionWithResponse Get an action with its live status
@@ -10948,6 +12530,81 @@ func ParseListAutomationRunsResponse(rsp *http.Response) (*ListAutomationRunsRes
 	return response, nil
 }
 
+// ParseListAutomationTimersResponse parses an HTTP response from a ListAutomationTimersWithResponse call
+func ParseListAutomationTimersResponse(rsp *http.Response) (*ListAutomationTimersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAutomationTimersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TimerList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseListDestinationsResponse parses an HTTP response from a ListDestinationsWithResponse call
 func ParseListDestinationsResponse(rsp *http.Response) (*ListDestinationsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11214,6 +12871,416 @@ func ParseRotateSigningSecretResponse(rsp *http.Response) (*RotateSigningSecretR
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListSLAPoliciesResponse parses an HTTP response from a ListSLAPoliciesWithResponse call
+func ParseListSLAPoliciesResponse(rsp *http.Response) (*ListSLAPoliciesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSLAPoliciesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SLAPolicyList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateSLAPolicyResponse parses an HTTP response from a CreateSLAPolicyWithResponse call
+func ParseCreateSLAPolicyResponse(rsp *http.Response) (*CreateSLAPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateSLAPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest SLAPolicyEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteSLAPolicyResponse parses an HTTP response from a DeleteSLAPolicyWithResponse call
+func ParseDeleteSLAPolicyResponse(rsp *http.Response) (*DeleteSLAPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteSLAPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SLAPolicyEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetSLAPolicyResponse parses an HTTP response from a GetSLAPolicyWithResponse call
+func ParseGetSLAPolicyResponse(rsp *http.Response) (*GetSLAPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSLAPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SLAPolicyEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateSLAPolicyResponse parses an HTTP response from a UpdateSLAPolicyWithResponse call
+func ParseUpdateSLAPolicyResponse(rsp *http.Response) (*UpdateSLAPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateSLAPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SLAPolicyEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Conflict

@@ -12,6 +12,10 @@ ALTER TABLE ticket_events DROP CONSTRAINT ticket_events_type_check;
 ALTER TABLE ticket_events ADD CONSTRAINT ticket_events_type_check
     CHECK (type IN ('ticket.created', 'ticket.updated', 'message.created', 'automation.delay_elapsed', 'sla.warning', 'sla.breached'));
 
+-- Generations come from one sequence, so every (re)arm or disarm of a timer is newer than
+-- all before it, across deletions: its workflow orders the signals it gets by it.
+CREATE SEQUENCE ticket_timers_generation;
+
 CREATE TABLE ticket_timers (
     id            text PRIMARY KEY, -- also its workflow's ID
     tenant_id     text NOT NULL,
@@ -19,7 +23,7 @@ CREATE TABLE ticket_timers (
     kind          text NOT NULL CHECK (kind IN ('delay', 'sla')),
     automation_id text REFERENCES automations (id) ON DELETE CASCADE, -- kind delay
     event_type    text,                                               -- kind delay: the type that armed it
-    generation    bigint NOT NULL,                                    -- + 1 at every (re)arm
+    generation    bigint NOT NULL DEFAULT nextval('ticket_timers_generation'), -- new at every (re)arm
     due_at        timestamptz NOT NULL,
     armed_at      timestamptz NOT NULL,
     event_id      text,                                               -- the event that armed it

@@ -77,8 +77,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	engine := &automations.Engine{
 		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth,
-		Start: func(ctx context.Context, a *domain.Action) { _ = runner.Start(ctx, a) },
-		Arm:   func(ctx context.Context, t *store.Timer) { _ = timerRunner.Arm(ctx, t) },
+		Start:  func(ctx context.Context, a *domain.Action) { _ = runner.Start(ctx, a) },
+		Arm:    func(ctx context.Context, t *store.Timer) { _ = timerRunner.Arm(ctx, t) },
+		Disarm: timerRunner.Disarm,
 	}
 	loopsCtx, stopLoops := context.WithCancel(ctx)
 	var loops sync.WaitGroup

@@ -17,8 +17,9 @@ const timerSignalsPerRun = 500
 // TicketTimer is one ticket timer (see internal/timers): it waits until the due time of
 // the latest generation it was armed with, a newer arm moving the time, then fires it
 // through PostgreSQL (FireTimer, retried until PostgreSQL answers) and ends, unless a
-// newer arm arrived meanwhile. Canceling it disarms it on Temporal's side; PostgreSQL's
-// row decides whether a firing does anything.
+// newer arm arrived meanwhile or the firing moved it on (an SLA warning to its breach). An
+// arm without a due time disarms it: it ends. PostgreSQL's row decides whether a firing
+// does anything.
 func TicketTimer(ctx workflow.Context, in timers.Input) error {
 	gen, due := in.Generation, in.DueAt
 	arms := workflow.GetSignalChannel(ctx, timers.SignalArm)
@@ -39,6 +40,9 @@ func TicketTimer(ctx workflow.Context, in timers.Input) error {
 	drain() // the arm that came with the start
 	signals := 0
 	for {
+		if due.IsZero() {
+			return nil // disarmed
+		}
 		if d := due.Sub(workflow.Now(ctx)); d > 0 {
 			timerCtx, cancel := workflow.WithCancel(ctx)
 			timer := workflow.NewTimer(timerCtx, d)
@@ -70,10 +74,12 @@ func TicketTimer(ctx workflow.Context, in timers.Input) error {
 			RetryPolicy:         recordOptions.RetryPolicy,
 			Summary:             "fire generation " + strconv.FormatInt(gen, 10),
 		})
-		if err := workflow.ExecuteActivity(actx, a.FireTimer, activities.FireTimerInput{TimerID: in.TimerID, Generation: gen}).Get(actx, nil); err != nil {
+		var res activities.FireTimerResult
+		if err := workflow.ExecuteActivity(actx, a.FireTimer, activities.FireTimerInput{TimerID: in.TimerID, Generation: gen}).Get(actx, &res); err != nil {
 			return err
 		}
-		if !drain() {
+		moved := res.Next > 0 && take(timers.Arm{Generation: res.Next, DueAt: res.NextDueAt})
+		if !drain() && !moved {
 			return nil
 		}
 	}

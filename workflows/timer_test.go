@@ -65,7 +65,7 @@ func TestTimerFiresAtTheLatestArm(t *testing.T) {
 	second := updatedEvent(a, ticketID, t0.Add(time.Hour))
 	env.RegisterDelayedCallback(func() {
 		rearmed, err := st.ArmDelay(ctx, a, second)
-		if err != nil || rearmed == nil || rearmed.Generation != 2 {
+		if err != nil || rearmed == nil || rearmed.Generation <= first.Generation {
 			t.Errorf("re-arm: %+v %v", rearmed, err)
 			return
 		}
@@ -121,10 +121,10 @@ func TestTimerArming(t *testing.T) {
 	st2, b, ticket2 := delayFixture(t, time.Hour, true)
 	g1, _ := st2.ArmDelay(ctx, b, updatedEvent(b, ticket2, t0))
 	g2, err := st2.ArmDelay(ctx, b, updatedEvent(b, ticket2, t0.Add(time.Minute)))
-	if err != nil || g2 == nil || g2.Generation != g1.Generation+1 || !g2.DueAt.Equal(t0.Add(time.Minute+time.Hour)) {
+	if err != nil || g2 == nil || g2.Generation <= g1.Generation || !g2.DueAt.Equal(t0.Add(time.Minute+time.Hour)) {
 		t.Fatalf("re-armed %+v %v", g2, err)
 	}
-	if fired, err := st2.FireTimer(ctx, g1.ID, g1.Generation); err != nil || fired {
+	if fired, _, err := st2.FireTimer(ctx, g1.ID, g1.Generation); err != nil || fired {
 		t.Fatalf("a stale generation fired: %v %v", fired, err)
 	}
 	off := false
@@ -134,7 +134,7 @@ func TestTimerArming(t *testing.T) {
 	if left, _, err := st2.ListTimers(ctx, b.TenantID, b.ID, nil, 10); err != nil || len(left) != 0 {
 		t.Fatalf("a disabled automation keeps timers: %+v %v", left, err)
 	}
-	if fired, err := st2.FireTimer(ctx, g2.ID, g2.Generation); err != nil || fired {
+	if fired, _, err := st2.FireTimer(ctx, g2.ID, g2.Generation); err != nil || fired {
 		t.Fatalf("a disarmed timer fired: %v %v", fired, err)
 	}
 }

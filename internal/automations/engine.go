@@ -44,7 +44,10 @@ type Engine struct {
 	Start func(ctx context.Context, a *domain.Action)
 	// Arm gives a delay automation's timer, (re)armed by an event, to Temporal once the
 	// event's transaction commits. Nil leaves timers for the relay.
-	Arm      func(ctx context.Context, t *store.Timer)
+	Arm func(ctx context.Context, t *store.Timer)
+	// Disarm tells a timer's workflow that the timer was disarmed at generation gen, once
+	// the transaction that did it commits. Nil leaves the workflow to find nothing to fire.
+	Disarm   func(ctx context.Context, timerID string, gen int64)
 	Log      *slog.Logger
 	MaxDepth int // 0 means domain.DefaultMaxChainDepth
 
@@ -63,7 +66,7 @@ func (e *Engine) maxDepth() int {
 // rule's own failure (a runtime error in its condition, a URL no longer allowed) is
 // recorded in its run; only storage errors fail the event, to be retried.
 func (e *Engine) Handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error) {
-	return e.handle(ctx, tx, ev, tx.EnabledAutomations)
+	return e.handle(ctx, tx, ev, tx.EnabledAutomations, tx.EnabledSLAPolicies)
 }
 
 // automationsFunc returns a tenant's enabled automations for an event type.
@@ -85,14 +88,36 @@ func (e *Engine) batchHandler() store.EventFunc {
 		}
 		return autos, err
 	}
+	policies := map[string][]domain.SLAPolicy{}
 	return func(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error) {
 		return e.handle(ctx, tx, ev, func(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error) {
 			return load(ctx, tx, tenantID, eventType)
+		}, func(ctx context.Context, tenantID string) ([]domain.SLAPolicy, error) {
+			if ps, ok := policies[tenantID]; ok {
+				return ps, nil
+			}
+			ps, err := tx.EnabledSLAPolicies(ctx, tenantID)
+			if err == nil {
+				policies[tenantID] = ps
+			}
+			return ps, err
 		})
 	}
 }
 
-func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, enabled automationsFunc) ([]domain.AutomationRun, error) {
+func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, enabled automationsFunc, slaPolicies policiesFunc) ([]domain.AutomationRun, error) {
+	env := rules.NewEnv(ev)
+	var machine vm.VM
+	if slaEvent(ev.Type) {
+		policies, err := slaPolicies(ctx, ev.TenantID)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.updateSLA(ctx, tx, ev, policies, env, &machine); err != nil {
+			return nil, err
+		}
+		env = rules.NewEnv(ev) // a fresh budget for the automations
+	}
 	var autos []domain.Automation
 	var err error
 	if ev.Type == domain.EventDelayElapsed {
@@ -103,8 +128,6 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 	if err != nil || len(autos) == 0 {
 		return nil, err
 	}
-	env := rules.NewEnv(ev)
-	var machine vm.VM
 	var tenant *domain.Tenant
 	runs := make([]domain.AutomationRun, 0, len(autos))
 	var overBudget, withinBudget []string

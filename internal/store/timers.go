@@ -17,8 +17,9 @@ const (
 	TimerSLA   = "sla"   // an SLA clock's warning or target
 )
 
-// Timer is an armed timer of a ticket. Its ID is also its Temporal workflow's; Generation
-// goes up at every (re)arm, and only the timer of the current generation fires.
+// Timer is an armed timer of a ticket. Its ID is also its Temporal workflow's. Generation
+// is new at every (re)arm, from one sequence (so it only grows, also across a disarm and a
+// new arm), and only the timer of the current generation fires.
 type Timer struct {
 	ID           string
 	TenantID     string
@@ -86,7 +87,7 @@ func (s *Conn) ArmDelay(ctx context.Context, a *domain.Automation, ev *domain.Ti
 	}
 	row := &timerRow{
 		ID: DelayTimerID(a.ID, ev.TicketID, ev.Type), TenantID: ev.TenantID, TicketID: ev.TicketID, Kind: TimerDelay,
-		AutomationID: nullString(a.ID), EventType: nullString(ev.Type), Generation: 1,
+		AutomationID: nullString(a.ID), EventType: nullString(ev.Type),
 		DueAt: ev.OccurredAt.Add(a.Delay), ArmedAt: now(), EventID: nullString(ev.ID),
 		Event: firing{
 			Type: domain.EventDelayElapsed, Actor: ev.Origin.Actor, Depth: ev.Origin.Depth, Chain: chain, CausedBy: ev.Origin.CausedBy,
@@ -94,10 +95,10 @@ func (s *Conn) ArmDelay(ctx context.Context, a *domain.Automation, ev *domain.Ti
 			Automation: a.ID, Previous: ev.Previous, Changes: ev.Changes, Message: ev.Message,
 		},
 	}
-	q := s.db.NewInsert().Model(row)
+	q := s.db.NewInsert().Model(row).ExcludeColumn("generation")
 	if a.Rearm {
 		q = q.On("CONFLICT (id) DO UPDATE").
-			Set("generation = tt.generation + 1").Set("due_at = EXCLUDED.due_at").Set("armed_at = EXCLUDED.armed_at").
+			Set("generation = nextval('ticket_timers_generation')").Set("due_at = EXCLUDED.due_at").Set("armed_at = EXCLUDED.armed_at").
 			Set("event_id = EXCLUDED.event_id").Set("event = EXCLUDED.event").Set("synced = false")
 	} else {
 		q = q.On("CONFLICT (id) DO NOTHING")
@@ -150,28 +151,46 @@ func (s *Conn) SyncTimers(ctx context.Context, minAge time.Duration, limit int, 
 }
 
 // FireTimer ends generation gen of a timer that came due: if the timer is still armed at
-// that generation (not re-armed, nor disarmed by its automation's disabling or deletion),
-// it is removed and its event enters the outbox, carrying the ticket as it is now, in one
-// transaction; it reports whether that happened. Calling it again is harmless.
-func (s *Conn) FireTimer(ctx context.Context, id string, gen int64) (bool, error) {
-	fired := false
-	err := s.InTx(ctx, func(tx *Conn) error {
+// that generation (not re-armed, nor disarmed by its automation's or policy's change), its
+// event enters the outbox, carrying the ticket as it is now, in one transaction; it
+// reports whether that happened. A delay timer is then gone. An SLA clock's warning marks
+// the clock warned and moves the same timer on to the breach, which it returns as next
+// (the workflow waits for it without a signal); a breach marks the clock breached. Calling
+// it again is harmless: the generation is used up.
+func (s *Conn) FireTimer(ctx context.Context, id string, gen int64) (fired bool, next *Timer, err error) {
+	err = s.InTx(ctx, func(tx *Conn) error {
 		var rows []timerRow
-		if err := tx.db.NewDelete().Model(&rows).Where("id = ? AND generation = ?", id, gen).Returning("*").Scan(ctx); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if err := tx.db.NewSelect().Model(&rows).Where("id = ? AND generation = ?", id, gen).For("UPDATE").Scan(ctx); err != nil {
 			return err
 		}
 		if len(rows) == 0 {
 			return nil
 		}
 		r := rows[0]
+		drop := func() error {
+			_, err := tx.db.NewDelete().Table("ticket_timers").Where("id = ?", r.ID).Exec(ctx)
+			return err
+		}
 		t, err := getTicketRow(ctx, tx.db, r.TenantID, r.TicketID)
 		if domain.ErrorCode(err) == domain.ENOTFOUND {
-			return nil
+			return drop()
 		}
 		if err != nil {
 			return err
 		}
 		f := r.Event
+		if r.Kind == TimerSLA {
+			var ok bool
+			if ok, next, err = tx.markClock(ctx, &r); err != nil || !ok {
+				return err
+			}
+			f = r.Event
+		}
+		if next == nil {
+			if err := drop(); err != nil {
+				return err
+			}
+		}
 		ev := &eventRow{
 			ID: domain.NewID(domain.PrefixEvent), TenantID: r.TenantID, TicketID: r.TicketID, Type: f.Type,
 			Actor: f.Actor, Depth: max(f.Depth, 1), Chain: f.Chain, CausedBy: nullString(f.CausedBy),
@@ -192,7 +211,61 @@ func (s *Conn) FireTimer(ctx context.Context, id string, gen int64) (bool, error
 		fired = true
 		return nil
 	})
-	return fired, err
+	if err != nil {
+		return false, nil, err
+	}
+	return fired, next, nil
+}
+
+// markClock records that an SLA timer's mark was reached on its clock: warned, or
+// breached. After a warning, a clock still running moves the timer on to its breach
+// (returned as next). ok is false when the clock is gone (the timer is dropped).
+func (tx *Conn) markClock(ctx context.Context, r *timerRow) (ok bool, next *Timer, err error) {
+	metric := r.Event.SLA.Metric
+	var clocks []clockRow
+	if err := tx.db.NewSelect().Model(&clocks).Where("ticket_id = ? AND metric = ?", r.TicketID, metric).For("UPDATE").Scan(ctx); err != nil {
+		return false, nil, err
+	}
+	if len(clocks) == 0 {
+		_, err := tx.db.NewDelete().Table("ticket_timers").Where("id = ?", r.ID).Exec(ctx)
+		return false, nil, err
+	}
+	c := clocks[0]
+	q := tx.db.NewUpdate().Table("ticket_slas").Where("ticket_id = ? AND metric = ?", r.TicketID, metric)
+	if r.Event.Type == domain.EventSLAWarning {
+		q = q.Set("warned = true")
+	} else {
+		q = q.Set("breached_at = coalesce(breached_at, ?)", r.DueAt)
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return false, nil, err
+	}
+	if c.DueAt != nil {
+		r.Event.SLA.DueAt = c.DueAt.UTC()
+	}
+	if r.Event.Type != domain.EventSLAWarning || c.RunningSince == nil || c.BreachedAt != nil || c.DueAt == nil {
+		return true, nil, nil
+	}
+	breach := *r
+	if err := tx.db.NewRaw("SELECT nextval('ticket_timers_generation')").Scan(ctx, &breach.Generation); err != nil {
+		return false, nil, err
+	}
+	breach.DueAt, breach.ArmedAt, breach.Synced = c.DueAt.UTC(), now(), true
+	breach.Event.Type = domain.EventSLABreached
+	breach.Event.SLA = &domain.SLAMark{PolicyID: r.Event.SLA.PolicyID, Metric: metric, DueAt: c.DueAt.UTC()}
+	if _, err := tx.db.NewUpdate().Model(&breach).WherePK().Exec(ctx); err != nil {
+		return false, nil, err
+	}
+	t := breach.toDomain()
+	return true, &t, nil
+}
+
+// NextTimerGeneration returns a generation newer than every timer's so far: a disarm
+// signalled with it ends the timers armed before it, and no later arm.
+func (s *Conn) NextTimerGeneration(ctx context.Context) (int64, error) {
+	var g int64
+	err := s.db.NewRaw("SELECT nextval('ticket_timers_generation')").Scan(ctx, &g)
+	return g, err
 }
 
 // TimerCursor is a position in a timer listing (due_at, id).

@@ -7,19 +7,26 @@
 // One workflow per timer rather than one per ticket: its history stays a handful of
 // events (start, timer, fire, end; a re-arm adds a signal and a timer), a ticket's busy
 // life never grows one history, disarming an automation is one batch cancel by its
-// AutomationId, and the start is one signal-with-start call, whatever else the ticket has.
+// AutomationId signal, and the start is one signal-with-start call, whatever else the ticket has.
+//
+// Generations come from one PostgreSQL sequence and only grow: a workflow keeps the
+// newest arm it got and ignores older ones, and a disarm is an arm with a newer
+// generation and no due time, so signals that cross never lose a newer arm.
 package timers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	batchpb "go.temporal.io/api/batch/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/threada/threada/internal/actions"
@@ -41,7 +48,8 @@ type Input struct {
 	DueAt      time.Time
 }
 
-// Arm (re)arms a timer's workflow.
+// Arm (re)arms a timer's workflow; a zero DueAt disarms it (the workflow ends, unless a
+// newer arm follows).
 type Arm struct {
 	Generation int64
 	DueAt      time.Time
@@ -149,33 +157,59 @@ func (r *Runner) RelayOnce(ctx context.Context, minAge time.Duration) (int, erro
 	})
 }
 
-// Disarm cancels the timer workflows of an automation whose timers PostgreSQL already
-// dropped (it was disabled, deleted, or lost its delay): one batch operation in Temporal.
-// Best effort: a timer it misses (Temporal unreachable, or one armed a moment ago and
-// not yet visible) finds no timer to fire when it comes due, and ends doing nothing.
-func (r *Runner) Disarm(ctx context.Context, automationID string) {
+// Disarm tells a timer's workflow that PostgreSQL disarmed it at generation gen (see
+// store.DisarmSLA): it ends, unless an arm newer than gen reached it. Best effort: a
+// workflow that missed it finds nothing to fire when it comes due.
+func (r *Runner) Disarm(ctx context.Context, timerID string, gen int64) {
+	if !r.gate.Available() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actions.CallTimeout)
+	defer cancel()
+	err := r.client.SignalWorkflow(ctx, timerID, "", SignalArm, Arm{Generation: gen})
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		err = nil // it ended already
+	}
+	r.gate.Observe(err)
+	if err != nil {
+		r.log.Warn("disarming a timer's workflow; it ends doing nothing when due", "timer_id", timerID, "err", err)
+	}
+}
+
+// DisarmAutomation tells the timer workflows of an automation whose timers PostgreSQL
+// dropped (disabled, deleted, or its delay removed) that they are disarmed at generation
+// gen: one Temporal batch operation that signals them all, so a timer armed again later
+// (with a newer generation) is not affected. Best effort, like Disarm.
+func (r *Runner) DisarmAutomation(ctx context.Context, automationID string, gen int64) {
 	if !r.gate.Available() || !domain.ValidID(domain.PrefixAutomation, automationID) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actions.CallTimeout)
 	defer cancel()
-	err := cancelByQuery(ctx, r.client, r.namespace, fmt.Sprintf("WorkflowType = '%s' AND AutomationId = '%s' AND ExecutionStatus = 'Running'", WorkflowName, automationID),
-		"automation "+automationID+" was disabled or deleted")
+	err := signalByQuery(ctx, r.client, r.namespace,
+		fmt.Sprintf("WorkflowType = '%s' AND AutomationId = '%s' AND ExecutionStatus = 'Running'", WorkflowName, automationID),
+		Arm{Generation: gen}, "automation "+automationID+" was disabled, deleted or lost its delay")
 	r.gate.Observe(err)
 	if err != nil {
-		r.log.Warn("canceling a disarmed automation's timer workflows; they end doing nothing when due", "automation_id", automationID, "err", err)
+		r.log.Warn("disarming an automation's timer workflows; they end doing nothing when due", "automation_id", automationID, "err", err)
 	}
 }
 
-// cancelByQuery starts a Temporal batch operation that cancels the workflows query finds.
-func cancelByQuery(ctx context.Context, c client.Client, namespace, query, reason string) error {
-	_, err := c.WorkflowService().StartBatchOperation(ctx, &workflowservice.StartBatchOperationRequest{
+// signalByQuery starts a Temporal batch operation that sends arm to the timer workflows
+// query finds.
+func signalByQuery(ctx context.Context, c client.Client, namespace, query string, arm Arm, reason string) error {
+	input, err := converter.GetDefaultDataConverter().ToPayloads(arm)
+	if err != nil {
+		return err
+	}
+	_, err = c.WorkflowService().StartBatchOperation(ctx, &workflowservice.StartBatchOperationRequest{
 		Namespace:       namespace,
 		VisibilityQuery: query,
 		JobId:           domain.NewID("batch"),
 		Reason:          reason,
-		Operation: &workflowservice.StartBatchOperationRequest_CancellationOperation{
-			CancellationOperation: &batchpb.BatchOperationCancellation{Identity: "threada"},
+		Operation: &workflowservice.StartBatchOperationRequest_SignalOperation{
+			SignalOperation: &batchpb.BatchOperationSignal{Signal: SignalArm, Input: input, Identity: "threada"},
 		},
 	})
 	return err

@@ -1,0 +1,306 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+// targetSeconds is a priority's targets as stored: seconds, 0 for none.
+type targetSeconds struct {
+	FirstReply int64 `json:"first_reply,omitempty"`
+	Resolution int64 `json:"resolution,omitempty"`
+}
+
+type slaPolicyRow struct {
+	bun.BaseModel `bun:"table:sla_policies,alias:sp"`
+
+	ID             string                   `bun:"id,pk"`
+	TenantID       string                   `bun:"tenant_id"`
+	Name           string                   `bun:"name"`
+	Enabled        bool                     `bun:"enabled"`
+	Condition      string                   `bun:"condition"`
+	Position       int                      `bun:"position"`
+	Targets        map[string]targetSeconds `bun:"targets,type:jsonb"`
+	WarningPercent int                      `bun:"warning_percent"`
+	Calendar       *domain.BusinessCalendar `bun:"calendar,type:jsonb"`
+	Version        int                      `bun:"version"`
+	CreatedAt      time.Time                `bun:"created_at"`
+	UpdatedAt      time.Time                `bun:"updated_at"`
+}
+
+func (r *slaPolicyRow) toDomain() domain.SLAPolicy {
+	p := domain.SLAPolicy{ID: r.ID, TenantID: r.TenantID, Name: r.Name, Enabled: r.Enabled, Condition: r.Condition, Position: r.Position,
+		Targets: map[string]domain.SLATarget{}, WarningPercent: r.WarningPercent, Version: r.Version,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+	for prio, t := range r.Targets {
+		p.Targets[prio] = domain.SLATarget{FirstReply: time.Duration(t.FirstReply) * time.Second, Resolution: time.Duration(t.Resolution) * time.Second}
+	}
+	if r.Calendar != nil {
+		c := *r.Calendar
+		if c.Check() == nil { // stored calendars were checked when saved
+			p.Calendar = &c
+		}
+	}
+	return p
+}
+
+func (r *slaPolicyRow) apply(in domain.SLAPolicyInput) {
+	if in.Name != nil {
+		r.Name = *in.Name
+	}
+	if in.Enabled != nil {
+		r.Enabled = *in.Enabled
+	}
+	if in.Condition != nil {
+		r.Condition = *in.Condition
+	}
+	if in.Position != nil {
+		r.Position = *in.Position
+	}
+	if in.Targets != nil {
+		r.Targets = map[string]targetSeconds{}
+		for prio, t := range *in.Targets {
+			r.Targets[prio] = targetSeconds{FirstReply: int64(t.FirstReply / time.Second), Resolution: int64(t.Resolution / time.Second)}
+		}
+	}
+	if in.WarningPercent != nil {
+		r.WarningPercent = *in.WarningPercent
+	}
+	switch {
+	case in.ClearCalendar:
+		r.Calendar = nil
+	case in.Calendar != nil:
+		r.Calendar = in.Calendar
+	}
+}
+
+// CreateSLAPolicy stores a checked policy; without a position it goes last. ECONFLICT past
+// domain.MaxSLAPolicies.
+func (s *Conn) CreateSLAPolicy(ctx context.Context, tenantID string, in domain.SLAPolicyInput) (*domain.SLAPolicy, error) {
+	var out domain.SLAPolicy
+	err := s.InTx(ctx, func(tx *Conn) error {
+		if _, err := tx.db.NewSelect().Table("tenants").Column("id").Where("id = ?", tenantID).For("NO KEY UPDATE").Exec(ctx); err != nil {
+			return err
+		}
+		n, err := tx.db.NewSelect().Table("sla_policies").Where("tenant_id = ?", tenantID).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if n >= domain.MaxSLAPolicies {
+			return domain.Errorf(domain.ECONFLICT, "A tenant can have at most %d SLA policies.", domain.MaxSLAPolicies)
+		}
+		at := now()
+		row := &slaPolicyRow{ID: domain.NewID(domain.PrefixSLAPolicy), TenantID: tenantID, Enabled: true,
+			WarningPercent: domain.DefaultSLAWarningPercent, Version: 1, CreatedAt: at, UpdatedAt: at}
+		row.apply(in)
+		if in.Position == nil {
+			if err := tx.db.NewSelect().Table("sla_policies").ColumnExpr("coalesce(max(position) + 1, 0)").
+				Where("tenant_id = ?", tenantID).Scan(ctx, &row.Position); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.db.NewInsert().Model(row).Exec(ctx); err != nil {
+			return err
+		}
+		out = row.toDomain()
+		return nil
+	})
+	return &out, err
+}
+
+// GetSLAPolicy returns one policy of the tenant. ENOTFOUND.
+func (s *Conn) GetSLAPolicy(ctx context.Context, tenantID, id string) (*domain.SLAPolicy, error) {
+	row := new(slaPolicyRow)
+	if err := s.db.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).Scan(ctx); err != nil {
+		return nil, wrapErr(err, "No SLA policy "+id+" exists.")
+	}
+	p := row.toDomain()
+	return &p, nil
+}
+
+// UpdateSLAPolicy applies the fields present and bumps the version. Clocks already running
+// take the change at their ticket's next event. ENOTFOUND.
+func (s *Conn) UpdateSLAPolicy(ctx context.Context, tenantID, id string, in domain.SLAPolicyInput) (*domain.SLAPolicy, error) {
+	var out domain.SLAPolicy
+	err := s.InTx(ctx, func(tx *Conn) error {
+		row := new(slaPolicyRow)
+		if err := tx.db.NewSelect().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).For("UPDATE").Scan(ctx); err != nil {
+			return wrapErr(err, "No SLA policy "+id+" exists.")
+		}
+		row.apply(in)
+		row.Version++
+		row.UpdatedAt = now()
+		if _, err := tx.db.NewUpdate().Model(row).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		out = row.toDomain()
+		return nil
+	})
+	return &out, err
+}
+
+// DeleteSLAPolicy removes a policy; its clocks stop and go. ENOTFOUND.
+func (s *Conn) DeleteSLAPolicy(ctx context.Context, tenantID, id string) (*domain.SLAPolicy, error) {
+	row := new(slaPolicyRow)
+	if err := s.db.NewDelete().Model(row).Where("id = ? AND tenant_id = ?", id, tenantID).Returning("*").Scan(ctx); err != nil {
+		return nil, wrapErr(err, "No SLA policy "+id+" exists.")
+	}
+	p := row.toDomain()
+	return &p, nil
+}
+
+// ListSLAPolicies returns the tenant's policies in position order after the cursor.
+func (s *Conn) ListSLAPolicies(ctx context.Context, tenantID string, after *AutomationCursor, limit int) ([]domain.SLAPolicy, bool, error) {
+	var rows []slaPolicyRow
+	q := s.db.NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
+	if after != nil {
+		q = q.Where("(position, id) > (?, ?)", after.Position, after.ID)
+	}
+	if err := q.OrderExpr("position, id").Limit(int64(limit + 1)).Scan(ctx); err != nil {
+		return nil, false, err
+	}
+	out, more := pageOf(rows, limit, (*slaPolicyRow).toDomain)
+	return out, more, nil
+}
+
+// EnabledSLAPolicies returns the tenant's enabled policies in position order.
+func (s *Conn) EnabledSLAPolicies(ctx context.Context, tenantID string) ([]domain.SLAPolicy, error) {
+	var rows []slaPolicyRow
+	if err := s.db.NewSelect().Model(&rows).Where("tenant_id = ? AND enabled", tenantID).OrderExpr("position, id").Scan(ctx); err != nil {
+		return nil, err
+	}
+	out, _ := pageOf(rows, len(rows), (*slaPolicyRow).toDomain)
+	return out, nil
+}
+
+type clockRow struct {
+	bun.BaseModel `bun:"table:ticket_slas,alias:ts"`
+
+	TicketID     string     `bun:"ticket_id,pk"`
+	Metric       string     `bun:"metric,pk"`
+	TenantID     string     `bun:"tenant_id"`
+	PolicyID     string     `bun:"policy_id"`
+	TargetMS     int64      `bun:"target_ms"`
+	ElapsedMS    int64      `bun:"elapsed_ms"`
+	RunningSince *time.Time `bun:"running_since"`
+	DueAt        *time.Time `bun:"due_at"`
+	WarningAt    *time.Time `bun:"warning_at"`
+	Warned       bool       `bun:"warned"`
+	BreachedAt   *time.Time `bun:"breached_at"`
+	AchievedAt   *time.Time `bun:"achieved_at"`
+}
+
+func (r *clockRow) toDomain() *domain.SLAClock {
+	return &domain.SLAClock{Metric: r.Metric, PolicyID: r.PolicyID, Target: time.Duration(r.TargetMS) * time.Millisecond,
+		Elapsed: time.Duration(r.ElapsedMS) * time.Millisecond, RunningSince: utcPtr(r.RunningSince), DueAt: utcPtr(r.DueAt),
+		WarningAt: utcPtr(r.WarningAt), Warned: r.Warned, Breached: r.BreachedAt != nil, BreachedAt: utcPtr(r.BreachedAt), AchievedAt: utcPtr(r.AchievedAt)}
+}
+
+// TicketClocks returns a ticket's SLA clocks by metric.
+func (s *Conn) TicketClocks(ctx context.Context, ticketID string) (map[string]*domain.SLAClock, error) {
+	var rows []clockRow
+	if err := s.db.NewSelect().Model(&rows).Where("ticket_id = ?", ticketID).Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*domain.SLAClock, len(rows))
+	for i := range rows {
+		out[rows[i].Metric] = rows[i].toDomain()
+	}
+	return out, nil
+}
+
+// SaveClock stores a ticket's clock.
+func (s *Conn) SaveClock(ctx context.Context, tenantID, ticketID string, c *domain.SLAClock) error {
+	row := &clockRow{TicketID: ticketID, Metric: c.Metric, TenantID: tenantID, PolicyID: c.PolicyID, TargetMS: c.Target.Milliseconds(),
+		ElapsedMS: c.Elapsed.Milliseconds(), RunningSince: c.RunningSince, DueAt: c.DueAt, WarningAt: c.WarningAt, Warned: c.Warned,
+		BreachedAt: c.BreachedAt, AchievedAt: c.AchievedAt}
+	_, err := s.db.NewInsert().Model(row).On("CONFLICT (ticket_id, metric) DO UPDATE").
+		Set("policy_id = EXCLUDED.policy_id").Set("target_ms = EXCLUDED.target_ms").Set("elapsed_ms = EXCLUDED.elapsed_ms").
+		Set("running_since = EXCLUDED.running_since").Set("due_at = EXCLUDED.due_at").Set("warning_at = EXCLUDED.warning_at").
+		Set("warned = EXCLUDED.warned").Set("breached_at = EXCLUDED.breached_at").Set("achieved_at = EXCLUDED.achieved_at").Exec(ctx)
+	return err
+}
+
+// DeleteClock removes a ticket's clock of a metric (no policy applies any more).
+func (s *Conn) DeleteClock(ctx context.Context, ticketID, metric string) error {
+	_, err := s.db.NewDelete().Table("ticket_slas").Where("ticket_id = ? AND metric = ?", ticketID, metric).Exec(ctx)
+	return err
+}
+
+// SLATimerID is the ID of the timer of a ticket's clock.
+func SLATimerID(ticketID, metric string) string { return "sla:" + ticketID + ":" + metric }
+
+// ArmSLA (re)arms the timer of a ticket's clock for its next mark: typ is sla.warning or
+// sla.breached, due when it is reached.
+func (s *Conn) ArmSLA(ctx context.Context, tenantID, ticketID string, c *domain.SLAClock, typ string, due time.Time) (*Timer, error) {
+	row := &timerRow{
+		ID: SLATimerID(ticketID, c.Metric), TenantID: tenantID, TicketID: ticketID, Kind: TimerSLA,
+		DueAt: due, ArmedAt: now(),
+		Event: firing{Type: typ, Actor: "sla:" + c.PolicyID, Depth: 1, Chain: []string{},
+			SLA: &domain.SLAMark{PolicyID: c.PolicyID, Metric: c.Metric, DueAt: derefTime(c.DueAt)}},
+	}
+	var gens []int64
+	err := s.db.NewInsert().Model(row).ExcludeColumn("generation").On("CONFLICT (id) DO UPDATE").
+		Set("generation = nextval('ticket_timers_generation')").Set("due_at = EXCLUDED.due_at").Set("armed_at = EXCLUDED.armed_at").
+		Set("event = EXCLUDED.event").Set("synced = false").
+		Where("tt.due_at <> EXCLUDED.due_at OR tt.event <> EXCLUDED.event").
+		Returning("generation").Scan(ctx, &gens)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if len(gens) == 0 { // armed already, for this very mark
+		return nil, nil
+	}
+	row.Generation = gens[0]
+	t := row.toDomain()
+	return &t, nil
+}
+
+// DisarmSLA removes the timer of a ticket's clock. If there was one it returns a new
+// generation, to tell its workflow that it is disarmed (0 otherwise).
+func (s *Conn) DisarmSLA(ctx context.Context, ticketID, metric string) (int64, error) {
+	var gens []int64
+	err := s.db.NewRaw("DELETE FROM ticket_timers WHERE id = ? RETURNING nextval('ticket_timers_generation')", SLATimerID(ticketID, metric)).Scan(ctx, &gens)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	if len(gens) == 0 {
+		return 0, nil
+	}
+	return gens[0], nil
+}
+
+func derefTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+// TicketSLAs returns the SLA of each of the tenant's tickets that has clocks.
+func (s *Conn) TicketSLAs(ctx context.Context, tenantID string, ticketIDs []string) (map[string]*domain.TicketSLA, error) {
+	if len(ticketIDs) == 0 {
+		return nil, nil
+	}
+	var rows []clockRow
+	if err := s.db.NewSelect().Model(&rows).Where("tenant_id = ? AND ticket_id IN (?)", tenantID, bun.In(ticketIDs)).Scan(ctx); err != nil {
+		return nil, err
+	}
+	out := map[string]*domain.TicketSLA{}
+	for i := range rows {
+		r := &rows[i]
+		t := out[r.TicketID]
+		if t == nil {
+			t = &domain.TicketSLA{PolicyID: r.PolicyID, Clocks: map[string]*domain.SLAClock{}}
+			out[r.TicketID] = t
+		}
+		t.Clocks[r.Metric] = r.toDomain()
+	}
+	return out, nil
+}
