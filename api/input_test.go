@@ -17,7 +17,7 @@ import (
 // second key, so that every path of the API can be filled in.
 type inputFixture struct {
 	actionFixture
-	automation, otherKey string
+	automation, otherKey, slaPolicy string
 }
 
 func (e *testEnv) inputFixture() inputFixture {
@@ -27,13 +27,30 @@ func (e *testEnv) inputFixture() inputFixture {
 		actionFixture: f,
 		automation:    e.newAutomation(f, exampleAutomation()),
 		otherKey:      e.createKeyViaAPI(f.key, map[string]any{"name": "other", "scopes": []string{"support.read"}}).Key.KeyID,
+		slaPolicy:     e.newSLAPolicy(f),
 	}
+}
+
+func (e *testEnv) newSLAPolicy(f actionFixture) string {
+	e.t.Helper()
+	resp := e.do(req{method: "POST", path: "/api/v1/admin/sla-policies", key: e.adminKey(f), body: map[string]any{
+		"name": "Standard", "condition": "true", "targets": map[string]any{"normal": map[string]any{"resolution": "24h"}}}})
+	if resp.Status != http.StatusCreated {
+		e.t.Fatalf("create SLA policy: %d %s", resp.Status, resp.Body)
+	}
+	var out struct {
+		SLAPolicy struct {
+			ID string `json:"sla_policy_id"`
+		} `json:"sla_policy"`
+	}
+	resp.decode(e.t, &out)
+	return out.SLAPolicy.ID
 }
 
 // path fills an OpenAPI path template with the fixture's records; the action does not
 // exist, which the requests that use it never get far enough to notice.
 func (f inputFixture) path(template string) string {
-	return strings.NewReplacer("{ticket_id}", f.ticket, "{automation_id}", f.automation, "{key_id}", f.otherKey,
+	return strings.NewReplacer("{ticket_id}", f.ticket, "{automation_id}", f.automation, "{key_id}", f.otherKey, "{sla_policy_id}", f.slaPolicy,
 		"{action_id}", "act_"+strings.Repeat("0", domain.IDBodyLen)).Replace(template)
 }
 
