@@ -165,3 +165,29 @@ func TestWhoami(t *testing.T) {
 	wantError(t, e.do(req{method: "GET", path: "/api/v1/public/whoami", key: "thr_nope"}), http.StatusUnauthorized, typeAuthentication, "")
 	wantError(t, e.do(req{method: "GET", path: "/api/v1/public/whoami?x=1", key: key}), http.StatusBadRequest, typeInvalidRequest, "x")
 }
+
+func TestDryRunOfADraftRendersItsActions(t *testing.T) {
+	e := newTestEnv(t)
+	f := e.actionFixture("https://hooks.example.com")
+	key := e.adminKey(f)
+	resp := e.do(req{method: "POST", path: "/api/v1/admin/automations/test", key: key, body: map[string]any{
+		"condition": "true", "ticket_id": f.ticket,
+		"actions": []any{map[string]any{"type": "custom_http", "method": "POST", "url": "/t/{{ ticket.ticket_id }}"}},
+	}})
+	var out struct {
+		Matched bool `json:"matched"`
+		Actions []struct {
+			Request struct {
+				URL string `json:"url"`
+			} `json:"request"`
+		} `json:"actions"`
+	}
+	resp.decode(t, &out)
+	if resp.Status != http.StatusOK || !out.Matched || len(out.Actions) != 1 || out.Actions[0].Request.URL != "https://hooks.example.com/t/"+f.ticket {
+		t.Fatalf("%d %s", resp.Status, resp.Body)
+	}
+	wantError(t, e.do(req{method: "POST", path: "/api/v1/admin/automations/test", key: key, body: map[string]any{
+		"automation_id": "aut_06h02zzzzzzzzzzzzzzzzzzzzz", "ticket_id": f.ticket,
+		"actions": []any{map[string]any{"type": "set_fields", "add_tags": []string{"x"}}},
+	}}), http.StatusBadRequest, typeInvalidRequest, "actions")
+}

@@ -164,6 +164,8 @@ func (s *server) app() *fiber.App {
 	admin.Post("/action-replays/:replay_id/cancel", adminActions, s.writes(s.cancelReplayBatch))
 	admin.Get("/destinations", adminActions, s.listDestinations)
 	admin.Get("/actions", adminActions, s.listTenantActions)
+
+	s.mountConsole(app) // last: it calls the routes above in process
 	return app
 }
 

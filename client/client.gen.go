@@ -955,7 +955,9 @@ type DryRunActionType string
 
 // DryRunRequest defines model for DryRunRequest.
 type DryRunRequest struct {
-	AutomationId *string `json:"automation_id,omitempty"`
+	// Actions With `condition`: a draft's actions, rendered on a match as they would run.
+	Actions      *[]AutomationAction `json:"actions,omitempty"`
+	AutomationId *string             `json:"automation_id,omitempty"`
 
 	// Changes field -> {from, to}, for subject, status, priority, tags, contact.
 	Changes *map[string]struct {
