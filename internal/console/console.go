@@ -94,13 +94,14 @@ func (cn *Console) Register(app fiber.Router) {
 }
 
 // headers sets what every console response carries: no caching (pages show secrets once
-// and tenant data), no framing, no referrer (filters stay in the console), and a content
+// and tenant data), no framing, no referrer outside the console (filters stay in it; a
+// policy of no-referrer would make browsers send Origin: null on our own forms), and a content
 // security policy that allows only the console's own scripts and styles.
 func (cn *Console) headers(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderXFrameOptions, "DENY")
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set(fiber.HeaderReferrerPolicy, "same-origin")
 	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	if strings.HasPrefix(c.Path(), Prefix+"/static/") {
