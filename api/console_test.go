@@ -137,6 +137,21 @@ func TestConsoleSessions(t *testing.T) {
 		t.Errorf("a form sent twice:\n%s", dup)
 	}
 
+	// Rotating shows the new secret once; revoking needs the key's name typed.
+	zapier := keyIDOf(secret[1])
+	_, confirm := cc.get("/admin/keys/" + zapier + "/rotate")
+	status, rotated := cc.post("/admin/keys/"+zapier+"/rotate", url.Values{"csrf_token": {csrfOf(t, confirm)}, "grace_period_seconds": {"0"}})
+	if status != http.StatusOK || !strings.Contains(rotated, `id="new-secret"`) || strings.Contains(rotated, secret[1]) {
+		t.Fatalf("rotate: %d\n%s", status, rotated)
+	}
+	_, confirm = cc.get("/admin/keys/" + zapier + "/revoke")
+	if status, _ := cc.post("/admin/keys/"+zapier+"/revoke", url.Values{"csrf_token": {csrfOf(t, confirm)}, "confirm": {"nope"}}); status != http.StatusBadRequest {
+		t.Errorf("revoke without the name typed: %d", status)
+	}
+	if status, page := cc.post("/admin/keys/"+zapier+"/revoke", url.Values{"csrf_token": {csrfOf(t, confirm)}, "confirm": {"zapier"}}); status != http.StatusOK || !strings.Contains(page, "The key was revoked") {
+		t.Errorf("revoke: %d\n%s", status, page)
+	}
+
 	// Revoking the session's key ends the session at its next page.
 	if resp := e.do(req{method: "POST", path: "/api/v1/admin/api-keys/" + keyIDOf(admin) + "/revoke", key: admin}); resp.Status != http.StatusOK {
 		t.Fatalf("revoke: %d %s", resp.Status, resp.Body)
