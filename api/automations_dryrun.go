@@ -15,6 +15,7 @@ import (
 // dryRunRequest is the body of POST /automations/test.
 type dryRunRequest struct {
 	Condition    *string                       `json:"condition"`
+	Actions      *[]domain.AutomationAction    `json:"actions"` // with condition: a draft's actions
 	AutomationID *string                       `json:"automation_id"`
 	TicketID     *string                       `json:"ticket_id"`
 	Ticket       *ticketSnapshot               `json:"ticket"`
@@ -92,10 +93,21 @@ func (s *server) testAutomation(c *fiber.Ctx, db *store.Conn) error {
 	}
 	var compiled *rules.Compiled
 	if req.Condition != nil {
-		if compiled, err = rules.Compile(&domain.Automation{Condition: *req.Condition}); err != nil {
+		draft := &domain.Automation{Condition: *req.Condition}
+		if req.Actions != nil {
+			in := domain.AutomationInput{Actions: req.Actions}
+			if err := in.CheckStatic(false); err != nil {
+				return err
+			}
+			draft.Actions = *in.Actions
+		}
+		if compiled, err = rules.Compile(draft); err != nil {
 			return err
 		}
 	} else {
+		if req.Actions != nil {
+			return domain.Invalidf("actions", "`actions` goes with `condition` (a draft); a saved automation is tested with its own.")
+		}
 		if !domain.ValidID(domain.PrefixAutomation, *req.AutomationID) {
 			return domain.Errorf(domain.ENOTFOUND, "No automation %q exists.", *req.AutomationID)
 		}

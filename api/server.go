@@ -132,6 +132,7 @@ func (s *server) app() *fiber.App {
 	pub.Post("/actions/:action_id/cancel", act, s.writes(s.cancelAction))
 	pub.Get("/actions/:action_id/attempts", readActions, s.listAttempts)
 	pub.Post("/actions/:action_id/replay", act, s.preferWait, s.writes(s.replayAction))
+	pub.Get("/whoami", s.authorize(domain.AllScopes...), s.whoami)
 
 	auto := s.authorize(domain.ScopeAdminAutomations)
 	admin := app.Group(adminPrefix)
@@ -139,6 +140,7 @@ func (s *server) app() *fiber.App {
 	admin.Post("/automations", auto, s.writes(s.createAutomation))
 	admin.Post("/automations/test", auto, s.writes(s.testAutomation))
 	admin.Post("/automations/backtest", auto, s.backtestAutomation)
+	admin.Post("/automations/validate", auto, s.validateAutomation)
 	admin.Get("/automations/:automation_id", auto, s.getAutomation)
 	admin.Patch("/automations/:automation_id", auto, s.writes(s.updateAutomation))
 	admin.Delete("/automations/:automation_id", auto, s.writes(s.deleteAutomation))
@@ -169,6 +171,9 @@ func (s *server) app() *fiber.App {
 	admin.Get("/action-replays/:replay_id", adminActions, s.getReplayBatch)
 	admin.Post("/action-replays/:replay_id/cancel", adminActions, s.writes(s.cancelReplayBatch))
 	admin.Get("/destinations", adminActions, s.listDestinations)
+	admin.Get("/actions", adminActions, s.listTenantActions)
+
+	s.mountConsole(app) // last: it calls the routes above in process
 	return app
 }
 

@@ -860,6 +860,28 @@ type AutomationUpdate struct {
 	Rearm *bool `json:"rearm,omitempty"`
 }
 
+// AutomationValidateRequest defines model for AutomationValidateRequest.
+type AutomationValidateRequest struct {
+	Actions   *[]AutomationAction `json:"actions,omitempty"`
+	Condition *string             `json:"condition,omitempty"`
+}
+
+// AutomationValidateResponse defines model for AutomationValidateResponse.
+type AutomationValidateResponse struct {
+	Errors []struct {
+		// Column 1-based.
+		Column *int `json:"column"`
+
+		// Line 1-based, when the compiler gives a position.
+		Line    *int   `json:"line"`
+		Message string `json:"message"`
+
+		// Param The field, e.g. condition or actions[0].url.
+		Param string `json:"param"`
+	} `json:"errors"`
+	Valid bool `json:"valid"`
+}
+
 // BacktestRequest defines model for BacktestRequest.
 type BacktestRequest struct {
 	Actions   []AutomationAction `json:"actions"`
@@ -1008,7 +1030,9 @@ type DryRunActionType string
 
 // DryRunRequest defines model for DryRunRequest.
 type DryRunRequest struct {
-	AutomationId *string `json:"automation_id,omitempty"`
+	// Actions With `condition`: a draft's actions, rendered on a match as they would run.
+	Actions      *[]AutomationAction `json:"actions,omitempty"`
+	AutomationId *string             `json:"automation_id,omitempty"`
 
 	// Changes field -> {from, to}, for subject, status, priority, tags, contact.
 	Changes *map[string]struct {
@@ -1528,6 +1552,21 @@ type CancelActionReplayParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ListTenantActionsParams defines parameters for ListTenantActions.
+type ListTenantActionsParams struct {
+	// Limit Page size, 1 to 100.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	PageToken    *PageToken    `form:"page_token,omitempty" json:"page_token,omitempty"`
+	Status       *ActionStatus `form:"status,omitempty" json:"status,omitempty"`
+	TicketId     *string       `form:"ticket_id,omitempty" json:"ticket_id,omitempty"`
+	AutomationId *string       `form:"automation_id,omitempty" json:"automation_id,omitempty"`
+
+	// Host e.g. hooks.example.com
+	Host *string `form:"host,omitempty" json:"host,omitempty"`
+}
+
 // ListKeysParams defines parameters for ListKeys.
 type ListKeysParams struct {
 	// Limit Page size, 1 to 100.
@@ -1787,6 +1826,9 @@ type BacktestAutomationJSONRequestBody = BacktestRequest
 // TestAutomationJSONRequestBody defines body for TestAutomation for application/json ContentType.
 type TestAutomationJSONRequestBody = DryRunRequest
 
+// ValidateAutomationJSONRequestBody defines body for ValidateAutomation for application/json ContentType.
+type ValidateAutomationJSONRequestBody = AutomationValidateRequest
+
 // UpdateAutomationJSONRequestBody defines body for UpdateAutomation for application/json ContentType.
 type UpdateAutomationJSONRequestBody = AutomationUpdate
 
@@ -1934,6 +1976,17 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/admin/action-replays/{replay_id}/cancel (the `CancelActionReplay` operationId).
 	CancelActionReplay(ctx context.Context, replayId ReplayID, params *CancelActionReplayParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTenantActions The tenant's actions, newest first, filtered
+	//
+	// Every action of the tenant, newest first, optionally only those of one `status`, one
+	// ticket, one automation (the actions it started) or one destination `host` (the host
+	// of the call's URL). Statuses are those recorded in PostgreSQL; `GET
+	// /api/v1/public/actions/{action_id}` adds the live detail of a running one. Requires
+	// `admin.actions`.
+	//
+	// Corresponds with GET /api/v1/admin/actions (the `ListTenantActions` operationId).
+	ListTenantActions(ctx context.Context, params *ListTenantActionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListKeys List the tenant's API keys, newest first
 	//
@@ -2091,6 +2144,32 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/admin/automations/test (the `TestAutomation` operationId).
 	TestAutomation(ctx context.Context, params *TestAutomationParams, body TestAutomationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ValidateAutomationWithBody Check a draft's condition and actions
+	//
+	// Checks `condition`, `actions` or both as creating the automation would (compiled,
+	// templates included, and the `custom_http` URLs against the tenant's settings) and
+	// answers 200 with every problem found, at most one for the condition and one for the
+	// actions, with the line and column the compiler reports. Nothing is saved, so an
+	// editor can call it as the admin types. Requires `admin.automations`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/admin/automations/validate (the `ValidateAutomation` operationId).
+	ValidateAutomationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ValidateAutomation Check a draft's condition and actions
+	//
+	// Checks `condition`, `actions` or both as creating the automation would (compiled,
+	// templates included, and the `custom_http` URLs against the tenant's settings) and
+	// answers 200 with every problem found, at most one for the condition and one for the
+	// actions, with the line and column the compiler reports. Nothing is saved, so an
+	// editor can call it as the admin types. Requires `admin.automations`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/admin/automations/validate (the `ValidateAutomation` operationId).
+	ValidateAutomation(ctx context.Context, body ValidateAutomationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteAutomation Delete an automation
 	//
@@ -2424,6 +2503,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/public/tickets/{ticket_id}/messages (the `AddMessage` operationId).
 	AddMessage(ctx context.Context, ticketId TicketID, params *AddMessageParams, body AddMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Whoami The key making the request
+	//
+	// The API key that sent the request: its id, tenant, name, scopes and expiry, never its
+	// secret. Any valid key may ask; clients such as the admin console use it to know what
+	// the key may do.
+	//
+	// Corresponds with GET /api/v1/public/whoami (the `Whoami` operationId).
+	Whoami(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // CreateActionReplayWithBody Replay many finished actions, at a bounded rate
@@ -2503,6 +2591,27 @@ func (c *Client) GetActionReplay(ctx context.Context, replayId ReplayID, reqEdit
 // Corresponds with POST /api/v1/admin/action-replays/{replay_id}/cancel (the `CancelActionReplay` operationId).
 func (c *Client) CancelActionReplay(ctx context.Context, replayId ReplayID, params *CancelActionReplayParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCancelActionReplayRequest(c.Server, replayId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTenantActions The tenant's actions, newest first, filtered
+//
+// Every action of the tenant, newest first, optionally only those of one `status`, one
+// ticket, one automation (the actions it started) or one destination `host` (the host
+// of the call's URL). Statuses are those recorded in PostgreSQL; `GET
+// /api/v1/public/actions/{action_id}` adds the live detail of a running one. Requires
+// `admin.actions`.
+//
+// Corresponds with GET /api/v1/admin/actions (the `ListTenantActions` operationId).
+func (c *Client) ListTenantActions(ctx context.Context, params *ListTenantActionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTenantActionsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2810,6 +2919,52 @@ func (c *Client) TestAutomationWithBody(ctx context.Context, params *TestAutomat
 // Corresponds with POST /api/v1/admin/automations/test (the `TestAutomation` operationId).
 func (c *Client) TestAutomation(ctx context.Context, params *TestAutomationParams, body TestAutomationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewTestAutomationRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ValidateAutomationWithBody Check a draft's condition and actions
+//
+// Checks `condition`, `actions` or both as creating the automation would (compiled,
+// templates included, and the `custom_http` URLs against the tenant's settings) and
+// answers 200 with every problem found, at most one for the condition and one for the
+// actions, with the line and column the compiler reports. Nothing is saved, so an
+// editor can call it as the admin types. Requires `admin.automations`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/admin/automations/validate (the `ValidateAutomation` operationId).
+func (c *Client) ValidateAutomationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewValidateAutomationRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ValidateAutomation Check a draft's condition and actions
+//
+// Checks `condition`, `actions` or both as creating the automation would (compiled,
+// templates included, and the `custom_http` URLs against the tenant's settings) and
+// answers 200 with every problem found, at most one for the condition and one for the
+// actions, with the line and column the compiler reports. Nothing is saved, so an
+// editor can call it as the admin types. Requires `admin.automations`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/admin/automations/validate (the `ValidateAutomation` operationId).
+func (c *Client) ValidateAutomation(ctx context.Context, body ValidateAutomationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewValidateAutomationRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3513,6 +3668,25 @@ func (c *Client) AddMessage(ctx context.Context, ticketId TicketID, params *AddM
 	return c.Client.Do(req)
 }
 
+// Whoami The key making the request
+//
+// The API key that sent the request: its id, tenant, name, scopes and expiry, never its
+// secret. Any valid key may ask; clients such as the admin console use it to know what
+// the key may do.
+//
+// Corresponds with GET /api/v1/public/whoami (the `Whoami` operationId).
+func (c *Client) Whoami(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWhoamiRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewCreateActionReplayRequest calls the generic CreateActionReplay builder with application/json body
 func NewCreateActionReplayRequest(server string, params *CreateActionReplayParams, body CreateActionReplayJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3646,6 +3820,120 @@ func NewCancelActionReplayRequest(server string, replayId ReplayID, params *Canc
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewListTenantActionsRequest constructs an http.Request for the ListTenantActions method
+func NewListTenantActionsRequest(server string, params *ListTenantActionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/actions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageToken != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_token", *params.PageToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.TicketId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ticket_id", *params.TicketId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AutomationId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "automation_id", *params.AutomationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Host != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "host", *params.Host, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -4255,6 +4543,46 @@ func NewTestAutomationRequestWithBody(server string, params *TestAutomationParam
 		}
 
 	}
+
+	return req, nil
+}
+
+// NewValidateAutomationRequest calls the generic ValidateAutomation builder with application/json body
+func NewValidateAutomationRequest(server string, body ValidateAutomationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewValidateAutomationRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewValidateAutomationRequestWithBody constructs an http.Request for the ValidateAutomation method, with any body, and a specified content type
+func NewValidateAutomationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/automations/validate")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -5763,6 +6091,33 @@ func NewAddMessageRequestWithBody(server string, ticketId TicketID, params *AddM
 	return req, nil
 }
 
+// NewWhoamiRequest constructs an http.Request for the Whoami method
+func NewWhoamiRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/public/whoami")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -5857,6 +6212,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/admin/action-replays/{replay_id}/cancel (the `CancelActionReplay` operationId).
 	CancelActionReplayWithResponse(ctx context.Context, replayId ReplayID, params *CancelActionReplayParams, reqEditors ...RequestEditorFn) (*CancelActionReplayResponse, error)
+
+	// ListTenantActionsWithResponse The tenant's actions, newest first, filtered
+	//
+	// Every action of the tenant, newest first, optionally only those of one `status`, one
+	// ticket, one automation (the actions it started) or one destination `host` (the host
+	// of the call's URL). Statuses are those recorded in PostgreSQL; `GET
+	// /api/v1/public/actions/{action_id}` adds the live detail of a running one. Requires
+	// `admin.actions`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/actions (the `ListTenantActions` operationId).
+	ListTenantActionsWithResponse(ctx context.Context, params *ListTenantActionsParams, reqEditors ...RequestEditorFn) (*ListTenantActionsResponse, error)
 
 	// ListKeysWithResponse List the tenant's API keys, newest first
 	//
@@ -6024,6 +6392,32 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/admin/automations/test (the `TestAutomation` operationId).
 	TestAutomationWithResponse(ctx context.Context, params *TestAutomationParams, body TestAutomationJSONRequestBody, reqEditors ...RequestEditorFn) (*TestAutomationResponse, error)
+
+	// ValidateAutomationWithBodyWithResponse Check a draft's condition and actions
+	//
+	// Checks `condition`, `actions` or both as creating the automation would (compiled,
+	// templates included, and the `custom_http` URLs against the tenant's settings) and
+	// answers 200 with every problem found, at most one for the condition and one for the
+	// actions, with the line and column the compiler reports. Nothing is saved, so an
+	// editor can call it as the admin types. Requires `admin.automations`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/automations/validate (the `ValidateAutomation` operationId).
+	ValidateAutomationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ValidateAutomationResponse, error)
+
+	// ValidateAutomationWithResponse Check a draft's condition and actions
+	//
+	// Checks `condition`, `actions` or both as creating the automation would (compiled,
+	// templates included, and the `custom_http` URLs against the tenant's settings) and
+	// answers 200 with every problem found, at most one for the condition and one for the
+	// actions, with the line and column the compiler reports. Nothing is saved, so an
+	// editor can call it as the admin types. Requires `admin.automations`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/automations/validate (the `ValidateAutomation` operationId).
+	ValidateAutomationWithResponse(ctx context.Context, body ValidateAutomationJSONRequestBody, reqEditors ...RequestEditorFn) (*ValidateAutomationResponse, error)
 
 	// DeleteAutomationWithResponse Delete an automation
 	//
@@ -6393,6 +6787,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/public/tickets/{ticket_id}/messages (the `AddMessage` operationId).
 	AddMessageWithResponse(ctx context.Context, ticketId TicketID, params *AddMessageParams, body AddMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*AddMessageResponse, error)
+
+	// WhoamiWithResponse The key making the request
+	//
+	// The API key that sent the request: its id, tenant, name, scopes and expiry, never its
+	// secret. Any valid key may ask; clients such as the admin console use it to know what
+	// the key may do.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/public/whoami (the `Whoami` operationId).
+	WhoamiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WhoamiResponse, error)
 }
 
 type CreateActionReplayResponse struct {
@@ -6687,6 +7092,89 @@ func (r CancelActionReplayResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CancelActionReplayResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListTenantActionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ActionList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTenantActionsResponse) GetJSON200() *ActionList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListTenantActionsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTenantActionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListTenantActionsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListTenantActionsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListTenantActionsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ListTenantActionsResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTenantActionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTenantActionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTenantActionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTenantActionsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7636,6 +8124,103 @@ func (r TestAutomationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r TestAutomationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ValidateAutomationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AutomationValidateResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ValidateAutomationResponse) GetJSON200() *AutomationValidateResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ValidateAutomationResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ValidateAutomationResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ValidateAutomationResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ValidateAutomationResponse) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ValidateAutomationResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ValidateAutomationResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ValidateAutomationResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ValidateAutomationResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ValidateAutomationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ValidateAutomationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ValidateAutomationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ValidateAutomationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10233,6 +10818,82 @@ func (r AddMessageResponse) ContentType() string {
 	return ""
 }
 
+type WhoamiResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *KeyEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WhoamiResponse) GetJSON200() *KeyEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r WhoamiResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r WhoamiResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r WhoamiResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r WhoamiResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r WhoamiResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r WhoamiResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WhoamiResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WhoamiResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WhoamiResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CreateActionReplayWithBodyWithResponse Replay many finished actions, at a bounded rate
 //
 // Replays the tenant's finished actions that the filter matches, created in
@@ -10306,6 +10967,25 @@ func (c *ClientWithResponses) CancelActionReplayWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseCancelActionReplayResponse(rsp)
+}
+
+// ListTenantActionsWithResponse The tenant's actions, newest first, filtered
+//
+// Every action of the tenant, newest first, optionally only those of one `status`, one
+// ticket, one automation (the actions it started) or one destination `host` (the host
+// of the call's URL). Statuses are those recorded in PostgreSQL; `GET
+// /api/v1/public/actions/{action_id}` adds the live detail of a running one. Requires
+// `admin.actions`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/actions (the `ListTenantActions` operationId).
+func (c *ClientWithResponses) ListTenantActionsWithResponse(ctx context.Context, params *ListTenantActionsParams, reqEditors ...RequestEditorFn) (*ListTenantActionsResponse, error) {
+	rsp, err := c.ListTenantActions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTenantActionsResponse(rsp)
 }
 
 // ListKeysWithResponse List the tenant's API keys, newest first
@@ -10563,6 +11243,44 @@ func (c *ClientWithResponses) TestAutomationWithResponse(ctx context.Context, pa
 		return nil, err
 	}
 	return ParseTestAutomationResponse(rsp)
+}
+
+// ValidateAutomationWithBodyWithResponse Check a draft's condition and actions
+//
+// Checks `condition`, `actions` or both as creating the automation would (compiled,
+// templates included, and the `custom_http` URLs against the tenant's settings) and
+// answers 200 with every problem found, at most one for the condition and one for the
+// actions, with the line and column the compiler reports. Nothing is saved, so an
+// editor can call it as the admin types. Requires `admin.automations`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/automations/validate (the `ValidateAutomation` operationId).
+func (c *ClientWithResponses) ValidateAutomationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ValidateAutomationResponse, error) {
+	rsp, err := c.ValidateAutomationWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseValidateAutomationResponse(rsp)
+}
+
+// ValidateAutomationWithResponse Check a draft's condition and actions
+//
+// Checks `condition`, `actions` or both as creating the automation would (compiled,
+// templates included, and the `custom_http` URLs against the tenant's settings) and
+// answers 200 with every problem found, at most one for the condition and one for the
+// actions, with the line and column the compiler reports. Nothing is saved, so an
+// editor can call it as the admin types. Requires `admin.automations`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/automations/validate (the `ValidateAutomation` operationId).
+func (c *ClientWithResponses) ValidateAutomationWithResponse(ctx context.Context, body ValidateAutomationJSONRequestBody, reqEditors ...RequestEditorFn) (*ValidateAutomationResponse, error) {
+	rsp, err := c.ValidateAutomation(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseValidateAutomationResponse(rsp)
 }
 
 // DeleteAutomationWithResponse Delete an automation
@@ -11150,6 +11868,23 @@ func (c *ClientWithResponses) AddMessageWithResponse(ctx context.Context, ticket
 	return ParseAddMessageResponse(rsp)
 }
 
+// WhoamiWithResponse The key making the request
+//
+// The API key that sent the request: its id, tenant, name, scopes and expiry, never its
+// secret. Any valid key may ask; clients such as the admin console use it to know what
+// the key may do.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/public/whoami (the `Whoami` operationId).
+func (c *ClientWithResponses) WhoamiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WhoamiResponse, error) {
+	rsp, err := c.Whoami(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWhoamiResponse(rsp)
+}
+
 // ParseCreateActionReplayResponse parses an HTTP response from a CreateActionReplayWithResponse call
 func ParseCreateActionReplayResponse(rsp *http.Response) (*CreateActionReplayResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11376,6 +12111,74 @@ func ParseCancelActionReplayResponse(rsp *http.Response) (*CancelActionReplayRes
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListTenantActionsResponse parses an HTTP response from a ListTenantActionsWithResponse call
+func ParseListTenantActionsResponse(rsp *http.Response) (*ListTenantActionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTenantActionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ActionList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -12136,6 +12939,88 @@ func ParseTestAutomationResponse(rsp *http.Response) (*TestAutomationResponse, e
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest DryRunResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseValidateAutomationResponse parses an HTTP response from a ValidateAutomationWithResponse call
+func ParseValidateAutomationResponse(rsp *http.Response) (*ValidateAutomationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ValidateAutomationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AutomationValidateResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -14385,6 +15270,67 @@ func ParseAddMessageResponse(rsp *http.Response) (*AddMessageResponse, error) {
 			return nil, err
 		}
 		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseWhoamiResponse parses an HTTP response from a WhoamiWithResponse call
+func ParseWhoamiResponse(rsp *http.Response) (*WhoamiResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WhoamiResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest KeyEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests

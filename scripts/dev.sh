@@ -47,6 +47,23 @@ else
 	echo "dev: (that file also sets THREADA_TENANT_ID, WEBHOOK_SECRET and DATABASE_URL)" >&2
 fi
 
+# The admin console's demo key: every scope of the demo tenant, made once (also for a demo
+# env from before the console) and kept in the demo env as THREADA_ADMIN_KEY.
+admin_key=$(set -a; . "$demo"; echo "${THREADA_ADMIN_KEY:-}")
+if [ -z "$admin_key" ] || ! THREADA_API_KEY="$admin_key" bin/api key verify >/dev/null 2>&1; then
+	demo_tenant=$(set -a; . "$demo"; echo "$THREADA_TENANT_ID")
+	admin_key=$(bin/api key create --tenant "$demo_tenant" --name "console admin" \
+		--scopes admin.keys,admin.automations,admin.actions,admin.settings,admin.audit,support.read,support.write,support.actions |
+		sed -n 's/.*"api_key": "\(.*\)".*/\1/p')
+	sed -i -E '/^(export )?THREADA_ADMIN_KEY=/d' "$demo"
+	(umask 077 && echo "THREADA_ADMIN_KEY=$admin_key" >>"$demo")
+	echo "dev: created the demo admin key for the console; it is shown only this once:" >&2
+	echo "" >&2
+	echo "    THREADA_ADMIN_KEY=$admin_key" >&2
+	echo "" >&2
+	echo "dev: it is also in $demo (THREADA_ADMIN_KEY)." >&2
+fi
+
 # So that `source .dev/demo.env` also points the CLI (bin/api) at this database. Every line
 # exports its variable, so the commands run after sourcing it see them.
 sed -i -E '/^(export )?DATABASE_URL=/d; s/^([A-Z_]+=)/export \1/' "$demo" && echo "export DATABASE_URL=$DATABASE_URL" >>"$demo"
@@ -66,6 +83,7 @@ pids+=($!)
 echo "dev: echo receiver on http://$echo_addr (prints what it receives)" >&2
 echo "dev: Temporal UI on $TEMPORAL_UI_URL" >&2
 echo "dev: API on http://$HTTP_ADDR/api/v1/public (OpenAPI at /api/v1/public/openapi.json)" >&2
+echo "dev: admin console on http://$HTTP_ADDR/admin (sign in with THREADA_ADMIN_KEY from $demo)" >&2
 bin/api serve &
 pids+=($!)
 wait -n "${pids[@]}"

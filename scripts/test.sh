@@ -16,6 +16,9 @@ fi
 go vet ./...
 # The OpenAPI document as integrators' tools see it (skipped, saying so, without Node.js).
 scripts/lint-openapi.sh
+# axe-core for the console's browser test, which runs in Chromium when it is installed and
+# skips, saying why, when it is not (.ci/run installs it and sets CONSOLE_BROWSER_TEST=required).
+scripts/console-web.sh install
 go test -race -count=1 -timeout 10m "$@" ./...
 # A short fuzzing run past the checked-in seeds (api/testdata/fuzz): arbitrary bodies,
 # queries and page tokens through the real app never get a 5xx. FUZZTIME=0 skips it.

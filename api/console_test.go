@@ -1,0 +1,165 @@
+package main
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+// serveHTTP serves the env's app on a loopback port for the test's life; the console needs
+// a real server for browsers and cookie jars.
+func (e *testEnv) serveHTTP() string {
+	e.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	go func() { _ = e.app.Listener(ln) }()
+	e.t.Cleanup(func() { _ = e.app.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
+
+// consoleClient is a browser without JavaScript: cookies, no redirects followed silently.
+type consoleClient struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func newConsoleClient(t *testing.T, base string) *consoleClient {
+	jar, _ := cookiejar.New(nil)
+	return &consoleClient{t: t, base: base, http: &http.Client{Jar: jar}}
+}
+
+func (cc *consoleClient) get(path string) (int, string) {
+	cc.t.Helper()
+	resp, err := cc.http.Get(cc.base + path)
+	if err != nil {
+		cc.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (cc *consoleClient) post(path string, form url.Values) (int, string) {
+	cc.t.Helper()
+	resp, err := cc.http.PostForm(cc.base+path, form)
+	if err != nil {
+		cc.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var csrfInput = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// csrf is the token of the last form on page.
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfInput.FindAllStringSubmatch(page, -1)
+	if m == nil {
+		t.Fatalf("no CSRF token on the page:\n%s", page)
+	}
+	return m[len(m)-1][1]
+}
+
+func (cc *consoleClient) signIn(key string) string {
+	cc.t.Helper()
+	_, page := cc.get("/admin/sign-in")
+	status, page := cc.post("/admin/sign-in", url.Values{"csrf_token": {csrfOf(cc.t, page)}, "api_key": {key}})
+	if status != http.StatusOK {
+		cc.t.Fatalf("sign in: %d\n%s", status, page)
+	}
+	return page
+}
+
+func TestConsoleSessions(t *testing.T) {
+	e := newTestEnv(t)
+	base := e.serveHTTP()
+	tenant := e.newTenant("Acme")
+	admin := e.newKey(tenant, domain.ScopeAdminKeys, domain.ScopeAdminAudit, domain.ScopeSupportRead)
+	other := e.newTenant("Other")
+	e.newKey(other, domain.ScopeSupportRead)
+
+	cc := newConsoleClient(t, base)
+	if status, page := cc.get("/admin/keys"); status != http.StatusOK || !strings.Contains(page, `name="api_key"`) {
+		t.Fatalf("signed out, a page sends to sign in: %d", status)
+	}
+	page := cc.signIn(admin)
+	if !strings.Contains(page, "<h1>API keys</h1>") {
+		t.Fatalf("after sign in, the first page the key may use:\n%s", page)
+	}
+	for _, hidden := range []string{"/admin/automations", "/admin/settings", "/admin/actions"} {
+		if strings.Contains(page, `href="`+hidden+`"`) {
+			t.Errorf("the menu shows %s, which the key may not use", hidden)
+		}
+		if status, _ := cc.get(hidden); status != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", hidden, status)
+		}
+	}
+	if strings.Contains(page, admin) || strings.Contains(e.logs.String(), admin) {
+		t.Error("the key is on a page or in the logs")
+	}
+	var rows int
+	if err := e.store.DB().NewRaw("SELECT count(*) FROM console_sessions WHERE position(? in encode(sealed_key, 'escape')) > 0", admin).Scan(t.Context(), &rows); err != nil || rows != 0 {
+		t.Errorf("the key is readable in the session table (%d rows, %v)", rows, err)
+	}
+
+	// Only the key's tenant: the other tenant's key is not listed.
+	if strings.Count(page, `/revoke"`) != 1 {
+		t.Errorf("want the one key of this tenant listed:\n%s", page)
+	}
+
+	// A form without the session's CSRF token, or from another origin, is refused.
+	if status, _ := cc.post("/admin/keys", url.Values{"name": {"x"}, "scopes": {"support.read"}}); status != http.StatusForbidden {
+		t.Errorf("no CSRF token: %d", status)
+	}
+	token := csrfOf(t, page)
+	status, created := cc.post("/admin/keys", url.Values{"csrf_token": {token}, "name": {"zapier"}, "scopes": {"support.read"}, "idempotency_key": {"0123456789abcdef0123"}})
+	secret := regexp.MustCompile(`value="(thr_[^"]+)"`).FindStringSubmatch(created)
+	if status != http.StatusCreated || secret == nil {
+		t.Fatalf("create: %d\n%s", status, created)
+	}
+	if _, again := cc.get("/admin/keys"); strings.Contains(again, secret[1]) {
+		t.Error("the secret is shown a second time")
+	}
+	// The same form sent again creates nothing more and shows no secret.
+	if _, dup := cc.post("/admin/keys", url.Values{"csrf_token": {token}, "name": {"zapier"}, "scopes": {"support.read"}, "idempotency_key": {"0123456789abcdef0123"}}); strings.Contains(dup, `id="new-secret"`) || !strings.Contains(dup, "already sent") {
+		t.Errorf("a form sent twice:\n%s", dup)
+	}
+
+	// Rotating shows the new secret once; revoking needs the key's name typed.
+	zapier := keyIDOf(secret[1])
+	_, confirm := cc.get("/admin/keys/" + zapier + "/rotate")
+	status, rotated := cc.post("/admin/keys/"+zapier+"/rotate", url.Values{"csrf_token": {csrfOf(t, confirm)}, "grace_period_seconds": {"0"}})
+	if status != http.StatusOK || !strings.Contains(rotated, `id="new-secret"`) || strings.Contains(rotated, secret[1]) {
+		t.Fatalf("rotate: %d\n%s", status, rotated)
+	}
+	_, confirm = cc.get("/admin/keys/" + zapier + "/revoke")
+	if status, _ := cc.post("/admin/keys/"+zapier+"/revoke", url.Values{"csrf_token": {csrfOf(t, confirm)}, "confirm": {"nope"}}); status != http.StatusBadRequest {
+		t.Errorf("revoke without the name typed: %d", status)
+	}
+	if status, page := cc.post("/admin/keys/"+zapier+"/revoke", url.Values{"csrf_token": {csrfOf(t, confirm)}, "confirm": {"zapier"}}); status != http.StatusOK || !strings.Contains(page, "The key was revoked") {
+		t.Errorf("revoke: %d\n%s", status, page)
+	}
+
+	// Revoking the session's key ends the session at its next page.
+	if resp := e.do(req{method: "POST", path: "/api/v1/admin/api-keys/" + keyIDOf(admin) + "/revoke", key: admin}); resp.Status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", resp.Status, resp.Body)
+	}
+	if status, page := cc.get("/admin/keys"); status != http.StatusOK || !strings.Contains(page, "no longer works") {
+		t.Fatalf("a revoked key's session: %d\n%s", status, page)
+	}
+	if status, page := cc.get("/admin/audit"); !strings.Contains(page, `name="api_key"`) {
+		t.Fatalf("the session is gone: %d", status)
+	}
+}

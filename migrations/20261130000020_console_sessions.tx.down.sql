@@ -1,0 +1,3 @@
+DROP INDEX actions_tenant_requester;
+DROP INDEX actions_tenant_status;
+DROP TABLE console_sessions;
