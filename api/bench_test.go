@@ -35,6 +35,7 @@ func TestBenchReport(t *testing.T) {
 	t.Run("automations", benchAutomations)
 	t.Run("circuit", benchCircuit)
 	t.Run("attemptlog", benchAttemptLog)
+	t.Run("timers", benchTimers)
 }
 
 // benchTickets: list latency at page 1 and page 200.

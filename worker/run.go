@@ -78,13 +78,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	engine := &automations.Engine{
 		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth,
 		Start:  func(ctx context.Context, a *domain.Action) { _ = runner.Start(ctx, a) },
-		Arm:    func(ctx context.Context, t *store.Timer) { _ = timerRunner.Arm(ctx, t) },
+		Arm:    timerRunner.Arm,
 		Disarm: timerRunner.Disarm,
 	}
 	loopsCtx, stopLoops := context.WithCancel(ctx)
 	var loops sync.WaitGroup
 	loops.Go(func() { runner.Relay(loopsCtx) })
-	loops.Go(func() { timerRunner.Relay(loopsCtx) })
+	loops.Go(func() { timerRunner.Run(loopsCtx) })
 	loops.Go(func() { engine.Run(loopsCtx) })
 
 	<-ctx.Done()

@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	batchpb "go.temporal.io/api/batch/v1"
@@ -70,16 +72,59 @@ type Runner struct {
 	log       *slog.Logger
 	namespace string
 	taskQueue string
+	queue     chan *store.Timer
+	full      atomic.Bool // the queue overflowed since the last log line
 }
 
-// NewRunner returns a Runner.
+// Arms waiting for a sender, and the senders: the automations engine hands arms over
+// without waiting for Temporal, so one event batch's arms (up to a hundred) go out
+// together instead of holding the outbox one call at a time.
+const (
+	armQueue   = 2048
+	armSenders = 16
+)
+
+// NewRunner returns a Runner; Run sends the arms that Arm queues.
 func NewRunner(c client.Client, st *store.Store, gate Gate, log *slog.Logger, namespace, taskQueue string) *Runner {
-	return &Runner{client: c, store: st, gate: gate, log: log, namespace: namespace, taskQueue: taskQueue}
+	return &Runner{client: c, store: st, gate: gate, log: log, namespace: namespace, taskQueue: taskQueue, queue: make(chan *store.Timer, armQueue)}
 }
 
-// Arm gives a committed (re)arm to Temporal and records that it did. When Temporal cannot
-// be reached the timer stays unsynced for the relay (Relay), so an arm is never lost.
-func (r *Runner) Arm(ctx context.Context, t *store.Timer) error {
+// Arm queues a committed (re)arm for Run's senders and returns at once. When the queue is
+// full, or Temporal cannot be reached, the timer stays unsynced in PostgreSQL and the
+// relay arms it within seconds: an arm is never lost, only late.
+func (r *Runner) Arm(_ context.Context, t *store.Timer) {
+	select {
+	case r.queue <- t:
+	default:
+		if !r.full.Swap(true) {
+			r.log.Warn("timer arms queue full; the relay arms the overflow within seconds", "queue", armQueue)
+		}
+	}
+}
+
+// Run sends queued arms and relays missed ones until ctx ends.
+func (r *Runner) Run(ctx context.Context) {
+	var senders sync.WaitGroup
+	for range armSenders {
+		senders.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case t := <-r.queue:
+					_ = r.ArmNow(ctx, t)
+					r.full.Store(false)
+				}
+			}
+		})
+	}
+	r.Relay(ctx)
+	senders.Wait()
+}
+
+// ArmNow gives a committed (re)arm to Temporal and records that it did. When Temporal
+// cannot be reached the timer stays unsynced for the relay (Relay).
+func (r *Runner) ArmNow(ctx context.Context, t *store.Timer) error {
 	if !r.gate.Available() {
 		return actions.ErrUnreachable
 	}
