@@ -20,6 +20,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/driver/pgdriver"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
@@ -55,6 +56,9 @@ var (
 // Options tune the connection pool.
 type Options struct {
 	MaxOpenConns int // 0 means 4 per CPU, bun's recommendation (with at least 8)
+	// TracerProvider, when set, records a span for each query made within a trace (see
+	// tracing.go).
+	TracerProvider trace.TracerProvider
 }
 
 // Open connects to dsn and checks the connection at once, so a wrong or unreachable
@@ -77,6 +81,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err := db.PingContext(pingCtx); err != nil {
 		_ = db.Close()
 		return nil, describeConnError(dsn, err)
+	}
+	if opts.TracerProvider != nil {
+		db.AddQueryHook(newTracingHook(opts.TracerProvider, dsn))
 	}
 	s := &Store{db: db, closed: make(chan struct{})}
 	s.Conn = Conn{root: s, db: db}
