@@ -20,7 +20,6 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/driver/pgdriver"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
@@ -32,6 +31,7 @@ import (
 type Store struct {
 	Conn
 	db     *bun.DB
+	name   string // the database's, for traces
 	closed chan struct{}
 
 	notifyOnce sync.Once
@@ -56,9 +56,6 @@ var (
 // Options tune the connection pool.
 type Options struct {
 	MaxOpenConns int // 0 means 4 per CPU, bun's recommendation (with at least 8)
-	// TracerProvider, when set, records a span for each query made within a trace (see
-	// tracing.go).
-	TracerProvider trace.TracerProvider
 }
 
 // Open connects to dsn and checks the connection at once, so a wrong or unreachable
@@ -82,10 +79,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, describeConnError(dsn, err)
 	}
-	if opts.TracerProvider != nil {
-		db.AddQueryHook(newTracingHook(opts.TracerProvider, dsn))
-	}
-	s := &Store{db: db, closed: make(chan struct{})}
+	s := &Store{db: db, closed: make(chan struct{}), name: databaseName(dsn)}
 	s.Conn = Conn{root: s, db: db}
 	return s, nil
 }
@@ -102,6 +96,15 @@ func openDB(dsn string) (db *bun.DB, err error) {
 	}()
 	connector := pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithApplicationName("threada"))
 	return bun.NewDB(sql.OpenDB(connector), dialect{pgdialect.New()}), nil
+}
+
+// databaseName is the database a DATABASE_URL names.
+func databaseName(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	return strings.Trim(u.Path, "/")
 }
 
 // describeConnError names what went wrong connecting, and where, without the password.

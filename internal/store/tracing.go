@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"net/url"
-	"strings"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/extra/bunotel"
@@ -21,12 +19,14 @@ type tracingHook struct {
 
 type tracedQuery struct{}
 
-func newTracingHook(tp trace.TracerProvider, dsn string) tracingHook {
-	opts := []bunotel.Option{bunotel.WithTracerProvider(tp), bunotel.WithFormattedQueries(false)}
-	if u, err := url.Parse(dsn); err == nil {
-		opts = append(opts, bunotel.WithDBName(strings.Trim(u.Path, "/")))
+// TraceQueries records a span for each query made within a trace, with tp. Call it
+// before the store is shared: bun does not expect hooks to be added while it runs queries.
+func (s *Store) TraceQueries(tp trace.TracerProvider) {
+	if tp == nil {
+		return
 	}
-	return tracingHook{bunotel.NewQueryHook(opts...)}
+	s.db.AddQueryHook(tracingHook{bunotel.NewQueryHook(bunotel.WithTracerProvider(tp),
+		bunotel.WithFormattedQueries(false), bunotel.WithDBName(s.name))})
 }
 
 // BeforeQuery implements bun.QueryHook.

@@ -71,11 +71,11 @@ func TestDestinationLabelsAreBounded(t *testing.T) {
 func TestKnownSeriesExistAtStart(t *testing.T) {
 	m := NewMetrics()
 	for name, n := range map[string]int{
-		"threada_rate_limit_refusals_total":       3,
-		"threada_automation_evaluations_total":    4,
+		"threada_rate_limit_refusals_total":        3,
+		"threada_automation_evaluations_total":     4,
 		"threada_automation_budget_failures_total": 3,
-		"threada_action_attempts_total":           4,
-		"threada_actions_finished_total":          4,
+		"threada_action_attempts_total":            4,
+		"threada_actions_finished_total":           4,
 	} {
 		mf := family(t, m, name)
 		if mf == nil || len(mf.GetMetric()) != n {
