@@ -17,6 +17,7 @@ import (
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/telemetry"
 	"github.com/threada/threada/workflows"
 )
 
@@ -45,12 +46,12 @@ func newActionRunner(c client.Client, st *store.Store, log *slog.Logger, cfg con
 }
 
 // dialTemporal returns a lazy client: no connection is made until the first call.
-func dialTemporal(hostPort, namespace string, log *slog.Logger) (client.Client, error) {
-	return client.NewLazyClient(client.Options{
+func dialTemporal(hostPort, namespace string, log *slog.Logger, tel *telemetry.Telemetry) (client.Client, error) {
+	return client.NewLazyClient(tel.ClientOptions(client.Options{
 		HostPort:  hostPort,
 		Namespace: namespace,
 		Logger:    tlog.NewStructuredLogger(log.With("component", "temporal-client")),
-	})
+	}))
 }
 
 func (r *actionRunner) available() bool { return time.Now().UnixNano() >= r.downUntil.Load() }
