@@ -15,20 +15,22 @@ import (
 	"github.com/threada/threada/internal/temporaltest"
 )
 
-// workerProcess runs the worker binary against env's database and task queue.
+// workerProcess is the worker binary running.
 type workerProcess struct {
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan error
 }
 
-func startWorker(t *testing.T, e *testEnv, dsn, temporalAddr string) *workerProcess {
+// startWorker runs the worker binary against env's database and task queue, with extra
+// variables (NAME=value) added to its environment.
+func startWorker(t *testing.T, e *testEnv, dsn, temporalAddr string, extra ...string) *workerProcess {
 	t.Helper()
 	w := &workerProcess{logs: &syncBuffer{}, done: make(chan error, 1)}
 	w.cmd = exec.Command(buildBinary(t, "github.com/threada/threada/worker"))
-	w.cmd.Env = append(os.Environ(),
+	w.cmd.Env = append(append(os.Environ(),
 		"DATABASE_URL="+dsn, "TEMPORAL_ADDRESS="+temporalAddr, "TEMPORAL_TASK_QUEUE="+e.cfg.TaskQueue,
-		"SECRETS_KEY="+e.cfg.SecretsKey, "ACTIONS_EGRESS_ALLOW_CIDRS=127.0.0.0/8", "SHUTDOWN_TIMEOUT=5s")
+		"SECRETS_KEY="+e.cfg.SecretsKey, "ACTIONS_EGRESS_ALLOW_CIDRS=127.0.0.0/8", "SHUTDOWN_TIMEOUT=5s"), extra...)
 	w.cmd.Stderr = w.logs
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -26,9 +26,10 @@ const usage = `Usage:
   worker                                run the Temporal worker and the action relay
   worker echo-receiver [--addr 127.0.0.1:9080] [--fail-first N]
                                         a local receiver that prints what it gets
+  worker healthcheck                    exit 0 when the worker on METRICS_ADDR is ready
 
 Environment: DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, SECRETS_KEY,
-ACTIONS_EGRESS_ALLOW_CIDRS, LOG_LEVEL, SHUTDOWN_TIMEOUT; WEBHOOK_SECRET (echo-receiver).`
+ACTIONS_EGRESS_ALLOW_CIDRS, LOG_LEVEL, SHUTDOWN_TIMEOUT, METRICS_ADDR, OTEL_*; WEBHOOK_SECRET (echo-receiver).`
 
 // relayEvery is how often the relay looks for actions whose workflow is not started, and
 // relayMinAge how old such an action must be, so the API's own start goes first.
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		switch args[0] {
 		case "echo-receiver":
 			return echoReceiver(ctx, args[1:], getenv, stdout)
+		case "healthcheck":
+			return healthcheck(ctx, getenv)
 		case "help", "-h", "--help":
 			fmt.Fprintln(stdout, usage)
 			return nil
@@ -68,19 +71,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer st.Close()
-	tc, err := client.NewLazyClient(client.Options{
+	tel, stopTelemetry, err := startTelemetry(ctx, cfg, getenv, st, log)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry()
+	tc, err := client.NewLazyClient(tel.ClientOptions(client.Options{
 		HostPort:     cfg.TemporalAddress,
 		Namespace:    cfg.TemporalNamespace,
 		Logger:       tlog.NewStructuredLogger(log.With("component", "temporal")),
 		Interceptors: []interceptor.ClientInterceptor{&workflows.EagerStart{}},
-	})
+	}))
 	if err != nil {
 		return fmt.Errorf("configuring the Temporal client: %w", err)
 	}
 	defer tc.Close()
 
 	w := worker.New(tc, cfg.TaskQueue, workflows.WorkerOptions(cfg.ShutdownTimeout))
-	workflows.Register(w, &activities.Activities{Store: st, HTTP: guard.Client(), Secrets: box, HostConcurrency: cfg.HostConcurrency,
+	workflows.Register(w, &activities.Activities{Store: st, HTTP: tel.HTTPClient(guard.Client()), Secrets: box, HostConcurrency: cfg.HostConcurrency, Metrics: tel.Metered(),
 		StartAction: func(ctx context.Context, a *domain.Action) error {
 			return workflows.StartAndMark(ctx, tc, st, cfg.TaskQueue, a)
 		}})
@@ -90,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("worker started", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 
 	engine := &automations.Engine{
-		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth,
+		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth, Metrics: tel.Metered(),
 		Start: func(ctx context.Context, a *domain.Action) {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
