@@ -15,7 +15,7 @@ import (
 // serve runs the HTTP API until ctx ends, then drains in-flight requests.
 func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) error {
 	log.Info("starting", "config", cfg)
-	tel, err := telemetry.Start(ctx, getenv, telemetry.Options{Service: "threada-api", MetricsAddr: cfg.MetricsAddr}, log)
+	tel, err := telemetry.Start(ctx, getenv, telemetry.Options{Process: telemetry.ProcessAPI, Service: "threada-api", MetricsAddr: cfg.MetricsAddr}, log)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func labelsOf(m *dto.Metric) map[string]string {
 // limit that refused them.
 func TestRequestMetricsByRoute(t *testing.T) {
 	e := newTestEnv(t)
-	m := telemetry.NewMetrics()
+	m := telemetry.NewMetrics(telemetry.ProcessAPI)
 	e.srv.tel = &telemetry.Telemetry{Metrics: m}
 	e.srv.limiter = newLimiter(1, 0, 1) // 1/s per key, bursts of 2
 	e.srv.limiter.metrics = m

@@ -35,7 +35,7 @@ func startTelemetry(ctx context.Context, cfg config.Config, getenv func(string) 
 		return nil, nil, fmt.Errorf("configuring the Temporal client: %w", err)
 	}
 	tel, err := telemetry.Start(ctx, getenv, telemetry.Options{
-		Service: "threada-worker", MetricsAddr: cfg.MetricsAddr, ExpectedActivityErrors: activities.ExpectedErrorTypes,
+		Process: telemetry.ProcessWorker, Service: "threada-worker", MetricsAddr: cfg.MetricsAddr, ExpectedActivityErrors: activities.ExpectedErrorTypes,
 		Handlers: map[string]http.Handler{
 			"GET /livez":  http.HandlerFunc(livez),
 			"GET /readyz": readyz(st, probe, log),

@@ -339,7 +339,7 @@ func TestNoteAddsAnInternalMessage(t *testing.T) {
 // result, and an evaluation stopped by the rule budget also by that budget.
 func TestEvaluationsAreCounted(t *testing.T) {
 	f := newFixture(t)
-	m := telemetry.NewMetrics()
+	m := telemetry.NewMetrics(telemetry.ProcessWorker)
 	f.engine.Metrics = m
 	f.automation(f.tenant, "tagger", `true`, []string{domain.EventTicketUpdated}, tags("seen"))
 	f.automation(f.tenant, "never", `false`, []string{domain.EventTicketUpdated}, tags("never"))

@@ -26,8 +26,15 @@ const MaxDestinationLabels = 50
 // OtherDestination is the destination label of attempts past MaxDestinationLabels.
 const OtherDestination = "other"
 
-// Label values known in advance. Their series are created at start (at zero), so a
-// dashboard or an alert finds them before the first event.
+// The processes metrics are made for: each exports at zero, from its start, the series
+// whose label values are known in advance and that it records, so a dashboard or an alert
+// finds them before the first event (and a process shows none of the other's).
+const (
+	ProcessAPI    = "api"
+	ProcessWorker = "worker"
+)
+
+// Label values known in advance.
 var (
 	rateLimits        = []string{"key", "tenant", "unauthenticated"}
 	evaluationResults = []string{"matched", "not_matched", "skipped", "error"}
@@ -54,8 +61,9 @@ type Metrics struct {
 	temporal     *temporalMetrics
 }
 
-// NewMetrics makes the metrics of both binaries, with the Go runtime's and the process's.
-func NewMetrics() *Metrics {
+// NewMetrics makes the metrics of process (ProcessAPI or ProcessWorker), with the Go
+// runtime's and the OS process's.
+func NewMetrics(process string) *Metrics {
 	m := &Metrics{Registry: prometheus.NewRegistry(), destinations: map[string]bool{}}
 	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "threada_http_request_duration_seconds",
@@ -90,20 +98,18 @@ func NewMetrics() *Metrics {
 	}, []string{"destination"})
 	m.Registry.MustRegister(m.httpDuration, m.rateLimited, m.evaluations, m.budgetFailures, m.attempts, m.finished, m.attemptDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, v := range rateLimits {
-		m.rateLimited.WithLabelValues(v)
+	known := map[string][]struct {
+		vec    *prometheus.CounterVec
+		values []string
+	}{
+		ProcessAPI: {{m.rateLimited, rateLimits}},
+		ProcessWorker: {{m.evaluations, evaluationResults}, {m.budgetFailures, budgets},
+			{m.attempts, attemptOutcomes}, {m.finished, finalStatuses}},
 	}
-	for _, v := range evaluationResults {
-		m.evaluations.WithLabelValues(v)
-	}
-	for _, v := range budgets {
-		m.budgetFailures.WithLabelValues(v)
-	}
-	for _, v := range attemptOutcomes {
-		m.attempts.WithLabelValues(v)
-	}
-	for _, v := range finalStatuses {
-		m.finished.WithLabelValues(v)
+	for _, k := range known[process] {
+		for _, v := range k.values {
+			k.vec.WithLabelValues(v)
+		}
 	}
 	return m
 }

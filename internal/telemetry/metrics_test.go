@@ -39,7 +39,7 @@ func label(m *dto.Metric, name string) string {
 // TestDestinationLabelsAreBounded: attempts to more destinations than MaxDestinationLabels
 // keep a series each for the first ones and fold the rest into "other".
 func TestDestinationLabelsAreBounded(t *testing.T) {
-	m := NewMetrics()
+	m := NewMetrics(ProcessWorker)
 	const extra = 10
 	for i := range MaxDestinationLabels + extra {
 		m.AttemptCall(fmt.Sprintf("https://h%d.example.com:443", i), 20*time.Millisecond)
@@ -66,22 +66,24 @@ func TestDestinationLabelsAreBounded(t *testing.T) {
 	}
 }
 
-// TestKnownSeriesExistAtStart: counters whose label values are known are exported at zero
-// before anything happens, so alerts on them work from the start.
+// TestKnownSeriesExistAtStart: the counters a process records, whose label values are
+// known, are exported at zero before anything happens, so alerts on them work from the
+// start; the other process's are not.
 func TestKnownSeriesExistAtStart(t *testing.T) {
-	m := NewMetrics()
-	for name, n := range map[string]int{
-		"threada_rate_limit_refusals_total":        3,
-		"threada_automation_evaluations_total":     4,
-		"threada_automation_budget_failures_total": 3,
-		"threada_action_attempts_total":            4,
-		"threada_actions_finished_total":           4,
+	for process, want := range map[string]map[string]int{
+		ProcessAPI: {"threada_rate_limit_refusals_total": 3},
+		ProcessWorker: {"threada_automation_evaluations_total": 4, "threada_automation_budget_failures_total": 3,
+			"threada_action_attempts_total": 4, "threada_actions_finished_total": 4},
 	} {
-		mf := family(t, m, name)
-		if mf == nil || len(mf.GetMetric()) != n {
-			t.Errorf("%s: %v, want %d series", name, mf, n)
+		m := NewMetrics(process)
+		for _, name := range []string{"threada_rate_limit_refusals_total", "threada_automation_evaluations_total",
+			"threada_automation_budget_failures_total", "threada_action_attempts_total", "threada_actions_finished_total"} {
+			if mf := family(t, m, name); len(mf.GetMetric()) != want[name] {
+				t.Errorf("%s, %s: %d series, want %d", process, name, len(mf.GetMetric()), want[name])
+			}
 		}
 	}
+	m := NewMetrics(ProcessWorker)
 	m.AttemptRecorded("failed", "retrying")
 	m.AttemptRecorded("succeeded", "succeeded")
 	m.AttemptRecorded("", "canceled")
@@ -120,7 +122,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 // circuits come from the read function, at most once per TTL, each read with a deadline;
 // a failed read leaves the series out rather than export stale or zero figures.
 func TestStoreGaugesAreReadAtScrapeTime(t *testing.T) {
-	m := NewMetrics()
+	m := NewMetrics(ProcessWorker)
 	oldest := time.Now().Add(-90 * time.Second)
 	reads := 0
 	fail := false
@@ -163,7 +165,7 @@ func TestStoreGaugesAreReadAtScrapeTime(t *testing.T) {
 // TestTemporalHandler: the SDK's counters, timers and gauges become Prometheus series with
 // the SDK's tags as labels, even when one name is tagged differently in two places.
 func TestTemporalHandler(t *testing.T) {
-	m := NewMetrics()
+	m := NewMetrics(ProcessWorker)
 	root := m.TemporalHandler().WithTags(map[string]string{"namespace": "default", "client_name": "temporal_go"})
 	root.WithTags(map[string]string{"operation": "StartWorkflowExecution"}).Counter("temporal_request").Inc(2)
 	root.WithTags(map[string]string{"task_queue": "q", "worker_type": "ActivityWorker", "unknown_tag": "x"}).Counter("temporal_request").Inc(1)

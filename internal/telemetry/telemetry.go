@@ -39,6 +39,7 @@ type Telemetry struct {
 
 // Options describe the process to Start.
 type Options struct {
+	Process string // ProcessAPI or ProcessWorker
 	Service string // service.name unless OTEL_SERVICE_NAME says otherwise
 	// MetricsAddr serves the metrics (/metrics) and Handlers when set.
 	MetricsAddr string
@@ -70,7 +71,7 @@ func Start(ctx context.Context, getenv func(string) string, opts Options, log *s
 	}
 	metrics := "off (set METRICS_ADDR)"
 	if opts.MetricsAddr != "" {
-		t.Metrics = NewMetrics()
+		t.Metrics = NewMetrics(opts.Process)
 		addr, err := t.serve(opts.MetricsAddr, opts.Handlers, log)
 		if err != nil {
 			return nil, err
