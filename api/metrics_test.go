@@ -2,16 +2,24 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/threada/threada/internal/temporaltest"
 )
@@ -178,5 +186,104 @@ func TestMetricsEndpoints(t *testing.T) {
 	hc.Env = append(hc.Environ(), "METRICS_ADDR="+freeAddr(t))
 	if out, err := hc.CombinedOutput(); err == nil {
 		t.Errorf("worker healthcheck passed with no worker there: %s", out)
+	}
+}
+
+// otlpCollector records the spans OTLP/HTTP exporters send it, by service name.
+type otlpCollector struct {
+	*httptest.Server
+	mu    sync.Mutex
+	spans map[string][]*tracepb.Span // service.name -> spans
+}
+
+func newOTLPCollector(t *testing.T) *otlpCollector {
+	c := &otlpCollector{spans: map[string][]*tracepb.Span{}}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req collectorpb.ExportTraceServiceRequest
+		if r.URL.Path != "/v1/traces" || proto.Unmarshal(body, &req) != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, rs := range req.GetResourceSpans() {
+			service := ""
+			for _, a := range rs.GetResource().GetAttributes() {
+				if a.GetKey() == "service.name" {
+					service = a.GetValue().GetStringValue()
+				}
+			}
+			for _, ss := range rs.GetScopeSpans() {
+				c.spans[service] = append(c.spans[service], ss.GetSpans()...)
+			}
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+// traceIDs returns the trace ids of a service's spans, and their names.
+func (c *otlpCollector) traceIDs(service string) (map[string]bool, []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, names := map[string]bool{}, []string{}
+	for _, s := range c.spans[service] {
+		ids[hex.EncodeToString(s.GetTraceId())] = true
+		names = append(names, s.GetName())
+	}
+	return ids, names
+}
+
+// TestBinariesExportTracesOverOTLP: set OTEL_EXPORTER_OTLP_ENDPOINT and the API and the
+// worker export their spans over OTLP/HTTP, each under its service name, in the trace of
+// the request's traceparent.
+func TestBinariesExportTracesOverOTLP(t *testing.T) {
+	ts := temporaltest.Shared(t)
+	e, dsn := envOnURL(t, ts.Addr)
+	rc := newReceiver(t, nil)
+	f := e.actionFixture(rc.URL)
+	col := newOTLPCollector(t)
+	otel := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + col.URL, "OTEL_BSP_SCHEDULE_DELAY=100"}
+	startWorker(t, e, dsn, ts.Addr, otel...)
+	api := startAPI(t, dsn, append(otel, "TEMPORAL_ADDRESS="+ts.Addr, "TEMPORAL_TASK_QUEUE="+e.cfg.TaskQueue, "SECRETS_KEY="+e.cfg.SecretsKey)...)
+
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	body, _ := json.Marshal(referenceAction())
+	hreq, _ := http.NewRequest("POST", api.base+"/api/v1/public/tickets/"+f.ticket+"/actions", bytes.NewReader(body))
+	hreq.Header.Set("X-Api-Key", f.key)
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Prefer", "wait=20")
+	hreq.Header.Set("traceparent", "00-"+traceID+"-b7ad6b7169203331-01")
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("action: %d", resp.StatusCode)
+	}
+
+	var apiNames, workerNames []string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		apiIDs, an := col.traceIDs("threada-api")
+		workerIDs, wn := col.traceIDs("threada-worker")
+		apiNames, workerNames = an, wn
+		if apiIDs[traceID] && workerIDs[traceID] && slices.Contains(wn, "POST") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("spans of trace %s did not arrive from both processes\napi: %v\nworker: %v", traceID, apiNames, workerNames)
+		}
+	}
+	if !slices.Contains(apiNames, "POST /api/v1/public/tickets/:ticket_id/actions") || !slices.Contains(apiNames, "StartWorkflow:CustomHTTPAction") {
+		t.Errorf("the API's spans: %v", apiNames)
+	}
+	if !slices.Contains(workerNames, "RunActivity:SendAttempt") {
+		t.Errorf("the worker's spans: %v", workerNames)
+	}
+	if got := rc.requests(); len(got) != 1 || !strings.Contains(got[0].Header.Get("traceparent"), traceID) {
+		t.Errorf("the receiver's traceparent: %v", got)
 	}
 }
