@@ -9,5 +9,5 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./api ./worker
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/api /out/worker /usr/local/bin/
 USER nonroot:nonroot
-EXPOSE 8080
+EXPOSE 8080 9464
 CMD ["api", "serve"]

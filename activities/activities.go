@@ -12,7 +12,13 @@ import (
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/telemetry"
 )
+
+// ExpectedErrorTypes are SendAttempt's errors that are the normal course of an action,
+// which the workflow handles: an attempt held back by its destination, not sent while
+// PostgreSQL is away, or made after the action ended. The worker logs them at WARN.
+var ExpectedErrorTypes = []string{ErrTypeHeldBack, ErrTypeNotSent, ErrTypeRecorded}
 
 // ErrTypeRecorded marks an activity error whose outcome is already recorded in
 // PostgreSQL (the action was canceled meanwhile, say), so the workflow records nothing.
@@ -36,6 +42,9 @@ type Activities struct {
 	// HostConcurrency bounds the attempts in flight to one destination of a tenant, across
 	// all workers (ACTIONS_HOST_CONCURRENCY); 0 means config.DefaultHostConcurrency.
 	HostConcurrency int
+	// Metrics count attempts by outcome and time their calls by destination; nil counts
+	// nothing.
+	Metrics *telemetry.Metrics
 
 	secrets sync.Map // tenant id -> cachedSecret
 }

@@ -152,7 +152,7 @@ func (a *Activities) SendAttempt(ctx context.Context, in AttemptInput) (*Attempt
 	if err != nil {
 		return nil, err
 	}
-	o := a.call(ctx, in.ActionID, in.Request, in.Attempt, secrets)
+	o := a.timedCall(ctx, in, secrets)
 	next := a.now().Add(actions.Retry.Delay(in.Attempt, o.RetryAfter))
 	o.Recorded = a.tryRecord(ctx, o.Record(in, next))
 	return &o, nil

@@ -40,9 +40,15 @@ func (a *Activities) RecordAttempt(ctx context.Context, rec AttemptRecord) error
 }
 
 // record stores rec and reports whether it changed the action (see store.RecordAttempt).
+// Only a record that changed the action is counted in the metrics, so a record retried
+// after an outage counts once.
 func (a *Activities) record(ctx context.Context, rec AttemptRecord) (bool, error) {
-	return a.Store.RecordAttempt(ctx, rec.ActionID, store.AttemptResult{
+	changed, err := a.Store.RecordAttempt(ctx, rec.ActionID, store.AttemptResult{
 		Attempt: rec.Attempt, Status: rec.Status, Outcome: rec.Outcome, LastError: rec.LastError, Response: rec.Response, NextAttemptAt: rec.NextAttemptAt,
 		Destination: rec.Destination, DestinationFailed: rec.DestinationFailed,
 	})
+	if err == nil && changed {
+		a.Metrics.AttemptRecorded(rec.Outcome, rec.Status)
+	}
+	return changed, err
 }

@@ -44,7 +44,7 @@ func BenchmarkAuthChain(b *testing.B) {
 				b.Fatal(err)
 			}
 			cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS = tc.keyRPS, tc.tenantRPS
-			srv, err := newServer(st, nil, slog.New(slog.NewJSONHandler(io.Discard, nil)), cfg)
+			srv, err := newServer(st, nil, slog.New(slog.NewJSONHandler(io.Discard, nil)), cfg, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

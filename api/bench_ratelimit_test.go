@@ -30,7 +30,7 @@ func benchRateLimit(t *testing.T) {
 	serve := func(keyRPS, tenantRPS int) string {
 		cfg := e.cfg
 		cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS = keyRPS, tenantRPS
-		srv, err := newServer(e.store, e.srv.actions, quiet, cfg)
+		srv, err := newServer(e.store, e.srv.actions, quiet, cfg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,7 +38,7 @@ const usage = `Usage:
   api healthcheck                     exit 0 when the API on HTTP_ADDR is ready (for containers)
 
 Environment: DATABASE_URL, HTTP_ADDR, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_UI_URL,
-SECRETS_KEY (tenant create), LOG_LEVEL, SHUTDOWN_TIMEOUT.`
+SECRETS_KEY (tenant create), LOG_LEVEL, SHUTDOWN_TIMEOUT, METRICS_ADDR, OTEL_* (traces).`
 
 func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s\n\n%s", errUsage, fmt.Sprintf(format, args...), usage)
@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, cfg, log)
+		return serve(ctx, cfg, getenv, log)
 	case "migrate":
 		return migrateCmd(ctx, cfg, rest, stdout)
 	case "tenant":

@@ -234,12 +234,13 @@ type apiProcess struct {
 	done chan error
 }
 
-func startAPI(t *testing.T, dsn string) *apiProcess {
+// startAPI runs `api serve` on dsn, with extra variables (NAME=value) in its environment.
+func startAPI(t *testing.T, dsn string, extra ...string) *apiProcess {
 	t.Helper()
 	addr := freeAddr(t)
 	p := &apiProcess{base: "http://" + addr, logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(apiBinary(t), "serve")
-	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+dsn, "HTTP_ADDR="+addr)
+	p.cmd.Env = append(append(os.Environ(), "DATABASE_URL="+dsn, "HTTP_ADDR="+addr), extra...)
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -248,7 +249,7 @@ func startAPI(t *testing.T, dsn string) *apiProcess {
 	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := http.Get(p.base + "/healthz")
+		resp, err := http.Get(p.base + "/livez")
 		if err == nil {
 			resp.Body.Close()
 			return p

@@ -26,6 +26,7 @@ import (
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/telemetry"
 	"github.com/threada/threada/internal/temporaltest"
 	"github.com/threada/threada/internal/webhook"
 )
@@ -107,6 +108,13 @@ func newEnvWithTemporal(t *testing.T, temporalAddr string) *testEnv {
 // sets the env's t for each input.
 func newEnvOn(t testing.TB, temporalAddr string, st *store.Store) *testEnv {
 	t.Helper()
+	return newObservedEnv(t, temporalAddr, st, nil)
+}
+
+// newObservedEnv is newEnvOn with telemetry: its requests, and its Temporal client's
+// workflow starts, record into tel.
+func newObservedEnv(t testing.TB, temporalAddr string, st *store.Store, tel *telemetry.Telemetry) *testEnv {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	cfg, err := config.Load(func(k string) string {
@@ -127,12 +135,12 @@ func newEnvOn(t testing.TB, temporalAddr string, st *store.Store) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log)
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	srv, err := newServer(st, actions.NewRunner(tc, st, log, cfg), log, cfg)
+	srv, err := newServer(st, actions.NewRunner(tc, st, log, cfg), log, cfg, tel)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/threada/threada/internal/auth"
 	"github.com/threada/threada/internal/domain"
@@ -83,6 +84,9 @@ func accessLog(log *slog.Logger, onError fiber.ErrorHandler) fiber.Handler {
 		}
 		if k, ok := c.Locals(localKey).(*domain.APIKey); ok {
 			attrs = append(attrs, "tenant_id", k.TenantID, "key_id", k.ID)
+		}
+		if sc := trace.SpanContextFromContext(c.UserContext()); sc.IsValid() {
+			attrs = append(attrs, "trace_id", sc.TraceID().String())
 		}
 		log.Info("request", attrs...)
 		return nil

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,20 +17,22 @@ import (
 	"github.com/threada/threada/internal/temporaltest"
 )
 
-// workerProcess runs the worker binary against env's database and task queue.
+// workerProcess is the worker binary running.
 type workerProcess struct {
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan error
 }
 
-func startWorker(t *testing.T, e *testEnv, dsn, temporalAddr string) *workerProcess {
+// startWorker runs the worker binary against env's database and task queue, with extra
+// variables (NAME=value) added to its environment.
+func startWorker(t *testing.T, e *testEnv, dsn, temporalAddr string, extra ...string) *workerProcess {
 	t.Helper()
 	w := &workerProcess{logs: &syncBuffer{}, done: make(chan error, 1)}
 	w.cmd = exec.Command(buildBinary(t, "github.com/threada/threada/worker"))
-	w.cmd.Env = append(os.Environ(),
+	w.cmd.Env = append(append(os.Environ(),
 		"DATABASE_URL="+dsn, "TEMPORAL_ADDRESS="+temporalAddr, "TEMPORAL_TASK_QUEUE="+e.cfg.TaskQueue,
-		"SECRETS_KEY="+e.cfg.SecretsKey, "ACTIONS_EGRESS_ALLOW_CIDRS=127.0.0.0/8", "SHUTDOWN_TIMEOUT=5s")
+		"SECRETS_KEY="+e.cfg.SecretsKey, "ACTIONS_EGRESS_ALLOW_CIDRS=127.0.0.0/8", "SHUTDOWN_TIMEOUT=5s"), extra...)
 	w.cmd.Stderr = w.logs
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -177,5 +181,52 @@ func TestWorkerStopsGracefully(t *testing.T) {
 	}
 	if g := e.getAction(f, a.ActionID, nil); g.Status != "succeeded" || len(rc.requests()) != 1 {
 		t.Errorf("after a graceful stop: %s with %d requests", g.Status, len(rc.requests()))
+	}
+}
+
+// TestExpectedRetriesLogAtWarn: the worker's log of an action's normal course has no
+// ERROR: attempts the receiver answers 503 (retried), an attempt held back because its
+// destination has its limit of attempts in flight, and a permanent failure (404) are
+// WARN at most, and the held-back attempt is said at WARN.
+func TestExpectedRetriesLogAtWarn(t *testing.T) {
+	ts := temporaltest.Shared(t)
+	e, dsn := envOnURL(t, ts.Addr)
+	rc := newReceiver(t, func(n int, w http.ResponseWriter) {
+		switch {
+		case n <= 2:
+			time.Sleep(2 * time.Second) // keeps the destination's one slot taken
+			w.WriteHeader(http.StatusServiceUnavailable)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	})
+	f := e.actionFixture(rc.URL)
+	w := startWorker(t, e, dsn, ts.Addr, "ACTIONS_HOST_CONCURRENCY=1", "LOG_LEVEL=debug")
+	first := decodeAction(t, e.postAction(f, referenceAction(), nil))
+	second := decodeAction(t, e.postAction(f, referenceAction(), nil))
+	waitStatus(t, e, f, first.ActionID, "succeeded", 45*time.Second)
+	waitStatus(t, e, f, second.ActionID, "succeeded", 45*time.Second)
+	gone := newReceiver(t, func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusNotFound) })
+	g := e.actionFixture(gone.URL)
+	waitStatus(t, e, g, decodeAction(t, e.postAction(g, referenceAction(), nil)).ActionID, "failed", 30*time.Second)
+
+	var heldBack bool
+	for _, line := range strings.Split(w.logs.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		var entry struct{ Level, Msg, Error string }
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			continue
+		}
+		if entry.Level == "ERROR" {
+			t.Errorf("logged at ERROR: %s", line)
+		}
+		if entry.Level == "WARN" && strings.Contains(line, "DestinationHeldBack") {
+			heldBack = true
+		}
+	}
+	if !heldBack {
+		t.Errorf("no held-back attempt in the worker's log:\n%s", w.logs)
 	}
 }

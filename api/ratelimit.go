@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/telemetry"
 )
 
 // burstSeconds is how many seconds of a bucket's rate it can spend at once.
@@ -25,6 +26,7 @@ type limiter struct {
 	processes         int
 	buckets           sync.Map // "key:<id>" / "tenant:<id>" -> *bucket
 	now               func() time.Time
+	metrics           *telemetry.Metrics // counts refusals; nil counts nothing
 }
 
 type bucket struct {
@@ -86,7 +88,8 @@ func (l *limiter) allow(c *fiber.Ctx, key *domain.APIKey, tenant *domain.Tenant)
 		tenantRPS = *tenant.RateLimitTenantRPS
 	}
 	var tightest *decision
-	consider := func(name string, rps int) bool {
+	refusedBy := ""
+	consider := func(limit, name string, rps int) bool {
 		if rps <= 0 {
 			return true
 		}
@@ -94,9 +97,12 @@ func (l *limiter) allow(c *fiber.Ctx, key *domain.APIKey, tenant *domain.Tenant)
 		if tightest == nil || !d.allowed || (tightest.allowed && d.remaining < tightest.remaining) {
 			tightest = &d
 		}
+		if !d.allowed {
+			refusedBy = limit
+		}
 		return d.allowed
 	}
-	ok := consider("key:"+key.ID, keyRPS) && consider("tenant:"+key.TenantID, tenantRPS)
+	ok := consider("key", "key:"+key.ID, keyRPS) && consider("tenant", "tenant:"+key.TenantID, tenantRPS)
 	if tightest == nil {
 		return nil // no limit applies
 	}
@@ -108,6 +114,7 @@ func (l *limiter) allow(c *fiber.Ctx, key *domain.APIKey, tenant *domain.Tenant)
 	if ok {
 		return nil
 	}
+	l.metrics.RateLimited(refusedBy)
 	secs := int(math.Ceil(d.retryAfter.Seconds()))
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(secs, 1)))
 	return domain.Errorf(domain.ERATELIMIT, "Too many requests: this key or tenant is limited to %g requests per second (bursts of %d). Retry after %d s.", d.rate, int(d.burst), max(secs, 1))
@@ -124,6 +131,7 @@ func (l *limiter) refuseUnauthenticated(c *fiber.Ctx) error {
 	if d.allowed {
 		return nil
 	}
+	l.metrics.RateLimited("unauthenticated")
 	secs := max(int(math.Ceil(d.retryAfter.Seconds())), 1)
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
 	return domain.Errorf(domain.ERATELIMIT, "Too many requests without a valid API key from this address: at most %g per second. Retry after %d s.", d.rate, secs)

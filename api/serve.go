@@ -5,26 +5,35 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/telemetry"
 )
 
 // serve runs the HTTP API until ctx ends, then drains in-flight requests.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) error {
 	log.Info("starting", "config", cfg)
+	tel, err := telemetry.Start(ctx, getenv, telemetry.Options{Process: telemetry.ProcessAPI, Service: "threada-api", MetricsAddr: cfg.MetricsAddr}, log)
+	if err != nil {
+		return err
+	}
+	defer closeTelemetry(tel, log)
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log)
+	st.TraceQueries(tel.TracerProvider())
+	tel.Metered().ObserveDB(st.DB().DB)
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	srv, err := newServer(st, actions.NewRunner(tc, st, log, cfg), log, cfg)
+	srv, err := newServer(st, actions.NewRunner(tc, st, log, cfg), log, cfg, tel)
 	if err != nil {
 		return err
 	}
@@ -54,4 +63,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// closeTelemetry stops the metrics server and flushes the spans not yet exported, for at
+// most a few seconds.
+func closeTelemetry(tel *telemetry.Telemetry, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tel.Close(ctx); err != nil {
+		log.Warn("closing telemetry", "err", err)
+	}
 }

@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"go.temporal.io/sdk/client"
 
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/telemetry"
 	"github.com/threada/threada/internal/timers"
 )
 
@@ -28,7 +30,8 @@ type server struct {
 	limiter *limiter
 	usage   *keyUsage
 	denied  throttle
-	box     *secretbox.Box // nil without SECRETS_KEY: signing secrets cannot be rotated
+	box     *secretbox.Box       // nil without SECRETS_KEY: signing secrets cannot be rotated
+	tel     *telemetry.Telemetry // metrics and traces; nil records nothing
 	// dbTimeout bounds a request's database work, the wait for a pooled connection
 	// included: past it the request answers 503 with Retry-After instead of hanging.
 	dbTimeout time.Duration
@@ -39,14 +42,15 @@ type server struct {
 // defaultDBTimeout is dbTimeout unless a test sets another.
 const defaultDBTimeout = 5 * time.Second
 
-func newServer(st *store.Store, runner *actions.Runner, log *slog.Logger, cfg config.Config) (*server, error) {
+func newServer(st *store.Store, runner *actions.Runner, log *slog.Logger, cfg config.Config, tel *telemetry.Telemetry) (*server, error) {
 	spec, err := openAPIJSON()
 	if err != nil {
 		return nil, err
 	}
 	s := &server{store: st, actions: runner, timers: timers.NewRunner(runner.Client(), st, runner, log, cfg.TemporalNamespace, cfg.TaskQueue), log: log, spec: spec, caches: newCaches(st),
 		limiter: newLimiter(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses).withUnauthenticated(cfg.RateLimitUnauthenticatedRPS),
-		usage:   &keyUsage{store: st, log: log}, dbTimeout: defaultDBTimeout, cancelWait: defaultCancelWait}
+		usage:   &keyUsage{store: st, log: log}, dbTimeout: defaultDBTimeout, cancelWait: defaultCancelWait, tel: tel}
+	s.limiter.metrics = tel.Metered()
 	if cfg.SecretsKey != "" {
 		if s.box, err = cfg.Box(); err != nil {
 			return nil, err
@@ -108,9 +112,9 @@ func (s *server) app() *fiber.App {
 		// they must not alias fasthttp's reused buffers.
 		Immutable: true,
 	})
-	app.Use(requestID, accessLog(s.log, onError), recoverPanic(s.log), s.boundDatabaseWork)
+	app.Use(s.observe, requestID, accessLog(s.log, onError), recoverPanic(s.log), s.boundDatabaseWork)
 
-	app.Get("/healthz", s.healthz)
+	app.Get("/livez", s.livez)
 	app.Get("/readyz", s.readyz)
 
 	read := s.authorize(domain.ScopeSupportRead)
@@ -177,18 +181,41 @@ func (s *server) app() *fiber.App {
 	return app
 }
 
-// healthz answers while the process is up.
-func (s *server) healthz(c *fiber.Ctx) error {
+// livez answers while the process serves HTTP; it checks nothing else, so an orchestrator
+// restarts the process only when it is stuck, never because a dependency is down.
+func (s *server) livez(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	return c.JSON(fiber.Map{"status": "ok"})
 }
 
-// readyz answers 200 only while PostgreSQL answers.
+// readyzTemporalTimeout bounds readyz's check of Temporal.
+const readyzTemporalTimeout = 2 * time.Second
+
+// readyz checks PostgreSQL and Temporal. It answers 200 while PostgreSQL answers, saying
+// whether Temporal does: without Temporal the API still serves everything and accepts
+// actions (the worker's relay starts them later), so taking it out of a load balancer
+// then would refuse requests it can serve. Without PostgreSQL it answers 503.
 func (s *server) readyz(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	if err := s.store.Ping(c.UserContext()); err != nil {
 		s.log.Warn("not ready", "err", err)
 		return domain.Errorf(domain.EUNAVAILABLE, "The database is unreachable.")
 	}
-	return c.JSON(fiber.Map{"status": "ready"})
+	temporal := "ok"
+	if s.actions == nil {
+		temporal = "unreachable"
+	} else {
+		ctx, cancel := context.WithTimeout(c.UserContext(), readyzTemporalTimeout)
+		defer cancel()
+		if _, err := s.actions.Client().CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			temporal = "unreachable"
+		}
+	}
+	return c.JSON(fiber.Map{"status": "ready", "checks": fiber.Map{"postgres": "ok", "temporal": temporal}})
 }
 
 func (s *server) openAPI(c *fiber.Ctx) error {

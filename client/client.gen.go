@@ -537,6 +537,69 @@ func (e Status) Valid() bool {
 	}
 }
 
+// Defines values for Livez200JSONResponseBodyStatus.
+const (
+	Livez200JSONResponseBodyStatusOk Livez200JSONResponseBodyStatus = "ok"
+)
+
+// Valid indicates whether the value is a known member of the Livez200JSONResponseBodyStatus enum.
+func (e Livez200JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case Livez200JSONResponseBodyStatusOk:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Readyz200JSONResponseBodyChecksPostgres.
+const (
+	Readyz200JSONResponseBodyChecksPostgresOk Readyz200JSONResponseBodyChecksPostgres = "ok"
+)
+
+// Valid indicates whether the value is a known member of the Readyz200JSONResponseBodyChecksPostgres enum.
+func (e Readyz200JSONResponseBodyChecksPostgres) Valid() bool {
+	switch e {
+	case Readyz200JSONResponseBodyChecksPostgresOk:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Readyz200JSONResponseBodyChecksTemporal.
+const (
+	Readyz200JSONResponseBodyChecksTemporalOk          Readyz200JSONResponseBodyChecksTemporal = "ok"
+	Readyz200JSONResponseBodyChecksTemporalUnreachable Readyz200JSONResponseBodyChecksTemporal = "unreachable"
+)
+
+// Valid indicates whether the value is a known member of the Readyz200JSONResponseBodyChecksTemporal enum.
+func (e Readyz200JSONResponseBodyChecksTemporal) Valid() bool {
+	switch e {
+	case Readyz200JSONResponseBodyChecksTemporalOk:
+		return true
+	case Readyz200JSONResponseBodyChecksTemporalUnreachable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Readyz200JSONResponseBodyStatus.
+const (
+	Ready Readyz200JSONResponseBodyStatus = "ready"
+)
+
+// Valid indicates whether the value is a known member of the Readyz200JSONResponseBodyStatus enum.
+func (e Readyz200JSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case Ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // Action defines model for Action.
 type Action struct {
 	ActionId   string           `json:"action_id"`
@@ -1241,15 +1304,15 @@ type RunList struct {
 	NextPageToken *string `json:"next_page_token,omitempty"`
 }
 
-// SLAClock defines model for SLAClock.
+// SLAClock One metric's clock; null when the policy sets no target for it at the ticket's priority.
 type SLAClock struct {
 	// AchievedAt The first agent message (first_reply), or when the ticket was solved or closed (resolution).
-	AchievedAt *Timestamp `json:"achieved_at"`
+	AchievedAt *time.Time `json:"achieved_at"`
 	Breached   bool       `json:"breached"`
-	BreachedAt *Timestamp `json:"breached_at"`
+	BreachedAt *time.Time `json:"breached_at"`
 
 	// DueAt When the target is reached; null while the clock is paused or stopped.
-	DueAt *Timestamp `json:"due_at"`
+	DueAt *time.Time `json:"due_at"`
 
 	// Paused The resolution clock while the ticket is pending or on hold.
 	Paused bool `json:"paused"`
@@ -1257,6 +1320,7 @@ type SLAClock struct {
 
 // SLAPolicy defines model for SLAPolicy.
 type SLAPolicy struct {
+	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays. Daylight saving time is followed.
 	BusinessHours *BusinessHours `json:"business_hours"`
 	Condition     string         `json:"condition"`
 
@@ -1279,6 +1343,7 @@ type SLAPolicy struct {
 
 // SLAPolicyCreate defines model for SLAPolicyCreate.
 type SLAPolicyCreate struct {
+	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays. Daylight saving time is followed.
 	BusinessHours *BusinessHours `json:"business_hours,omitempty"`
 
 	// Condition Which tickets it applies to: an expr condition over the automations' environment (ticket, event, ...).
@@ -1307,6 +1372,7 @@ type SLAPolicyList struct {
 
 // SLAPolicyUpdate defines model for SLAPolicyUpdate.
 type SLAPolicyUpdate struct {
+	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays. Daylight saving time is followed.
 	BusinessHours *BusinessHours `json:"business_hours,omitempty"`
 	Condition     *string        `json:"condition,omitempty"`
 	Enabled       *bool          `json:"enabled,omitempty"`
@@ -1388,7 +1454,7 @@ type Ticket struct {
 	HasMoreMessages bool      `json:"has_more_messages"`
 	Messages        []Message `json:"messages"`
 
-	// Sla The ticket's SLA clocks, null when no SLA policy applies. The worker keeps them with each of the ticket's events, within milliseconds; a ticket just created shows null until then.
+	// Sla A ticket's SLA clocks; null when no SLA policy applies. The worker keeps them with each of the ticket's events, within milliseconds; a ticket just created shows null until then.
 	Sla     *TicketSLA    `json:"sla,omitempty"`
 	Summary TicketSummary `json:"summary"`
 }
@@ -1417,11 +1483,13 @@ type TicketList struct {
 	NextPageToken *string `json:"next_page_token,omitempty"`
 }
 
-// TicketSLA defines model for TicketSLA.
+// TicketSLA A ticket's SLA clocks; null when no SLA policy applies. The worker keeps them with each of the ticket's events, within milliseconds; a ticket just created shows null until then.
 type TicketSLA struct {
-	// FirstReply Null when the policy sets no first_reply target for the ticket's priority.
+	// FirstReply One metric's clock; null when the policy sets no target for it at the ticket's priority.
 	FirstReply *SLAClock `json:"first_reply"`
 	PolicyId   string    `json:"policy_id"`
+
+	// Resolution One metric's clock; null when the policy sets no target for it at the ticket's priority.
 	Resolution *SLAClock `json:"resolution"`
 }
 
@@ -1807,6 +1875,18 @@ type AddMessageParams struct {
 	// IdempotencyKey Makes a POST safe to retry; see the introduction.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
+
+// Livez200JSONResponseBodyStatus defines parameters for Livez.
+type Livez200JSONResponseBodyStatus string
+
+// Readyz200JSONResponseBodyChecksPostgres defines parameters for Readyz.
+type Readyz200JSONResponseBodyChecksPostgres string
+
+// Readyz200JSONResponseBodyChecksTemporal defines parameters for Readyz.
+type Readyz200JSONResponseBodyChecksTemporal string
+
+// Readyz200JSONResponseBodyStatus defines parameters for Readyz.
+type Readyz200JSONResponseBodyStatus string
 
 // CreateActionReplayJSONRequestBody defines body for CreateActionReplay for application/json ContentType.
 type CreateActionReplayJSONRequestBody = ActionReplayCreate
@@ -2512,6 +2592,23 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/public/whoami (the `Whoami` operationId).
 	Whoami(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Livez Liveness
+	//
+	// Answers while the process serves HTTP. It checks no dependency, so a failing database never gets the process restarted.
+	//
+	// Corresponds with GET /livez (the `Livez` operationId).
+	Livez(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Readyz Readiness
+	//
+	// Checks PostgreSQL and Temporal. 200 while PostgreSQL answers, with whether Temporal
+	// does: without Temporal the API still serves every request and accepts actions (they
+	// start once Temporal is back), so it stays in rotation. 503 while PostgreSQL does not
+	// answer.
+	//
+	// Corresponds with GET /readyz (the `Readyz` operationId).
+	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // CreateActionReplayWithBody Replay many finished actions, at a bounded rate
@@ -3677,6 +3774,43 @@ func (c *Client) AddMessage(ctx context.Context, ticketId TicketID, params *AddM
 // Corresponds with GET /api/v1/public/whoami (the `Whoami` operationId).
 func (c *Client) Whoami(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewWhoamiRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Livez Liveness
+//
+// Answers while the process serves HTTP. It checks no dependency, so a failing database never gets the process restarted.
+//
+// Corresponds with GET /livez (the `Livez` operationId).
+func (c *Client) Livez(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLivezRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Readyz Readiness
+//
+// Checks PostgreSQL and Temporal. 200 while PostgreSQL answers, with whether Temporal
+// does: without Temporal the API still serves every request and accepts actions (they
+// start once Temporal is back), so it stays in rotation. 503 while PostgreSQL does not
+// answer.
+//
+// Corresponds with GET /readyz (the `Readyz` operationId).
+func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReadyzRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -6118,6 +6252,60 @@ func NewWhoamiRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewLivezRequest constructs an http.Request for the Livez method
+func NewLivezRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/livez")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReadyzRequest constructs an http.Request for the Readyz method
+func NewReadyzRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/readyz")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -6798,6 +6986,27 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/public/whoami (the `Whoami` operationId).
 	WhoamiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*WhoamiResponse, error)
+
+	// LivezWithResponse Liveness
+	//
+	// Answers while the process serves HTTP. It checks no dependency, so a failing database never gets the process restarted.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /livez (the `Livez` operationId).
+	LivezWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivezResponse, error)
+
+	// ReadyzWithResponse Readiness
+	//
+	// Checks PostgreSQL and Temporal. 200 while PostgreSQL answers, with whether Temporal
+	// does: without Temporal the API still serves every request and accepts actions (they
+	// start once Temporal is back), so it stays in rotation. 503 while PostgreSQL does not
+	// answer.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /readyz (the `Readyz` operationId).
+	ReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyzResponse, error)
 }
 
 type CreateActionReplayResponse struct {
@@ -10894,6 +11103,139 @@ func (r WhoamiResponse) ContentType() string {
 	return ""
 }
 
+type LivezResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Status Livez200JSONResponseBodyStatus `json:"status"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LivezResponse) GetJSON200() *struct {
+	Status Livez200JSONResponseBodyStatus `json:"status"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r LivezResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r LivezResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r LivezResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LivezResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LivezResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LivezResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ReadyzResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Checks struct {
+			Postgres Readyz200JSONResponseBodyChecksPostgres `json:"postgres"`
+			Temporal Readyz200JSONResponseBodyChecksTemporal `json:"temporal"`
+		} `json:"checks"`
+		Status Readyz200JSONResponseBodyStatus `json:"status"`
+	}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReadyzResponse) GetJSON200() *struct {
+	Checks struct {
+		Postgres Readyz200JSONResponseBodyChecksPostgres `json:"postgres"`
+		Temporal Readyz200JSONResponseBodyChecksTemporal `json:"temporal"`
+	} `json:"checks"`
+	Status Readyz200JSONResponseBodyStatus `json:"status"`
+} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReadyzResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadyzResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r ReadyzResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ReadyzResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReadyzResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReadyzResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReadyzResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CreateActionReplayWithBodyWithResponse Replay many finished actions, at a bounded rate
 //
 // Replays the tenant's finished actions that the filter matches, created in
@@ -11883,6 +12225,39 @@ func (c *ClientWithResponses) WhoamiWithResponse(ctx context.Context, reqEditors
 		return nil, err
 	}
 	return ParseWhoamiResponse(rsp)
+}
+
+// LivezWithResponse Liveness
+//
+// Answers while the process serves HTTP. It checks no dependency, so a failing database never gets the process restarted.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /livez (the `Livez` operationId).
+func (c *ClientWithResponses) LivezWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivezResponse, error) {
+	rsp, err := c.Livez(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLivezResponse(rsp)
+}
+
+// ReadyzWithResponse Readiness
+//
+// Checks PostgreSQL and Temporal. 200 while PostgreSQL answers, with whether Temporal
+// does: without Temporal the API still serves every request and accepts actions (they
+// start once Temporal is back), so it stays in rotation. 503 while PostgreSQL does not
+// answer.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /readyz (the `Readyz` operationId).
+func (c *ClientWithResponses) ReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyzResponse, error) {
+	rsp, err := c.Readyz(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReadyzResponse(rsp)
 }
 
 // ParseCreateActionReplayResponse parses an HTTP response from a CreateActionReplayWithResponse call
@@ -15338,6 +15713,101 @@ func ParseWhoamiResponse(rsp *http.Response) (*WhoamiResponse, error) {
 			return nil, err
 		}
 		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseLivezResponse parses an HTTP response from a LivezWithResponse call
+func ParseLivezResponse(rsp *http.Response) (*LivezResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LivezResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Status Livez200JSONResponseBodyStatus `json:"status"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseReadyzResponse parses an HTTP response from a ReadyzWithResponse call
+func ParseReadyzResponse(rsp *http.Response) (*ReadyzResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReadyzResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Checks struct {
+				Postgres Readyz200JSONResponseBodyChecksPostgres `json:"postgres"`
+				Temporal Readyz200JSONResponseBodyChecksTemporal `json:"temporal"`
+			} `json:"checks"`
+			Status Readyz200JSONResponseBodyStatus `json:"status"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable

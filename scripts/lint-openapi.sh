@@ -17,12 +17,8 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	say "SKIPPED: Node.js is not installed, so the OpenAPI document was not linted (install nodejs and npm to run Redocly and Spectral)"
 	exit 0
 fi
+"$root/scripts/openapi-tools.sh" >/dev/null
 cd "$dir"
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
-	say "installing the pinned linters (npm ci)"
-	npm ci --no-audit --no-fund --loglevel=error >&2
-	touch node_modules
-fi
 export NO_UPDATE_NOTIFIER=1 REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
 echo "Redocly (recommended):"
 rc=0

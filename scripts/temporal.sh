@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Temporal dev server for `make dev` and `make test`, from the Temporal CLI pinned below
-# and built from the Go module proxy into .dev/bin (the first build takes minutes, later
-# ones come from Go's build cache).
+# and built from the Go module proxy into .dev/bin (the first build takes about 5 minutes
+# on 2 cores, and says so while it runs; later ones come from Go's build cache).
 #
 #   scripts/temporal.sh install   install the pinned CLI if it is missing; print its path
 #   scripts/temporal.sh start     start a dev server on 127.0.0.1:7233 (UI on :8233) with the
@@ -17,15 +17,20 @@ port=${TEMPORAL_PORT:-7233}
 ui_port=${TEMPORAL_UI_PORT:-8233}
 
 say() { echo "temporal.sh: $*" >&2; }
+PROGRESS_PREFIX=temporal.sh
+# shellcheck source=progress.sh
+. "$root/scripts/progress.sh"
+trap stop_step_ticker EXIT
 
 install() {
 	if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
 		echo "$bin"
 		return
 	fi
-	say "installing the Temporal CLI $version into .dev/bin (the first build takes a few minutes)"
+	say "building the Temporal CLI $version from the Go module proxy into .dev/bin: the first build takes about 5 minutes (later ones come from Go's build cache)"
 	mkdir -p "$root/.dev/bin"
-	GOBIN="$root/.dev/bin" go install "github.com/temporalio/cli/cmd/temporal@$version"
+	step "building the Temporal CLI $version (about 5 minutes the first time)" \
+		env GOBIN="$root/.dev/bin" go install "github.com/temporalio/cli/cmd/temporal@$version"
 	echo "$version" >"$stamp"
 	echo "$bin"
 }
@@ -45,12 +50,19 @@ start() {
 		--search-attribute Destination=Keyword --search-attribute ActionStatus=Keyword --search-attribute AutomationId=Keyword \
 		>"$root/.dev/temporal.log" 2>&1 &
 	echo $! >"$root/.dev/temporal.pid"
-	for _ in $(seq 1 150); do
-		answers "$port" && return
+	step "waiting for the Temporal dev server to answer" wait_port "$port" || {
+		say "the dev server did not come up; see .dev/temporal.log"
+		exit 1
+	}
+}
+
+# wait_port waits up to 60 s for something to answer on 127.0.0.1:$1.
+wait_port() {
+	for _ in $(seq 1 300); do
+		answers "$1" && return
 		sleep 0.2
 	done
-	say "the dev server did not come up; see .dev/temporal.log"
-	exit 1
+	return 1
 }
 
 case "${1:-}" in

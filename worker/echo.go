@@ -51,10 +51,14 @@ func echoReceiver(ctx context.Context, args []string, getenv func(string) string
 		if code, ok := statusFromPath(r.URL.Path); ok {
 			status = code
 		}
-		_ = enc.Encode(map[string]any{
+		line := map[string]any{
 			"method": r.Method, "path": r.URL.RequestURI(), "idempotency_key": r.Header.Get("Idempotency-Key"),
 			"attempt": r.Header.Get("X-Threada-Attempt"), "signature": verified, "body": string(body), "answered": status,
-		})
+		}
+		if tp := r.Header.Get("traceparent"); tp != "" { // with tracing on: the trace to join
+			line["traceparent"] = tp
+		}
+		_ = enc.Encode(line)
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)

@@ -24,15 +24,18 @@ const usage = `Usage:
   worker                                run the Temporal worker and the action relay
   worker echo-receiver [--addr 127.0.0.1:9080] [--fail-first N]
                                         a local receiver that prints what it gets
+  worker healthcheck                    exit 0 when the worker on METRICS_ADDR is ready
 
 Environment: DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, SECRETS_KEY,
-ACTIONS_EGRESS_ALLOW_CIDRS, LOG_LEVEL, SHUTDOWN_TIMEOUT; WEBHOOK_SECRET (echo-receiver).`
+ACTIONS_EGRESS_ALLOW_CIDRS, LOG_LEVEL, SHUTDOWN_TIMEOUT, METRICS_ADDR, OTEL_*; WEBHOOK_SECRET (echo-receiver).`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "echo-receiver":
 			return echoReceiver(ctx, args[1:], getenv, stdout)
+		case "healthcheck":
+			return healthcheck(ctx, getenv)
 		case "help", "-h", "--help":
 			fmt.Fprintln(stdout, usage)
 			return nil
@@ -59,7 +62,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer st.Close()
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, &workflows.EagerStart{})
+	tel, stopTelemetry, err := startTelemetry(ctx, cfg, getenv, st, log)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry()
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, &workflows.EagerStart{})
 	if err != nil {
 		return err
 	}
@@ -68,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	timerRunner := timers.NewRunner(tc, st, runner, log, cfg.TemporalNamespace, cfg.TaskQueue)
 
 	w := worker.New(tc, cfg.TaskQueue, workflows.WorkerOptions(cfg.ShutdownTimeout))
-	workflows.Register(w, &activities.Activities{Store: st, HTTP: guard.Client(), Secrets: box, HostConcurrency: cfg.HostConcurrency,
+	workflows.Register(w, &activities.Activities{Store: st, HTTP: tel.HTTPClient(guard.Client()), Secrets: box, HostConcurrency: cfg.HostConcurrency, Metrics: tel.Metered(),
 		StartAction: runner.Start})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker (is Temporal at %s?): %w", cfg.TemporalAddress, err)
@@ -76,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("worker started", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 
 	engine := &automations.Engine{
-		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth,
+		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth, Metrics: tel.Metered(),
 		Start:  func(ctx context.Context, a *domain.Action) { _ = runner.Start(ctx, a) },
 		Arm:    timerRunner.Arm,
 		Disarm: timerRunner.Disarm,

@@ -18,6 +18,7 @@ import (
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/telemetry"
 )
 
 // unreachableBackoff is how long a Runner stops trying Temporal after a call failed to
@@ -52,14 +53,15 @@ func NewRunner(c client.Client, st *store.Store, log *slog.Logger, cfg config.Co
 	return &Runner{client: c, store: st, log: log, namespace: cfg.TemporalNamespace, taskQueue: cfg.TaskQueue, uiURL: cfg.TemporalUIURL}
 }
 
-// Dial returns a lazy Temporal client: no connection is made until the first call.
-func Dial(hostPort, namespace string, log *slog.Logger, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
-	c, err := client.NewLazyClient(client.Options{
+// Dial returns a lazy Temporal client: no connection is made until the first call. tel
+// adds the SDK's metrics and tracing when they are on (nil: none).
+func Dial(hostPort, namespace string, log *slog.Logger, tel *telemetry.Telemetry, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
+	c, err := client.NewLazyClient(tel.ClientOptions(client.Options{
 		HostPort:     hostPort,
 		Namespace:    namespace,
 		Logger:       tlog.NewStructuredLogger(log.With("component", "temporal-client")),
 		Interceptors: interceptors,
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("configuring the Temporal client: %w", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/rules"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/telemetry"
 )
 
 // Consumer timings.
@@ -50,6 +51,8 @@ type Engine struct {
 	Disarm   func(ctx context.Context, timerID string, gen int64)
 	Log      *slog.Logger
 	MaxDepth int // 0 means domain.DefaultMaxChainDepth
+	// Metrics count evaluations by result and budget failures; nil counts nothing.
+	Metrics *telemetry.Metrics
 
 	cache rules.Cache
 }
@@ -139,6 +142,7 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 		run := domain.AutomationRun{TenantID: ev.TenantID, AutomationID: a.ID, AutomationVersion: a.Version,
 			EventID: ev.ID, EventType: ev.Type, TicketID: ev.TicketID}
 		if run.Skipped = e.skipReason(ev, a.ID); run.Skipped != "" {
+			e.Metrics.AutomationEvaluated("skipped")
 			runs = append(runs, run)
 			continue
 		}
@@ -172,6 +176,7 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 		if compiled != nil && !errors.Is(err, rules.ErrEventBudget) {
 			run.Explanation = compiled.Explain(&machine, env)
 		}
+		e.count(run.Matched, err)
 		if err != nil {
 			run.Error = err.Error()
 			runs = append(runs, run)
@@ -216,6 +221,26 @@ func (e *Engine) arm(ctx context.Context, tx *store.Conn, a *domain.Automation, 
 		tx.AfterCommit(ctx, func(ctx context.Context) { e.Arm(ctx, t) })
 	}
 	return nil
+}
+
+// count records an evaluation's result in the metrics, and the budget that stopped it.
+func (e *Engine) count(matched bool, err error) {
+	switch {
+	case err == nil && matched:
+		e.Metrics.AutomationEvaluated("matched")
+	case err == nil:
+		e.Metrics.AutomationEvaluated("not_matched")
+	default:
+		e.Metrics.AutomationEvaluated("error")
+	}
+	switch {
+	case errors.Is(err, rules.ErrBudget):
+		e.Metrics.BudgetExceeded("rule")
+	case errors.Is(err, rules.ErrEventBudget):
+		e.Metrics.BudgetExceeded("event")
+	case errors.Is(err, rules.ErrTooSlow):
+		e.Metrics.BudgetExceeded("wall_clock")
+	}
 }
 
 // MaxBudgetFailures is how many evaluations in a row may exceed the rule budget before the

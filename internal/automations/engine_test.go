@@ -15,6 +15,7 @@ import (
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/telemetry"
 )
 
 func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
@@ -331,5 +332,46 @@ func TestNoteAddsAnInternalMessage(t *testing.T) {
 	}
 	if r := f.runs(watcher); len(r) != 1 || !r[0].Matched {
 		t.Errorf("watcher runs %+v", r)
+	}
+}
+
+// TestEvaluationsAreCounted: each automation evaluated against an event is counted by its
+// result, and an evaluation stopped by the rule budget also by that budget.
+func TestEvaluationsAreCounted(t *testing.T) {
+	f := newFixture(t)
+	m := telemetry.NewMetrics(telemetry.ProcessWorker)
+	f.engine.Metrics = m
+	f.automation(f.tenant, "tagger", `true`, []string{domain.EventTicketUpdated}, tags("seen"))
+	f.automation(f.tenant, "never", `false`, []string{domain.EventTicketUpdated}, tags("never"))
+	f.automation(f.tenant, "costly", overBudget, []string{domain.EventTicketUpdated}, tags("costly"))
+	f.update(domain.TicketUpdate{Subject: ptr("changed")})
+	f.drain()
+	// The client's change: tagger matches, never does not, costly runs out of budget. The
+	// tagger's own change is a second event, on which the tagger is skipped (loop
+	// protection) and the other two do as before.
+	want := map[string]map[string]float64{
+		"threada_automation_evaluations_total":     {"matched": 1, "not_matched": 2, "skipped": 1, "error": 2},
+		"threada_automation_budget_failures_total": {"rule": 2, "event": 0, "wall_clock": 0},
+	}
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, mf := range mfs {
+		w, ok := want[mf.GetName()]
+		if !ok {
+			continue
+		}
+		seen++
+		for _, s := range mf.GetMetric() {
+			l := s.GetLabel()[0].GetValue()
+			if got := s.GetCounter().GetValue(); got != w[l] {
+				t.Errorf("%s{%s} = %v, want %v", mf.GetName(), l, got, w[l])
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("found %d of the %d metrics", seen, len(want))
 	}
 }

@@ -61,6 +61,9 @@ type Config struct {
 	// HostConcurrency is how many attempts may be in flight to one destination of a tenant,
 	// across all workers.
 	HostConcurrency int
+	// MetricsAddr, when set, is where the process serves Prometheus metrics (/metrics);
+	// the worker serves its health checks there too. Off when empty.
+	MetricsAddr string
 }
 
 // Load reads the configuration through getenv (os.Getenv in production) and validates it.
@@ -82,6 +85,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SecretsKey:        strings.TrimSpace(getenv("SECRETS_KEY")),
 		TemporalUIURL:     strings.TrimSuffix(strings.TrimSpace(getenv("TEMPORAL_UI_URL")), "/"),
 		EgressAllowCIDRs:  strings.TrimSpace(getenv("ACTIONS_EGRESS_ALLOW_CIDRS")),
+		MetricsAddr:       strings.TrimSpace(getenv("METRICS_ADDR")),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error; got %q", getenv("LOG_LEVEL"))
@@ -126,6 +130,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return c, fmt.Errorf("HTTP_ADDR must be host:port, like 127.0.0.1:8080; got %q", c.HTTPAddr)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return c, fmt.Errorf("METRICS_ADDR must be host:port, like 127.0.0.1:9464, or unset; got %q", c.MetricsAddr)
+		}
 	}
 	if c.TemporalUIURL != "" {
 		if u, err := url.Parse(c.TemporalUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -195,5 +204,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("rate_limit_tenant_rps", c.RateLimitTenantRPS),
 		slog.Int("rate_limit_processes", c.RateLimitProcesses),
 		slog.Int("rate_limit_unauthenticated_rps", c.RateLimitUnauthenticatedRPS),
+		slog.String("metrics_addr", c.MetricsAddr),
 	)
 }

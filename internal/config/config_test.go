@@ -14,7 +14,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.DatabaseURL != DefaultDatabaseURL || c.HTTPAddr != DefaultHTTPAddr || c.TemporalAddress != DefaultTemporalAddress ||
-		c.TemporalNamespace != "default" || c.LogLevel != slog.LevelInfo {
+		c.TemporalNamespace != "default" || c.LogLevel != slog.LevelInfo || c.MetricsAddr != "" {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -27,6 +27,7 @@ func TestLoadRefusesBadValuesWithoutLeakingPasswords(t *testing.T) {
 		"db url":        {"DATABASE_URL": "postgres://u:pw-secret@h:xx/db"},
 		"db scheme":     {"DATABASE_URL": "http://u:pw-secret@h/db"},
 		"timeout":       {"SHUTDOWN_TIMEOUT": "soon"},
+		"metrics addr":  {"METRICS_ADDR": "9464"},
 	} {
 		_, err := Load(env(m))
 		if err == nil || strings.Contains(err.Error(), "pw-secret") {

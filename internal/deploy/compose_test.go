@@ -62,9 +62,19 @@ func TestComposeDescribesProduction(t *testing.T) {
 	dependsOn("worker", "temporal-search-attributes", types.ServiceConditionCompletedSuccessfully)
 	dependsOn("temporal-ui", "temporal", types.ServiceConditionHealthy)
 
-	for _, svc := range []string{"postgres", "temporal", "api"} {
+	for _, svc := range []string{"postgres", "temporal", "api", "worker"} {
 		if hc := p.Services[svc].HealthCheck; hc == nil || len(hc.Test) == 0 {
 			t.Errorf("%s has no health check", svc)
+		}
+	}
+	// The API's and the worker's checks ask their /readyz (the images have no curl); the
+	// worker serves it on METRICS_ADDR, as both serve their metrics.
+	for _, svc := range []string{"api", "worker"} {
+		if test := []string(p.Services[svc].HealthCheck.Test); !slices.Equal(test, []string{"CMD", svc, "healthcheck"}) {
+			t.Errorf("%s health check %v", svc, test)
+		}
+		if addr := deref(p.Services[svc].Environment["METRICS_ADDR"]); addr != "0.0.0.0:9464" {
+			t.Errorf("%s METRICS_ADDR %q", svc, addr)
 		}
 	}
 	ports := func(svc string) []string {

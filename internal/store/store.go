@@ -31,6 +31,7 @@ import (
 type Store struct {
 	Conn
 	db     *bun.DB
+	name   string // the database's, for traces
 	closed chan struct{}
 
 	notifyOnce sync.Once
@@ -78,7 +79,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, describeConnError(dsn, err)
 	}
-	s := &Store{db: db, closed: make(chan struct{})}
+	s := &Store{db: db, closed: make(chan struct{}), name: databaseName(dsn)}
 	s.Conn = Conn{root: s, db: db}
 	return s, nil
 }
@@ -95,6 +96,15 @@ func openDB(dsn string) (db *bun.DB, err error) {
 	}()
 	connector := pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithApplicationName("threada"))
 	return bun.NewDB(sql.OpenDB(connector), dialect{pgdialect.New()}), nil
+}
+
+// databaseName is the database a DATABASE_URL names.
+func databaseName(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	return strings.Trim(u.Path, "/")
 }
 
 // describeConnError names what went wrong connecting, and where, without the password.

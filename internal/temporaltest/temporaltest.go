@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,8 +95,20 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// Start starts a dev server and waits until it answers.
+// Start starts a dev server and waits until it answers. Its ports are free when picked,
+// but another process may bind one first (tests all over the machine pick ports): a server
+// that exits for that is started again on other ports, up to three times.
 func Start() (*Server, error) {
+	for try := 1; ; try++ {
+		s, err := start()
+		if err == nil || try == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return s, err
+		}
+	}
+}
+
+// start is one try of Start.
+func start() (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,19 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+// timedCall makes the attempt's call and records how long it took, by destination. A call
+// the egress guard refused never left, so it is not timed.
+func (a *Activities) timedCall(ctx context.Context, in AttemptInput, secrets []string) AttemptOutcome {
+	start := time.Now()
+	o := a.call(ctx, in.ActionID, in.Request, in.Attempt, secrets)
+	if o.ErrType != ErrTypeRefused {
+		a.Metrics.AttemptCall(domain.Destination(in.Request.URL), time.Since(start))
+	}
+	return o
+}

@@ -1,0 +1,33 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// MaxCountedBacklog caps the outbox backlog Gauges counts, so reading it costs the same
+// however far behind the workers are: a backlog of this many means at least this many.
+const MaxCountedBacklog = 100_000
+
+// Gauges is what the worker's metrics read from PostgreSQL: the outbox backlog and the
+// destinations' circuits.
+type Gauges struct {
+	PendingEvents  int64      // events not yet processed, at most MaxCountedBacklog
+	OldestPending  *time.Time // occurred_at of the oldest of them; nil when there is none
+	OpenCircuits   int64      // destinations whose circuit is open
+	ClosedCircuits int64
+}
+
+// Gauges reads the figures above in one statement. The backlog walks the pending index
+// (at most MaxCountedBacklog entries); the oldest pending event and the circuits walk the
+// pending index and the destinations table.
+func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
+	var g Gauges
+	err := s.db.NewRaw(`SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM ticket_events WHERE processed_at IS NULL LIMIT ?) AS p),
+		(SELECT min(occurred_at) FROM ticket_events WHERE processed_at IS NULL),
+		(SELECT count(*) FROM destinations WHERE state = 'open'),
+		(SELECT count(*) FROM destinations WHERE state = 'closed')`, MaxCountedBacklog).
+		Scan(ctx, &g.PendingEvents, &g.OldestPending, &g.OpenCircuits, &g.ClosedCircuits)
+	return g, err
+}
