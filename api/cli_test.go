@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -237,7 +238,21 @@ type apiProcess struct {
 // startAPI runs `api serve` on dsn, with extra variables (NAME=value) in its environment.
 func startAPI(t *testing.T, dsn string, extra ...string) *apiProcess {
 	t.Helper()
-	addr := freeAddr(t)
+	// freeAddr's port can be taken by another process before the API binds it: then the API
+	// exits saying so, and it is started again on another port.
+	for try := 1; ; try++ {
+		p, err := startAPIOn(t, freeAddr(t), dsn, extra...)
+		if err == nil {
+			return p
+		}
+		if try == 3 || !strings.Contains(p.logs.String(), "address already in use") {
+			t.Fatalf("%v\n%s", err, p.logs)
+		}
+	}
+}
+
+func startAPIOn(t *testing.T, addr, dsn string, extra ...string) (*apiProcess, error) {
+	t.Helper()
 	p := &apiProcess{base: "http://" + addr, logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(apiBinary(t), "serve")
 	p.cmd.Env = append(append(os.Environ(), "DATABASE_URL="+dsn, "HTTP_ADDR="+addr), extra...)
@@ -252,15 +267,15 @@ func startAPI(t *testing.T, dsn string, extra ...string) *apiProcess {
 		resp, err := http.Get(p.base + "/livez")
 		if err == nil {
 			resp.Body.Close()
-			return p
+			return p, nil
 		}
 		select {
 		case err := <-p.done:
-			t.Fatalf("api exited at start: %v\n%s", err, p.logs)
+			return p, fmt.Errorf("api exited at start: %v", err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("api did not start: %v\n%s", err, p.logs)
+			return p, fmt.Errorf("api did not start: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
