@@ -74,6 +74,11 @@ func TestConsoleSLAPolicies(t *testing.T) {
 		t.Fatalf("create: %d\n%s", status, page)
 	}
 	urgent := slaPolicyLink.FindStringSubmatch(page)[1]
+	form := slaForm(csrf, "Urgent", `ticket.priority == "urgent"`)
+	form.Set("sla_policy_id", urgent)
+	if _, page := cc.post("/admin/sla-policies/preview", form); !strings.Contains(page, "Save (version 1)") || !strings.Contains(page, "<strong>2</strong> of the 4") {
+		t.Errorf("a saved policy's preview without JavaScript:\n%s", page)
+	}
 	edit := slaForm(csrfOf(t, page), "Urgent (edited)", `ticket.priority == "urgent"`)
 	edit.Del("business_hours")
 	edit.Set("target_urgent_first_reply", "")

@@ -294,9 +294,14 @@ func (cn *Console) previewSLADraft(c *fiber.Ctx, s *session) error {
 	if isHTMX(c) {
 		return cn.fragment(c, http.StatusOK, "sla-preview", pv)
 	}
+	// Without JavaScript the whole editor comes back, as typed, with the preview in it.
 	v := &slaEditorView{D: d, New: true, Preview: pv}
-	if id := c.FormValue("sla_policy_id"); domain.ValidID(domain.PrefixSLAPolicy, id) {
-		v.D.ID, v.New = id, false
+	if id := c.FormValue("sla_policy_id"); id != "" {
+		p, err := cn.slaPolicyParam(c, s, id)
+		if err != nil {
+			return err
+		}
+		v.D.ID, v.D.Version, v.New = p.SLAPolicyID, p.Version, false
 	}
 	return cn.slaEditor(c, s, http.StatusOK, v)
 }
