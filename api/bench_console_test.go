@@ -20,7 +20,8 @@ import (
 
 // TestBenchConsole is make bench's console measurement: every console page, server side
 // (session lookup, the API calls it makes in process, rendering), timed over HTTP from a
-// signed-in client, in a tenant with 1,000 automations and 100,000 actions. It runs only
+// signed-in client, in a tenant with 1,000 automations and 100,000 actions (and 100 SLA
+// policies and 1,000 tickets, for the SLA pages and a full preview). It runs only
 // with THREADA_BENCH=1. The aim is p95 under 100 ms per page.
 func TestBenchConsole(t *testing.T) {
 	if os.Getenv("THREADA_BENCH") == "" {
@@ -91,7 +92,28 @@ func TestBenchConsole(t *testing.T) {
 		FROM generate_series(1, 500) AS n`, f.tenant, autIDs[0], f.ticket).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"actions", "automations", "action_attempts", "automation_runs"} {
+	// The most SLA policies a tenant may have, and enough tickets for a full preview.
+	slaIDs := make([]string, domain.MaxSLAPolicies)
+	for i := range slaIDs {
+		name, cond := fmt.Sprintf("SLA %03d", i), fmt.Sprintf(`"tier%d" in ticket.tags`, i)
+		targets := map[string]domain.SLATarget{"urgent": {FirstReply: time.Hour, Resolution: 8 * time.Hour}, "normal": {Resolution: 24 * time.Hour}}
+		cal := &domain.BusinessCalendar{TimeZone: "Europe/Berlin", Weekly: map[string][]domain.HoursRange{"monday": {{Start: "09:00", End: "17:00"}}}, Holidays: []string{"2026-12-25"}}
+		if err := cal.Check(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.store.CreateSLAPolicy(ctx, f.tenant, domain.SLAPolicyInput{Name: &name, Condition: &cond, Targets: &targets, Calendar: cal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slaIDs[i] = p.ID
+	}
+	if _, err := e.store.DB().NewRaw(`INSERT INTO tickets (id, tenant_id, subject, status, priority, channel, tags, created_at, updated_at, last_message_at)
+		SELECT 'tkt_' || lpad(n::text, 26, '0'), ?, 'Ticket ' || n, 'open', CASE WHEN n % 4 = 0 THEN 'urgent' ELSE 'normal' END, 'email',
+		       CASE WHEN n % 3 = 0 THEN ARRAY['vip'] ELSE ARRAY[]::text[] END, now(), now(), now() - n * interval '1 minute'
+		FROM generate_series(1, 1000) AS n`, f.tenant).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"actions", "automations", "action_attempts", "automation_runs", "tickets", "sla_policies"} {
 		if _, err := e.store.DB().ExecContext(ctx, "ANALYZE "+table); err != nil {
 			t.Fatal(err)
 		}
@@ -122,11 +144,14 @@ func TestBenchConsole(t *testing.T) {
 		{"destinations", "GET", "/admin/destinations"},
 		{"settings", "GET", "/admin/settings"},
 		{"audit log", "GET", "/admin/audit"},
+		{"SLA policies (100)", "GET", "/admin/sla-policies"},
+		{"SLA policy editor", "GET", "/admin/sla-policies/" + slaIDs[0]},
+		{"SLA preview over 1,000 tickets (htmx fragment)", "POST", "/admin/sla-policies/preview"},
 	}
 	form := url.Values{"csrf_token": {csrf}, "condition": {`ticket.priority == "urgent" && "vip" in ticket.tags`},
 		"actions": {`[{"type": "custom_http", "method": "POST", "url": "/hooks/{{ ticket.ticket_id }}"}]`}}
-	fmt.Printf("\nAdmin console: each page server-side, over HTTP from a signed-in session; the tenant has %d automations and %d actions (%d samples a page)\n\n",
-		automations, actionCount, samples)
+	fmt.Printf("\nAdmin console: each page server-side, over HTTP from a signed-in session; the tenant has %d automations, %d actions, %d SLA policies and 1,000 tickets (%d samples a page)\n\n",
+		automations, actionCount, domain.MaxSLAPolicies, samples)
 	fmt.Println("| page | p50 | p95 | p99 | aim |")
 	fmt.Println("|---|---|---|---|---|")
 	for _, p := range pages {

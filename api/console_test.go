@@ -98,7 +98,7 @@ func TestConsoleSessions(t *testing.T) {
 	if !strings.Contains(page, "<h1>API keys</h1>") {
 		t.Fatalf("after sign in, the first page the key may use:\n%s", page)
 	}
-	for _, hidden := range []string{"/admin/automations", "/admin/settings", "/admin/actions"} {
+	for _, hidden := range []string{"/admin/automations", "/admin/sla-policies", "/admin/settings", "/admin/actions"} {
 		if strings.Contains(page, `href="`+hidden+`"`) {
 			t.Errorf("the menu shows %s, which the key may not use", hidden)
 		}

@@ -152,6 +152,7 @@ func (s *server) app() *fiber.App {
 	admin.Get("/automations/:automation_id/timers", auto, s.listTimers)
 	admin.Get("/sla-policies", auto, s.listSLAPolicies)
 	admin.Post("/sla-policies", auto, s.writes(s.createSLAPolicy))
+	admin.Post("/sla-policies/preview", auto, s.previewSLAPolicy)
 	admin.Get("/sla-policies/:sla_policy_id", auto, s.getSLAPolicy)
 	admin.Patch("/sla-policies/:sla_policy_id", auto, s.writes(s.updateSLAPolicy))
 	admin.Delete("/sla-policies/:sla_policy_id", auto, s.writes(s.deleteSLAPolicy))

@@ -1384,6 +1384,34 @@ type SLAPolicyUpdate struct {
 	WarningPercent *int        `json:"warning_percent,omitempty"`
 }
 
+// SLAPreviewRequest defines model for SLAPreviewRequest.
+type SLAPreviewRequest struct {
+	Condition string `json:"condition"`
+
+	// Targets Targets by priority (low, normal, high, urgent); a priority left out gets no clocks.
+	Targets *SLATargets `json:"targets,omitempty"`
+}
+
+// SLAPreviewResponse defines model for SLAPreviewResponse.
+type SLAPreviewResponse struct {
+	// Complete False when the 1,000-ticket cap or the time limit left tickets out.
+	Complete bool `json:"complete"`
+
+	// Errors Tickets whose evaluation hit a runtime error or the rule budget.
+	Errors    int `json:"errors"`
+	Evaluated int `json:"evaluated"`
+	Matched   int `json:"matched"`
+	Samples   []struct {
+		Priority Priority `json:"priority"`
+		Status   Status   `json:"status"`
+		Subject  string   `json:"subject"`
+
+		// Target The draft's targets for the ticket's priority; null when it sets none.
+		Target   *SLATarget `json:"target"`
+		TicketId string     `json:"ticket_id"`
+	} `json:"samples"`
+}
+
 // SLATarget defines model for SLATarget.
 type SLATarget struct {
 	// FirstReply A Go duration, 1m to 720h, whole seconds.
@@ -1921,6 +1949,9 @@ type RotateSigningSecretJSONRequestBody RotateSigningSecretJSONBody
 // CreateSLAPolicyJSONRequestBody defines body for CreateSLAPolicy for application/json ContentType.
 type CreateSLAPolicyJSONRequestBody = SLAPolicyCreate
 
+// PreviewSLAPolicyJSONRequestBody defines body for PreviewSLAPolicy for application/json ContentType.
+type PreviewSLAPolicyJSONRequestBody = SLAPreviewRequest
+
 // UpdateSLAPolicyJSONRequestBody defines body for UpdateSLAPolicy for application/json ContentType.
 type UpdateSLAPolicyJSONRequestBody = SLAPolicyUpdate
 
@@ -2381,6 +2412,42 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
 	CreateSLAPolicy(ctx context.Context, params *CreateSLAPolicyParams, body CreateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PreviewSLAPolicyWithBody Preview which tickets a draft SLA policy matches
+	//
+	// Evaluates a draft policy's `condition` (nothing is saved) against the tenant's
+	// tickets as they are now, most recently active first (by last message): at most the
+	// last 1,000 tickets and 2 s of evaluation, after which `complete` is false. Each ticket
+	// is seen as a `ticket.updated` event that changed nothing, in the same rules
+	// environment and under the same evaluation budget as saved policies. Answers how many
+	// were evaluated and matched (and how many hit a runtime error or the budget), and up to
+	// 20 matching tickets with the targets their priority would get from the draft's
+	// `targets` (null without targets, or for a priority they leave out). Other policies
+	// are not consulted: a ticket an earlier policy matches first would keep that one.
+	// No side effects. Requires `admin.automations`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/admin/sla-policies/preview (the `PreviewSLAPolicy` operationId).
+	PreviewSLAPolicyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PreviewSLAPolicy Preview which tickets a draft SLA policy matches
+	//
+	// Evaluates a draft policy's `condition` (nothing is saved) against the tenant's
+	// tickets as they are now, most recently active first (by last message): at most the
+	// last 1,000 tickets and 2 s of evaluation, after which `complete` is false. Each ticket
+	// is seen as a `ticket.updated` event that changed nothing, in the same rules
+	// environment and under the same evaluation budget as saved policies. Answers how many
+	// were evaluated and matched (and how many hit a runtime error or the budget), and up to
+	// 20 matching tickets with the targets their priority would get from the draft's
+	// `targets` (null without targets, or for a priority they leave out). Other policies
+	// are not consulted: a ticket an earlier policy matches first would keep that one.
+	// No side effects. Requires `admin.automations`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/admin/sla-policies/preview (the `PreviewSLAPolicy` operationId).
+	PreviewSLAPolicy(ctx context.Context, body PreviewSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteSLAPolicy Delete an SLA policy
 	//
@@ -3343,6 +3410,62 @@ func (c *Client) CreateSLAPolicyWithBody(ctx context.Context, params *CreateSLAP
 // Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
 func (c *Client) CreateSLAPolicy(ctx context.Context, params *CreateSLAPolicyParams, body CreateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateSLAPolicyRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PreviewSLAPolicyWithBody Preview which tickets a draft SLA policy matches
+//
+// Evaluates a draft policy's `condition` (nothing is saved) against the tenant's
+// tickets as they are now, most recently active first (by last message): at most the
+// last 1,000 tickets and 2 s of evaluation, after which `complete` is false. Each ticket
+// is seen as a `ticket.updated` event that changed nothing, in the same rules
+// environment and under the same evaluation budget as saved policies. Answers how many
+// were evaluated and matched (and how many hit a runtime error or the budget), and up to
+// 20 matching tickets with the targets their priority would get from the draft's
+// `targets` (null without targets, or for a priority they leave out). Other policies
+// are not consulted: a ticket an earlier policy matches first would keep that one.
+// No side effects. Requires `admin.automations`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/admin/sla-policies/preview (the `PreviewSLAPolicy` operationId).
+func (c *Client) PreviewSLAPolicyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPreviewSLAPolicyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PreviewSLAPolicy Preview which tickets a draft SLA policy matches
+//
+// Evaluates a draft policy's `condition` (nothing is saved) against the tenant's
+// tickets as they are now, most recently active first (by last message): at most the
+// last 1,000 tickets and 2 s of evaluation, after which `complete` is false. Each ticket
+// is seen as a `ticket.updated` event that changed nothing, in the same rules
+// environment and under the same evaluation budget as saved policies. Answers how many
+// were evaluated and matched (and how many hit a runtime error or the budget), and up to
+// 20 matching tickets with the targets their priority would get from the draft's
+// `targets` (null without targets, or for a priority they leave out). Other policies
+// are not consulted: a ticket an earlier policy matches first would keep that one.
+// No side effects. Requires `admin.automations`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/admin/sla-policies/preview (the `PreviewSLAPolicy` operationId).
+func (c *Client) PreviewSLAPolicy(ctx context.Context, body PreviewSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPreviewSLAPolicyRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5291,6 +5414,46 @@ func NewCreateSLAPolicyRequestWithBody(server string, params *CreateSLAPolicyPar
 	return req, nil
 }
 
+// NewPreviewSLAPolicyRequest calls the generic PreviewSLAPolicy builder with application/json body
+func NewPreviewSLAPolicyRequest(server string, body PreviewSLAPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPreviewSLAPolicyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPreviewSLAPolicyRequestWithBody constructs an http.Request for the PreviewSLAPolicy method, with any body, and a specified content type
+func NewPreviewSLAPolicyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/sla-policies/preview")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewDeleteSLAPolicyRequest constructs an http.Request for the DeleteSLAPolicy method
 func NewDeleteSLAPolicyRequest(server string, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams) (*http.Request, error) {
 	var err error
@@ -6751,6 +6914,42 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/admin/sla-policies (the `CreateSLAPolicy` operationId).
 	CreateSLAPolicyWithResponse(ctx context.Context, params *CreateSLAPolicyParams, body CreateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSLAPolicyResponse, error)
+
+	// PreviewSLAPolicyWithBodyWithResponse Preview which tickets a draft SLA policy matches
+	//
+	// Evaluates a draft policy's `condition` (nothing is saved) against the tenant's
+	// tickets as they are now, most recently active first (by last message): at most the
+	// last 1,000 tickets and 2 s of evaluation, after which `complete` is false. Each ticket
+	// is seen as a `ticket.updated` event that changed nothing, in the same rules
+	// environment and under the same evaluation budget as saved policies. Answers how many
+	// were evaluated and matched (and how many hit a runtime error or the budget), and up to
+	// 20 matching tickets with the targets their priority would get from the draft's
+	// `targets` (null without targets, or for a priority they leave out). Other policies
+	// are not consulted: a ticket an earlier policy matches first would keep that one.
+	// No side effects. Requires `admin.automations`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/sla-policies/preview (the `PreviewSLAPolicy` operationId).
+	PreviewSLAPolicyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PreviewSLAPolicyResponse, error)
+
+	// PreviewSLAPolicyWithResponse Preview which tickets a draft SLA policy matches
+	//
+	// Evaluates a draft policy's `condition` (nothing is saved) against the tenant's
+	// tickets as they are now, most recently active first (by last message): at most the
+	// last 1,000 tickets and 2 s of evaluation, after which `complete` is false. Each ticket
+	// is seen as a `ticket.updated` event that changed nothing, in the same rules
+	// environment and under the same evaluation budget as saved policies. Answers how many
+	// were evaluated and matched (and how many hit a runtime error or the budget), and up to
+	// 20 matching tickets with the targets their priority would get from the draft's
+	// `targets` (null without targets, or for a priority they leave out). Other policies
+	// are not consulted: a ticket an earlier policy matches first would keep that one.
+	// No side effects. Requires `admin.automations`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/sla-policies/preview (the `PreviewSLAPolicy` operationId).
+	PreviewSLAPolicyWithResponse(ctx context.Context, body PreviewSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PreviewSLAPolicyResponse, error)
 
 	// DeleteSLAPolicyWithResponse Delete an SLA policy
 	//
@@ -9475,6 +9674,103 @@ func (r CreateSLAPolicyResponse) ContentType() string {
 	return ""
 }
 
+type PreviewSLAPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SLAPreviewResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PreviewSLAPolicyResponse) GetJSON200() *SLAPreviewResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PreviewSLAPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PreviewSLAPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PreviewSLAPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PreviewSLAPolicyResponse) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r PreviewSLAPolicyResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PreviewSLAPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PreviewSLAPolicyResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r PreviewSLAPolicyResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PreviewSLAPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PreviewSLAPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PreviewSLAPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PreviewSLAPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type DeleteSLAPolicyResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -11858,6 +12154,54 @@ func (c *ClientWithResponses) CreateSLAPolicyWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseCreateSLAPolicyResponse(rsp)
+}
+
+// PreviewSLAPolicyWithBodyWithResponse Preview which tickets a draft SLA policy matches
+//
+// Evaluates a draft policy's `condition` (nothing is saved) against the tenant's
+// tickets as they are now, most recently active first (by last message): at most the
+// last 1,000 tickets and 2 s of evaluation, after which `complete` is false. Each ticket
+// is seen as a `ticket.updated` event that changed nothing, in the same rules
+// environment and under the same evaluation budget as saved policies. Answers how many
+// were evaluated and matched (and how many hit a runtime error or the budget), and up to
+// 20 matching tickets with the targets their priority would get from the draft's
+// `targets` (null without targets, or for a priority they leave out). Other policies
+// are not consulted: a ticket an earlier policy matches first would keep that one.
+// No side effects. Requires `admin.automations`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/sla-policies/preview (the `PreviewSLAPolicy` operationId).
+func (c *ClientWithResponses) PreviewSLAPolicyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PreviewSLAPolicyResponse, error) {
+	rsp, err := c.PreviewSLAPolicyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePreviewSLAPolicyResponse(rsp)
+}
+
+// PreviewSLAPolicyWithResponse Preview which tickets a draft SLA policy matches
+//
+// Evaluates a draft policy's `condition` (nothing is saved) against the tenant's
+// tickets as they are now, most recently active first (by last message): at most the
+// last 1,000 tickets and 2 s of evaluation, after which `complete` is false. Each ticket
+// is seen as a `ticket.updated` event that changed nothing, in the same rules
+// environment and under the same evaluation budget as saved policies. Answers how many
+// were evaluated and matched (and how many hit a runtime error or the budget), and up to
+// 20 matching tickets with the targets their priority would get from the draft's
+// `targets` (null without targets, or for a priority they leave out). Other policies
+// are not consulted: a ticket an earlier policy matches first would keep that one.
+// No side effects. Requires `admin.automations`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/sla-policies/preview (the `PreviewSLAPolicy` operationId).
+func (c *ClientWithResponses) PreviewSLAPolicyWithResponse(ctx context.Context, body PreviewSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PreviewSLAPolicyResponse, error) {
+	rsp, err := c.PreviewSLAPolicy(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePreviewSLAPolicyResponse(rsp)
 }
 
 // DeleteSLAPolicyWithResponse Delete an SLA policy
@@ -14295,6 +14639,88 @@ func ParseCreateSLAPolicyResponse(rsp *http.Response) (*CreateSLAPolicyResponse,
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePreviewSLAPolicyResponse parses an HTTP response from a PreviewSLAPolicyWithResponse call
+func ParsePreviewSLAPolicyResponse(rsp *http.Response) (*PreviewSLAPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PreviewSLAPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SLAPreviewResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge

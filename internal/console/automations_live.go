@@ -26,6 +26,7 @@ type validationJSON struct {
 type validationView struct {
 	Valid  bool
 	Errors []fieldError
+	OK     string // what to say when valid; the automation editor's message by default
 }
 
 // validateDraft checks the editor's condition and actions with the API as the admin types

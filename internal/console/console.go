@@ -75,6 +75,18 @@ func (cn *Console) Register(app fiber.Router) {
 	g.Post("/automations/:automation_id/move", cn.page(domain.ScopeAdminAutomations, cn.moveAutomation))
 	g.Post("/automations/:automation_id/enabled", cn.page(domain.ScopeAdminAutomations, cn.toggleAutomation))
 
+	g.Get("/sla-policies", cn.page(domain.ScopeAdminAutomations, cn.slaPoliciesPage))
+	g.Get("/sla-policies/new", cn.page(domain.ScopeAdminAutomations, cn.newSLAPolicyPage))
+	g.Post("/sla-policies", cn.page(domain.ScopeAdminAutomations, cn.createSLAPolicy))
+	g.Post("/sla-policies/validate", cn.page(domain.ScopeAdminAutomations, cn.validateSLACondition))
+	g.Post("/sla-policies/preview", cn.page(domain.ScopeAdminAutomations, cn.previewSLADraft))
+	g.Get("/sla-policies/:sla_policy_id", cn.page(domain.ScopeAdminAutomations, cn.slaPolicyPage))
+	g.Post("/sla-policies/:sla_policy_id", cn.page(domain.ScopeAdminAutomations, cn.updateSLAPolicy))
+	g.Post("/sla-policies/:sla_policy_id/move", cn.page(domain.ScopeAdminAutomations, cn.moveSLAPolicy))
+	g.Post("/sla-policies/:sla_policy_id/enabled", cn.page(domain.ScopeAdminAutomations, cn.toggleSLAPolicy))
+	g.Get("/sla-policies/:sla_policy_id/delete", cn.page(domain.ScopeAdminAutomations, cn.deleteSLAPolicyPage))
+	g.Post("/sla-policies/:sla_policy_id/delete", cn.page(domain.ScopeAdminAutomations, cn.deleteSLAPolicy))
+
 	g.Get("/actions", cn.page(domain.ScopeAdminActions, cn.actionsPage))
 	g.Get("/actions/:action_id", cn.page(domain.ScopeAdminActions, cn.actionPage))
 	g.Post("/actions/:action_id/replay", cn.page(domain.ScopeAdminActions, cn.replayAction))
@@ -118,6 +130,7 @@ type navItem struct {
 var nav = []navItem{
 	{"/admin/keys", "API keys", domain.ScopeAdminKeys},
 	{"/admin/automations", "Automations", domain.ScopeAdminAutomations},
+	{"/admin/sla-policies", "SLA policies", domain.ScopeAdminAutomations},
 	{"/admin/actions", "Action runs", domain.ScopeAdminActions},
 	{"/admin/replays", "Bulk replay", domain.ScopeAdminActions},
 	{"/admin/destinations", "Destinations", domain.ScopeAdminActions},

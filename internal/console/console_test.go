@@ -36,7 +36,7 @@ func TestEveryPageParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"sign-in", "error", "keys", "key-rotate", "key-revoke", "automations", "automation",
-		"actions", "action", "replays", "replay", "destinations", "settings", "secret-rotate", "audit"} {
+		"sla-policies", "sla-policy", "sla-policy-delete", "actions", "action", "replays", "replay", "destinations", "settings", "secret-rotate", "audit"} {
 		if p.byName[name] == nil {
 			t.Errorf("no page %q", name)
 		}

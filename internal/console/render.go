@@ -44,6 +44,7 @@ var funcs = template.FuncMap{
 	"terminal": func(status string) bool { return contains(finishedStatuses, status) },
 	"finished": func() []string { return finishedStatuses },
 	"host":     hostOf,
+	"short":    func(s *string) string { return shortDuration(derefOr(s, "")) },
 }
 
 var finishedStatuses = []string{"succeeded", "failed", "canceled", "timed_out"}
