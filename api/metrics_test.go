@@ -270,7 +270,9 @@ func TestBinariesExportTracesOverOTLP(t *testing.T) {
 		apiIDs, an := col.traceIDs("threada-api")
 		workerIDs, wn := col.traceIDs("threada-worker")
 		apiNames, workerNames = an, wn
-		if apiIDs[traceID] && workerIDs[traceID] && slices.Contains(wn, "POST") {
+		// Spans arrive as they end, a parent after its children: wait for all of them.
+		if apiIDs[traceID] && workerIDs[traceID] && slices.Contains(wn, "POST") && slices.Contains(wn, "RunActivity:SendAttempt") &&
+			slices.Contains(an, "POST /api/v1/public/tickets/:ticket_id/actions") && slices.Contains(an, "StartWorkflow:CustomHTTPAction") {
 			break
 		}
 		if time.Now().After(deadline) {
