@@ -208,3 +208,48 @@ func TestDisabledDelayRuleLeavesNoTimers(t *testing.T) {
 		t.Errorf("a disabled rule fired: %+v", notes)
 	}
 }
+
+// TestTimerFiresOnTimeAcrossAWorkerCrash: the worker that armed a timer is SIGKILLed and a
+// new one started before the timer is due; the timer, held by Temporal, still fires within
+// 5 s of its due time, once.
+func TestTimerFiresOnTimeAcrossAWorkerCrash(t *testing.T) {
+	shortDelays(t)
+	ts := temporaltest.Shared(t)
+	e, dsn := envOnURL(t, ts.Addr)
+	first := startWorker(t, e, dsn, ts.Addr)
+	f := e.actionFixture("https://hooks.example.com")
+	admin := e.adminKey(f)
+	autID := e.newAutomation(f, map[string]any{
+		"name": "Nudge", "events": []string{"ticket.updated"}, "delay": "6s", "condition": "true",
+		"actions": []any{map[string]any{"type": "add_note", "content": "nudge"}},
+	})
+	if resp := e.do(req{method: "PATCH", path: "/api/v1/public/tickets/" + f.ticket, key: f.key, body: map[string]any{"priority": "high"}}); resp.Status != http.StatusOK {
+		t.Fatalf("patch: %d %s", resp.Status, resp.Body)
+	}
+	var armed []timerJSON
+	waitFor(t, 5*time.Second, "the timer is armed", func() bool { armed = e.timers(admin, autID); return len(armed) == 1 })
+	waitFor(t, 5*time.Second, "the timer reached Temporal", func() bool {
+		var synced bool
+		err := e.store.DB().QueryRowContext(context.Background(), "SELECT synced FROM ticket_timers WHERE id = ?", armed[0].TimerID).Scan(&synced)
+		return err == nil && synced
+	})
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	startWorker(t, e, dsn, ts.Addr)
+	due, _ := time.Parse(time.RFC3339Nano, armed[0].DueAt)
+	if time.Now().After(due) {
+		t.Fatalf("the restart took past the due time (%v)", due)
+	}
+	var notes []messageJSON
+	waitFor(t, 20*time.Second, "the timer fired", func() bool { notes = e.notes(f.key, f.ticket); return len(notes) > 0 })
+	at, _ := time.Parse(time.RFC3339Nano, notes[0].CreatedAt)
+	if late := at.Sub(due); late < -time.Second || late > 5*time.Second { // created_at is whole seconds
+		t.Errorf("fired %v after its due time, want within 5 s", late)
+	}
+	time.Sleep(2 * time.Second)
+	if notes = e.notes(f.key, f.ticket); len(notes) != 1 {
+		t.Errorf("notes %+v, want one", notes)
+	}
+}
