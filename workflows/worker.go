@@ -15,6 +15,12 @@ const (
 	// load: 8 gave about a quarter more actions per second on the production server.
 	workflowTaskPollers = 8
 	activityTaskPollers = 8
+	// stickyTimeout is how long a workflow task waits on the sticky queue of the worker that
+	// last ran the workflow before any worker may take it. With the SDK's 5 s, a worker that
+	// died took 5 s from each of its cached workflows' next step: a timer due then fired 6 s
+	// late (seen in TestTimerFiresOnTimeAcrossAWorkerCrash). A live worker's pollers take
+	// sticky tasks within milliseconds, so 1 s costs nothing but the dead worker's delay.
+	stickyTimeout = time.Second
 )
 
 // WorkerOptions are the options of the action worker; the worker binary and `make bench`
@@ -24,6 +30,7 @@ func WorkerOptions(stopTimeout time.Duration) worker.Options {
 		WorkerStopTimeout:                stopTimeout,
 		MaxConcurrentWorkflowTaskPollers: workflowTaskPollers,
 		MaxConcurrentActivityTaskPollers: activityTaskPollers,
+		StickyScheduleToStartTimeout:     stickyTimeout,
 	}
 }
 
