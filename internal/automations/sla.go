@@ -27,8 +27,13 @@ func slaEvent(typ string) bool {
 // closed. Times are business time in the policy's calendar. Each running clock that has
 // not breached keeps one timer armed for its next mark (warning, then breach).
 func (e *Engine) updateSLA(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, policies []domain.SLAPolicy, env *rules.Env, machine *vm.VM) error {
+	if len(policies) == 0 {
+		// No enabled policy, no clocks: disabling or deleting a policy removes its clocks
+		// (a trigger), so a tenant without SLAs pays no query per event.
+		return nil
+	}
 	clocks, err := tx.TicketClocks(ctx, ev.TicketID)
-	if err != nil || (len(policies) == 0 && len(clocks) == 0) {
+	if err != nil {
 		return err
 	}
 	var policy *domain.SLAPolicy

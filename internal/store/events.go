@@ -160,8 +160,9 @@ const (
 // second, and so on (ordered by turn, then tenant). Eligible: not processed, not leased
 // to a live claim, and the oldest pending event of its ticket, so a ticket's events run
 // one at a time and in order. An event for which its tenant has no enabled automation of
-// its type (a fired delay timer's is always wanted: it names its automation), and no SLA
-// policy or clock for a ticket change to move, is marked processed here, in the same statement, and costs nothing more; the
+// its type (a fired delay timer's is always wanted: it names its automation), and no
+// enabled SLA policy for a ticket change to move clocks of (without one a ticket has no
+// clocks: disabling a policy removes them), is marked processed here, in the same statement, and costs nothing more; the
 // others get one more attempt and a lease. Per tenant the scan stops at ? candidates.
 const claimEventsSQL = `
 WITH candidates AS (
@@ -184,9 +185,8 @@ WITH candidates AS (
 	SELECT e.id, c.turn, c.tenant_id,
 		(e.type = 'automation.delay_elapsed'
 			OR EXISTS (SELECT 1 FROM automations a WHERE a.tenant_id = e.tenant_id AND a.enabled AND e.type = ANY (a.events))
-			OR (e.type IN ('ticket.created', 'ticket.updated', 'message.created') AND (
-				EXISTS (SELECT 1 FROM sla_policies p WHERE p.tenant_id = e.tenant_id AND p.enabled)
-				OR EXISTS (SELECT 1 FROM ticket_slas s WHERE s.ticket_id = e.ticket_id)))) AS wanted
+			OR (e.type IN ('ticket.created', 'ticket.updated', 'message.created') AND
+				EXISTS (SELECT 1 FROM sla_policies p WHERE p.tenant_id = e.tenant_id AND p.enabled))) AS wanted
 	FROM ticket_events e JOIN candidates c ON c.id = e.id
 	WHERE e.processed_at IS NULL
 	FOR UPDATE OF e SKIP LOCKED
