@@ -19,6 +19,7 @@ func (s *server) mountConsole(app *fiber.App) {
 	if err != nil {
 		panic(err) // the console's templates are embedded: only a broken build gets here
 	}
+	cn.SecureCookies = s.consoleSecureCookies
 	cn.Register(app)
 	api.handler = app.Handler()
 }

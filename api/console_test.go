@@ -163,3 +163,28 @@ func TestConsoleSessions(t *testing.T) {
 		t.Fatalf("the session is gone: %d", status)
 	}
 }
+
+// TestConsoleCookiesBehindATLSProxy: over plain HTTP the console's cookies are not Secure
+// (a browser would drop them), unless CONSOLE_SECURE_COOKIES=always says TLS ends at a
+// proxy in front; then every cookie is Secure.
+func TestConsoleCookiesBehindATLSProxy(t *testing.T) {
+	for _, always := range []bool{false, true} {
+		e := newTestEnv(t)
+		e.srv.consoleSecureCookies = always
+		e.app = e.srv.app()
+		resp, err := http.Get(e.serveHTTP() + "/admin/sign-in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cookies := resp.Cookies()
+		if len(cookies) == 0 {
+			t.Fatal("the sign-in page set no cookie")
+		}
+		for _, ck := range cookies {
+			if ck.Secure != always || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode {
+				t.Errorf("always=%v: cookie %s Secure=%v HttpOnly=%v SameSite=%v", always, ck.Name, ck.Secure, ck.HttpOnly, ck.SameSite)
+			}
+		}
+	}
+}

@@ -24,14 +24,16 @@ type server struct {
 	store   *store.Store
 	actions *actions.Runner
 	timers  *timers.Runner
-	log     *slog.Logger
-	spec    []byte // the OpenAPI document as JSON
-	caches  *caches
-	limiter *limiter
-	usage   *keyUsage
-	denied  throttle
-	box     *secretbox.Box       // nil without SECRETS_KEY: signing secrets cannot be rotated
-	tel     *telemetry.Telemetry // metrics and traces; nil records nothing
+	// consoleSecureCookies: CONSOLE_SECURE_COOKIES=always.
+	consoleSecureCookies bool
+	log                  *slog.Logger
+	spec                 []byte // the OpenAPI document as JSON
+	caches               *caches
+	limiter              *limiter
+	usage                *keyUsage
+	denied               throttle
+	box                  *secretbox.Box       // nil without SECRETS_KEY: signing secrets cannot be rotated
+	tel                  *telemetry.Telemetry // metrics and traces; nil records nothing
 	// dbTimeout bounds a request's database work, the wait for a pooled connection
 	// included: past it the request answers 503 with Retry-After instead of hanging.
 	dbTimeout time.Duration
@@ -51,6 +53,7 @@ func newServer(st *store.Store, runner *actions.Runner, log *slog.Logger, cfg co
 		limiter: newLimiter(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses).withUnauthenticated(cfg.RateLimitUnauthenticatedRPS),
 		usage:   &keyUsage{store: st, log: log}, dbTimeout: defaultDBTimeout, cancelWait: defaultCancelWait, tel: tel}
 	s.limiter.metrics = tel.Metered()
+	s.consoleSecureCookies = cfg.ConsoleSecureCookies
 	if cfg.SecretsKey != "" {
 		if s.box, err = cfg.Box(); err != nil {
 			return nil, err

@@ -64,6 +64,10 @@ type Config struct {
 	// MetricsAddr, when set, is where the process serves Prometheus metrics (/metrics);
 	// the worker serves its health checks there too. Off when empty.
 	MetricsAddr string
+	// ConsoleSecureCookies marks the admin console's cookies Secure on every response, not
+	// only on requests that arrive over TLS: for an API behind a TLS-terminating proxy
+	// (CONSOLE_SECURE_COOKIES=always; the default, auto, looks at the request).
+	ConsoleSecureCookies bool
 }
 
 // Load reads the configuration through getenv (os.Getenv in production) and validates it.
@@ -124,6 +128,13 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			*v.dst = n
 		}
+	}
+	switch v := strings.TrimSpace(getenv("CONSOLE_SECURE_COOKIES")); v {
+	case "", "auto":
+	case "always":
+		c.ConsoleSecureCookies = true
+	default:
+		return c, fmt.Errorf("CONSOLE_SECURE_COOKIES must be auto or always; got %q", v)
 	}
 	if err := CheckDatabaseURL(c.DatabaseURL); err != nil {
 		return c, err
@@ -205,5 +216,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("rate_limit_processes", c.RateLimitProcesses),
 		slog.Int("rate_limit_unauthenticated_rps", c.RateLimitUnauthenticatedRPS),
 		slog.String("metrics_addr", c.MetricsAddr),
+		slog.Bool("console_secure_cookies", c.ConsoleSecureCookies),
 	)
 }

@@ -14,8 +14,11 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.DatabaseURL != DefaultDatabaseURL || c.HTTPAddr != DefaultHTTPAddr || c.TemporalAddress != DefaultTemporalAddress ||
-		c.TemporalNamespace != "default" || c.LogLevel != slog.LevelInfo || c.MetricsAddr != "" {
+		c.TemporalNamespace != "default" || c.LogLevel != slog.LevelInfo || c.MetricsAddr != "" || c.ConsoleSecureCookies {
 		t.Errorf("defaults: %+v", c)
+	}
+	if c, err := Load(env(map[string]string{"CONSOLE_SECURE_COOKIES": "always"})); err != nil || !c.ConsoleSecureCookies {
+		t.Errorf("CONSOLE_SECURE_COOKIES=always: %v %v", c.ConsoleSecureCookies, err)
 	}
 }
 
@@ -28,6 +31,7 @@ func TestLoadRefusesBadValuesWithoutLeakingPasswords(t *testing.T) {
 		"db scheme":     {"DATABASE_URL": "http://u:pw-secret@h/db"},
 		"timeout":       {"SHUTDOWN_TIMEOUT": "soon"},
 		"metrics addr":  {"METRICS_ADDR": "9464"},
+		"cookies":       {"CONSOLE_SECURE_COOKIES": "yes"},
 	} {
 		_, err := Load(env(m))
 		if err == nil || strings.Contains(err.Error(), "pw-secret") {

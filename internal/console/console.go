@@ -35,6 +35,9 @@ type Console struct {
 	log      *slog.Logger
 	pages    *pages
 	now      func() time.Time
+	// SecureCookies marks cookies Secure on every response; otherwise only on requests
+	// that came over TLS (see config.ConsoleSecureCookies).
+	SecureCookies bool
 }
 
 // New returns the console over api (called with each session's key) and sessions (where

@@ -79,11 +79,12 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// setCookie sets a console cookie: HttpOnly, SameSite=Strict, Secure when served over TLS,
-// for the console's path only; maxAge 0 keeps it for the browser session, -1 deletes it.
-func setCookie(c *fiber.Ctx, name, value string, maxAge int) {
+// setCookie sets a console cookie: HttpOnly, SameSite=Strict, Secure when served over TLS
+// (or always, with SecureCookies), for the console's path only; maxAge 0 keeps it for the
+// browser session, -1 deletes it.
+func (cn *Console) setCookie(c *fiber.Ctx, name, value string, maxAge int) {
 	ck := &fiber.Cookie{Name: name, Value: value, Path: Prefix, HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode,
-		Secure: c.Protocol() == "https", MaxAge: maxAge}
+		Secure: cn.SecureCookies || c.Protocol() == "https", MaxAge: maxAge}
 	if maxAge < 0 {
 		ck.Expires = time.Unix(0, 0)
 	}
@@ -183,7 +184,7 @@ func (cn *Console) fail(c *fiber.Ctx, s *session, err error) error {
 				cn.log.Warn("ending the sessions of a key that no longer works", "key_id", s.KeyID, "err", derr)
 			}
 		}
-		setCookie(c, cookieName, "", -1)
+		cn.setCookie(c, cookieName, "", -1)
 		return cn.toSignIn(c, "key")
 	case http.StatusNotFound:
 		return cn.render(c, s, http.StatusNotFound, "error", "Not found", errorView{Message: ae.Message, RequestID: ae.RequestID})
@@ -209,7 +210,7 @@ func (cn *Console) signInPage(c *fiber.Ctx) error {
 
 func (cn *Console) showSignIn(c *fiber.Ctx, status int, msg string) error {
 	tok := randomToken()
-	setCookie(c, signInCookieName, tok, 3600)
+	cn.setCookie(c, signInCookieName, tok, 3600)
 	v := signInView{Error: msg, Signin: tok}
 	switch c.Query("ended") {
 	case "key":
@@ -267,8 +268,8 @@ func (cn *Console) signIn(c *fiber.Ctx) error {
 	if err := cn.sessions.CreateConsoleSession(c.UserContext(), cs, maxSessionsPerKey, IdleTimeout); err != nil {
 		return cn.fail(c, nil, err)
 	}
-	setCookie(c, signInCookieName, "", -1)
-	setCookie(c, cookieName, token, 0)
+	cn.setCookie(c, signInCookieName, "", -1)
+	cn.setCookie(c, cookieName, token, 0)
 	return c.Redirect(Prefix+"/", fiber.StatusSeeOther)
 }
 
@@ -286,6 +287,6 @@ func (cn *Console) signOut(c *fiber.Ctx) error {
 			return cn.fail(c, s, err)
 		}
 	}
-	setCookie(c, cookieName, "", -1)
+	cn.setCookie(c, cookieName, "", -1)
 	return c.Redirect(Prefix+"/sign-in?ended=out", fiber.StatusSeeOther)
 }
