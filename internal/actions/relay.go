@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/threada/threada/internal/domain"
@@ -21,6 +22,13 @@ const (
 // Start it tries Temporal even while the Runner thinks it unreachable: it is how the
 // Runner learns that Temporal is back.
 func (r *Runner) Relay(ctx context.Context) {
+	RelayLoop(ctx, r.log, "start queued actions", func(ctx context.Context) (int, error) { return r.RelayOnce(ctx, RelayMinAge) })
+}
+
+// RelayLoop runs once every RelayEvery until ctx ends, logging what it did: one warning
+// when it starts failing (not one a second while Temporal is down), and each round that
+// did something. what names the work ("start queued actions").
+func RelayLoop(ctx context.Context, log *slog.Logger, what string, once func(context.Context) (int, error)) {
 	t := time.NewTicker(RelayEvery)
 	defer t.Stop()
 	failing := false
@@ -30,15 +38,15 @@ func (r *Runner) Relay(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n, err := r.RelayOnce(ctx, RelayMinAge)
+		n, err := once(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			if !failing {
-				r.log.Warn("relay cannot start queued actions yet", "err", err)
+				log.Warn("relay cannot "+what+" yet", "err", err)
 			}
 			failing = true
 		case n > 0:
-			r.log.Info("relay started queued actions", "count", n)
+			log.Info("relay: "+what, "count", n)
 			failing = false
 		default:
 			failing = false

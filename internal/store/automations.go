@@ -67,17 +67,8 @@ type AutomationCursor struct {
 func (s *Conn) CreateAutomation(ctx context.Context, tenantID string, in domain.AutomationInput) (*domain.Automation, error) {
 	var out domain.Automation
 	err := s.InTx(ctx, func(tx *Conn) error {
-		// A tenant's creates take turns, so that two never read the same count or the same
-		// last position. NO KEY UPDATE leaves inserts that reference the tenant unblocked.
-		if _, err := tx.db.NewSelect().Table("tenants").Column("id").Where("id = ?", tenantID).For("NO KEY UPDATE").Exec(ctx); err != nil {
+		if err := tx.takeTurnBelow(ctx, tenantID, "automations", domain.MaxAutomationsByTenant, "automations"); err != nil {
 			return err
-		}
-		n, err := tx.db.NewSelect().Table("automations").Where("tenant_id = ?", tenantID).Count(ctx)
-		if err != nil {
-			return err
-		}
-		if n >= domain.MaxAutomationsByTenant {
-			return domain.Errorf(domain.ECONFLICT, "A tenant can have at most %d automations.", domain.MaxAutomationsByTenant)
 		}
 		at := now()
 		row := &automationRow{
@@ -90,9 +81,11 @@ func (s *Conn) CreateAutomation(ctx context.Context, tenantID string, in domain.
 		}
 		if in.Position != nil {
 			row.Position = *in.Position
-		} else if err := tx.db.NewSelect().Table("automations").ColumnExpr("coalesce(max(position) + 1, 0)").
-			Where("tenant_id = ?", tenantID).Scan(ctx, &row.Position); err != nil {
-			return err
+		} else {
+			var err error
+			if row.Position, err = tx.lastPosition(ctx, "automations", tenantID); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.db.NewInsert().Model(row).Exec(ctx); err != nil {
 			return err
@@ -101,6 +94,30 @@ func (s *Conn) CreateAutomation(ctx context.Context, tenantID string, in domain.
 		return nil
 	})
 	return &out, err
+}
+
+// takeTurnBelow makes a tenant's creates in table take turns, so that two never read the
+// same count or the same last position, and refuses one past max (of what, in words).
+// NO KEY UPDATE leaves inserts that reference the tenant unblocked.
+func (tx *Conn) takeTurnBelow(ctx context.Context, tenantID, table string, max int, what string) error {
+	if _, err := tx.db.NewSelect().Table("tenants").Column("id").Where("id = ?", tenantID).For("NO KEY UPDATE").Exec(ctx); err != nil {
+		return err
+	}
+	n, err := tx.db.NewSelect().Table(table).Where("tenant_id = ?", tenantID).Count(ctx)
+	if err != nil {
+		return err
+	}
+	if n >= int64(max) {
+		return domain.Errorf(domain.ECONFLICT, "A tenant can have at most %d %s.", max, what)
+	}
+	return nil
+}
+
+// lastPosition is the position after the tenant's last in table (0 for the first).
+func (tx *Conn) lastPosition(ctx context.Context, table, tenantID string) (int, error) {
+	var pos int
+	err := tx.db.NewSelect().Table(table).ColumnExpr("coalesce(max(position) + 1, 0)").Where("tenant_id = ?", tenantID).Scan(ctx, &pos)
+	return pos, err
 }
 
 // GetAutomation returns one automation of the tenant. ENOTFOUND.

@@ -85,23 +85,16 @@ func (r *slaPolicyRow) apply(in domain.SLAPolicyInput) {
 func (s *Conn) CreateSLAPolicy(ctx context.Context, tenantID string, in domain.SLAPolicyInput) (*domain.SLAPolicy, error) {
 	var out domain.SLAPolicy
 	err := s.InTx(ctx, func(tx *Conn) error {
-		if _, err := tx.db.NewSelect().Table("tenants").Column("id").Where("id = ?", tenantID).For("NO KEY UPDATE").Exec(ctx); err != nil {
+		if err := tx.takeTurnBelow(ctx, tenantID, "sla_policies", domain.MaxSLAPolicies, "SLA policies"); err != nil {
 			return err
-		}
-		n, err := tx.db.NewSelect().Table("sla_policies").Where("tenant_id = ?", tenantID).Count(ctx)
-		if err != nil {
-			return err
-		}
-		if n >= domain.MaxSLAPolicies {
-			return domain.Errorf(domain.ECONFLICT, "A tenant can have at most %d SLA policies.", domain.MaxSLAPolicies)
 		}
 		at := now()
 		row := &slaPolicyRow{ID: domain.NewID(domain.PrefixSLAPolicy), TenantID: tenantID, Enabled: true,
 			WarningPercent: domain.DefaultSLAWarningPercent, Version: 1, CreatedAt: at, UpdatedAt: at}
 		row.apply(in)
 		if in.Position == nil {
-			if err := tx.db.NewSelect().Table("sla_policies").ColumnExpr("coalesce(max(position) + 1, 0)").
-				Where("tenant_id = ?", tenantID).Scan(ctx, &row.Position); err != nil {
+			var err error
+			if row.Position, err = tx.lastPosition(ctx, "sla_policies", tenantID); err != nil {
 				return err
 			}
 		}

@@ -166,29 +166,7 @@ const relayBatch = 200
 // unreachable, or the process died after commit). It tries even while the gate says
 // Temporal is down: it is how the gate learns it is back.
 func (r *Runner) Relay(ctx context.Context) {
-	t := time.NewTicker(actions.RelayEvery)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := r.RelayOnce(ctx, actions.RelayMinAge)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			if !failing {
-				r.log.Warn("relay cannot arm timers yet", "err", err)
-			}
-			failing = true
-		case n > 0:
-			r.log.Info("relay armed timers", "count", n)
-			failing = false
-		default:
-			failing = false
-		}
-	}
+	actions.RelayLoop(ctx, r.log, "arm timers", func(ctx context.Context) (int, error) { return r.RelayOnce(ctx, actions.RelayMinAge) })
 }
 
 // RelayOnce arms up to one batch of unsynced timers at least minAge old.
