@@ -270,6 +270,11 @@ clusterMetadata:
 
 dcRedirectionPolicy:
   policy: noop
+
+# Priority and fairness between tenants (see the file).
+dynamicConfigClient:
+  filepath: "$root/deploy/temporal-dynamicconfig.yaml"
+  pollInterval: 10s
 EOF
 	echo "127.0.0.1:$f_grpc" >"$state/address"
 	cat "$state/address"

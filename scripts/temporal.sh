@@ -5,8 +5,9 @@
 #
 #   scripts/temporal.sh install   install the pinned CLI if it is missing; print its path
 #   scripts/temporal.sh start     start a dev server on 127.0.0.1:7233 (UI on :8233) with the
-#                                 project's search attributes and state in .dev/temporal.db,
-#                                 unless one already answers there
+#                                 project's search attributes, priority and fairness between
+#                                 tenants (deploy/temporal-dynamicconfig.yaml) and state in
+#                                 .dev/temporal.db, unless one already answers there
 set -euo pipefail
 
 version=v1.5.1
@@ -48,6 +49,8 @@ start() {
 		--db-filename "$root/.dev/temporal.db" \
 		--search-attribute TenantId=Keyword --search-attribute TicketId=Keyword --search-attribute ActionType=Keyword \
 		--search-attribute Destination=Keyword --search-attribute ActionStatus=Keyword --search-attribute AutomationId=Keyword \
+		--dynamic-config-value matching.useNewMatcher=true --dynamic-config-value matching.enableFairness=true \
+		--dynamic-config-value matching.numTaskqueueReadPartitions=1 --dynamic-config-value matching.numTaskqueueWritePartitions=1 \
 		>"$root/.dev/temporal.log" 2>&1 &
 	echo $! >"$root/.dev/temporal.pid"
 	step "waiting for the Temporal dev server to answer" wait_port "$port" || {

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/interceptor"
 
 	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/fairness"
 	"github.com/threada/threada/workflows"
 )
 
@@ -95,6 +96,11 @@ func moduleRoot() (string, error) {
 	}
 }
 
+// FairnessOn says whether dev servers start with priority and fairness (internal/fairness),
+// as every Threada server does. TEMPORAL_FAIRNESS=off starts them without, to show what the
+// fairness tests measure without it (they then fail).
+func FairnessOn() bool { return os.Getenv("TEMPORAL_FAIRNESS") != "off" }
+
 // Start starts a dev server and waits until it answers. Its ports are free when picked,
 // but another process may bind one first (tests all over the machine pick ports): a server
 // that exits for that is started again on other ports, up to three times.
@@ -121,6 +127,9 @@ func start() (*Server, error) {
 	args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "error"}
 	for _, sa := range actions.SearchAttributeFlags {
 		args = append(args, "--search-attribute", sa)
+	}
+	if FairnessOn() {
+		args = append(args, fairness.DevServerFlags()...)
 	}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
