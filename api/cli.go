@@ -215,13 +215,14 @@ func tenantCreate(ctx context.Context, cfg config.Config, args []string, stdout 
 
 func tenantUpdate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return usageErr("expected `tenant update TENANT_ID [--actions-base-url URL] [--allowed-hosts a,b]`")
+		return usageErr("expected `tenant update TENANT_ID [--actions-base-url URL] [--allowed-hosts a,b] [--delivery-weight W]`")
 	}
 	id := args[0]
 	fs := flag.NewFlagSet("tenant update", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	baseURL := fs.String("actions-base-url", "", "base URL relative action URLs resolve against (empty removes it)")
 	hosts := fs.String("allowed-hosts", "", "comma-separated hosts absolute action URLs may name (replaces the list)")
+	weight := fs.Float64("delivery-weight", domain.DefaultDeliveryWeight, "the tenant's share of the shared engine against other tenants with work waiting")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageErr("%v", err)
 	}
@@ -236,13 +237,18 @@ func tenantUpdate(ctx context.Context, cfg config.Config, args []string, stdout 
 			list, err := domain.NormalizeAllowedHosts("--allowed-hosts", strings.Split(*hosts, ","))
 			bad = errors.Join(bad, err)
 			u.AllowedHosts = &list
+		case "delivery-weight":
+			u.DeliveryWeight = weight
 		}
 	})
 	if bad != nil {
 		return usageErr("%v", bad)
 	}
-	if u.ActionsBaseURL == nil && u.AllowedHosts == nil {
-		return usageErr("nothing to update: give --actions-base-url and/or --allowed-hosts")
+	if u.ActionsBaseURL == nil && u.AllowedHosts == nil && u.DeliveryWeight == nil {
+		return usageErr("nothing to update: give --actions-base-url, --allowed-hosts and/or --delivery-weight")
+	}
+	if err := u.Check(); err != nil {
+		return usageErr("%v", err)
 	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -253,7 +259,8 @@ func tenantUpdate(ctx context.Context, cfg config.Config, args []string, stdout 
 	if err != nil {
 		return err
 	}
-	return printJSON(stdout, map[string]any{"tenant_id": t.ID, "name": t.Name, "actions_base_url": t.ActionsBaseURL, "allowed_hosts": t.AllowedHosts})
+	return printJSON(stdout, map[string]any{"tenant_id": t.ID, "name": t.Name, "actions_base_url": t.ActionsBaseURL,
+		"allowed_hosts": t.AllowedHosts, "delivery_weight": t.DeliveryWeight})
 }
 
 func keyCmd(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, stdout io.Writer) error {

@@ -142,7 +142,20 @@ func TestTenantAndKeyCommands(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// The operator sets a tenant's delivery weight; nothing else changes.
+	out, err = runCLI(t, env, "tenant", "update", tenant.TenantID, "--delivery-weight", "2.5")
+	if err != nil || !strings.Contains(out, `"delivery_weight": 2.5`) || !strings.Contains(out, "hooks.acme.example") {
+		t.Fatalf("tenant update --delivery-weight: %v %s", err, out)
+	}
+	if w, err := st.DeliveryWeight(context.Background(), tenant.TenantID); err != nil || w != 2.5 {
+		t.Fatalf("stored weight %v, %v", w, err)
+	}
+
 	for _, args := range [][]string{
+		{"tenant", "update", tenant.TenantID, "--delivery-weight", "0"},
+		{"tenant", "update", tenant.TenantID, "--delivery-weight", "101"},
+		{"tenant", "update", tenant.TenantID, "--delivery-weight", "NaN"},
+		{"tenant", "update", tenant.TenantID},
 		{"key", "create", "--tenant", tenant.TenantID, "--name", "x", "--scopes", "support.read,support.admin"},
 		{"key", "create", "--tenant", tenant.TenantID, "--name", "x"},
 		{"tenant", "create"},

@@ -76,8 +76,9 @@ var SearchAttributeFlags = func() []string {
 }()
 
 // StartOptions are the options an action's workflow starts with: its ID is the action ID,
-// and a second start with the same ID is refused, so an action runs at most once.
-func StartOptions(taskQueue string, a *domain.Action) client.StartWorkflowOptions {
+// and a second start with the same ID is refused, so an action runs at most once. pri is
+// its place in the shared task queue (see internal/fairness); its attempts inherit it.
+func StartOptions(taskQueue string, a *domain.Action, pri temporal.Priority) client.StartWorkflowOptions {
 	// "POST hooks.example.com/hooks/zapier for tkt_...": the query string, which often
 	// carries tokens, is left out.
 	host, summary := "", a.Request.Method+" "+a.Request.URL+" for "+a.TicketID
@@ -97,6 +98,7 @@ func StartOptions(taskQueue string, a *domain.Action) client.StartWorkflowOption
 			SearchActionStatus.ValueSet(domain.ActionRunning),
 		),
 		StaticSummary: summary,
+		Priority:      pri,
 	}
 }
 

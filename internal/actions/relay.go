@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/fairness"
 )
 
 // The relay looks for actions whose workflow is not started every RelayEvery, among those
@@ -60,7 +61,7 @@ func (r *Runner) RelayOnce(ctx context.Context, minAge time.Duration) (int, erro
 	return r.store.StartUnstarted(ctx, minAge, relayBatch, func(ctx context.Context, a *domain.Action) error {
 		ctx, cancel := context.WithTimeout(ctx, CallTimeout)
 		defer cancel()
-		err := r.startWorkflow(ctx, a)
+		err := r.startWorkflow(ctx, a, fairness.ClassOf(a.Origin).Relayed())
 		r.observe(err)
 		return err
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/fairness"
 	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/telemetry"
 )
@@ -44,13 +45,21 @@ type Runner struct {
 	namespace string
 	taskQueue string
 	uiURL     string
+	weights   *fairness.Weights
 	downUntil atomic.Int64 // unix nanos; Temporal is not tried before then, but by the relay
 }
 
 // NewRunner returns a Runner on c and st, for cfg's namespace, task queue and Temporal UI
 // address (links to runs; none when TEMPORAL_UI_URL is unset).
 func NewRunner(c client.Client, st *store.Store, log *slog.Logger, cfg config.Config) *Runner {
-	return &Runner{client: c, store: st, log: log, namespace: cfg.TemporalNamespace, taskQueue: cfg.TaskQueue, uiURL: cfg.TemporalUIURL}
+	return &Runner{client: c, store: st, log: log, namespace: cfg.TemporalNamespace, taskQueue: cfg.TaskQueue, uiURL: cfg.TemporalUIURL,
+		weights: fairness.NewWeights(st.DeliveryWeight)}
+}
+
+// Priority is the Temporal priority of a tenant's work of class c, with the tenant's
+// delivery weight (read at most every 30 s).
+func (r *Runner) Priority(ctx context.Context, tenantID string, c fairness.Class) temporal.Priority {
+	return fairness.Priority(tenantID, r.weights.Get(ctx, tenantID), c)
 }
 
 // Dial returns a lazy Temporal client: no connection is made until the first call. tel
@@ -114,7 +123,7 @@ func (r *Runner) Start(ctx context.Context, a *domain.Action) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CallTimeout)
 	defer cancel()
-	err := r.startWorkflow(ctx, a)
+	err := r.startWorkflow(ctx, a, fairness.ClassOf(a.Origin))
 	r.observe(err)
 	if err == nil {
 		if err = r.store.MarkStarted(ctx, a.ID); err != nil {
@@ -129,9 +138,10 @@ func (r *Runner) Start(ctx context.Context, a *domain.Action) error {
 	return err
 }
 
-// startWorkflow starts an action's workflow; one already started counts as started.
-func (r *Runner) startWorkflow(ctx context.Context, a *domain.Action) error {
-	_, err := r.client.ExecuteWorkflow(ctx, StartOptions(r.taskQueue, a), WorkflowName, InputOf(a))
+// startWorkflow starts an action's workflow as work of class c; one already started counts
+// as started.
+func (r *Runner) startWorkflow(ctx context.Context, a *domain.Action, c fairness.Class) error {
+	_, err := r.client.ExecuteWorkflow(ctx, StartOptions(r.taskQueue, a, r.Priority(ctx, a.TenantID, c)), WorkflowName, InputOf(a))
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil
@@ -289,6 +299,7 @@ func (r *Runner) StartReplay(ctx context.Context, b *domain.ReplayBatch) error {
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(SearchTenantID.ValueSet(b.TenantID)),
 		StaticSummary:         fmt.Sprintf("replay of up to %d actions at %d/s", b.Matched, b.RatePerSecond),
+		Priority:              r.Priority(ctx, b.TenantID, fairness.Bulk),
 	}, ReplayBatchWorkflowName, ReplayBatchInput{BatchID: b.ID, RatePerSecond: b.RatePerSecond})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

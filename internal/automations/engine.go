@@ -55,6 +55,7 @@ type Engine struct {
 	Metrics *telemetry.Metrics
 
 	cache rules.Cache
+	armed armedCounts // tenants' armed delay timers, for domain.MaxArmedTimersByTenant
 }
 
 func (e *Engine) maxDepth() int {
@@ -134,6 +135,7 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 	var tenant *domain.Tenant
 	runs := make([]domain.AutomationRun, 0, len(autos))
 	var overBudget, withinBudget []string
+	arms := 0 // delay timers this event armed
 	for i := range autos {
 		a := &autos[i] // in a batch, shared with its later events: kept up to date below
 		if !a.Enabled {
@@ -148,8 +150,13 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 		}
 		if a.Delay > 0 && ev.Type != domain.EventDelayElapsed {
 			// A time-based rule: the event arms its timer, and the rule runs when it fires.
-			if err := e.arm(ctx, tx, a, ev); err != nil {
+			// Only an arm refused by a bound is recorded as a run, with the reason.
+			arms++
+			if run.Error, err = e.arm(ctx, tx, a, ev, arms); err != nil {
 				return nil, err
+			}
+			if run.Error != "" {
+				runs = append(runs, run)
 			}
 			continue
 		}
@@ -210,17 +217,43 @@ func delayed(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) ([]dom
 	return []domain.Automation{*a}, nil
 }
 
-// arm (re)arms delay automation a's timer for the event, and gives it to Temporal after
-// commit.
-func (e *Engine) arm(ctx context.Context, tx *store.Conn, a *domain.Automation, ev *domain.TicketEvent) error {
-	t, err := tx.ArmDelay(ctx, a, ev)
-	if err != nil || t == nil {
-		return err
+// arm (re)arms delay automation a's timer for the event, the nth the event arms, and
+// gives it to Temporal after commit. Past a bound (timers per event, armed timers per
+// tenant) it arms nothing and returns why, for the run.
+func (e *Engine) arm(ctx context.Context, tx *store.Conn, a *domain.Automation, ev *domain.TicketEvent, nth int) (string, error) {
+	if nth > domain.MaxTimersPerEvent {
+		return fmt.Sprintf("timer not armed: one event arms at most %d timers, and this automation comes after them in evaluation order", domain.MaxTimersPerEvent), nil
+	}
+	full, err := e.armed.atCap(ctx, tx, ev.TenantID)
+	if err != nil {
+		return "", err
+	}
+	var t *store.Timer
+	if full {
+		t, err = tx.RearmDelay(ctx, a, ev)
+	} else {
+		t, err = tx.ArmDelay(ctx, a, ev)
+	}
+	if err != nil {
+		return "", err
+	}
+	if t == nil && full {
+		// None was armed to re-arm (a rule without rearm keeps one that is: nothing to say).
+		if armed, err := tx.TimerArmed(ctx, store.DelayTimerID(a.ID, ev.TicketID, ev.Type)); err != nil || armed {
+			return "", err
+		}
+		return fmt.Sprintf("timer not armed: the tenant has %d delay timers armed, the most it may have; new ones are armed again as armed ones fire or their automations are disabled", domain.MaxArmedTimersByTenant), nil
+	}
+	if t == nil {
+		return "", nil
+	}
+	if t.Added {
+		e.armed.added(ev.TenantID)
 	}
 	if e.Arm != nil {
 		tx.AfterCommit(ctx, func(ctx context.Context) { e.Arm(ctx, t) })
 	}
-	return nil
+	return "", nil
 }
 
 // count records an evaluation's result in the metrics, and the budget that stopped it.
@@ -323,7 +356,7 @@ func (e *Engine) startAction(ctx context.Context, tx *store.Conn, ev *domain.Tic
 	act := &domain.Action{
 		ID:       domain.DerivedID(domain.PrefixAction, ev.OccurredAt, ev.ID, a.ID, strconv.Itoa(index)),
 		TenantID: ev.TenantID, TicketID: ev.TicketID, Type: domain.ActionTypeCustomHTTP,
-		RequestedBy: "automation:" + a.ID, Payload: p, Request: call,
+		RequestedBy: "automation:" + a.ID, Payload: p, Request: call, Origin: domain.OriginAutomation,
 	}
 	if err := tx.CreateAction(ctx, act); err != nil {
 		return "", err

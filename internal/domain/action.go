@@ -306,12 +306,22 @@ type Action struct {
 	// CanceledReason says why a canceled action stopped ("" unless canceled).
 	CanceledReason string
 	ReplayOf       string // the action this one replays, if it is a replay
-	Response       *ActionResponse
-	Started        bool // its workflow has been started in Temporal
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	CompletedAt    *time.Time
+	// Origin says what created it (Origin*): it sets the action's place in the shared
+	// engine's queues (see internal/fairness).
+	Origin      string
+	Response    *ActionResponse
+	Started     bool // its workflow has been started in Temporal
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	CompletedAt *time.Time
 }
+
+// Origins of actions.
+const (
+	OriginAPI        = "api"         // a client's POST /actions, or its single replay
+	OriginAutomation = "automation"  // an automation's custom_http
+	OriginBulkReplay = "bulk_replay" // a bulk replay's
+)
 
 // Replay returns a new action that runs a's payload again for requestedBy, checked
 // against the tenant's settings as they are now, with a's webhook-id and Idempotency-Key.
@@ -324,7 +334,7 @@ func (a *Action) Replay(s ActionSettings, requestedBy string) (*Action, error) {
 	}
 	call.DeliveryID = a.Request.MessageID(a.ID)
 	return &Action{TenantID: a.TenantID, TicketID: a.TicketID, Type: a.Type, RequestedBy: requestedBy,
-		Payload: payload, Request: call, ReplayOf: a.ID}, nil
+		Payload: payload, Request: call, ReplayOf: a.ID, Origin: OriginAPI}, nil
 }
 
 // Attempt outcomes.

@@ -59,6 +59,16 @@ const (
 	// (depth 1) can trigger an automation whose change (2) can trigger another (3, the end).
 	DefaultMaxChainDepth   = 3
 	MaxAutomationsByTenant = 1000
+	// MaxDelayAutomationsByTenant bounds a tenant's time-based rules: each arms one timer
+	// per ticket and event type, so this times the events a ticket sees is what one
+	// tenant can put on the shared Temporal engine.
+	MaxDelayAutomationsByTenant = 50
+	// MaxTimersPerEvent bounds the delay timers one event arms (a tenant with more delay
+	// rules than this from before the cap gets a run error for the rest).
+	MaxTimersPerEvent = 50
+	// MaxArmedTimersByTenant bounds a tenant's armed delay timers (open Temporal
+	// workflows); an arm past it is refused with a run error.
+	MaxArmedTimersByTenant = 100_000
 )
 
 // Automation is an admin's rule: when one of Events happens and Condition holds, run

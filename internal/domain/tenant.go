@@ -33,6 +33,14 @@ const (
 	MaxKeyNameLen        = 200
 )
 
+// Delivery weights: a tenant's share of the shared Temporal engine against other tenants
+// with work waiting (see internal/fairness). Only the operator sets it, through the CLI.
+const (
+	DefaultDeliveryWeight = 1.0
+	MinDeliveryWeight     = 0.01
+	MaxDeliveryWeight     = 100.0
+)
+
 // Tenant is one customer account; every other record belongs to exactly one tenant.
 type Tenant struct {
 	ID             string
@@ -46,6 +54,8 @@ type Tenant struct {
 	// Rate limit overrides in requests per second; nil means the server's default.
 	RateLimitKeyRPS    *int
 	RateLimitTenantRPS *int
+	// DeliveryWeight is the tenant's fairness weight on the shared engine (operator-set).
+	DeliveryWeight float64
 	// When the signing secret was last rotated, and until when the previous one signs too.
 	SigningSecretRotatedAt *time.Time
 	PreviousSecretExpires  *time.Time
@@ -78,6 +88,8 @@ type TenantUpdate struct {
 	ClearMaxAttempts   bool
 	ClearKeyRPS        bool
 	ClearTenantRPS     bool
+	// DeliveryWeight is set by the operator's CLI only, never by a tenant's request.
+	DeliveryWeight *float64
 }
 
 // Check validates the values present.
@@ -107,6 +119,9 @@ func (u *TenantUpdate) Check() error {
 		if c.v != nil && (*c.v < c.min || *c.v > c.max) {
 			return Invalidf(c.param, "`%s` must be from %d to %d, or null for the default; got %d.", c.param, c.min, c.max, *c.v)
 		}
+	}
+	if w := u.DeliveryWeight; w != nil && !(*w >= MinDeliveryWeight && *w <= MaxDeliveryWeight) {
+		return Invalidf("delivery_weight", "The delivery weight must be from %g to %g; got %g.", MinDeliveryWeight, MaxDeliveryWeight, *w)
 	}
 	return nil
 }

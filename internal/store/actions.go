@@ -30,6 +30,7 @@ type actionRow struct {
 	ReplayOf        sql.NullString           `bun:"replay_of"`
 	Response        *domain.ActionResponse   `bun:"response,type:jsonb"`
 	WorkflowStarted bool                     `bun:"workflow_started"`
+	Origin          string                   `bun:"origin"`
 	CreatedAt       time.Time                `bun:"created_at"`
 	UpdatedAt       time.Time                `bun:"updated_at"`
 	CompletedAt     *time.Time               `bun:"completed_at"`
@@ -47,7 +48,7 @@ func (r *actionRow) toDomain() *domain.Action {
 		ID: r.ID, TenantID: r.TenantID, TicketID: r.TicketID, Type: r.ActionType, Status: r.Status,
 		RequestedBy: r.RequestedBy, Payload: r.Payload, Request: r.Request, Attempts: r.Attempts,
 		NextAttemptAt: utc(r.NextAttemptAt), LastError: r.LastError.String, CanceledReason: r.CanceledReason.String, ReplayOf: r.ReplayOf.String, Response: r.Response,
-		Started: r.WorkflowStarted, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CompletedAt: utc(r.CompletedAt),
+		Origin: r.Origin, Started: r.WorkflowStarted, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CompletedAt: utc(r.CompletedAt),
 	}
 }
 
@@ -71,10 +72,13 @@ func (s *Conn) CreateAction(ctx context.Context, a *domain.Action) error {
 func newActionRow(a *domain.Action) *actionRow {
 	a.CreatedAt, a.UpdatedAt = now(), now()
 	a.Status = domain.ActionQueued
+	if a.Origin == "" {
+		a.Origin = domain.OriginAPI
+	}
 	return &actionRow{
 		ID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, ActionType: a.Type, Status: a.Status,
 		RequestedBy: a.RequestedBy, Payload: a.Payload, Request: a.Request, WorkflowStarted: a.Started,
-		ReplayOf: nullString(a.ReplayOf), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		ReplayOf: nullString(a.ReplayOf), Origin: a.Origin, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 }
 
@@ -463,19 +467,29 @@ func (s *Conn) CancelUnstarted(ctx context.Context, tenantID, actionID string) (
 
 // StartUnstarted calls start for queued actions whose workflow the API could not start
 // (Temporal unreachable, or a crash between commit and start) and that are older than
-// minAge, marking each started when start succeeds. Rows are locked with SKIP LOCKED, so
-// several relays share the work without starting one twice at once. It returns how many
-// it started.
+// minAge, marking each started when start succeeds. Tenants take turns (every tenant's
+// oldest, then every tenant's second, ...), so one tenant's backlog does not hold back
+// another's. Rows are locked with SKIP LOCKED, so several relays share the work without
+// starting one twice at once. It returns how many it started.
 func (s *Conn) StartUnstarted(ctx context.Context, minAge time.Duration, limit int, start func(context.Context, *domain.Action) error) (int, error) {
 	started := 0
 	var startErr error
 	err := s.InTx(ctx, func(tx *Conn) error {
 		var rows []actionRow
-		err := tx.db.NewSelect().Model(&rows).
-			Where("NOT workflow_started AND status = ? AND created_at < ?", domain.ActionQueued, now().Add(-minAge)).
-			OrderExpr("created_at").Limit(int64(limit)).
-			For("UPDATE SKIP LOCKED").Scan(ctx)
-		if err != nil {
+		err := tx.db.NewRaw(`WITH c AS (
+				SELECT x.id, x.turn, x.tenant_id
+				FROM tenants tn CROSS JOIN LATERAL (
+					SELECT a.id, a.tenant_id, row_number() OVER (ORDER BY a.created_at, a.id) AS turn
+					FROM actions a
+					WHERE a.tenant_id = tn.id AND NOT a.workflow_started AND a.status = ? AND a.created_at < ?
+					ORDER BY a.created_at, a.id LIMIT ?) x
+				ORDER BY x.turn, x.tenant_id LIMIT ?)
+			SELECT a.* FROM actions a JOIN c ON c.id = a.id
+			WHERE NOT a.workflow_started AND a.status = ?
+			ORDER BY c.turn, c.tenant_id
+			FOR UPDATE OF a SKIP LOCKED`,
+			domain.ActionQueued, now().Add(-minAge), limit, limit, domain.ActionQueued).Scan(ctx, &rows)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		for i := range rows {

@@ -63,7 +63,8 @@ type AutomationCursor struct {
 }
 
 // CreateAutomation stores a checked automation. Without a position it goes last.
-// ECONFLICT past domain.MaxAutomationsByTenant.
+// ECONFLICT past domain.MaxAutomationsByTenant, or, for one with a delay, past
+// domain.MaxDelayAutomationsByTenant.
 func (s *Conn) CreateAutomation(ctx context.Context, tenantID string, in domain.AutomationInput) (*domain.Automation, error) {
 	var out domain.Automation
 	err := s.InTx(ctx, func(tx *Conn) error {
@@ -76,6 +77,9 @@ func (s *Conn) CreateAutomation(ctx context.Context, tenantID string, in domain.
 			Events: *in.Events, Condition: *in.Condition, Actions: *in.Actions, Version: 1, CreatedAt: at, UpdatedAt: at, Rearm: true,
 		}
 		row.applyTiming(in)
+		if err := tx.delayBelowCap(ctx, tenantID, false, row.DelaySeconds.Valid); err != nil {
+			return err
+		}
 		if in.Enabled != nil {
 			row.Enabled = *in.Enabled
 		}
@@ -109,6 +113,26 @@ func (tx *Conn) takeTurnBelow(ctx context.Context, tenantID, table string, max i
 	}
 	if n >= int64(max) {
 		return domain.Errorf(domain.ECONFLICT, "A tenant can have at most %d %s.", max, what)
+	}
+	return nil
+}
+
+// delayBelowCap refuses an automation that gains a delay when the tenant has
+// domain.MaxDelayAutomationsByTenant delayed ones already (ECONFLICT). The tenant's row is
+// locked first, so two requests cannot both take the last place.
+func (tx *Conn) delayBelowCap(ctx context.Context, tenantID string, had, has bool) error {
+	if had || !has {
+		return nil
+	}
+	if _, err := tx.db.NewSelect().Table("tenants").Column("id").Where("id = ?", tenantID).For("NO KEY UPDATE").Exec(ctx); err != nil {
+		return err
+	}
+	n, err := tx.db.NewSelect().Table("automations").Where("tenant_id = ? AND delay_seconds IS NOT NULL", tenantID).Count(ctx)
+	if err != nil {
+		return err
+	}
+	if n >= domain.MaxDelayAutomationsByTenant {
+		return domain.Errorf(domain.ECONFLICT, "A tenant can have at most %d automations with a `delay` (time-based rules); this one would be number %d. Remove the delay of one you no longer need, or delete it.", domain.MaxDelayAutomationsByTenant, n+1)
 	}
 	return nil
 }
@@ -156,7 +180,11 @@ func (s *Conn) UpdateAutomation(ctx context.Context, tenantID, id string, in dom
 		if in.Position != nil {
 			row.Position = *in.Position
 		}
+		hadDelay := row.DelaySeconds.Valid
 		row.applyTiming(in)
+		if err := tx.delayBelowCap(ctx, tenantID, hadDelay, row.DelaySeconds.Valid); err != nil {
+			return err
+		}
 		// A changed rule starts a fresh count; enabling it again clears why it was disabled.
 		row.BudgetFailures = 0
 		if row.Enabled {

@@ -148,6 +148,7 @@ func (s *Conn) ReplayNext(ctx context.Context, batchID string, n int, replay fun
 				continue
 			}
 			a.ID = domain.DerivedID(domain.PrefixAction, b.CreatedAt, batchID, orig.ID)
+			a.Origin = domain.OriginBulkReplay
 			if err := tx.createReplay(ctx, a); err != nil {
 				return err
 			}

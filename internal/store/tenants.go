@@ -28,6 +28,7 @@ type tenantRow struct {
 	DefaultMaxAttempts      *int       `bun:"default_action_max_attempts"`
 	RateLimitKeyRPS         *int       `bun:"rate_limit_key_rps"`
 	RateLimitTenantRPS      *int       `bun:"rate_limit_tenant_rps"`
+	DeliveryWeight          float64    `bun:"delivery_weight"`
 	CreatedAt               time.Time  `bun:"created_at"`
 	UpdatedAt               *time.Time `bun:"updated_at"`
 }
@@ -40,7 +41,7 @@ func (r *tenantRow) toDomain() *domain.Tenant {
 	t := &domain.Tenant{
 		ID: r.ID, Name: r.Name, ActionsBaseURL: r.ActionsBaseURL, AllowedHosts: hosts,
 		DefaultTimeoutMS: r.DefaultTimeoutMS, DefaultMaxAttempts: r.DefaultMaxAttempts,
-		RateLimitKeyRPS: r.RateLimitKeyRPS, RateLimitTenantRPS: r.RateLimitTenantRPS,
+		RateLimitKeyRPS: r.RateLimitKeyRPS, RateLimitTenantRPS: r.RateLimitTenantRPS, DeliveryWeight: r.DeliveryWeight,
 		SigningSecretRotatedAt: utcPtr(r.SigningSecretRotatedAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.CreatedAt.UTC(),
 	}
 	if r.PreviousSigningSecret != nil {
@@ -71,8 +72,11 @@ func (s *Conn) CreateTenant(ctx context.Context, t *domain.Tenant, sealedSigning
 	if t.AllowedHosts == nil {
 		t.AllowedHosts = []string{}
 	}
+	if t.DeliveryWeight == 0 {
+		t.DeliveryWeight = domain.DefaultDeliveryWeight
+	}
 	row := &tenantRow{ID: t.ID, Name: t.Name, ActionsBaseURL: t.ActionsBaseURL, AllowedHosts: t.AllowedHosts,
-		SigningSecret: sealedSigningSecret, CreatedAt: t.CreatedAt, UpdatedAt: &t.CreatedAt}
+		SigningSecret: sealedSigningSecret, DeliveryWeight: t.DeliveryWeight, CreatedAt: t.CreatedAt, UpdatedAt: &t.CreatedAt}
 	_, err := s.db.NewInsert().Model(row).Exec(ctx)
 	return err
 }
@@ -98,6 +102,13 @@ func (s *Conn) tenantRow(ctx context.Context, db bun.IDB, id string, forUpdate b
 	return row, nil
 }
 
+// DeliveryWeight returns a tenant's delivery weight (internal/fairness). ENOTFOUND.
+func (s *Conn) DeliveryWeight(ctx context.Context, id string) (float64, error) {
+	var w float64
+	err := s.db.NewSelect().Table("tenants").Column("delivery_weight").Where("id = ?", id).Scan(ctx, &w)
+	return w, wrapErr(err, "No tenant "+id+" exists.")
+}
+
 // UpdateTenant changes the settings present in u and returns the tenant before and after.
 func (s *Conn) UpdateTenant(ctx context.Context, id string, u domain.TenantUpdate) (before, after *domain.Tenant, err error) {
 	err = s.InTx(ctx, func(tx *Conn) error {
@@ -116,10 +127,13 @@ func (s *Conn) UpdateTenant(ctx context.Context, id string, u domain.TenantUpdat
 		setOrClear(&row.DefaultMaxAttempts, u.DefaultMaxAttempts, u.ClearMaxAttempts)
 		setOrClear(&row.RateLimitKeyRPS, u.RateLimitKeyRPS, u.ClearKeyRPS)
 		setOrClear(&row.RateLimitTenantRPS, u.RateLimitTenantRPS, u.ClearTenantRPS)
+		if u.DeliveryWeight != nil {
+			row.DeliveryWeight = *u.DeliveryWeight
+		}
 		at := now()
 		row.UpdatedAt = &at
 		_, err = tx.db.NewUpdate().Model(row).Column("actions_base_url", "allowed_hosts", "default_action_timeout_ms",
-			"default_action_max_attempts", "rate_limit_key_rps", "rate_limit_tenant_rps", "updated_at").WherePK().Exec(ctx)
+			"default_action_max_attempts", "rate_limit_key_rps", "rate_limit_tenant_rps", "delivery_weight", "updated_at").WherePK().Exec(ctx)
 		after = row.toDomain()
 		return err
 	})

@@ -31,6 +31,9 @@ type Timer struct {
 	DueAt        time.Time
 	ArmedAt      time.Time
 	EventID      string // the event that armed it
+	// Added says this arm added a timer (rather than re-arming one): it counts against
+	// domain.MaxArmedTimersByTenant.
+	Added bool
 }
 
 // firing is what a timer's outbox event carries besides the ticket as it is when it fires:
@@ -81,6 +84,19 @@ func DelayTimerID(automationID, ticketID, eventType string) string {
 // timer re-armed from this event (a.Rearm) or left as it is (then it returns nil). Run it
 // in the event's transaction; the timer reaches Temporal after commit (see Synced).
 func (s *Conn) ArmDelay(ctx context.Context, a *domain.Automation, ev *domain.TicketEvent) (*Timer, error) {
+	return s.armDelay(ctx, a, ev, true)
+}
+
+// RearmDelay is ArmDelay for a tenant at its cap of armed timers: it re-arms the timer if
+// one is armed (a.Rearm), and adds none. Without one it returns nil.
+func (s *Conn) RearmDelay(ctx context.Context, a *domain.Automation, ev *domain.TicketEvent) (*Timer, error) {
+	return s.armDelay(ctx, a, ev, false)
+}
+
+func (s *Conn) armDelay(ctx context.Context, a *domain.Automation, ev *domain.TicketEvent, mayAdd bool) (*Timer, error) {
+	if !mayAdd && !a.Rearm {
+		return nil, nil
+	}
 	chain := ev.Origin.Chain
 	if chain == nil {
 		chain = []string{}
@@ -95,24 +111,50 @@ func (s *Conn) ArmDelay(ctx context.Context, a *domain.Automation, ev *domain.Ti
 			Automation: a.ID, Previous: ev.Previous, Changes: ev.Changes, Message: ev.Message,
 		},
 	}
-	q := s.db.NewInsert().Model(row).ExcludeColumn("generation")
-	if a.Rearm {
-		q = q.On("CONFLICT (id) DO UPDATE").
-			Set("generation = nextval('ticket_timers_generation')").Set("due_at = EXCLUDED.due_at").Set("armed_at = EXCLUDED.armed_at").
-			Set("event_id = EXCLUDED.event_id").Set("event = EXCLUDED.event").Set("synced = false")
-	} else {
-		q = q.On("CONFLICT (id) DO NOTHING")
+	var out []struct {
+		Generation int64 `bun:"generation"`
+		Added      bool  `bun:"added"`
 	}
-	var gens []int64
-	if err := q.Returning("generation").Scan(ctx, &gens); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	var err error
+	if mayAdd {
+		q := s.db.NewInsert().Model(row).ExcludeColumn("generation")
+		if a.Rearm {
+			q = q.On("CONFLICT (id) DO UPDATE").
+				Set("generation = nextval('ticket_timers_generation')").Set("due_at = EXCLUDED.due_at").Set("armed_at = EXCLUDED.armed_at").
+				Set("event_id = EXCLUDED.event_id").Set("event = EXCLUDED.event").Set("synced = false")
+		} else {
+			q = q.On("CONFLICT (id) DO NOTHING")
+		}
+		// xmax is 0 on a row this statement inserted, and set on one it updated.
+		err = q.Returning("generation, xmax = 0 AS added").Scan(ctx, &out)
+	} else {
+		err = s.db.NewUpdate().Model(row).Column("due_at", "armed_at", "event_id", "event").
+			Set("generation = nextval('ticket_timers_generation')").Set("synced = false").WherePK().
+			Returning("generation, false AS added").Scan(ctx, &out)
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	if len(gens) == 0 {
+	if len(out) == 0 {
 		return nil, nil
 	}
-	row.Generation = gens[0]
+	row.Generation = out[0].Generation
 	t := row.toDomain()
+	t.Added = out[0].Added
 	return &t, nil
+}
+
+// TimerArmed reports whether a timer is armed.
+func (s *Conn) TimerArmed(ctx context.Context, id string) (bool, error) {
+	return s.db.NewSelect().Table("ticket_timers").Where("id = ?", id).Exists(ctx)
+}
+
+// CountDelayTimers counts the tenant's armed delay timers, up to limit (it stops there,
+// so the count costs at most limit index entries).
+func (s *Conn) CountDelayTimers(ctx context.Context, tenantID string, limit int) (int, error) {
+	var n int
+	err := s.db.NewRaw(`SELECT count(*) FROM (SELECT 1 FROM ticket_timers WHERE tenant_id = ? AND kind = 'delay' LIMIT ?) t`, tenantID, limit).Scan(ctx, &n)
+	return n, err
 }
 
 // TimerSynced records that Temporal holds generation gen of a timer.
@@ -123,16 +165,28 @@ func (s *Conn) TimerSynced(ctx context.Context, id string, gen int64) error {
 
 // SyncTimers calls arm for up to limit timers whose latest (re)arm has not reached
 // Temporal, armed at least minAge ago (the arming process goes first), and records those
-// it armed. Several workers may run it at once: rows are claimed with SKIP LOCKED.
+// it armed. Tenants take turns (every tenant's oldest, then every tenant's second, ...), so
+// one tenant's backlog of thousands delays another's arm by one round, not by the
+// backlog. Several workers may run it at once: rows are claimed with SKIP LOCKED.
 func (s *Conn) SyncTimers(ctx context.Context, minAge time.Duration, limit int, arm func(context.Context, *Timer) error) (int, error) {
 	synced := 0
 	var armErr error
 	err := s.InTx(ctx, func(tx *Conn) error {
 		var rows []timerRow
-		err := tx.db.NewSelect().Model(&rows).Column("id", "tenant_id", "ticket_id", "kind", "automation_id", "event_type", "generation", "due_at", "armed_at", "event_id").
-			Where("NOT synced AND armed_at < ?", now().Add(-minAge)).
-			OrderExpr("armed_at").Limit(int64(limit)).For("UPDATE SKIP LOCKED").Scan(ctx)
-		if err != nil {
+		err := tx.db.NewRaw(`WITH c AS (
+				SELECT x.id, x.turn, x.tenant_id
+				FROM tenants tn CROSS JOIN LATERAL (
+					SELECT t.id, t.tenant_id, row_number() OVER (ORDER BY t.armed_at, t.id) AS turn
+					FROM ticket_timers t
+					WHERE t.tenant_id = tn.id AND NOT t.synced AND t.armed_at < ?
+					ORDER BY t.armed_at, t.id LIMIT ?) x
+				ORDER BY x.turn, x.tenant_id LIMIT ?)
+			SELECT t.id, t.tenant_id, t.ticket_id, t.kind, t.automation_id, t.event_type, t.generation, t.due_at, t.armed_at, t.event_id
+			FROM ticket_timers t JOIN c ON c.id = t.id
+			WHERE NOT t.synced
+			ORDER BY c.turn, c.tenant_id
+			FOR UPDATE OF t SKIP LOCKED`, now().Add(-minAge), limit, limit).Scan(ctx, &rows)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		for i := range rows {

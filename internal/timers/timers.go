@@ -33,6 +33,7 @@ import (
 
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/fairness"
 	"github.com/threada/threada/internal/store"
 )
 
@@ -72,33 +73,34 @@ type Runner struct {
 	log       *slog.Logger
 	namespace string
 	taskQueue string
-	queue     chan *store.Timer
+	weights   *fairness.Weights
+	queue     *fairness.Queue[*store.Timer]
 	full      atomic.Bool // the queue overflowed since the last log line
 }
 
 // Arms waiting for a sender, and the senders: the automations engine hands arms over
 // without waiting for Temporal, so one event batch's arms (up to a hundred) go out
-// together instead of holding the outbox one call at a time.
+// together instead of holding the outbox one call at a time. The senders take tenants in
+// turn, so one tenant's thousands of arms delay another's by one call, not thousands.
 const (
-	armQueue   = 2048
-	armSenders = 16
+	armQueue          = 2048
+	armQueuePerTenant = 512
+	armSenders        = 16
 )
 
 // NewRunner returns a Runner; Run sends the arms that Arm queues.
 func NewRunner(c client.Client, st *store.Store, gate Gate, log *slog.Logger, namespace, taskQueue string) *Runner {
-	return &Runner{client: c, store: st, gate: gate, log: log, namespace: namespace, taskQueue: taskQueue, queue: make(chan *store.Timer, armQueue)}
+	return &Runner{client: c, store: st, gate: gate, log: log, namespace: namespace, taskQueue: taskQueue,
+		weights: fairness.NewWeights(st.DeliveryWeight), queue: fairness.NewQueue[*store.Timer](armQueue, armQueuePerTenant)}
 }
 
-// Arm queues a committed (re)arm for Run's senders and returns at once. When the queue is
-// full, or Temporal cannot be reached, the timer stays unsynced in PostgreSQL and the
-// relay arms it within seconds: an arm is never lost, only late.
+// Arm queues a committed (re)arm for Run's senders and returns at once. When the queue has
+// no room for it (the tenant's share or the whole), or Temporal cannot be reached, the
+// timer stays unsynced in PostgreSQL and the relay arms it within seconds, tenants in turn
+// there too: an arm is never lost, only late.
 func (r *Runner) Arm(_ context.Context, t *store.Timer) {
-	select {
-	case r.queue <- t:
-	default:
-		if !r.full.Swap(true) {
-			r.log.Warn("timer arms queue full; the relay arms the overflow within seconds", "queue", armQueue)
-		}
+	if !r.queue.Push(t.TenantID, t) && !r.full.Swap(true) {
+		r.log.Warn("timer arms queue full; the relay arms the overflow within seconds", "queue", armQueue, "per_tenant", armQueuePerTenant)
 	}
 }
 
@@ -108,13 +110,12 @@ func (r *Runner) Run(ctx context.Context) {
 	for range armSenders {
 		senders.Go(func() {
 			for {
-				select {
-				case <-ctx.Done():
+				_, t, ok := r.queue.Pop(ctx)
+				if !ok {
 					return
-				case t := <-r.queue:
-					_ = r.ArmNow(ctx, t)
-					r.full.Store(false)
 				}
+				_ = r.ArmNow(ctx, t)
+				r.full.Store(false)
 			}
 		})
 	}
@@ -155,6 +156,8 @@ func (r *Runner) signal(ctx context.Context, t *store.Timer) error {
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 			TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
 			StaticSummary:         summary,
+			// A timer fires on time whoever armed it, the relay included.
+			Priority: fairness.Priority(t.TenantID, r.weights.Get(ctx, t.TenantID), fairness.Automation),
 		}, WorkflowName, Input{TimerID: t.ID, Generation: t.Generation, DueAt: t.DueAt})
 	return err
 }
