@@ -39,6 +39,10 @@ type Activities struct {
 	// StartAction starts the workflow of an action an activity stored (a bulk replay's);
 	// nil leaves them to the worker's relay.
 	StartAction func(ctx context.Context, a *domain.Action) error
+	// Wake wakes the workflow of an action whose attempt waits in its destination's line
+	// (actions.Runner.Wake); it reports whether the run was there to wake. Nil leaves
+	// waiting attempts to ask again after domain.DestinationLineWait.
+	Wake func(ctx context.Context, actionID string) (bool, error)
 	// HostConcurrency bounds the attempts in flight to one destination of a tenant, across
 	// all workers (ACTIONS_HOST_CONCURRENCY); 0 means config.DefaultHostConcurrency.
 	HostConcurrency int

@@ -34,7 +34,8 @@ const (
 	ErrTypeRefused = "EgressRefused"
 	// ErrTypeHeldBack: the destination's circuit is open and this attempt is not its probe,
 	// or the destination has its limit of attempts in flight; nothing was sent, and the
-	// attempt waits, uncounted (details: milliseconds to wait).
+	// attempt waits, uncounted (details: milliseconds to wait at most, and whether it waits
+	// in the destination's line, to be woken by actions.SignalSlotFree before that).
 	ErrTypeHeldBack = "DestinationHeldBack"
 )
 
@@ -174,7 +175,7 @@ func (a *Activities) prepare(ctx context.Context, actionID, tenantID, url string
 		return nil, temporal.NewNonRetryableApplicationError("the action is already "+st.Action.Status, ErrTypeRecorded, nil)
 	case st.WaitUntil != nil:
 		wait := max(time.Until(*st.WaitUntil), 100*time.Millisecond)
-		return nil, temporal.NewNonRetryableApplicationError(st.Why, ErrTypeHeldBack, nil, wait.Milliseconds())
+		return nil, temporal.NewNonRetryableApplicationError(st.Why, ErrTypeHeldBack, nil, wait.Milliseconds(), st.InLine)
 	}
 	secrets, err := a.signingSecrets(ctx, tenantID)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/threada/threada/internal/domain"
@@ -35,8 +36,13 @@ func (a *Activities) RecordAttempt(ctx context.Context, rec AttemptRecord) error
 	if rec.Status != domain.ActionRetrying && !domain.ActionTerminal(rec.Status) {
 		return temporal.NewNonRetryableApplicationError("not an outcome: "+rec.Status, "BadOutcome", nil)
 	}
-	_, err := a.record(ctx, rec)
-	return err
+	if _, err := a.record(ctx, rec); err != nil {
+		return err
+	}
+	if rec.Status == domain.ActionCanceled {
+		return a.Store.LeaveLine(ctx, rec.ActionID) // canceled while it waited for a slot
+	}
+	return nil
 }
 
 // record stores rec and reports whether it changed the action (see store.RecordAttempt).
@@ -49,6 +55,39 @@ func (a *Activities) record(ctx context.Context, rec AttemptRecord) (bool, error
 	})
 	if err == nil && changed {
 		a.Metrics.AttemptRecorded(rec.Outcome, rec.Status)
+		if rec.Attempt > 0 && rec.Destination != "" {
+			a.handOver(ctx, rec.ActionID, rec.Destination)
+		}
 	}
 	return changed, err
+}
+
+// wakeTries bounds how many waiters one slot given back tries to wake: one whose run has
+// ended meanwhile (canceled, terminated) is passed over for the next.
+const wakeTries = 3
+
+// handOver gives the slot an attempt of actionID just gave back to the oldest attempt in
+// its destination's line. Best effort: a waiter not woken asks again by itself within
+// domain.DestinationLineWait, so a failure here is only logged.
+func (a *Activities) handOver(ctx context.Context, actionID, destination string) {
+	if a.Wake == nil {
+		return
+	}
+	for range wakeTries {
+		next, err := a.Store.WakeWaiter(ctx, actionID, destination)
+		if err == nil && next == "" {
+			return
+		}
+		var woke bool
+		if err == nil {
+			woke, err = a.Wake(ctx, next)
+		}
+		if err != nil {
+			activity.GetLogger(ctx).Warn("handing a destination's slot over; the waiter asks again by itself", "action_id", actionID, "error", err)
+			return
+		}
+		if woke {
+			return
+		}
+	}
 }

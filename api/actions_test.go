@@ -45,8 +45,9 @@ func startInProcessWorker(t testing.TB, e *testEnv, tc client.Client) {
 		t.Fatal(err)
 	}
 	w := worker.New(tc, e.cfg.TaskQueue, worker.Options{})
+	runner := actions.NewRunner(tc, e.store, slog.New(slog.DiscardHandler), e.cfg)
 	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box,
-		StartAction: actions.NewRunner(tc, e.store, slog.New(slog.DiscardHandler), e.cfg).Start})
+		StartAction: runner.Start, Wake: runner.Wake})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -321,8 +321,9 @@ func startBenchWorker(t *testing.T, e *testEnv, tc client.Client) func() {
 		t.Fatal(err)
 	}
 	w := worker.New(tc, e.cfg.TaskQueue, workflows.WorkerOptions(0))
+	runner := actions.NewRunner(tc, e.store, slog.New(slog.DiscardHandler), e.cfg)
 	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box,
-		StartAction: actions.NewRunner(tc, e.store, slog.New(slog.DiscardHandler), e.cfg).Start})
+		StartAction: runner.Start, Wake: runner.Wake})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	w := worker.New(tc, cfg.TaskQueue, workflows.WorkerOptions(cfg.ShutdownTimeout))
 	workflows.Register(w, &activities.Activities{Store: st, HTTP: tel.HTTPClient(guard.Client()), Secrets: box, HostConcurrency: cfg.HostConcurrency, Metrics: tel.Metered(),
-		StartAction: runner.Start})
+		StartAction: runner.Start, Wake: runner.Wake})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting the worker (is Temporal at %s?): %w", cfg.TemporalAddress, err)
 	}

@@ -26,6 +26,11 @@ const TaskQueue = config.DefaultTaskQueue
 // runs started before it never set it.
 const statusAttributeChange = "action-status-attribute"
 
+// slotLineChange is the GetVersion change after which an attempt held back by its
+// destination's limit waits for a wake in the destination's line (actions.SignalSlotFree)
+// instead of asking again every second; runs started before it keep asking.
+const slotLineChange = "destination-slot-line"
+
 // attemptLoopChange is the GetVersion change of the attempt loop: runs started before it
 // let Temporal retry one activity that recorded its own outcome (see action_legacy.go).
 const attemptLoopChange = "attempt-loop"
@@ -147,7 +152,7 @@ func sendAttempt(ctx, sendCtx workflow.Context, in activities.AttemptInput) (*ac
 		if isType(err, activities.ErrTypeHeldBack) {
 			// Nothing was sent: the attempt waits for the destination's next probe, or for
 			// one of its attempts in flight to end.
-			if err := workflow.Sleep(ctx, heldBackWait(err)); err != nil {
+			if err := waitHeldBack(ctx, err); err != nil {
 				return nil, err
 			}
 			continue
@@ -162,15 +167,33 @@ func sendAttempt(ctx, sendCtx workflow.Context, in activities.AttemptInput) (*ac
 	}
 }
 
-// heldBackWait is how long an attempt held back by its destination waits: what the
-// activity said, within 100 ms and the probe interval.
-func heldBackWait(err error) time.Duration {
+// waitHeldBack waits as an attempt held back by its destination must: until the time the
+// activity said, or, waiting in the destination's line, until an attempt that ends hands
+// it its slot (a wake), whichever comes first.
+func waitHeldBack(ctx workflow.Context, err error) error {
+	wait, inLine := heldBackWait(err)
+	if !inLine || workflow.GetVersion(ctx, slotLineChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return workflow.Sleep(ctx, wait)
+	}
+	timerCtx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(workflow.GetSignalChannel(ctx, actions.SignalSlotFree), func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+	sel.AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {})
+	sel.Select(ctx)
+	return ctx.Err()
+}
+
+// heldBackWait is how long an attempt held back by its destination waits at most (what the
+// activity said, within 100 ms and the line's wait) and whether it waits in line.
+func heldBackWait(err error) (time.Duration, bool) {
 	var appErr *temporal.ApplicationError
 	var ms int64
-	if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&ms) == nil {
-		return min(max(time.Duration(ms)*time.Millisecond, 100*time.Millisecond), domain.CircuitProbeInterval)
+	var inLine bool
+	if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&ms, &inLine) == nil {
+		return min(max(time.Duration(ms)*time.Millisecond, 100*time.Millisecond), max(domain.CircuitProbeInterval, domain.DestinationLineWait)), inLine
 	}
-	return domain.CircuitProbeInterval
+	return domain.CircuitProbeInterval, false
 }
 
 // lostAttempt is the outcome of an attempt SendAttempt did not report: its worker died or

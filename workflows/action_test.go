@@ -357,3 +357,45 @@ func TestRunsStartedBeforeTheAttemptLoop(t *testing.T) {
 		t.Errorf("%v after %d calls", err, calls)
 	}
 }
+
+// TestHeldBackAttemptWaitsInLine: an attempt held back by its destination's limit waits in
+// line until a wake (actions.SignalSlotFree) comes, not the 30 s it was told at most, and
+// then asks again as the same attempt; one not in line (an open circuit) waits its time;
+// with no wake at all, the one in line asks again after its time.
+func TestHeldBackAttemptWaitsInLine(t *testing.T) {
+	heldBack := func(wait time.Duration, inLine bool) error {
+		return temporal.NewNonRetryableApplicationError("held back", activities.ErrTypeHeldBack, nil, wait.Milliseconds(), inLine)
+	}
+	for _, tc := range []struct {
+		name     string
+		inLine   bool
+		wakeAt   time.Duration // 0: no wake
+		askAgain time.Duration
+	}{
+		{"woken in line", true, 2 * time.Second, 2 * time.Second},
+		{"in line, never woken", true, 0, 30 * time.Second},
+		{"an open circuit's wait", false, 2 * time.Second, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(n int, _ activities.AttemptInput) (*activities.AttemptOutcome, error) {
+				if n == 1 {
+					return nil, heldBack(30*time.Second, tc.inLine)
+				}
+				return ok(true), nil
+			}, nil)
+			if tc.wakeAt > 0 {
+				h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(actions.SignalSlotFree, nil) }, tc.wakeAt)
+			}
+			h.env.ExecuteWorkflow(CustomHTTPAction, input(1, 10_000))
+			if err := h.env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if len(h.attempts) != 2 || h.attempts[1].Attempt != 1 {
+				t.Fatalf("%d tries: %+v", len(h.attempts), h.attempts)
+			}
+			if got := h.at[1].Sub(h.at[0]); got < tc.askAgain || got > tc.askAgain+time.Second {
+				t.Errorf("asked again after %v, want %v", got, tc.askAgain)
+			}
+		})
+	}
+}

@@ -30,6 +30,9 @@ const (
 	// CallActivityName is the attempt activity of runs started before the attempt loop,
 	// which Temporal retried itself (activities.Activities.CustomHTTPCall).
 	CallActivityName = "CustomHTTPCall"
+	// SignalSlotFree wakes an action's run whose attempt waits in its destination's line:
+	// an attempt to that destination ended and gave its slot back.
+	SignalSlotFree = "destination-slot-free"
 )
 
 // Input starts an action's workflow.

@@ -276,6 +276,20 @@ func (r *Runner) Cancel(ctx context.Context, a *domain.Action) error {
 	return err
 }
 
+// Wake signals an action's run that its destination has a slot free (SignalSlotFree) and
+// reports whether the run was there to get it: false when it has ended.
+func (r *Runner) Wake(ctx context.Context, actionID string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	defer cancel()
+	err := r.client.SignalWorkflow(ctx, actionID, "", SignalSlotFree, nil)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return false, nil
+	}
+	r.observe(err)
+	return err == nil, err
+}
+
 // UILink returns a run's address in the Temporal UI, or "" when no UI address is set.
 func (r *Runner) UILink(workflowID string) string {
 	if r.uiURL == "" {

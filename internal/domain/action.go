@@ -386,6 +386,11 @@ const (
 // attempt goes through. A variable only so that tests can shorten it.
 var CircuitProbeInterval = 30 * time.Second
 
+// DestinationLineWait is how long an attempt waiting in its destination's line (the
+// destination has its limit of attempts in flight) waits for the attempt that gives a slot
+// back to wake it, before it asks again anyway: a wake lost with a worker costs this much.
+const DestinationLineWait = 30 * time.Second
+
 // Destination names where an action's calls go: scheme://host:port, lower case, with the
 // scheme's default port when the URL has none ("" for a URL that is not absolute).
 func Destination(rawURL string) string {

@@ -128,6 +128,9 @@ type AttemptStart struct {
 	// its limit of attempts in flight. Why says which.
 	WaitUntil *time.Time
 	Why       string
+	// InLine says the attempt waits in its destination's line (WaitBusy): the attempt that
+	// next gives a slot back wakes it (see WakeWaiter), WaitUntil is only a fallback.
+	InLine bool
 }
 
 // Reasons an attempt waits.
@@ -135,10 +138,6 @@ const (
 	WaitCircuitOpen = "the destination's circuit is open (its last attempts failed); this attempt waits for the next probe"
 	WaitBusy        = "the destination has as many attempts in flight as it may; this attempt waits for one to end"
 )
-
-// busyWait is how long an attempt held back by the destination's concurrency limit waits
-// before it asks again.
-const busyWait = time.Second
 
 // maxAttemptAge bounds how long an attempt can be in flight (the largest timeout_ms plus
 // the workflow's grace); one older than it is dead and holds no slot.
@@ -149,9 +148,31 @@ const maxAttemptAge = 70 * time.Second
 // destination: at most limit attempts to it are in flight at once, across all workers, and
 // while its circuit is open only one attempt every CircuitProbeInterval (the probe) goes
 // through. In the same statement it records the attempt as in flight (again, if it is tried
-// again after its preparation failed or it waited). ENOTFOUND when the action does not
-// exist.
+// again after its preparation failed or it waited). An attempt that finds no free slot
+// gets in its destination's line (InLine) and asks once more, so a slot given back
+// meanwhile is not missed. ENOTFOUND when the action does not exist.
 func (s *Conn) StartAttempt(ctx context.Context, actionID string, attempt int, destination string, limit int) (*AttemptStart, error) {
+	st, err := s.startAttempt(ctx, actionID, attempt, destination, limit)
+	if err != nil || st.Why != WaitBusy {
+		return st, err
+	}
+	if _, err := s.db.NewRaw(`INSERT INTO destination_waiters (action_id, tenant_id, destination, since) VALUES (?, ?, ?, ?)
+		ON CONFLICT (action_id) DO NOTHING`, actionID, st.Action.TenantID, destination, now()).Exec(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.recountInFlight(ctx, st.Action.TenantID, destination); err != nil {
+		return nil, err
+	}
+	if st, err = s.startAttempt(ctx, actionID, attempt, destination, limit); err != nil || st.Why != WaitBusy {
+		return st, err
+	}
+	until := now().Add(domain.DestinationLineWait)
+	st.WaitUntil, st.InLine = &until, true
+	return st, nil
+}
+
+// startAttempt is one try of StartAttempt; an attempt that gets a slot leaves the line.
+func (s *Conn) startAttempt(ctx context.Context, actionID string, attempt int, destination string, limit int) (*AttemptStart, error) {
 	var row struct {
 		actionRow `bun:",extend"`
 		MaySend   bool           `bun:"may_send,scanonly"`
@@ -173,12 +194,13 @@ func (s *Conn) StartAttempt(ctx context.Context, actionID string, attempt int, d
 			INSERT INTO action_attempts (action_id, attempt, tenant_id, started_at, destination)
 			SELECT a.id, ?, a.tenant_id, ?, ? FROM a WHERE EXISTS (SELECT 1 FROM slot)
 			ON CONFLICT (action_id, attempt) DO UPDATE SET started_at = EXCLUDED.started_at
-			WHERE action_attempts.completed_at IS NULL)
+			WHERE action_attempts.completed_at IS NULL),
+		served AS (DELETE FROM destination_waiters WHERE action_id = ? AND EXISTS (SELECT 1 FROM slot))
 		SELECT a.*, EXISTS (SELECT 1 FROM slot) AS may_send, d.state AS circuit, d.next_probe_at AS next_probe
 		FROM a LEFT JOIN d ON true`,
 		actionID, destination,
 		destination, at, at.Add(domain.CircuitProbeInterval), limit, at,
-		attempt, at, destination).Scan(ctx, &row)
+		attempt, at, destination, actionID).Scan(ctx, &row)
 	if err != nil {
 		return nil, wrapErr(err, "No action "+actionID+" exists.")
 	}
@@ -187,15 +209,38 @@ func (s *Conn) StartAttempt(ctx context.Context, actionID string, attempt int, d
 	if !st.Live || row.MaySend {
 		return st, nil
 	}
-	until := at.Add(busyWait)
-	st.Why = WaitBusy
 	if row.State.String == domain.DestinationOpen && row.NextProbe != nil && row.NextProbe.After(at) {
-		until, st.Why = row.NextProbe.UTC(), WaitCircuitOpen
-	} else if err := s.recountInFlight(ctx, st.Action.TenantID, destination); err != nil {
-		return nil, err
+		until := row.NextProbe.UTC()
+		st.WaitUntil, st.Why = &until, WaitCircuitOpen
+		return st, nil
 	}
-	st.WaitUntil = &until
+	st.Why = WaitBusy
 	return st, nil
+}
+
+// WakeWaiter takes the oldest attempt waiting in the line of the destination an attempt
+// of actionID just gave its slot back to, and returns its action (its workflow is to be
+// woken), or "" when none waits. Several workers may call it at once: each takes another.
+func (s *Conn) WakeWaiter(ctx context.Context, actionID, destination string) (string, error) {
+	var woken []string
+	err := s.db.NewRaw(`DELETE FROM destination_waiters w USING (
+			SELECT x.action_id FROM destination_waiters x, actions a
+			WHERE a.id = ? AND x.tenant_id = a.tenant_id AND x.destination = ?
+			ORDER BY x.since, x.action_id LIMIT 1 FOR UPDATE OF x SKIP LOCKED) next
+		WHERE w.action_id = next.action_id RETURNING w.action_id`, actionID, destination).Scan(ctx, &woken)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	if len(woken) == 0 {
+		return "", nil
+	}
+	return woken[0], nil
+}
+
+// LeaveLine takes an action out of its destination's line (its run ended while it waited).
+func (s *Conn) LeaveLine(ctx context.Context, actionID string) error {
+	_, err := s.db.NewDelete().Table("destination_waiters").Where("action_id = ?", actionID).Exec(ctx)
+	return err
 }
 
 // recountInFlight sets a destination's count of attempts in flight from the attempts

@@ -151,3 +151,56 @@ func startAttempt(t *testing.T, s *store.Store, id, dest string, limit int) *sto
 	}
 	return st
 }
+
+// TestDestinationLine: attempts held back by the limit wait in their destination's line,
+// oldest first, per tenant; a slot given back wakes the oldest, which leaves the line when
+// it gets its slot; one whose run ended leaves it too.
+func TestDestinationLine(t *testing.T) {
+	s := dbtest.New(t)
+	ctx := context.Background()
+	tenant, other := newTenant(t, s), newTenant(t, s)
+	const url = "https://hooks.example.com/x"
+	dest := domain.Destination(url)
+	start := func(id string) *store.AttemptStart { return startAttempt(t, s, id, dest, 1) }
+	wake := func(after string) string {
+		t.Helper()
+		next, err := s.WakeWaiter(ctx, after, dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+	first, second, third := newAction(t, s, tenant, url, 3), newAction(t, s, tenant, url, 3), newAction(t, s, tenant, url, 3)
+	theirs, theirsWaiting := newAction(t, s, other, url, 3), newAction(t, s, other, url, 3)
+	if st := start(first); st.WaitUntil != nil || st.InLine {
+		t.Fatalf("the first attempt was held back: %+v", st)
+	}
+	for _, id := range []string{second, third} {
+		if st := start(id); !st.InLine || st.Why != store.WaitBusy || st.WaitUntil == nil || time.Until(*st.WaitUntil) < 20*time.Second {
+			t.Fatalf("an attempt past the limit is not in line: %+v", st)
+		}
+	}
+	start(theirs)
+	start(theirsWaiting)
+	if _, err := s.RecordAttempt(ctx, first, store.AttemptResult{Attempt: 1, Status: domain.ActionSucceeded, Outcome: domain.AttemptSucceeded, Destination: dest}); err != nil {
+		t.Fatal(err)
+	}
+	if got := wake(first); got != second {
+		t.Fatalf("woke %q, want the oldest waiter %s", got, second)
+	}
+	if st := start(second); st.WaitUntil != nil {
+		t.Fatalf("the woken attempt did not get the slot: %+v", st)
+	}
+	if st := start(third); !st.InLine {
+		t.Fatal("the third attempt left the line without a slot")
+	}
+	if err := s.LeaveLine(ctx, third); err != nil {
+		t.Fatal(err)
+	}
+	if got := wake(second); got != "" {
+		t.Fatalf("woke %q from an empty line", got)
+	}
+	if got := wake(theirs); got != theirsWaiting {
+		t.Fatalf("the other tenant's line woke %q, want %s", got, theirsWaiting)
+	}
+}
