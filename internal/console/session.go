@@ -92,9 +92,10 @@ func (cn *Console) setCookie(c *fiber.Ctx, name, value string, maxAge int) {
 }
 
 // authenticate finds the request's session; nil when there is none (or it has ended).
+// Only a cookie this server tagged costs a query.
 func (cn *Console) authenticate(c *fiber.Ctx) (*session, error) {
-	token := c.Cookies(cookieName)
-	if token == "" || len(token) > 100 {
+	token, ok := cn.verifyCookie(c.Cookies(cookieName))
+	if !ok {
 		return nil, nil
 	}
 	cs, err := cn.sessions.ConsoleSession(c.UserContext(), tokenHash(token), IdleTimeout, touchEvery)
@@ -269,7 +270,7 @@ func (cn *Console) signIn(c *fiber.Ctx) error {
 		return cn.fail(c, nil, err)
 	}
 	cn.setCookie(c, signInCookieName, "", -1)
-	cn.setCookie(c, cookieName, token, 0)
+	cn.setCookie(c, cookieName, cn.signCookie(token), 0)
 	return c.Redirect(Prefix+"/", fiber.StatusSeeOther)
 }
 
