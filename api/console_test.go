@@ -223,7 +223,9 @@ func pageWith(t *testing.T, base, cookie string) int {
 
 // TestConsoleCookiesCostNoQueries: a session cookie is checked against its tag before the
 // database, so made-up cookies, cookies from before they were tagged and one session's
-// token under another's tag cost no query. Both tenants' sessions still work.
+// token under another's tag cost no query; a tagged cookie of a session that has ended
+// costs one query per process (none in the process that ended it), however often it is
+// replayed. Another tenant's session is unaffected throughout.
 func TestConsoleCookiesCostNoQueries(t *testing.T) {
 	e, queries := newCountedEnv(t)
 	base := e.serveHTTP()
@@ -267,5 +269,26 @@ func TestConsoleCookiesCostNoQueries(t *testing.T) {
 		if status := pageWith(t, base, cookie); status != http.StatusOK {
 			t.Fatalf("%s's live session: %d", name, status)
 		}
+	}
+
+	// Globex's sessions end elsewhere (another API process signs them out): this process
+	// learns it from one query and remembers.
+	if err := e.store.DeleteConsoleSessionsOf(t.Context(), keyIDOf(globexKey)); err != nil {
+		t.Fatal(err)
+	}
+	if statuses, n := replay(func() string { return globexCookie }, 200); n != 1 || statuses[http.StatusSeeOther] != 200 {
+		t.Errorf("a session ended elsewhere, replayed 200 times: %d queries, statuses %v; want 1 query", n, statuses)
+	}
+	if status := pageWith(t, base, acmeCookie); status != http.StatusOK {
+		t.Fatalf("Acme's session after Globex's ended: %d", status)
+	}
+
+	// Acme signs out here: replaying its cookie costs nothing at all.
+	_, page := acmeBrowser.get("/admin/keys")
+	if status, _ := acmeBrowser.post("/admin/sign-out", url.Values{"csrf_token": {csrfOf(t, page)}}); status != http.StatusOK {
+		t.Fatalf("sign out: %d", status)
+	}
+	if statuses, n := replay(func() string { return acmeCookie }, 200); n != 0 || statuses[http.StatusSeeOther] != 200 {
+		t.Errorf("a signed-out session, replayed 200 times: %d queries, statuses %v; want none", n, statuses)
 	}
 }

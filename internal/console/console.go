@@ -37,8 +37,9 @@ type Console struct {
 	pages    *pages
 	now      func() time.Time
 
-	// cookieKey tags session cookies (see signCookie).
+	// cookieKey tags session cookies (see signCookie); ended remembers sessions found gone.
 	cookieKey []byte
+	ended     endedSessions
 
 	// SecureCookies marks cookies Secure on every response; otherwise only on requests
 	// that came over TLS (see config.ConsoleSecureCookies).

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
+	"sync"
 )
 
 // A session cookie reads "<token>.<tag>": the tag is a truncated HMAC-SHA256 of the token
@@ -42,4 +43,33 @@ func (cn *Console) verifyCookie(value string) (string, bool) {
 		return "", false
 	}
 	return token, hmac.Equal([]byte(tag), []byte(cn.cookieTag(token)))
+}
+
+// maxEnded bounds how many ended sessions a process remembers; past it all are forgotten
+// and the count starts again.
+const maxEnded = 10_000
+
+// endedSessions remembers the token hashes of well-tagged cookies that named no live
+// session (signed out, idle too long, ended with their key), so that replaying such a
+// cookie costs one query per process, not one per request. A session never comes back
+// once it has ended, so what is remembered never goes stale; the bound only caps memory.
+type endedSessions struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+func (e *endedSessions) add(tokenHash []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil || len(e.m) >= maxEnded {
+		e.m = map[string]struct{}{}
+	}
+	e.m[string(tokenHash)] = struct{}{}
+}
+
+func (e *endedSessions) has(tokenHash []byte) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.m[string(tokenHash)]
+	return ok
 }

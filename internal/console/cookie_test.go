@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -40,6 +41,23 @@ func TestSessionCookieTag(t *testing.T) {
 	}
 	if len(good) > maxCookieLen {
 		t.Errorf("our cookie is %d characters, over the limit of %d", len(good), maxCookieLen)
+	}
+}
+
+func TestEndedSessionsAreBounded(t *testing.T) {
+	var e endedSessions
+	if e.has([]byte("a")) {
+		t.Fatal("an empty set has a session")
+	}
+	e.add([]byte("a"))
+	if !e.has([]byte("a")) || e.has([]byte("b")) {
+		t.Fatal("remembers the wrong sessions")
+	}
+	for i := range maxEnded + 10 {
+		e.add(fmt.Appendf(nil, "s%d", i))
+	}
+	if len(e.m) > maxEnded {
+		t.Errorf("%d ended sessions remembered", len(e.m))
 	}
 }
 
