@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun/driver/pgdriver"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/store"
@@ -32,6 +33,9 @@ type cache[V any] struct {
 	mu       sync.RWMutex
 	m        map[string]cacheEntry[V]
 	negative map[string]time.Time // id -> when it was found missing
+	// loading makes requests that need the same id at once share one lookup, so a stale
+	// entry costs one query however many requests find it stale together.
+	loading singleflight.Group
 }
 
 type cacheEntry[V any] struct {
@@ -66,9 +70,13 @@ func (c *cache[V]) get(ctx context.Context, id string, admit func() error) (V, e
 			return zero, err
 		}
 	}
-	v, err := c.load(ctx, id)
-	c.remember(id, v, err)
-	return v, err
+	v, err, _ := c.loading.Do(id, func() (any, error) {
+		v, err := c.load(ctx, id)
+		c.remember(id, v, err)
+		return v, err
+	})
+	out, _ := v.(V) // a typed nil when the lookup failed
+	return out, err
 }
 
 // remember keeps what a load found: the record, or that there is none (which also
