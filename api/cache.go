@@ -100,12 +100,14 @@ func (c *cache[V]) remember(id string, v V, err error) {
 // errNotCached is what get answers for an id remembered as missing.
 var errNotCached = domain.Errorf(domain.ENOTFOUND, "not found")
 
-// evict forgets id, record and miss alike: its next lookup is admitted like a new id's.
+// evict forgets id, record and miss alike: its next lookup is admitted like a new id's,
+// and does not join a lookup that began before the change.
 func (c *cache[V]) evict(id string) {
 	c.mu.Lock()
 	delete(c.m, id)
 	delete(c.negative, id)
 	c.mu.Unlock()
+	c.loading.Forget(id)
 }
 
 // clear is for when invalidations may have been missed: no entry is used again before it
