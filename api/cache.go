@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun/driver/pgdriver"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/store"
@@ -32,6 +33,9 @@ type cache[V any] struct {
 	mu       sync.RWMutex
 	m        map[string]cacheEntry[V]
 	negative map[string]time.Time // id -> when it was found missing
+	// loading makes requests that need the same id at once share one lookup, so a stale
+	// entry costs one query however many requests find it stale together.
+	loading singleflight.Group
 }
 
 type cacheEntry[V any] struct {
@@ -43,49 +47,78 @@ func newCache[V any](load func(ctx context.Context, id string) (V, error)) *cach
 	return &cache[V]{load: load, m: map[string]cacheEntry[V]{}, negative: map[string]time.Time{}}
 }
 
-func (c *cache[V]) get(ctx context.Context, id string) (V, error) {
+// get returns id's record. A fresh entry costs nothing, and an id remembered as missing
+// is ENOTFOUND without a query. A stale entry of a record that existed reloads. An id
+// the cache holds nothing about (never seen, or evicted) is loaded only if admit, when
+// given, allows it; its error is returned with no query made, so that ids anyone can make
+// up are looked up only within a budget the caller keeps.
+func (c *cache[V]) get(ctx context.Context, id string, admit func() error) (V, error) {
 	c.mu.RLock()
-	e, ok := c.m[id]
+	e, known := c.m[id]
 	missing, gone := c.negative[id]
 	c.mu.RUnlock()
-	if ok && time.Since(e.loaded) < cacheTTL {
+	if known && time.Since(e.loaded) < cacheTTL {
 		return e.v, nil
 	}
 	if gone && time.Since(missing) < negativeTTL {
 		var zero V
 		return zero, errNotCached
 	}
-	v, err := c.load(ctx, id)
-	if domain.ErrorCode(err) == domain.ENOTFOUND {
-		c.mu.Lock()
+	if !known && admit != nil {
+		if err := admit(); err != nil {
+			var zero V
+			return zero, err
+		}
+	}
+	v, err, _ := c.loading.Do(id, func() (any, error) {
+		v, err := c.load(ctx, id)
+		c.remember(id, v, err)
+		return v, err
+	})
+	out, _ := v.(V) // a typed nil when the lookup failed
+	return out, err
+}
+
+// remember keeps what a load found: the record, or that there is none (which also
+// forgets a stale record, so that it is not reloaded as one that exists).
+func (c *cache[V]) remember(id string, v V, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err == nil:
+		c.m[id] = cacheEntry[V]{v: v, loaded: time.Now()}
+		delete(c.negative, id)
+	case domain.ErrorCode(err) == domain.ENOTFOUND:
+		delete(c.m, id)
 		if len(c.negative) >= maxNegative {
 			c.negative = map[string]time.Time{}
 		}
 		c.negative[id] = time.Now()
-		c.mu.Unlock()
 	}
-	if err != nil {
-		return v, err
-	}
-	c.mu.Lock()
-	c.m[id] = cacheEntry[V]{v: v, loaded: time.Now()}
-	c.mu.Unlock()
-	return v, nil
 }
 
 // errNotCached is what get answers for an id remembered as missing.
 var errNotCached = domain.Errorf(domain.ENOTFOUND, "not found")
 
+// evict forgets id, record and miss alike: its next lookup is admitted like a new id's,
+// and does not join a lookup that began before the change.
 func (c *cache[V]) evict(id string) {
 	c.mu.Lock()
 	delete(c.m, id)
 	delete(c.negative, id)
 	c.mu.Unlock()
+	c.loading.Forget(id)
 }
 
+// clear is for when invalidations may have been missed: no entry is used again before it
+// reloads, and no miss is trusted. Records are kept as stale rather than dropped, so that
+// after a reconnection a known key reloads as one, not as an id anyone could make up.
 func (c *cache[V]) clear() {
 	c.mu.Lock()
-	c.m = map[string]cacheEntry[V]{}
+	for id, e := range c.m {
+		e.loaded = time.Time{}
+		c.m[id] = e
+	}
 	c.negative = map[string]time.Time{}
 	c.mu.Unlock()
 }
@@ -119,8 +152,8 @@ func (c *caches) clear() {
 }
 
 // listen applies the invalidations other processes (and the CLI) send until ctx ends. If
-// the connection drops, everything cached is dropped too: a missed invalidation must not
-// keep a revoked key working longer than a reconnection.
+// the connection drops, everything cached must reload before its next use: a missed
+// invalidation must not keep a revoked key working longer than a reconnection.
 func (c *caches) listen(ctx context.Context, st *store.Store, log *slog.Logger) {
 	for ctx.Err() == nil {
 		ln := pgdriver.NewListener(st.DB())

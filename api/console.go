@@ -1,12 +1,15 @@
 package main
 
 import (
+	"crypto/rand"
+	"log/slog"
 	"net"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
 	"github.com/threada/threada/internal/console"
+	"github.com/threada/threada/internal/secretbox"
 )
 
 // mountConsole serves the admin console at /admin. It is a client of this API: its pages
@@ -15,13 +18,27 @@ import (
 // its sessions. It must be mounted last, once every API route is registered.
 func (s *server) mountConsole(app *fiber.App) {
 	api := &inProcessAPI{}
-	cn, err := console.New(api, s.store, s.log)
+	cn, err := console.New(api, s.store, s.consoleCookieKey, s.log)
 	if err != nil {
-		panic(err) // the console's templates are embedded: only a broken build gets here
+		panic(err) // the templates are embedded and newServer made the key: only a bug gets here
 	}
 	cn.SecureCookies = s.consoleSecureCookies
 	cn.Register(app)
 	api.handler = app.Handler()
+}
+
+// consoleCookieKey returns the key that tags console session cookies, derived from
+// SECRETS_KEY so that every API process accepts the cookies the others set. Without
+// SECRETS_KEY it is random: sessions then work with this process only, until it stops.
+func consoleCookieKey(box *secretbox.Box, log *slog.Logger) []byte {
+	if box != nil {
+		return box.Derive("threada console session cookie")
+	}
+	log.Warn("SECRETS_KEY is not set: admin console sessions are tagged with a key of this process only, " +
+		"so they end when it restarts and other API processes refuse them")
+	key := make([]byte, secretbox.KeySize)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails since Go 1.24.
+	return key
 }
 
 // inProcessAPI sends console requests through the app's handler chain (request id, access

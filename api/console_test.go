@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"io"
 	"net"
 	"net/http"
@@ -186,5 +187,108 @@ func TestConsoleCookiesBehindATLSProxy(t *testing.T) {
 				t.Errorf("always=%v: cookie %s Secure=%v HttpOnly=%v SameSite=%v", always, ck.Name, ck.Secure, ck.HttpOnly, ck.SameSite)
 			}
 		}
+	}
+}
+
+// sessionCookie is the console session cookie cc's browser holds.
+func (cc *consoleClient) sessionCookie() string {
+	cc.t.Helper()
+	u, _ := url.Parse(cc.base + "/admin/")
+	for _, ck := range cc.http.Jar.Cookies(u) {
+		if ck.Name == "threada_console" {
+			return ck.Value
+		}
+	}
+	cc.t.Fatal("no session cookie")
+	return ""
+}
+
+// pageWith asks for an admin page with only the session cookie value and follows no
+// redirect: 200 for a live session, 303 to the sign-in page without one.
+func pageWith(t *testing.T, base, cookie string) int {
+	t.Helper()
+	r, _ := http.NewRequest(http.MethodGet, base+"/admin/keys", nil)
+	r.AddCookie(&http.Cookie{Name: "threada_console", Value: cookie})
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusSeeOther && !strings.HasPrefix(resp.Header.Get("Location"), "/admin/sign-in") {
+		t.Fatalf("redirected to %s", resp.Header.Get("Location"))
+	}
+	return resp.StatusCode
+}
+
+// TestConsoleCookiesCostNoQueries: a session cookie is checked against its tag before the
+// database, so made-up cookies, cookies from before they were tagged and one session's
+// token under another's tag cost no query; a tagged cookie of a session that has ended
+// costs one query per process (none in the process that ended it), however often it is
+// replayed. Another tenant's session is unaffected throughout.
+func TestConsoleCookiesCostNoQueries(t *testing.T) {
+	e, queries := newCountedEnv(t)
+	base := e.serveHTTP()
+	acme, globex := e.newTenant("Acme"), e.newTenant("Globex")
+	acmeKey, globexKey := e.newKey(acme, domain.ScopeAdminKeys), e.newKey(globex, domain.ScopeAdminKeys)
+	e.noUsageWrites(acmeKey, globexKey)
+	acmeBrowser, globexBrowser := newConsoleClient(t, base), newConsoleClient(t, base)
+	acmeBrowser.signIn(acmeKey)
+	globexBrowser.signIn(globexKey)
+	acmeCookie, globexCookie := acmeBrowser.sessionCookie(), globexBrowser.sessionCookie()
+	acmeToken, acmeTag, _ := strings.Cut(acmeCookie, ".")
+	globexToken, globexTag, _ := strings.Cut(globexCookie, ".")
+
+	replay := func(cookie func() string, times int) (statuses map[int]int, n int64) {
+		statuses = map[int]int{}
+		n = queries.during(func() {
+			for range times {
+				statuses[pageWith(t, base, cookie())]++
+			}
+		})
+		return statuses, n
+	}
+	random := func(n int) string { return (rand.Text() + rand.Text())[:n] } // 43 and 22 in ours
+	for _, tc := range []struct {
+		name   string
+		cookie func() string
+	}{
+		{"a random token and tag", func() string { return random(43) + "." + random(22) }},
+		{"a random token under a live session's tag", func() string { return random(43) + "." + acmeTag }},
+		{"a live session's token without its tag (a cookie from before tags)", func() string { return acmeToken }},
+		{"a live session's token under another tenant's session's tag", func() string { return acmeToken + "." + globexTag }},
+		{"a live session's token with its tag altered", func() string { return globexToken + "." + strings.ToUpper(globexTag) }},
+		{"too long", func() string { return acmeCookie + strings.Repeat("a", 100) }},
+	} {
+		statuses, n := replay(tc.cookie, 200)
+		if n != 0 || statuses[http.StatusSeeOther] != 200 {
+			t.Errorf("%s: %d queries, statuses %v; want none, 200 sent to sign in", tc.name, n, statuses)
+		}
+	}
+	for name, cookie := range map[string]string{"Acme": acmeCookie, "Globex": globexCookie} {
+		if status := pageWith(t, base, cookie); status != http.StatusOK {
+			t.Fatalf("%s's live session: %d", name, status)
+		}
+	}
+
+	// Globex's sessions end elsewhere (another API process signs them out): this process
+	// learns it from one query and remembers.
+	if err := e.store.DeleteConsoleSessionsOf(t.Context(), keyIDOf(globexKey)); err != nil {
+		t.Fatal(err)
+	}
+	if statuses, n := replay(func() string { return globexCookie }, 200); n != 1 || statuses[http.StatusSeeOther] != 200 {
+		t.Errorf("a session ended elsewhere, replayed 200 times: %d queries, statuses %v; want 1 query", n, statuses)
+	}
+	if status := pageWith(t, base, acmeCookie); status != http.StatusOK {
+		t.Fatalf("Acme's session after Globex's ended: %d", status)
+	}
+
+	// Acme signs out here: replaying its cookie costs nothing at all.
+	_, page := acmeBrowser.get("/admin/keys")
+	if status, _ := acmeBrowser.post("/admin/sign-out", url.Values{"csrf_token": {csrfOf(t, page)}}); status != http.StatusOK {
+		t.Fatalf("sign out: %d", status)
+	}
+	if statuses, n := replay(func() string { return acmeCookie }, 200); n != 0 || statuses[http.StatusSeeOther] != 200 {
+		t.Errorf("a signed-out session, replayed 200 times: %d queries, statuses %v; want none", n, statuses)
 	}
 }

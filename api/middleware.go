@@ -26,6 +26,8 @@ const (
 	localRequestID  = "request_id"
 	localKey        = "api_key"
 	localStoredBody = "stored_body" // what an idempotent replay returns, if not the response
+	// localUnauthenticatedSpent marks a request that spent its address's allowance.
+	localUnauthenticatedSpent = "unauthenticated_spent"
 
 	maxRequestIDLen      = 200
 	maxIdempotencyKeyLen = 255
@@ -108,7 +110,8 @@ func recoverPanic(log *slog.Logger) fiber.Handler {
 
 // authorize authenticates the X-Api-Key, applies the rate limits and requires one of
 // scopes. Keys and tenant settings come from the in-process caches, so a request costs no
-// database round trip here.
+// database round trip here; a request without a valid key costs one at most, and only
+// within its address's allowance.
 func (s *server) authorize(scopes ...string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if err := s.authenticate(c); err != nil {
@@ -146,7 +149,9 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
 	}
 	ctx := c.UserContext()
-	ak, err := s.caches.keys.get(ctx, keyID)
+	// Key ids are easy to make up: looking up one this process knows nothing about spends
+	// the address's allowance first, so a flood of made-up ids costs no query past it.
+	ak, err := s.caches.keys.get(ctx, keyID, func() error { return s.limiter.refuseUnauthenticated(c) })
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
 	}
@@ -169,7 +174,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	}
 	c.Locals(localKey, key)
 	c.SetUserContext(domain.WithOrigin(ctx, domain.Origin{Actor: "api_key:" + key.ID}))
-	tenant, err := s.caches.tenants.get(ctx, key.TenantID)
+	tenant, err := s.caches.tenants.get(ctx, key.TenantID, nil)
 	if err != nil {
 		return err
 	}

@@ -121,12 +121,15 @@ func (l *limiter) allow(c *fiber.Ctx, key *domain.APIKey, tenant *domain.Tenant)
 }
 
 // refuseUnauthenticated spends a token of the client address's allowance for a request
-// that presented no valid key, and returns the 429 that replaces its 401 once the
-// allowance is spent. A valid key from the same address is never held back by it.
+// that presented no valid key, or a key id this process has to look up for the first
+// time, and returns the 429 that replaces its 401 (or its lookup) once the allowance is
+// spent. A request spends at most one token: a lookup it paid for and the 401 that may
+// follow are one attempt. A key this process has seen is never held back by it.
 func (l *limiter) refuseUnauthenticated(c *fiber.Ctx) error {
-	if l.anonRPS <= 0 {
+	if l.anonRPS <= 0 || c.Locals(localUnauthenticatedSpent) != nil {
 		return nil
 	}
+	c.Locals(localUnauthenticatedSpent, true)
 	d := l.take("anon:"+c.IP(), l.anonRPS)
 	if d.allowed {
 		return nil
@@ -134,7 +137,7 @@ func (l *limiter) refuseUnauthenticated(c *fiber.Ctx) error {
 	l.metrics.RateLimited("unauthenticated")
 	secs := max(int(math.Ceil(d.retryAfter.Seconds())), 1)
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
-	return domain.Errorf(domain.ERATELIMIT, "Too many requests without a valid API key from this address: at most %g per second. Retry after %d s.", d.rate, secs)
+	return domain.Errorf(domain.ERATELIMIT, "Too many requests from this address with an API key that is missing, not valid or not yet known to this server: at most %g per second. Retry after %d s.", d.rate, secs)
 }
 
 // sweep drops buckets idle long enough to be full again, so keys that went quiet cost no

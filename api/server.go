@@ -26,6 +26,7 @@ type server struct {
 	timers  *timers.Runner
 	// consoleSecureCookies: CONSOLE_SECURE_COOKIES=always.
 	consoleSecureCookies bool
+	consoleCookieKey     []byte // tags the console's session cookies (see consoleCookieKey)
 	log                  *slog.Logger
 	spec                 []byte // the OpenAPI document as JSON
 	caches               *caches
@@ -59,6 +60,7 @@ func newServer(st *store.Store, runner *actions.Runner, log *slog.Logger, cfg co
 			return nil, err
 		}
 	}
+	s.consoleCookieKey = consoleCookieKey(s.box, log)
 	return s, nil
 }
 

@@ -10,6 +10,7 @@ package console
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -35,19 +36,29 @@ type Console struct {
 	log      *slog.Logger
 	pages    *pages
 	now      func() time.Time
+
+	// cookieKey tags session cookies (see signCookie); ended remembers sessions found gone.
+	cookieKey []byte
+	ended     endedSessions
+
 	// SecureCookies marks cookies Secure on every response; otherwise only on requests
 	// that came over TLS (see config.ConsoleSecureCookies).
 	SecureCookies bool
 }
 
 // New returns the console over api (called with each session's key) and sessions (where
-// signed-in sessions are kept, shared by every API process).
-func New(api API, sessions Sessions, log *slog.Logger) (*Console, error) {
+// signed-in sessions are kept, shared by every API process). cookieKey, at least 32 random
+// bytes that every API process shares, tags session cookies so that they are checked
+// without the database.
+func New(api API, sessions Sessions, cookieKey []byte, log *slog.Logger) (*Console, error) {
+	if len(cookieKey) < minCookieKeyLen {
+		return nil, fmt.Errorf("console: the cookie key must be at least %d bytes", minCookieKeyLen)
+	}
 	p, err := parsePages()
 	if err != nil {
 		return nil, err
 	}
-	return &Console{api: api, sessions: sessions, log: log, pages: p, now: time.Now}, nil
+	return &Console{api: api, sessions: sessions, cookieKey: cookieKey, log: log, pages: p, now: time.Now}, nil
 }
 
 // Register mounts the console's routes on app under Prefix.

@@ -92,13 +92,20 @@ func (cn *Console) setCookie(c *fiber.Ctx, name, value string, maxAge int) {
 }
 
 // authenticate finds the request's session; nil when there is none (or it has ended).
+// Only a cookie this server tagged, naming a session not known to have ended, costs a
+// query.
 func (cn *Console) authenticate(c *fiber.Ctx) (*session, error) {
-	token := c.Cookies(cookieName)
-	if token == "" || len(token) > 100 {
+	token, ok := cn.verifyCookie(c.Cookies(cookieName))
+	if !ok {
 		return nil, nil
 	}
-	cs, err := cn.sessions.ConsoleSession(c.UserContext(), tokenHash(token), IdleTimeout, touchEvery)
+	hash := tokenHash(token)
+	if cn.ended.has(hash) {
+		return nil, nil
+	}
+	cs, err := cn.sessions.ConsoleSession(c.UserContext(), hash, IdleTimeout, touchEvery)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
+		cn.ended.add(hash)
 		return nil, nil
 	}
 	if err != nil {
@@ -183,6 +190,7 @@ func (cn *Console) fail(c *fiber.Ctx, s *session, err error) error {
 			if derr := cn.sessions.DeleteConsoleSessionsOf(c.UserContext(), s.KeyID); derr != nil {
 				cn.log.Warn("ending the sessions of a key that no longer works", "key_id", s.KeyID, "err", derr)
 			}
+			cn.ended.add(s.TokenHash)
 		}
 		cn.setCookie(c, cookieName, "", -1)
 		return cn.toSignIn(c, "key")
@@ -269,7 +277,7 @@ func (cn *Console) signIn(c *fiber.Ctx) error {
 		return cn.fail(c, nil, err)
 	}
 	cn.setCookie(c, signInCookieName, "", -1)
-	cn.setCookie(c, cookieName, token, 0)
+	cn.setCookie(c, cookieName, cn.signCookie(token), 0)
 	return c.Redirect(Prefix+"/", fiber.StatusSeeOther)
 }
 
@@ -286,6 +294,7 @@ func (cn *Console) signOut(c *fiber.Ctx) error {
 		if err := cn.sessions.DeleteConsoleSession(c.UserContext(), s.TokenHash); err != nil {
 			return cn.fail(c, s, err)
 		}
+		cn.ended.add(s.TokenHash)
 	}
 	cn.setCookie(c, cookieName, "", -1)
 	return c.Redirect(Prefix+"/sign-in?ended=out", fiber.StatusSeeOther)

@@ -6,7 +6,9 @@ package secretbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ const KeySize = 32
 // Box seals and opens secrets with one key.
 type Box struct {
 	aead cipher.AEAD
+	key  []byte // only for Derive
 }
 
 // New returns a Box for a base64-encoded 32-byte key.
@@ -34,7 +37,7 @@ func New(encodedKey string) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Box{aead: aead}, nil
+	return &Box{aead: aead, key: key}, nil
 }
 
 // NewKey returns a fresh base64-encoded key.
@@ -42,6 +45,15 @@ func NewKey() string {
 	var b [KeySize]byte
 	_, _ = rand.Read(b[:])
 	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// Derive returns a 32-byte key for another use, named by label: HMAC-SHA256 of the label
+// under the box's key. Every process with the same SECRETS_KEY derives the same key, and
+// neither a derived key nor a value made with it reveals SECRETS_KEY or another label's.
+func (b *Box) Derive(label string) []byte {
+	m := hmac.New(sha256.New, b.key)
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 // Seal encrypts plaintext; aad binds the result to its owner (e.g. the tenant id), so a

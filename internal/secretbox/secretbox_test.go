@@ -33,3 +33,23 @@ func TestSealOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestDerive(t *testing.T) {
+	key := NewKey()
+	a, _ := New(key)
+	b, _ := New(key)
+	other, _ := New(NewKey())
+	for _, tc := range []struct {
+		name string
+		x, y []byte
+		same bool
+	}{
+		{"same key, same label", a.Derive("console"), b.Derive("console"), true},
+		{"same key, another label", a.Derive("console"), a.Derive("other"), false},
+		{"another key, same label", a.Derive("console"), other.Derive("console"), false},
+	} {
+		if bytes.Equal(tc.x, tc.y) != tc.same || len(tc.x) != 32 {
+			t.Errorf("%s: equal=%v, want %v (%d bytes)", tc.name, !tc.same, tc.same, len(tc.x))
+		}
+	}
+}
