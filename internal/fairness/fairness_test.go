@@ -61,7 +61,7 @@ func TestQueueIsFairAndBounded(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 1))
 			const max, perTenant = 12, 5
-			q := NewQueue[int](max, perTenant)
+			q := NewQueue[int](max, perTenant, 1)
 			tenants := []string{"a", "b", "c", "d"}
 			in := map[string][]int{} // the oracle: what each tenant has waiting, in order
 			total := 0
@@ -90,11 +90,12 @@ func TestQueueIsFairAndBounded(t *testing.T) {
 					continue
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				tn, v, ok := q.Pop(ctx)
+				tn, v, done, ok := q.Pop(ctx)
 				cancel()
 				if !ok {
 					t.Fatalf("step %d: Pop found nothing with %d waiting", step, total)
 				}
+				done()
 				if len(in[tn]) == 0 || in[tn][0] != v {
 					t.Fatalf("step %d: Pop gave %s's %d, but %s's next is %v", step, tn, v, tn, in[tn])
 				}
@@ -118,15 +119,15 @@ func TestQueueIsFairAndBounded(t *testing.T) {
 }
 
 func TestQueuePopWaitsForAnItemOrTheContext(t *testing.T) {
-	q := NewQueue[string](4, 4)
+	q := NewQueue[string](4, 4, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, _, ok := q.Pop(ctx); ok {
+	if _, _, _, ok := q.Pop(ctx); ok {
 		t.Fatal("Pop on an empty queue returned an item")
 	}
 	got := make(chan string)
 	go func() {
-		_, v, _ := q.Pop(context.Background())
+		_, v, _, _ := q.Pop(context.Background())
 		got <- v
 	}()
 	q.Push("b", "arm")
@@ -137,6 +138,48 @@ func TestQueuePopWaitsForAnItemOrTheContext(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Pop did not wake for a push")
+	}
+}
+
+// TestQueueBoundsATenantsWorkInHand: with busyMax 2, a third item of a tenant with two in
+// hand waits until one is done, while another tenant's item goes at once.
+func TestQueueBoundsATenantsWorkInHand(t *testing.T) {
+	q := NewQueue[int](100, 100, 2)
+	for i := range 5 {
+		q.Push("a", i)
+	}
+	pop := func(within time.Duration) (string, int, func(), bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), within)
+		defer cancel()
+		return q.Pop(ctx)
+	}
+	_, _, done0, _ := pop(time.Second)
+	_, _, _, _ = pop(time.Second)
+	if _, _, _, ok := pop(30 * time.Millisecond); ok {
+		t.Fatal("a third item of a tenant with two in hand was handed out")
+	}
+	q.Push("b", 100)
+	if tn, v, _, ok := pop(time.Second); !ok || tn != "b" || v != 100 {
+		t.Fatalf("the other tenant's item: %s %d %v", tn, v, ok)
+	}
+	got := make(chan int)
+	go func() {
+		_, v, _, _ := pop(5 * time.Second)
+		got <- v
+	}()
+	time.Sleep(20 * time.Millisecond)
+	done0()
+	done0() // twice is once
+	select {
+	case v := <-got:
+		if v != 2 {
+			t.Fatalf("got %d, want a's next, 2", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("done did not let the waiting Pop take a's next item")
+	}
+	if _, _, _, ok := pop(30 * time.Millisecond); ok {
+		t.Fatal("a's fourth item went out with two in hand (done twice counted twice?)")
 	}
 }
 

@@ -86,12 +86,16 @@ const (
 	armQueue          = 2048
 	armQueuePerTenant = 512
 	armSenders        = 16
+	// armSendersPerTenant: one tenant's flood of arms keeps at most this many calls to
+	// Temporal going at once, so it neither takes every sender nor loads the server with
+	// all sixteen.
+	armSendersPerTenant = 4
 )
 
 // NewRunner returns a Runner; Run sends the arms that Arm queues.
 func NewRunner(c client.Client, st *store.Store, gate Gate, log *slog.Logger, namespace, taskQueue string) *Runner {
 	return &Runner{client: c, store: st, gate: gate, log: log, namespace: namespace, taskQueue: taskQueue,
-		weights: fairness.NewWeights(st.DeliveryWeight), queue: fairness.NewQueue[*store.Timer](armQueue, armQueuePerTenant)}
+		weights: fairness.NewWeights(st.DeliveryWeight), queue: fairness.NewQueue[*store.Timer](armQueue, armQueuePerTenant, armSendersPerTenant)}
 }
 
 // Arm queues a committed (re)arm for Run's senders and returns at once. When the queue has
@@ -110,11 +114,12 @@ func (r *Runner) Run(ctx context.Context) {
 	for range armSenders {
 		senders.Go(func() {
 			for {
-				_, t, ok := r.queue.Pop(ctx)
+				_, t, done, ok := r.queue.Pop(ctx)
 				if !ok {
 					return
 				}
 				_ = r.ArmNow(ctx, t)
+				done()
 				r.full.Store(false)
 			}
 		})
