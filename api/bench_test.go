@@ -36,6 +36,7 @@ func TestBenchReport(t *testing.T) {
 	t.Run("circuit", benchCircuit)
 	t.Run("attemptlog", benchAttemptLog)
 	t.Run("timers", benchTimers)
+	t.Run("fairness", benchFairness)
 }
 
 // benchTickets: list latency at page 1 and page 200.

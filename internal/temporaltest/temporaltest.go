@@ -104,17 +104,20 @@ func FairnessOn() bool { return os.Getenv("TEMPORAL_FAIRNESS") != "off" }
 // Start starts a dev server and waits until it answers. Its ports are free when picked,
 // but another process may bind one first (tests all over the machine pick ports): a server
 // that exits for that is started again on other ports, up to three times.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return StartDev(FairnessOn()) }
+
+// StartDev is Start with priority and fairness on or off, for measuring what they do.
+func StartDev(fair bool) (*Server, error) {
 	for try := 1; ; try++ {
-		s, err := start()
+		s, err := start(fair)
 		if err == nil || try == 3 || !strings.Contains(err.Error(), "address already in use") {
 			return s, err
 		}
 	}
 }
 
-// start is one try of Start.
-func start() (*Server, error) {
+// start is one try of StartDev.
+func start(fair bool) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -128,7 +131,7 @@ func start() (*Server, error) {
 	for _, sa := range actions.SearchAttributeFlags {
 		args = append(args, "--search-attribute", sa)
 	}
-	if FairnessOn() {
+	if fair {
 		args = append(args, fairness.DevServerFlags()...)
 	}
 	s.cmd = exec.Command(bin, args...)
