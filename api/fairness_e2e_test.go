@@ -137,17 +137,7 @@ func (s noisyNeighbour) bActionRound(e *testEnv, b actionFixture) []time.Duratio
 		act := decodeAction(e.t, e.postAction(b, referenceAction(), map[string]string{"Prefer": "wait=30"}))
 		out[i] = time.Since(start)
 		if out[i] > time.Second {
-			var atts listJSON[attemptJSON]
-			e.do(req{method: "GET", path: "/api/v1/public/actions/" + act.ActionID + "/attempts", key: b.key}).decode(e.t, &atts)
-			e.t.Logf("DEBUG slow action %s took %v: created %s, attempt started %s", act.ActionID, out[i], start.Format("15:04:05.000"), atts.Items[0].StartedAt)
-			it := temporaltest.Shared(e.t).Client(e.t).GetWorkflowHistory(context.Background(), act.ActionID, "", false, 0)
-			for it.HasNext() {
-				ev, err := it.Next()
-				if err != nil {
-					break
-				}
-				e.t.Logf("DEBUG   %s %s", ev.GetEventTime().AsTime().Format("15:04:05.000"), ev.GetEventType())
-			}
+			e.t.Logf("B's action %s took %v: %s", act.ActionID, out[i], timeline(e.t, act.ActionID))
 		}
 		if act.Status != domain.ActionSucceeded {
 			e.t.Fatalf("B's action %d: %s after %v (last_error %s)", i, act.Status, out[i], deref(act.LastError))
@@ -169,6 +159,26 @@ func (s noisyNeighbour) bRuleRound(e *testEnv, b actionFixture) []time.Duration 
 		out[i] = time.Since(start)
 	}
 	return out
+}
+
+// timeline is a workflow's history in one line (event, ms after the first), to see where
+// a slow action waited.
+func timeline(t *testing.T, workflowID string) string {
+	it := temporaltest.Shared(t).Client(t).GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
+	var b strings.Builder
+	var first time.Time
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			break
+		}
+		at := ev.GetEventTime().AsTime()
+		if first.IsZero() {
+			first = at
+		}
+		fmt.Fprintf(&b, "%s +%dms; ", strings.TrimPrefix(ev.GetEventType().String(), "EVENT_TYPE_"), at.Sub(first).Milliseconds())
+	}
+	return b.String()
 }
 
 // patchTicket changes a ticket and returns when the change happened.
