@@ -62,7 +62,7 @@ func (s noisyNeighbour) run(t *testing.T, ts *temporaltest.Server) noisyResult {
 		"condition": `"arm" in ticket.tags`,
 		"actions":   []any{map[string]any{"type": "set_fields", "add_tags": []string{"late"}}}})
 
-	res.actionsAlone = s.bActionRound(e, b)
+	res.actionsAlone = s.bActionRound(e, b, ts)
 	res.rulesAlone = s.bRuleRound(e, b)
 
 	// A: its bulk replay, then its timer flood.
@@ -96,7 +96,7 @@ func (s noisyNeighbour) run(t *testing.T, ts *temporaltest.Server) noisyResult {
 		armed[i] = e.mustTicket(b.key, map[string]any{"subject": fmt.Sprintf("timer %d", i)}).Ticket.Summary.TicketID
 		due[i] = e.patchTicket(b.key, armed[i], map[string]any{"tags": []string{"arm"}}).Add(time.Minute)
 	}
-	res.actionsLoaded = s.bActionRound(e, b)
+	res.actionsLoaded = s.bActionRound(e, b, ts)
 	res.rulesLoaded = s.bRuleRound(e, b)
 
 	// B's timers: when the tag of each shows, against when it was due.
@@ -129,7 +129,7 @@ func (s noisyNeighbour) seedFinished(e *testEnv, a actionFixture) {
 
 // bActionRound sends B's actions one after another, each waited on, and returns how long
 // each took to succeed.
-func (s noisyNeighbour) bActionRound(e *testEnv, b actionFixture) []time.Duration {
+func (s noisyNeighbour) bActionRound(e *testEnv, b actionFixture, ts *temporaltest.Server) []time.Duration {
 	e.t.Helper()
 	out := make([]time.Duration, s.bActions)
 	for i := range out {
@@ -137,7 +137,7 @@ func (s noisyNeighbour) bActionRound(e *testEnv, b actionFixture) []time.Duratio
 		act := decodeAction(e.t, e.postAction(b, referenceAction(), map[string]string{"Prefer": "wait=30"}))
 		out[i] = time.Since(start)
 		if out[i] > time.Second {
-			e.t.Logf("B's action %s took %v: %s", act.ActionID, out[i], timeline(e.t, act.ActionID))
+			e.t.Logf("B's action %s took %v: %s", act.ActionID, out[i], timeline(e.t, ts, act.ActionID))
 		}
 		if act.Status != domain.ActionSucceeded {
 			e.t.Fatalf("B's action %d: %s after %v (last_error %s)", i, act.Status, out[i], deref(act.LastError))
@@ -163,8 +163,8 @@ func (s noisyNeighbour) bRuleRound(e *testEnv, b actionFixture) []time.Duration 
 
 // timeline is a workflow's history in one line (event, ms after the first), to see where
 // a slow action waited.
-func timeline(t *testing.T, workflowID string) string {
-	it := temporaltest.Shared(t).Client(t).GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
+func timeline(t *testing.T, ts *temporaltest.Server, workflowID string) string {
+	it := ts.Client(t).GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
 	var b strings.Builder
 	var first time.Time
 	for it.HasNext() {
