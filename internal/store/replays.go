@@ -281,7 +281,9 @@ func (tx *Conn) unfinishedReplays(ctx context.Context, batchID string) (int, err
 
 // createReplay stores a replay of batchID unless one with its ID exists (a step run again).
 func (s *Conn) createReplay(ctx context.Context, a *domain.Action, batchID string) error {
-	_, err := s.db.NewInsert().Model(newActionRow(a)).Value("replay_batch_id", "?", batchID).On("CONFLICT (id) DO NOTHING").Exec(ctx)
+	row := newActionRow(a)
+	row.ReplayBatchID = nullString(batchID)
+	_, err := s.db.NewInsert().Model(row).On("CONFLICT (id) DO NOTHING").Exec(ctx)
 	return err
 }
 
