@@ -15,15 +15,18 @@ type ReplayStepInput struct {
 	Max     int
 }
 
-// ReplayStepResult says how many actions a step replayed and whether the batch is done.
+// ReplayStepResult says how many actions a step replayed, whether the batch still waits
+// for its tenant's running one (queued), and whether it is done.
 type ReplayStepResult struct {
 	Replayed int
+	Queued   bool
 	Done     bool
 }
 
 // ReplayStep replays the next actions of a bulk replay (see store.ReplayNext) and starts
 // their workflows; one it cannot start is left queued for the relay. An action whose
-// payload the tenant's settings no longer allow is skipped and counted as such.
+// payload the tenant's settings no longer allow is skipped and counted as such. A queued
+// batch starts here when its turn has come, and replays nothing until then.
 func (a *Activities) ReplayStep(ctx context.Context, in ReplayStepInput) (*ReplayStepResult, error) {
 	b, err := a.Store.GetReplayBatch(ctx, "", in.BatchID)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
@@ -37,14 +40,14 @@ func (a *Activities) ReplayStep(ctx context.Context, in ReplayStepInput) (*Repla
 		return nil, err
 	}
 	settings := tenant.ActionSettings()
-	created, done, err := a.Store.ReplayNext(ctx, in.BatchID, in.Max, func(orig *domain.Action) (*domain.Action, bool) {
+	step, err := a.Store.ReplayNext(ctx, in.BatchID, in.Max, func(orig *domain.Action) (*domain.Action, bool) {
 		r, err := orig.Replay(settings, b.RequestedBy)
 		return r, err == nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, act := range created {
+	for _, act := range step.Created {
 		if a.StartAction == nil {
 			break
 		}
@@ -52,10 +55,11 @@ func (a *Activities) ReplayStep(ctx context.Context, in ReplayStepInput) (*Repla
 			activity.GetLogger(ctx).Warn("replay not started yet; the relay starts it", "action_id", act.ID, "error", err)
 		}
 	}
-	return &ReplayStepResult{Replayed: len(created), Done: done}, nil
+	return &ReplayStepResult{Replayed: len(step.Created), Queued: step.Queued, Done: step.Done}, nil
 }
 
-// FinishReplay ends a bulk replay that is still running with status (canceled, failed).
+// FinishReplay ends a bulk replay that has not ended (queued or running) with status
+// (canceled, failed).
 func (a *Activities) FinishReplay(ctx context.Context, batchID, status string) error {
 	_, err := a.Store.FinishReplayBatch(ctx, "", batchID, status)
 	return err

@@ -80,6 +80,8 @@ func (s *server) replayBatchViewOf(b *domain.ReplayBatch) replayBatchView {
 // createReplayBatch handles POST /action-replays: the finished actions a filter matches
 // (within a window of at most 30 days, at most domain.MaxReplayBatch of them) are replayed
 // by one workflow at rate_per_second, or with dry_run counted and sampled, nothing started.
+// While another of the tenant's replays runs the new one is queued (its workflow starts
+// and waits); past domain.MaxQueuedReplays waiting it is refused (409), nothing stored.
 func (s *server) createReplayBatch(c *fiber.Ctx, db *store.Conn) error {
 	var req replayBatchRequest
 	if err := decodeBody(c, &req); err != nil {
@@ -158,7 +160,8 @@ func (s *server) getReplayBatch(c *fiber.Ctx) error {
 }
 
 // cancelReplayBatch handles POST /action-replays/{replay_id}/cancel: no further action is
-// replayed; replays already started run on. A finished batch is a 409.
+// replayed; replays already started run on. A queued batch ends without replaying any. A
+// finished batch is a 409.
 func (s *server) cancelReplayBatch(c *fiber.Ctx, db *store.Conn) error {
 	if err := checkQuery(c); err != nil {
 		return err
@@ -167,7 +170,7 @@ func (s *server) cancelReplayBatch(c *fiber.Ctx, db *store.Conn) error {
 	if err != nil {
 		return err
 	}
-	if b.Status != domain.ReplayBatchRunning {
+	if !domain.ReplayBatchActive(b.Status) {
 		return domain.Errorf(domain.ECONFLICT, "Action replay %s already %s.", b.ID, b.Status)
 	}
 	ctx := c.UserContext()

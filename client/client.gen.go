@@ -67,6 +67,7 @@ func (e ActionAttemptOutcome) Valid() bool {
 const (
 	ActionReplayStatusCanceled  ActionReplayStatus = "canceled"
 	ActionReplayStatusFailed    ActionReplayStatus = "failed"
+	ActionReplayStatusQueued    ActionReplayStatus = "queued"
 	ActionReplayStatusRunning   ActionReplayStatus = "running"
 	ActionReplayStatusSucceeded ActionReplayStatus = "succeeded"
 )
@@ -77,6 +78,8 @@ func (e ActionReplayStatus) Valid() bool {
 	case ActionReplayStatusCanceled:
 		return true
 	case ActionReplayStatusFailed:
+		return true
+	case ActionReplayStatusQueued:
 		return true
 	case ActionReplayStatusRunning:
 		return true
@@ -729,7 +732,12 @@ type ActionReplay struct {
 	Replayed      int    `json:"replayed"`
 
 	// Skipped Payloads the tenant's settings no longer allow.
-	Skipped       int                `json:"skipped"`
+	Skipped int `json:"skipped"`
+
+	// Status A tenant runs one bulk replay at a time. `queued` while another of its replays
+	// runs or waits ahead of this one: it replays nothing yet and becomes `running` by
+	// itself, oldest first, within about 5 s of its turn. `running` until every
+	// matching action is replayed (`succeeded`), it is canceled, or it fails.
 	Status        ActionReplayStatus `json:"status"`
 	TemporalUiUrl *string            `json:"temporal_ui_url,omitempty"`
 
@@ -740,7 +748,10 @@ type ActionReplay struct {
 	WorkflowId string `json:"workflow_id"`
 }
 
-// ActionReplayStatus defines model for ActionReplay.Status.
+// ActionReplayStatus A tenant runs one bulk replay at a time. `queued` while another of its replays
+// runs or waits ahead of this one: it replays nothing yet and becomes `running` by
+// itself, oldest first, within about 5 s of its turn. `running` until every
+// matching action is replayed (`succeeded`), it is canceled, or it fails.
 type ActionReplayStatus string
 
 // ActionReplayCreate defines model for ActionReplayCreate.
@@ -2045,12 +2056,16 @@ type ClientInterface interface {
 	//
 	// Replays the tenant's finished actions that the filter matches, created in
 	// [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
-	// never an action created after the replay started), oldest first, `rate_per_second`
-	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`.
-	// One Temporal workflow runs it, so it survives restarts; progress is at
-	// `GET /action-replays/{id}`. With `dry_run` it answers 200 with the count and up to 5
-	// sample actions and starts nothing. A payload the tenant's settings no longer allow
-	// is skipped and counted. Audited. Requires `admin.actions`.
+	// never an action created after the replay was asked for), oldest first, `rate_per_second`
+	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
+	// and never more than 32 of its replays unfinished (queued, running or retrying) at
+	// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+	// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
+	// replay at a time: while another runs or waits, the new one is created `queued` and
+	// starts after them, oldest first. At most 10 may wait; one more is refused with 409
+	// `conflict_error` and nothing is created. With `dry_run` it answers 200 with the count
+	// and up to 5 sample actions and starts nothing. A payload the tenant's settings no
+	// longer allow is skipped and counted. Audited. Requires `admin.actions`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2061,12 +2076,16 @@ type ClientInterface interface {
 	//
 	// Replays the tenant's finished actions that the filter matches, created in
 	// [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
-	// never an action created after the replay started), oldest first, `rate_per_second`
-	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`.
-	// One Temporal workflow runs it, so it survives restarts; progress is at
-	// `GET /action-replays/{id}`. With `dry_run` it answers 200 with the count and up to 5
-	// sample actions and starts nothing. A payload the tenant's settings no longer allow
-	// is skipped and counted. Audited. Requires `admin.actions`.
+	// never an action created after the replay was asked for), oldest first, `rate_per_second`
+	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
+	// and never more than 32 of its replays unfinished (queued, running or retrying) at
+	// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+	// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
+	// replay at a time: while another runs or waits, the new one is created `queued` and
+	// starts after them, oldest first. At most 10 may wait; one more is refused with 409
+	// `conflict_error` and nothing is created. With `dry_run` it answers 200 with the count
+	// and up to 5 sample actions and starts nothing. A payload the tenant's settings no
+	// longer allow is skipped and counted. Audited. Requires `admin.actions`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2082,8 +2101,9 @@ type ClientInterface interface {
 
 	// CancelActionReplay Stop a bulk replay
 	//
-	// No further action is replayed; replays already started run on. A finished replay
-	// is a 409. Audited. Requires `admin.actions`.
+	// No further action is replayed; replays already started run on. A `queued` replay
+	// ends canceled without replaying any. A finished replay is a 409. Audited. Requires
+	// `admin.actions`.
 	//
 	// Corresponds with POST /api/v1/admin/action-replays/{replay_id}/cancel (the `CancelActionReplay` operationId).
 	CancelActionReplay(ctx context.Context, replayId ReplayID, params *CancelActionReplayParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2682,12 +2702,16 @@ type ClientInterface interface {
 //
 // Replays the tenant's finished actions that the filter matches, created in
 // [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
-// never an action created after the replay started), oldest first, `rate_per_second`
-// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`.
-// One Temporal workflow runs it, so it survives restarts; progress is at
-// `GET /action-replays/{id}`. With `dry_run` it answers 200 with the count and up to 5
-// sample actions and starts nothing. A payload the tenant's settings no longer allow
-// is skipped and counted. Audited. Requires `admin.actions`.
+// never an action created after the replay was asked for), oldest first, `rate_per_second`
+// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
+// and never more than 32 of its replays unfinished (queued, running or retrying) at
+// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
+// replay at a time: while another runs or waits, the new one is created `queued` and
+// starts after them, oldest first. At most 10 may wait; one more is refused with 409
+// `conflict_error` and nothing is created. With `dry_run` it answers 200 with the count
+// and up to 5 sample actions and starts nothing. A payload the tenant's settings no
+// longer allow is skipped and counted. Audited. Requires `admin.actions`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2708,12 +2732,16 @@ func (c *Client) CreateActionReplayWithBody(ctx context.Context, params *CreateA
 //
 // Replays the tenant's finished actions that the filter matches, created in
 // [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
-// never an action created after the replay started), oldest first, `rate_per_second`
-// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`.
-// One Temporal workflow runs it, so it survives restarts; progress is at
-// `GET /action-replays/{id}`. With `dry_run` it answers 200 with the count and up to 5
-// sample actions and starts nothing. A payload the tenant's settings no longer allow
-// is skipped and counted. Audited. Requires `admin.actions`.
+// never an action created after the replay was asked for), oldest first, `rate_per_second`
+// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
+// and never more than 32 of its replays unfinished (queued, running or retrying) at
+// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
+// replay at a time: while another runs or waits, the new one is created `queued` and
+// starts after them, oldest first. At most 10 may wait; one more is refused with 409
+// `conflict_error` and nothing is created. With `dry_run` it answers 200 with the count
+// and up to 5 sample actions and starts nothing. A payload the tenant's settings no
+// longer allow is skipped and counted. Audited. Requires `admin.actions`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2749,8 +2777,9 @@ func (c *Client) GetActionReplay(ctx context.Context, replayId ReplayID, reqEdit
 
 // CancelActionReplay Stop a bulk replay
 //
-// No further action is replayed; replays already started run on. A finished replay
-// is a 409. Audited. Requires `admin.actions`.
+// No further action is replayed; replays already started run on. A `queued` replay
+// ends canceled without replaying any. A finished replay is a 409. Audited. Requires
+// `admin.actions`.
 //
 // Corresponds with POST /api/v1/admin/action-replays/{replay_id}/cancel (the `CancelActionReplay` operationId).
 func (c *Client) CancelActionReplay(ctx context.Context, replayId ReplayID, params *CancelActionReplayParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6517,12 +6546,16 @@ type ClientWithResponsesInterface interface {
 	//
 	// Replays the tenant's finished actions that the filter matches, created in
 	// [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
-	// never an action created after the replay started), oldest first, `rate_per_second`
-	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`.
-	// One Temporal workflow runs it, so it survives restarts; progress is at
-	// `GET /action-replays/{id}`. With `dry_run` it answers 200 with the count and up to 5
-	// sample actions and starts nothing. A payload the tenant's settings no longer allow
-	// is skipped and counted. Audited. Requires `admin.actions`.
+	// never an action created after the replay was asked for), oldest first, `rate_per_second`
+	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
+	// and never more than 32 of its replays unfinished (queued, running or retrying) at
+	// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+	// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
+	// replay at a time: while another runs or waits, the new one is created `queued` and
+	// starts after them, oldest first. At most 10 may wait; one more is refused with 409
+	// `conflict_error` and nothing is created. With `dry_run` it answers 200 with the count
+	// and up to 5 sample actions and starts nothing. A payload the tenant's settings no
+	// longer allow is skipped and counted. Audited. Requires `admin.actions`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6533,12 +6566,16 @@ type ClientWithResponsesInterface interface {
 	//
 	// Replays the tenant's finished actions that the filter matches, created in
 	// [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
-	// never an action created after the replay started), oldest first, `rate_per_second`
-	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`.
-	// One Temporal workflow runs it, so it survives restarts; progress is at
-	// `GET /action-replays/{id}`. With `dry_run` it answers 200 with the count and up to 5
-	// sample actions and starts nothing. A payload the tenant's settings no longer allow
-	// is skipped and counted. Audited. Requires `admin.actions`.
+	// never an action created after the replay was asked for), oldest first, `rate_per_second`
+	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
+	// and never more than 32 of its replays unfinished (queued, running or retrying) at
+	// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+	// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
+	// replay at a time: while another runs or waits, the new one is created `queued` and
+	// starts after them, oldest first. At most 10 may wait; one more is refused with 409
+	// `conflict_error` and nothing is created. With `dry_run` it answers 200 with the count
+	// and up to 5 sample actions and starts nothing. A payload the tenant's settings no
+	// longer allow is skipped and counted. Audited. Requires `admin.actions`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6556,8 +6593,9 @@ type ClientWithResponsesInterface interface {
 
 	// CancelActionReplayWithResponse Stop a bulk replay
 	//
-	// No further action is replayed; replays already started run on. A finished replay
-	// is a 409. Audited. Requires `admin.actions`.
+	// No further action is replayed; replays already started run on. A `queued` replay
+	// ends canceled without replaying any. A finished replay is a 409. Audited. Requires
+	// `admin.actions`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11536,12 +11574,16 @@ func (r ReadyzResponse) ContentType() string {
 //
 // Replays the tenant's finished actions that the filter matches, created in
 // [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
-// never an action created after the replay started), oldest first, `rate_per_second`
-// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`.
-// One Temporal workflow runs it, so it survives restarts; progress is at
-// `GET /action-replays/{id}`. With `dry_run` it answers 200 with the count and up to 5
-// sample actions and starts nothing. A payload the tenant's settings no longer allow
-// is skipped and counted. Audited. Requires `admin.actions`.
+// never an action created after the replay was asked for), oldest first, `rate_per_second`
+// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
+// and never more than 32 of its replays unfinished (queued, running or retrying) at
+// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
+// replay at a time: while another runs or waits, the new one is created `queued` and
+// starts after them, oldest first. At most 10 may wait; one more is refused with 409
+// `conflict_error` and nothing is created. With `dry_run` it answers 200 with the count
+// and up to 5 sample actions and starts nothing. A payload the tenant's settings no
+// longer allow is skipped and counted. Audited. Requires `admin.actions`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11558,12 +11600,16 @@ func (c *ClientWithResponses) CreateActionReplayWithBodyWithResponse(ctx context
 //
 // Replays the tenant's finished actions that the filter matches, created in
 // [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
-// never an action created after the replay started), oldest first, `rate_per_second`
-// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`.
-// One Temporal workflow runs it, so it survives restarts; progress is at
-// `GET /action-replays/{id}`. With `dry_run` it answers 200 with the count and up to 5
-// sample actions and starts nothing. A payload the tenant's settings no longer allow
-// is skipped and counted. Audited. Requires `admin.actions`.
+// never an action created after the replay was asked for), oldest first, `rate_per_second`
+// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
+// and never more than 32 of its replays unfinished (queued, running or retrying) at
+// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
+// replay at a time: while another runs or waits, the new one is created `queued` and
+// starts after them, oldest first. At most 10 may wait; one more is refused with 409
+// `conflict_error` and nothing is created. With `dry_run` it answers 200 with the count
+// and up to 5 sample actions and starts nothing. A payload the tenant's settings no
+// longer allow is skipped and counted. Audited. Requires `admin.actions`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11593,8 +11639,9 @@ func (c *ClientWithResponses) GetActionReplayWithResponse(ctx context.Context, r
 
 // CancelActionReplayWithResponse Stop a bulk replay
 //
-// No further action is replayed; replays already started run on. A finished replay
-// is a 409. Audited. Requires `admin.actions`.
+// No further action is replayed; replays already started run on. A `queued` replay
+// ends canceled without replaying any. A finished replay is a 409. Audited. Requires
+// `admin.actions`.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -12,16 +12,25 @@ import (
 )
 
 // replayStepsPerRun bounds one run's history; the batch continues as a new run after it.
+// Steps of a queued batch that only ask whether its turn has come count too.
 const replayStepsPerRun = 500
+
+// replayQueuedPoll is how long a queued batch waits before it asks again whether its
+// tenant's running batch has ended: a cheap indexed read, and at most this much idle time
+// between one batch and the next.
+const replayQueuedPoll = 5 * time.Second
 
 // ReplayBatchInput starts a bulk replay's workflow; its ID is the batch's.
 type ReplayBatchInput = actions.ReplayBatchInput
 
-// ActionReplayBatch replays a bulk replay's actions, RatePerSecond of them each second, until
-// none is left. Each step is an activity that stores its replays with the batch's progress
-// in one transaction, retried until PostgreSQL answers; the run survives worker and server
-// restarts and continues as a new run every replayStepsPerRun steps. Canceling it stops
-// the replays and records the batch as canceled.
+// ActionReplayBatch replays a bulk replay's actions, RatePerSecond of them each second (fewer
+// while domain.ReplayWindow of its replays are unfinished), until none is left. A batch
+// created while another of its tenant's runs is queued: its steps replay nothing and ask
+// again every replayQueuedPoll until it is the tenant's turn. Each step is an activity that
+// stores its replays with the batch's progress in one transaction, retried until
+// PostgreSQL answers; the run survives worker and server restarts and continues as a new
+// run every replayStepsPerRun steps. Canceling it stops the replays and records the batch
+// as canceled.
 func ActionReplayBatch(ctx workflow.Context, in ReplayBatchInput) error {
 	var a *activities.Activities
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -42,7 +51,11 @@ func ActionReplayBatch(ctx workflow.Context, in ReplayBatchInput) error {
 		case res.Done:
 			return nil
 		}
-		if err := workflow.Sleep(ctx, time.Second); err != nil {
+		wait := time.Second
+		if res.Queued {
+			wait = replayQueuedPoll
+		}
+		if err := workflow.Sleep(ctx, wait); err != nil {
 			return finishReplay(ctx, in.BatchID, domain.ReplayBatchCanceled)
 		}
 	}

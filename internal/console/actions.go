@@ -252,7 +252,7 @@ func (cn *Console) createReplay(c *fiber.Ctx, s *session) error {
 			}
 		}
 		switch {
-		case errors.As(err, &ae) && ae.Status == http.StatusBadRequest:
+		case errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusConflict): // 409: too many waiting
 			msg, v.DryRun = ae.Message, nil
 		case err != nil:
 			return err

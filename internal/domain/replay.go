@@ -18,12 +18,30 @@ const (
 	DefaultReplayRate      = 10
 	MaxReplayRate          = 100
 	ReplaySamples          = 5
+	ReplayBatchQueued      = "queued" // waiting for the tenant's running batch to end
 	ReplayBatchRunning     = "running"
 	ReplayBatchSucceeded   = "succeeded"
 	ReplayBatchCanceled    = "canceled"
 	ReplayBatchFailed      = "failed"
 	replayFilterHostMaxLen = 253
 )
+
+// Per-tenant bounds on bulk replays, so one tenant's replays cannot crowd out the others'
+// actions on the shared engine (issue 18: three replays of 100,000 against a slow receiver
+// took another tenant's single actions from p50 0.25 s to 30 s).
+const (
+	// MaxQueuedReplays is how many of a tenant's bulk replays may wait, queued, behind
+	// its one running replay; one more is refused.
+	MaxQueuedReplays = 10
+	// ReplayWindow bounds a running replay's unfinished replays (queued, running or
+	// retrying): a step creates new ones only while fewer are unfinished, so a replay
+	// goes at its receiver's pace instead of piling up waiting workflows.
+	ReplayWindow = 32
+)
+
+// ReplayBatchActive says whether a bulk replay with status s has not ended yet (queued
+// or running): it can be canceled, and its workflow is still going.
+func ReplayBatchActive(s string) bool { return s == ReplayBatchQueued || s == ReplayBatchRunning }
 
 // ReplayFilter selects the finished actions a bulk replay runs again: those created in
 // [Since, Until), and, when set, of one terminal status, ticket, automation or host.

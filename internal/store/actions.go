@@ -28,6 +28,7 @@ type actionRow struct {
 	LastError       sql.NullString           `bun:"last_error"`
 	CanceledReason  sql.NullString           `bun:"canceled_reason"`
 	ReplayOf        sql.NullString           `bun:"replay_of"`
+	ReplayBatchID   sql.NullString           `bun:"replay_batch_id"` // the bulk replay that made it, if one did
 	Response        *domain.ActionResponse   `bun:"response,type:jsonb"`
 	WorkflowStarted bool                     `bun:"workflow_started"`
 	Origin          string                   `bun:"origin"`

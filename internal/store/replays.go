@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -91,14 +92,50 @@ func (s *Conn) ReplayMatches(ctx context.Context, tenantID string, f domain.Repl
 	return n, samples, nil
 }
 
-// CreateReplayBatch stores a new running bulk replay.
+// CreateReplayBatch stores a new bulk replay: running if the tenant has none running or
+// queued, else queued behind them, so a new batch never overtakes a waiting one. The
+// unique index action_replay_batches_one_running has the last word, so a batch a worker
+// promotes meanwhile is respected. ECONFLICT when domain.MaxQueuedReplays of the tenant's
+// batches already wait; then nothing is stored.
 func (s *Conn) CreateReplayBatch(ctx context.Context, b *domain.ReplayBatch) error {
-	at := now()
-	b.Status, b.CreatedAt, b.UpdatedAt = domain.ReplayBatchRunning, at, at
-	row := &replayBatchRow{ID: b.ID, TenantID: b.TenantID, Filter: b.Filter, RatePerSecond: b.RatePerSecond, Status: b.Status,
-		Matched: b.Matched, RequestedBy: b.RequestedBy, CreatedAt: at, UpdatedAt: at}
-	_, err := s.db.NewInsert().Model(row).Exec(ctx)
-	return err
+	return s.InTx(ctx, func(tx *Conn) error {
+		// A tenant's creates take turns (as in takeTurnBelow), so two never both see the
+		// last free place in the queue.
+		if _, err := tx.db.NewSelect().Table("tenants").Column("id").Where("id = ?", b.TenantID).For("NO KEY UPDATE").Exec(ctx); err != nil {
+			return err
+		}
+		queued, err := tx.db.NewSelect().Table("action_replay_batches").
+			Where("tenant_id = ? AND status = ?", b.TenantID, domain.ReplayBatchQueued).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if queued >= domain.MaxQueuedReplays {
+			return domain.Errorf(domain.ECONFLICT, "A tenant's bulk replays run one at a time, and at most %d may wait: "+
+				"%d of this tenant's already do. Nothing was created; retry when one has started, or cancel one.", domain.MaxQueuedReplays, queued)
+		}
+		at := now()
+		row := &replayBatchRow{ID: b.ID, TenantID: b.TenantID, Filter: b.Filter, RatePerSecond: b.RatePerSecond, Status: domain.ReplayBatchQueued,
+			Matched: b.Matched, RequestedBy: b.RequestedBy, CreatedAt: at, UpdatedAt: at}
+		inserted := int64(0)
+		if queued == 0 {
+			row.Status = domain.ReplayBatchRunning
+			res, err := tx.db.NewInsert().Model(row).On("CONFLICT (tenant_id) WHERE status = ? DO NOTHING", domain.ReplayBatchRunning).Exec(ctx)
+			if err != nil {
+				return err
+			}
+			if inserted, err = res.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		if inserted == 0 {
+			row.Status = domain.ReplayBatchQueued
+			if _, err := tx.db.NewInsert().Model(row).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		b.Status, b.CreatedAt, b.UpdatedAt = row.Status, at, at
+		return nil
+	})
 }
 
 // GetReplayBatch returns a bulk replay of the tenant ("" tenant: any). ENOTFOUND.
@@ -114,21 +151,57 @@ func (s *Conn) GetReplayBatch(ctx context.Context, tenantID, id string) (*domain
 	return row.toDomain(), nil
 }
 
-// ReplayNext replays up to n more of a running bulk replay's actions, oldest first, in one
+// ReplayStep is what one ReplayNext did.
+type ReplayStep struct {
+	Created []*domain.Action // the replays stored, to start
+	Queued  bool             // the batch still waits for the tenant's running one; nothing was replayed
+	Done    bool             // the batch has ended: succeeded now, or earlier (canceled, failed)
+}
+
+// errReplayWaits ends a promotion that lost to a concurrent one (a unique violation on
+// action_replay_batches_one_running): the batch waits for its next step.
+var errReplayWaits = errors.New("another bulk replay of the tenant started first")
+
+// unfinishedStatuses are an action's statuses before its outcome; the predicate of the
+// index actions_replay_unfinished lists the same ones.
+var unfinishedStatuses = []string{domain.ActionQueued, domain.ActionRunning, domain.ActionRetrying}
+
+// ReplayNext replays up to n more of a bulk replay's actions, oldest first, in one
 // transaction with its progress: replay builds each replay from its original (false: the
-// payload is no longer allowed; it is skipped). Replays get IDs derived from the batch and
-// the original, so a step that runs twice replays nothing twice. It returns the actions
-// stored, to start, and whether the batch is finished (then marked succeeded); a batch no
-// longer running (canceled) stores nothing and is finished.
-func (s *Conn) ReplayNext(ctx context.Context, batchID string, n int, replay func(orig *domain.Action) (*domain.Action, bool)) (created []*domain.Action, done bool, err error) {
-	err = s.InTx(ctx, func(tx *Conn) error {
-		created, done = nil, false
+// payload is no longer allowed; it is skipped). A queued batch first becomes running if
+// it may (see promoteReplayBatch); otherwise it waits and nothing is replayed. A running
+// batch replays at most as many as it has room for under domain.ReplayWindow, so a slow
+// receiver slows it down. Replays get IDs derived from the batch and the original, so a
+// step that runs twice replays nothing twice. When no original is left the batch is marked
+// succeeded; a batch no longer queued or running (canceled) stores nothing and is done.
+func (s *Conn) ReplayNext(ctx context.Context, batchID string, n int, replay func(orig *domain.Action) (*domain.Action, bool)) (ReplayStep, error) {
+	var step ReplayStep
+	err := s.InTx(ctx, func(tx *Conn) error {
+		step = ReplayStep{}
 		b := new(replayBatchRow)
 		if err := tx.db.NewSelect().Model(b).Where("id = ?", batchID).For("UPDATE").Scan(ctx); err != nil {
 			return wrapErr(err, "No action replay "+batchID+" exists.")
 		}
-		if b.Status != domain.ReplayBatchRunning {
-			done = true
+		switch b.Status {
+		case domain.ReplayBatchRunning:
+		case domain.ReplayBatchQueued:
+			promoted, err := tx.promoteReplayBatch(ctx, b)
+			if err != nil {
+				return err
+			}
+			if !promoted {
+				step.Queued = true
+				return nil
+			}
+		default:
+			step.Done = true
+			return nil
+		}
+		unfinished, err := tx.unfinishedReplays(ctx, batchID)
+		if err != nil {
+			return err
+		}
+		if n = min(n, domain.ReplayWindow-unfinished); n <= 0 {
 			return nil
 		}
 		var rows []actionRow
@@ -149,38 +222,77 @@ func (s *Conn) ReplayNext(ctx context.Context, batchID string, n int, replay fun
 			}
 			a.ID = domain.DerivedID(domain.PrefixAction, b.CreatedAt, batchID, orig.ID)
 			a.Origin = domain.OriginBulkReplay
-			if err := tx.createReplay(ctx, a); err != nil {
+			if err := tx.createReplay(ctx, a, batchID); err != nil {
 				return err
 			}
-			created = append(created, a)
+			step.Created = append(step.Created, a)
 		}
-		done = len(rows) < n
+		step.Done = len(rows) < n
 		upd := tx.db.NewUpdate().Model(b).
-			Set("replayed = replayed + ?", len(created)).Set("skipped = skipped + ?", skipped).Set("updated_at = ?", now()).WherePK()
+			Set("replayed = replayed + ?", len(step.Created)).Set("skipped = skipped + ?", skipped).Set("updated_at = ?", now()).WherePK()
 		if len(rows) > 0 {
 			last := rows[len(rows)-1]
 			upd = upd.Set("cursor_at = ?", last.CreatedAt).Set("cursor_id = ?", last.ID)
 		}
-		if done {
+		if step.Done {
 			upd = upd.Set("status = ?", domain.ReplayBatchSucceeded).Set("completed_at = ?", now())
 		}
-		_, err := upd.Exec(ctx)
+		_, err = upd.Exec(ctx)
 		return err
 	})
-	return created, done, err
+	if errors.Is(err, errReplayWaits) {
+		return ReplayStep{Queued: true}, nil
+	}
+	return step, err
 }
 
-// createReplay stores a replay unless one with its ID exists (a step run again).
-func (s *Conn) createReplay(ctx context.Context, a *domain.Action) error {
-	_, err := s.db.NewInsert().Model(newActionRow(a)).On("CONFLICT (id) DO NOTHING").Exec(ctx)
+// promoteReplayBatch makes a queued batch running when none of its tenant's runs and it is
+// the tenant's oldest queued one (by created_at, id), and reports whether it did. The
+// unique index keeps a second one from running whatever the race; losing it is
+// errReplayWaits, which aborts the step's transaction before anything was written.
+func (tx *Conn) promoteReplayBatch(ctx context.Context, b *replayBatchRow) (bool, error) {
+	res, err := tx.db.NewUpdate().Model(b).Set("status = ?", domain.ReplayBatchRunning).Set("updated_at = ?", now()).WherePK().
+		Where("NOT EXISTS (SELECT 1 FROM action_replay_batches r WHERE r.tenant_id = ? AND r.status = ?)", b.TenantID, domain.ReplayBatchRunning).
+		Where("NOT EXISTS (SELECT 1 FROM action_replay_batches q WHERE q.tenant_id = ? AND q.status = ? AND (q.created_at, q.id) < (?, ?))",
+			b.TenantID, domain.ReplayBatchQueued, b.CreatedAt, b.ID).
+		Exec(ctx)
+	if domain.ErrorCode(wrapErr(err, "")) == domain.ECONFLICT {
+		return false, errReplayWaits
+	}
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if n == 1 {
+		b.Status = domain.ReplayBatchRunning
+	}
+	return n == 1, err
+}
+
+// unfinishedReplays counts a batch's replays that have no outcome yet, up to
+// domain.ReplayWindow: a read of at most that many entries of actions_replay_unfinished.
+func (tx *Conn) unfinishedReplays(ctx context.Context, batchID string) (int, error) {
+	var n int
+	err := tx.db.NewSelect().ColumnExpr("count(*)").TableExpr("(?) AS u",
+		tx.db.NewSelect().Table("actions").ColumnExpr("1").
+			Where("replay_batch_id = ? AND status IN (?)", batchID, bun.In(unfinishedStatuses)).Limit(domain.ReplayWindow)).
+		Scan(ctx, &n)
+	return n, err
+}
+
+// createReplay stores a replay of batchID unless one with its ID exists (a step run again).
+func (s *Conn) createReplay(ctx context.Context, a *domain.Action, batchID string) error {
+	row := newActionRow(a)
+	row.ReplayBatchID = nullString(batchID)
+	_, err := s.db.NewInsert().Model(row).On("CONFLICT (id) DO NOTHING").Exec(ctx)
 	return err
 }
 
-// FinishReplayBatch ends a running bulk replay with status (canceled or failed) and reports
-// whether it was running.
+// FinishReplayBatch ends a bulk replay that has not ended (queued or running) with status
+// (canceled or failed) and reports whether it had not.
 func (s *Conn) FinishReplayBatch(ctx context.Context, tenantID, id, status string) (bool, error) {
 	q := s.db.NewUpdate().Table("action_replay_batches").Set("status = ?", status).Set("updated_at = ?", now()).
-		Set("completed_at = ?", now()).Where("id = ? AND status = ?", id, domain.ReplayBatchRunning)
+		Set("completed_at = ?", now()).Where("id = ? AND status IN (?)", id, bun.In([]string{domain.ReplayBatchQueued, domain.ReplayBatchRunning}))
 	if tenantID != "" {
 		q = q.Where("tenant_id = ?", tenantID)
 	}
