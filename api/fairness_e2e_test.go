@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -136,7 +137,7 @@ func (s noisyNeighbour) bActionRound(e *testEnv, b actionFixture, ts *temporalte
 		start := time.Now()
 		act := decodeAction(e.t, e.postAction(b, referenceAction(), map[string]string{"Prefer": "wait=30"}))
 		out[i] = time.Since(start)
-		if out[i] > time.Second {
+		if out[i] > 400*time.Millisecond {
 			e.t.Logf("B's action %s took %v: %s", act.ActionID, out[i], timeline(e.t, ts, act.ActionID))
 		}
 		if act.Status != domain.ActionSucceeded {
@@ -239,8 +240,8 @@ func pct(ds []time.Duration, p float64) time.Duration {
 // fire within 5 s of due, and B's rule takes effect within 2 s (p95). Run with
 // TEMPORAL_FAIRNESS=off (a Temporal server without priority and fairness) it fails.
 func TestTenantsShareTheEngine(t *testing.T) {
-	if testing.Short() {
-		t.Skip("two minutes of load")
+	if os.Getenv("THREADA_LOAD_TEST") == "" {
+		t.Skip("a latency test: make test runs it after the suite, alone, with THREADA_LOAD_TEST=1")
 	}
 	res := noisyNeighbour{replayed: 2000, floodTickets: 20, bActions: 20, bRules: 10, bTimers: 3}.run(t, temporaltest.Shared(t))
 	alone, loaded := pct(res.actionsAlone, 95), pct(res.actionsLoaded, 95)

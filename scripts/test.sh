@@ -33,7 +33,14 @@ finish() { # status
 }
 go build -o .dev/bin/testsummary ./tools/testsummary
 status=0
-go test -json -race -count=1 -timeout 10m "$@" ./... 2>&1 | .dev/bin/testsummary -summary "$summary" || status=$?
+# The two-tenant load test (TestTenantsShareTheEngine) times latencies, so it runs after
+# the suite, alone on the machine and without the race detector, in the same summary.
+{
+	go test -json -race -count=1 -timeout 10m "$@" ./...
+	if [ $# -eq 0 ]; then
+		THREADA_LOAD_TEST=1 go test -json -count=1 -timeout 10m -run '^TestTenantsShareTheEngine$' ./api
+	fi
+} 2>&1 | .dev/bin/testsummary -summary "$summary" || status=$?
 [ "$status" = 0 ] || finish 1
 # A short fuzzing run past the checked-in seeds (api/testdata/fuzz): arbitrary bodies,
 # queries and page tokens through the real app never get a 5xx. FUZZTIME=0 skips it.
