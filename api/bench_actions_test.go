@@ -320,6 +320,7 @@ func startBenchWorker(t *testing.T, e *testEnv, tc client.Client) func() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	workflows.DisableStickyExecution() // as the worker binary
 	w := worker.New(tc, e.cfg.TaskQueue, workflows.WorkerOptions(0))
 	runner := actions.NewRunner(tc, e.store, slog.New(slog.DiscardHandler), e.cfg)
 	workflows.Register(w, &activities.Activities{Store: e.store, HTTP: guard.Client(), Secrets: e.box,

@@ -41,7 +41,7 @@ func benchFairness(t *testing.T) {
 		row(fmt.Sprintf("%d rule runs (PATCH to set_fields visible)", scenario.bRules), res.rulesAlone, res.rulesLoaded)
 		fmt.Printf("| %s | %d one-minute timers: fired after due | | %s / %s / %s | |\n", srv.name, scenario.bTimers,
 			ms(pct(res.timersLate, 50)), ms(pct(res.timersLate, 95)), ms(pct(res.timersLate, 100)))
-		fmt.Printf("| %s | (A: timers on Temporal when B armed; actions replayed by the end) | | %d; %d | |\n", srv.name, res.aArmed, res.aReplayed)
+		fmt.Printf("| %s | (A: timers on Temporal when B armed, when B's were due; actions replayed by the end) | | %d, %d; %d | |\n", srv.name, res.aArmed, res.aArmedAtDue, res.aReplayed)
 	}
 
 	// What fairness costs one tenant: the actions table's Threada path, on and off.

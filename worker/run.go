@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	runner := actions.NewRunner(tc, st, log, cfg)
 	timerRunner := timers.NewRunner(tc, st, runner, log, cfg.TemporalNamespace, cfg.TaskQueue)
 
+	workflows.DisableStickyExecution()
 	w := worker.New(tc, cfg.TaskQueue, workflows.WorkerOptions(cfg.ShutdownTimeout))
 	workflows.Register(w, &activities.Activities{Store: st, HTTP: tel.HTTPClient(guard.Client()), Secrets: box, HostConcurrency: cfg.HostConcurrency, Metrics: tel.Metered(),
 		StartAction: runner.Start, Wake: runner.Wake})

@@ -7,6 +7,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/threada/threada/internal/fairness"
 )
 
 // Worker tuning, measured in docs/benchmarks.md ("2026-11-30 production Temporal server").
@@ -15,13 +17,18 @@ const (
 	// load: 8 gave about a quarter more actions per second on the production server.
 	workflowTaskPollers = 8
 	activityTaskPollers = 8
-	// stickyTimeout is how long a workflow task waits on the sticky queue of the worker that
-	// last ran the workflow before any worker may take it. With the SDK's 5 s, a worker that
-	// died took 5 s from each of its cached workflows' next step: a timer due then fired 6 s
-	// late (seen in TestTimerFiresOnTimeAcrossAWorkerCrash). A live worker's pollers take
-	// sticky tasks within milliseconds, so 1 s costs nothing but the dead worker's delay.
-	stickyTimeout = time.Second
 )
+
+// DisableStickyExecution makes this process's workers cache no workflow, so every workflow
+// task goes through the task queue, where Temporal dispatches tenants fairly. A cached
+// workflow's next task goes to its worker's sticky queue instead, which Temporal serves
+// first in, first out: when a tenant's thousand timers fired at once, another tenant's
+// timer behind them waited its worker's 1 s sticky timeout, then 8 s more in the history
+// service's queue of the thousand tasks that timed out with it (TestTenantsShareTheEngine;
+// with no cache, 1.4 s). Threada's workflows have short histories, so replaying one costs
+// less than the round trips of its task: actions per second went from 31.7 to 33.4 (noise)
+// without the cache on the dev server. Call it before the first worker starts.
+func DisableStickyExecution() { worker.SetStickyWorkflowCacheSize(0) }
 
 // WorkerOptions are the options of the action worker; the worker binary and `make bench`
 // use them.
@@ -30,16 +37,17 @@ func WorkerOptions(stopTimeout time.Duration) worker.Options {
 		WorkerStopTimeout:                stopTimeout,
 		MaxConcurrentWorkflowTaskPollers: workflowTaskPollers,
 		MaxConcurrentActivityTaskPollers: activityTaskPollers,
-		StickyScheduleToStartTimeout:     stickyTimeout,
 	}
 }
 
-// EagerStart is a client interceptor for a process that also runs the worker: the workflows
-// it starts (automations' actions, the relay's) get their first workflow task in the
-// answer to the start and run it at once when the worker has a free slot, instead of
-// going through Temporal's matching (from a PATCH to the receiver, p50 93 -> 52 ms on the
-// dev server, 61 -> 50 ms on the production server). It changes nothing where the client
-// has no worker for the task queue, such as the API process.
+// EagerStart is a client interceptor for a process that also runs the worker: the urgent
+// workflows it starts (automations' actions: priority classes up to fairness.Automation)
+// get their first workflow task in the answer to the start and run it at once when the
+// worker has a free slot, instead of going through Temporal's matching (from a PATCH to the
+// receiver, p50 93 -> 52 ms on the dev server, 61 -> 50 ms on the production server).
+// Catch-up and bulk work goes through matching, where it yields to other tenants. It
+// changes nothing where the client has no worker for the task queue, such as the API
+// process.
 type EagerStart struct {
 	interceptor.ClientInterceptorBase
 }
@@ -55,7 +63,7 @@ type eagerStartOutbound struct {
 
 func (o *eagerStartOutbound) ExecuteWorkflow(ctx context.Context, in *interceptor.ClientExecuteWorkflowInput) (client.WorkflowRun, error) {
 	opts := *in.Options
-	opts.EnableEagerStart = true
+	opts.EnableEagerStart = opts.Priority.PriorityKey <= int(fairness.Automation)
 	in.Options = &opts
 	return o.Next.ExecuteWorkflow(ctx, in)
 }
