@@ -143,7 +143,7 @@ func (s noisyNeighbour) bActionRound(e *testEnv, b actionFixture, ts *temporalte
 		start := time.Now()
 		act := decodeAction(e.t, e.postAction(b, referenceAction(), map[string]string{"Prefer": "wait=30"}))
 		out[i] = time.Since(start)
-		if out[i] > 400*time.Millisecond {
+		if out[i] > time.Second {
 			e.t.Logf("B's action %s took %v: %s", act.ActionID, out[i], timeline(e.t, ts, act.ActionID))
 		}
 		if act.Status != domain.ActionSucceeded {
@@ -250,10 +250,7 @@ func TestTenantsShareTheEngine(t *testing.T) {
 	if os.Getenv("THREADA_LOAD_TEST") == "" {
 		t.Skip("a latency test: make test runs it after the suite, alone, with THREADA_LOAD_TEST=1")
 	}
-	sc := noisyNeighbour{replayed: 2000, floodTickets: 20, bActions: 20, bRules: 10, bTimers: 3}
-	if os.Getenv("XP") == "replay" { sc.floodTickets = 0 }
-	if os.Getenv("XP") == "flood" { sc.replayed = 2 }
-	res := sc.run(t, temporaltest.Shared(t))
+	res := noisyNeighbour{replayed: 2000, floodTickets: 20, bActions: 20, bRules: 10, bTimers: 3}.run(t, temporaltest.Shared(t))
 	alone, loaded := pct(res.actionsAlone, 95), pct(res.actionsLoaded, 95)
 	t.Logf("B's actions p95: %v alone, %v with A (%.1fx); B's rule p95: %v alone, %v with A; B's timers late by %v; A had %d timers on Temporal when B armed, %d when B's were due, and replayed %d actions",
 		alone, loaded, float64(loaded)/float64(alone), pct(res.rulesAlone, 95), pct(res.rulesLoaded, 95), res.timersLate, res.aArmed, res.aArmedAtDue, res.aReplayed)
