@@ -2057,9 +2057,11 @@ type ClientInterface interface {
 	// Replays the tenant's finished actions that the filter matches, created in
 	// [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
 	// never an action created after the replay was asked for), oldest first, `rate_per_second`
-	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
-	// and never more than 32 of its replays unfinished (queued, running or retrying) at
-	// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+	// of them each second (1-100, default 10; at most 8 are started in one second), each
+	// as with `POST /actions/{id}/replay`, and never more than 32 of its replays
+	// unfinished (queued, running or retrying) at once, so it goes at the receiver's pace;
+	// 4 while other tenants have live work (an action of theirs started within 10 s and not
+	// finished), to which it yields. Replays run last on the shared engine. One Temporal workflow runs it, so it
 	// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
 	// replay at a time: while another runs or waits, the new one is created `queued` and
 	// starts after them, oldest first. At most 10 may wait; one more is refused with 409
@@ -2077,9 +2079,11 @@ type ClientInterface interface {
 	// Replays the tenant's finished actions that the filter matches, created in
 	// [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
 	// never an action created after the replay was asked for), oldest first, `rate_per_second`
-	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
-	// and never more than 32 of its replays unfinished (queued, running or retrying) at
-	// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+	// of them each second (1-100, default 10; at most 8 are started in one second), each
+	// as with `POST /actions/{id}/replay`, and never more than 32 of its replays
+	// unfinished (queued, running or retrying) at once, so it goes at the receiver's pace;
+	// 4 while other tenants have live work (an action of theirs started within 10 s and not
+	// finished), to which it yields. Replays run last on the shared engine. One Temporal workflow runs it, so it
 	// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
 	// replay at a time: while another runs or waits, the new one is created `queued` and
 	// starts after them, oldest first. At most 10 may wait; one more is refused with 409
@@ -2703,9 +2707,11 @@ type ClientInterface interface {
 // Replays the tenant's finished actions that the filter matches, created in
 // [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
 // never an action created after the replay was asked for), oldest first, `rate_per_second`
-// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
-// and never more than 32 of its replays unfinished (queued, running or retrying) at
-// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+// of them each second (1-100, default 10; at most 8 are started in one second), each
+// as with `POST /actions/{id}/replay`, and never more than 32 of its replays
+// unfinished (queued, running or retrying) at once, so it goes at the receiver's pace;
+// 4 while other tenants have live work (an action of theirs started within 10 s and not
+// finished), to which it yields. Replays run last on the shared engine. One Temporal workflow runs it, so it
 // survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
 // replay at a time: while another runs or waits, the new one is created `queued` and
 // starts after them, oldest first. At most 10 may wait; one more is refused with 409
@@ -2733,9 +2739,11 @@ func (c *Client) CreateActionReplayWithBody(ctx context.Context, params *CreateA
 // Replays the tenant's finished actions that the filter matches, created in
 // [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
 // never an action created after the replay was asked for), oldest first, `rate_per_second`
-// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
-// and never more than 32 of its replays unfinished (queued, running or retrying) at
-// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+// of them each second (1-100, default 10; at most 8 are started in one second), each
+// as with `POST /actions/{id}/replay`, and never more than 32 of its replays
+// unfinished (queued, running or retrying) at once, so it goes at the receiver's pace;
+// 4 while other tenants have live work (an action of theirs started within 10 s and not
+// finished), to which it yields. Replays run last on the shared engine. One Temporal workflow runs it, so it
 // survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
 // replay at a time: while another runs or waits, the new one is created `queued` and
 // starts after them, oldest first. At most 10 may wait; one more is refused with 409
@@ -6547,9 +6555,11 @@ type ClientWithResponsesInterface interface {
 	// Replays the tenant's finished actions that the filter matches, created in
 	// [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
 	// never an action created after the replay was asked for), oldest first, `rate_per_second`
-	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
-	// and never more than 32 of its replays unfinished (queued, running or retrying) at
-	// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+	// of them each second (1-100, default 10; at most 8 are started in one second), each
+	// as with `POST /actions/{id}/replay`, and never more than 32 of its replays
+	// unfinished (queued, running or retrying) at once, so it goes at the receiver's pace;
+	// 4 while other tenants have live work (an action of theirs started within 10 s and not
+	// finished), to which it yields. Replays run last on the shared engine. One Temporal workflow runs it, so it
 	// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
 	// replay at a time: while another runs or waits, the new one is created `queued` and
 	// starts after them, oldest first. At most 10 may wait; one more is refused with 409
@@ -6567,9 +6577,11 @@ type ClientWithResponsesInterface interface {
 	// Replays the tenant's finished actions that the filter matches, created in
 	// [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
 	// never an action created after the replay was asked for), oldest first, `rate_per_second`
-	// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
-	// and never more than 32 of its replays unfinished (queued, running or retrying) at
-	// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+	// of them each second (1-100, default 10; at most 8 are started in one second), each
+	// as with `POST /actions/{id}/replay`, and never more than 32 of its replays
+	// unfinished (queued, running or retrying) at once, so it goes at the receiver's pace;
+	// 4 while other tenants have live work (an action of theirs started within 10 s and not
+	// finished), to which it yields. Replays run last on the shared engine. One Temporal workflow runs it, so it
 	// survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
 	// replay at a time: while another runs or waits, the new one is created `queued` and
 	// starts after them, oldest first. At most 10 may wait; one more is refused with 409
@@ -11575,9 +11587,11 @@ func (r ReadyzResponse) ContentType() string {
 // Replays the tenant's finished actions that the filter matches, created in
 // [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
 // never an action created after the replay was asked for), oldest first, `rate_per_second`
-// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
-// and never more than 32 of its replays unfinished (queued, running or retrying) at
-// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+// of them each second (1-100, default 10; at most 8 are started in one second), each
+// as with `POST /actions/{id}/replay`, and never more than 32 of its replays
+// unfinished (queued, running or retrying) at once, so it goes at the receiver's pace;
+// 4 while other tenants have live work (an action of theirs started within 10 s and not
+// finished), to which it yields. Replays run last on the shared engine. One Temporal workflow runs it, so it
 // survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
 // replay at a time: while another runs or waits, the new one is created `queued` and
 // starts after them, oldest first. At most 10 may wait; one more is refused with 409
@@ -11601,9 +11615,11 @@ func (c *ClientWithResponses) CreateActionReplayWithBodyWithResponse(ctx context
 // Replays the tenant's finished actions that the filter matches, created in
 // [`since`, `until`) (a window of at most 30 days, at most 100,000 actions, and
 // never an action created after the replay was asked for), oldest first, `rate_per_second`
-// of them each second (1-100, default 10), each as with `POST /actions/{id}/replay`,
-// and never more than 32 of its replays unfinished (queued, running or retrying) at
-// once, so it goes at the receiver's pace. One Temporal workflow runs it, so it
+// of them each second (1-100, default 10; at most 8 are started in one second), each
+// as with `POST /actions/{id}/replay`, and never more than 32 of its replays
+// unfinished (queued, running or retrying) at once, so it goes at the receiver's pace;
+// 4 while other tenants have live work (an action of theirs started within 10 s and not
+// finished), to which it yields. Replays run last on the shared engine. One Temporal workflow runs it, so it
 // survives restarts; progress is at `GET /action-replays/{id}`. A tenant runs one bulk
 // replay at a time: while another runs or waits, the new one is created `queued` and
 // starts after them, oldest first. At most 10 may wait; one more is refused with 409

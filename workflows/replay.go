@@ -34,7 +34,10 @@ type ReplayBatchInput = actions.ReplayBatchInput
 func ActionReplayBatch(ctx workflow.Context, in ReplayBatchInput) error {
 	var a *activities.Activities
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
+		// A step takes well under a second; a step whose worker died is taken up again
+		// after this, not after a minute (a step is idempotent, and what it stored but did
+		// not start, the relay starts).
+		StartToCloseTimeout: 20 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
 	for range replayStepsPerRun {

@@ -37,6 +37,14 @@ const (
 	// retrying): a step creates new ones only while fewer are unfinished, so a replay
 	// goes at its receiver's pace instead of piling up waiting workflows.
 	ReplayWindow = 32
+	// ReplayWindowShared is the window while another tenant has live work (a client's or
+	// an automation's action started within ReplayYieldLookback): the replay yields the
+	// engine to them, and still goes on.
+	ReplayWindowShared  = 4
+	ReplayYieldLookback = 10 * time.Second
+	// ReplayStepMax bounds the replays one step (one second) starts, so a replay reaches
+	// its window over a few seconds rather than in one burst of workflow starts.
+	ReplayStepMax = 8
 )
 
 // ReplayBatchActive says whether a bulk replay with status s has not ended yet (queued

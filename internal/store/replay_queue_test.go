@@ -190,12 +190,16 @@ func TestReplayQueueIsBounded(t *testing.T) {
 }
 
 // TestReplayWindow: a running batch never has more than domain.ReplayWindow unfinished
-// replays, whatever its rate: it creates more only as earlier ones finish, and replays
-// each original exactly once in the end.
+// replays, whatever its rate, and starts at most domain.ReplayStepMax a step: it creates
+// more only as earlier ones finish, and replays each original exactly once in the end.
+// While another tenant has live work, its window is domain.ReplayWindowShared.
 func TestReplayWindow(t *testing.T) {
+	if domain.ReplayWindow != 32 || domain.ReplayWindowShared != 4 || domain.ReplayStepMax != 8 {
+		t.Fatal("the steps below are worked out for a window of 32, a shared one of 4 and 8 a step")
+	}
 	f := newReplayFixture(t)
-	a := newTenant(t, f.s)
-	originals := f.originals(a, domain.ReplayWindow+18)
+	a, other := newTenant(t, f.s), newTenant(t, f.s)
+	originals := f.originals(a, 50)
 	batch := f.mustCreate(a, domain.ReplayBatchRunning)
 
 	var made []string
@@ -207,17 +211,40 @@ func TestReplayWindow(t *testing.T) {
 		}
 		made = made[n:]
 	}
+	live := func() { // another tenant's client starts an action, still queued
+		f.originals(other, 1)
+		if _, err := f.s.DB().NewRaw("UPDATE actions SET status = 'queued', completed_at = NULL, created_at = now() WHERE tenant_id = ?", other).Exec(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quiet := func() {
+		if _, err := f.s.DB().NewRaw("UPDATE actions SET status = 'succeeded' WHERE tenant_id = ?", other).Exec(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		name     string
+		before   func()
 		finish   int // of the unfinished replays, before the step
 		wantMade int
 		wantDone bool
 	}{
-		{"fills the window", 0, domain.ReplayWindow, false},
-		{"full: waits", 0, 0, false},
-		{"5 finished: 5 more", 5, 5, false},
-		{"all finished: the rest", domain.ReplayWindow, 13, true},
+		{"a step starts at most ReplayStepMax", nil, 0, 8, false},
+		{"and the next as many", nil, 0, 8, false},
+		{"another tenant's live work: the shared window is full", live, 0, 0, false},
+		{"it still is with 12 finished", nil, 12, 0, false},
+		{"with 13 finished: one more, to the shared window", nil, 1, 1, false},
+		{"quiet again: a step's worth", quiet, 0, 8, false},
+		{"and another", nil, 0, 8, false},
+		{"and another", nil, 0, 8, false},
+		{"up to the window, no further", nil, 0, 4, false},
+		{"full: waits", nil, 0, 0, false},
+		{"5 finished: the last 5", nil, 5, 5, false},
+		{"all finished: done", nil, 32, 0, true},
 	} {
+		if tc.before != nil {
+			tc.before()
+		}
 		finish(tc.finish)
 		st := f.step(batch.ID, 100)
 		for _, a := range st.Created {

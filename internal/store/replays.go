@@ -170,8 +170,9 @@ var unfinishedStatuses = []string{domain.ActionQueued, domain.ActionRunning, dom
 // transaction with its progress: replay builds each replay from its original (false: the
 // payload is no longer allowed; it is skipped). A queued batch first becomes running if
 // it may (see promoteReplayBatch); otherwise it waits and nothing is replayed. A running
-// batch replays at most as many as it has room for under domain.ReplayWindow, so a slow
-// receiver slows it down. Replays get IDs derived from the batch and the original, so a
+// batch replays at most as many as it has room for under domain.ReplayWindow (or
+// domain.ReplayWindowShared while other tenants have live work: it yields to them), so a
+// slow receiver slows it down. Replays get IDs derived from the batch and the original, so a
 // step that runs twice replays nothing twice. When no original is left the batch is marked
 // succeeded; a batch no longer queued or running (canceled) stores nothing and is done.
 func (s *Conn) ReplayNext(ctx context.Context, batchID string, n int, replay func(orig *domain.Action) (*domain.Action, bool)) (ReplayStep, error) {
@@ -201,7 +202,13 @@ func (s *Conn) ReplayNext(ctx context.Context, batchID string, n int, replay fun
 		if err != nil {
 			return err
 		}
-		if n = min(n, domain.ReplayWindow-unfinished); n <= 0 {
+		window := domain.ReplayWindow
+		if busy, err := tx.othersBusy(ctx, b.TenantID); err != nil {
+			return err
+		} else if busy {
+			window = domain.ReplayWindowShared
+		}
+		if n = min(n, window-unfinished, domain.ReplayStepMax); n <= 0 {
 			return nil
 		}
 		var rows []actionRow
@@ -278,6 +285,17 @@ func (tx *Conn) unfinishedReplays(ctx context.Context, batchID string) (int, err
 			Where("replay_batch_id = ? AND status IN (?)", batchID, bun.In(unfinishedStatuses)).Limit(domain.ReplayWindow)).
 		Scan(ctx, &n)
 	return n, err
+}
+
+// othersBusy reports whether a tenant other than tenantID started live work (an action of
+// a client's or an automation's, still queued or running) within
+// domain.ReplayYieldLookback: then a bulk replay yields (domain.ReplayWindowShared). One
+// probe of the small index actions_live.
+func (tx *Conn) othersBusy(ctx context.Context, tenantID string) (bool, error) {
+	return tx.db.NewSelect().Table("actions").
+		Where("status IN (?, ?) AND origin <> ? AND created_at > ? AND tenant_id <> ?",
+			domain.ActionQueued, domain.ActionRunning, domain.OriginBulkReplay, now().Add(-domain.ReplayYieldLookback), tenantID).
+		Exists(ctx)
 }
 
 // createReplay stores a replay of batchID unless one with its ID exists (a step run again).
