@@ -44,6 +44,18 @@ func benchFairness(t *testing.T) {
 		fmt.Printf("| %s | (A: timers on Temporal when B armed, when B's were due; actions replayed by the end) | | %d, %d; %d | |\n", srv.name, res.aArmed, res.aArmedAtDue, res.aReplayed)
 	}
 
+	// The issue's own measurement: three bulk replays of 100,000 at once against the slow
+	// receiver, B's single actions waited on.
+	issue := noisyNeighbour{replayed: 100_000, replays: 3, bActions: 20, bRules: 5}
+	var res noisyResult
+	t.Run("issue 18's measurement", func(t *testing.T) { res = issue.run(t, fair) })
+	fmt.Printf("\nIssue 18's own measurement: tenant A asks for 3 bulk replays of %d actions at once (1 runs, 2 wait queued) against a receiver answering in 1 s; tenant B's single POST /actions with Prefer: wait\n\n", issue.replayed)
+	fmt.Println("| B's actions | p50 | p95 | max |")
+	fmt.Println("|---|---|---|---|")
+	fmt.Printf("| alone | %s | %s | %s |\n| with A | %s | %s | %s |\n", ms(pct(res.actionsAlone, 50)), ms(pct(res.actionsAlone, 95)), ms(pct(res.actionsAlone, 100)),
+		ms(pct(res.actionsLoaded, 50)), ms(pct(res.actionsLoaded, 95)), ms(pct(res.actionsLoaded, 100)))
+	fmt.Printf("\n(the issue, before: p50 0.25 s alone, 30.6 s with A, max 60 s)\n")
+
 	// What fairness costs one tenant: the actions table's Threada path, on and off.
 	const n, concurrency = 250, 16
 	var on, off []float64
