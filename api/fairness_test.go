@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -109,4 +110,27 @@ func (e *testEnv) listActions(f actionFixture, ticketID string) []actionJSON {
 	var out listJSON[actionJSON]
 	e.do(req{method: "GET", path: "/api/v1/public/tickets/" + ticketID + "/actions?limit=100", key: f.key}).decode(e.t, &out)
 	return out.Items
+}
+
+// TestDelayAutomationCapOverTheAPI: the 51st automation with a delay is a 409 in the public
+// error format and changes nothing; another tenant is not affected.
+func TestDelayAutomationCapOverTheAPI(t *testing.T) {
+	e := newTestEnv(t)
+	f, other := e.actionFixture("https://hooks.example.com"), e.actionFixture("https://hooks.example.com")
+	delayed := func(name string) map[string]any {
+		return map[string]any{"name": name, "events": []string{"ticket.updated"}, "delay": "1h", "condition": "true",
+			"actions": []any{map[string]any{"type": "add_note", "content": "later"}}}
+	}
+	for i := range domain.MaxDelayAutomationsByTenant {
+		e.newAutomation(f, delayed(fmt.Sprint("rule ", i)))
+	}
+	key := e.adminKey(f)
+	wantError(t, e.do(req{method: "POST", path: "/api/v1/admin/automations", key: key, body: delayed("one more")}), http.StatusConflict, "conflict_error", "")
+	plain := e.newAutomation(f, map[string]any{"name": "plain", "events": []string{"ticket.updated"}, "condition": "true",
+		"actions": []any{map[string]any{"type": "add_note", "content": "now"}}})
+	wantError(t, e.do(req{method: "PATCH", path: "/api/v1/admin/automations/" + plain, key: key, body: map[string]any{"delay": "1h"}}), http.StatusConflict, "conflict_error", "")
+	if n := e.countRows("automations", f.tenant); n != domain.MaxDelayAutomationsByTenant+1 {
+		t.Errorf("%d automations stored, want %d", n, domain.MaxDelayAutomationsByTenant+1)
+	}
+	e.newAutomation(other, delayed("theirs"))
 }

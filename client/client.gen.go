@@ -892,7 +892,7 @@ type AutomationCreate struct {
 	// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t).
 	Condition string `json:"condition"`
 
-	// Delay Makes the automation a time-based rule: a Go duration from 1m to 2160h (90 days), whole seconds. Each of its events arms a durable timer for the ticket, due this long after the event; when it fires (within seconds of that time), the condition is evaluated against the ticket as it is then, with the arming event as `event`, `previous`, `changes` and `message`, and the actions run if it holds. null removes the delay (and disarms the timers).
+	// Delay Makes the automation a time-based rule: a Go duration from 1m to 2160h (90 days), whole seconds. Each of its events arms a durable timer for the ticket, due this long after the event; when it fires (within seconds of that time), the condition is evaluated against the ticket as it is then, with the arming event as `event`, `previous`, `changes` and `message`, and the actions run if it holds. null removes the delay (and disarms the timers). A tenant has at most 50 automations with a delay: giving a 51st one is a 409 `conflict_error`. One event arms at most 50 timers and a tenant has at most 100,000 armed; an arm past either is not made, and the automation's run for that event says why in `error`.
 	//
 	// Example: 48h
 	Delay    *string     `json:"delay,omitempty"`
@@ -921,7 +921,7 @@ type AutomationUpdate struct {
 	Actions   *[]AutomationAction `json:"actions,omitempty"`
 	Condition *string             `json:"condition,omitempty"`
 
-	// Delay Makes the automation a time-based rule: a Go duration from 1m to 2160h (90 days), whole seconds. Each of its events arms a durable timer for the ticket, due this long after the event; when it fires (within seconds of that time), the condition is evaluated against the ticket as it is then, with the arming event as `event`, `previous`, `changes` and `message`, and the actions run if it holds. null removes the delay (and disarms the timers).
+	// Delay Makes the automation a time-based rule: a Go duration from 1m to 2160h (90 days), whole seconds. Each of its events arms a durable timer for the ticket, due this long after the event; when it fires (within seconds of that time), the condition is evaluated against the ticket as it is then, with the arming event as `event`, `previous`, `changes` and `message`, and the actions run if it holds. null removes the delay (and disarms the timers). A tenant has at most 50 automations with a delay: giving a 51st one is a 409 `conflict_error`. One event arms at most 50 timers and a tenant has at most 100,000 armed; an arm past either is not made, and the automation's run for that event says why in `error`.
 	//
 	// Example: 48h
 	Delay    *string      `json:"delay,omitempty"`
@@ -2207,7 +2207,9 @@ type ClientInterface interface {
 	// The condition and every template are compiled when saved: an invalid or non-boolean
 	// condition is a 400 whose message gives the line and column, and so is one that is
 	// always false (`false`, `1 == 2`); use `enabled: false` instead. Without `position` the
-	// automation goes last; `enabled` defaults to true. Requires `admin.automations`.
+	// automation goes last; `enabled` defaults to true. A tenant has at most 1,000
+	// automations, at most 50 of them with a `delay`: one more is a 409 `conflict_error`.
+	// Requires `admin.automations`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2219,7 +2221,9 @@ type ClientInterface interface {
 	// The condition and every template are compiled when saved: an invalid or non-boolean
 	// condition is a 400 whose message gives the line and column, and so is one that is
 	// always false (`false`, `1 == 2`); use `enabled: false` instead. Without `position` the
-	// automation goes last; `enabled` defaults to true. Requires `admin.automations`.
+	// automation goes last; `enabled` defaults to true. A tenant has at most 1,000
+	// automations, at most 50 of them with a `delay`: one more is a 409 `conflict_error`.
+	// Requires `admin.automations`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2322,7 +2326,7 @@ type ClientInterface interface {
 
 	// UpdateAutomationWithBody Update an automation
 	//
-	// Fields present replace the automation's; the result is checked again and `version` goes up.
+	// Fields present replace the automation's; the result is checked again and `version` goes up. Giving an automation a `delay` when the tenant has 50 with one already is a 409 `conflict_error`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2331,7 +2335,7 @@ type ClientInterface interface {
 
 	// UpdateAutomation Update an automation
 	//
-	// Fields present replace the automation's; the result is checked again and `version` goes up.
+	// Fields present replace the automation's; the result is checked again and `version` goes up. Giving an automation a `delay` when the tenant has 50 with one already is a 409 `conflict_error`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2997,7 +3001,9 @@ func (c *Client) ListAutomations(ctx context.Context, params *ListAutomationsPar
 // The condition and every template are compiled when saved: an invalid or non-boolean
 // condition is a 400 whose message gives the line and column, and so is one that is
 // always false (`false`, `1 == 2`); use `enabled: false` instead. Without `position` the
-// automation goes last; `enabled` defaults to true. Requires `admin.automations`.
+// automation goes last; `enabled` defaults to true. A tenant has at most 1,000
+// automations, at most 50 of them with a `delay`: one more is a 409 `conflict_error`.
+// Requires `admin.automations`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3019,7 +3025,9 @@ func (c *Client) CreateAutomationWithBody(ctx context.Context, params *CreateAut
 // The condition and every template are compiled when saved: an invalid or non-boolean
 // condition is a 400 whose message gives the line and column, and so is one that is
 // always false (`false`, `1 == 2`); use `enabled: false` instead. Without `position` the
-// automation goes last; `enabled` defaults to true. Requires `admin.automations`.
+// automation goes last; `enabled` defaults to true. A tenant has at most 1,000
+// automations, at most 50 of them with a `delay`: one more is a 409 `conflict_error`.
+// Requires `admin.automations`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3212,7 +3220,7 @@ func (c *Client) GetAutomation(ctx context.Context, automationId AutomationID, r
 
 // UpdateAutomationWithBody Update an automation
 //
-// Fields present replace the automation's; the result is checked again and `version` goes up.
+// Fields present replace the automation's; the result is checked again and `version` goes up. Giving an automation a `delay` when the tenant has 50 with one already is a 409 `conflict_error`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3231,7 +3239,7 @@ func (c *Client) UpdateAutomationWithBody(ctx context.Context, automationId Auto
 
 // UpdateAutomation Update an automation
 //
-// Fields present replace the automation's; the result is checked again and `version` goes up.
+// Fields present replace the automation's; the result is checked again and `version` goes up. Giving an automation a `delay` when the tenant has 50 with one already is a 409 `conflict_error`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6721,7 +6729,9 @@ type ClientWithResponsesInterface interface {
 	// The condition and every template are compiled when saved: an invalid or non-boolean
 	// condition is a 400 whose message gives the line and column, and so is one that is
 	// always false (`false`, `1 == 2`); use `enabled: false` instead. Without `position` the
-	// automation goes last; `enabled` defaults to true. Requires `admin.automations`.
+	// automation goes last; `enabled` defaults to true. A tenant has at most 1,000
+	// automations, at most 50 of them with a `delay`: one more is a 409 `conflict_error`.
+	// Requires `admin.automations`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6733,7 +6743,9 @@ type ClientWithResponsesInterface interface {
 	// The condition and every template are compiled when saved: an invalid or non-boolean
 	// condition is a 400 whose message gives the line and column, and so is one that is
 	// always false (`false`, `1 == 2`); use `enabled: false` instead. Without `position` the
-	// automation goes last; `enabled` defaults to true. Requires `admin.automations`.
+	// automation goes last; `enabled` defaults to true. A tenant has at most 1,000
+	// automations, at most 50 of them with a `delay`: one more is a 409 `conflict_error`.
+	// Requires `admin.automations`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6840,7 +6852,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateAutomationWithBodyWithResponse Update an automation
 	//
-	// Fields present replace the automation's; the result is checked again and `version` goes up.
+	// Fields present replace the automation's; the result is checked again and `version` goes up. Giving an automation a `delay` when the tenant has 50 with one already is a 409 `conflict_error`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6849,7 +6861,7 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateAutomationWithResponse Update an automation
 	//
-	// Fields present replace the automation's; the result is checked again and `version` goes up.
+	// Fields present replace the automation's; the result is checked again and `version` goes up. Giving an automation a `delay` when the tenant has 50 with one already is a 409 `conflict_error`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11837,7 +11849,9 @@ func (c *ClientWithResponses) ListAutomationsWithResponse(ctx context.Context, p
 // The condition and every template are compiled when saved: an invalid or non-boolean
 // condition is a 400 whose message gives the line and column, and so is one that is
 // always false (`false`, `1 == 2`); use `enabled: false` instead. Without `position` the
-// automation goes last; `enabled` defaults to true. Requires `admin.automations`.
+// automation goes last; `enabled` defaults to true. A tenant has at most 1,000
+// automations, at most 50 of them with a `delay`: one more is a 409 `conflict_error`.
+// Requires `admin.automations`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11855,7 +11869,9 @@ func (c *ClientWithResponses) CreateAutomationWithBodyWithResponse(ctx context.C
 // The condition and every template are compiled when saved: an invalid or non-boolean
 // condition is a 400 whose message gives the line and column, and so is one that is
 // always false (`false`, `1 == 2`); use `enabled: false` instead. Without `position` the
-// automation goes last; `enabled` defaults to true. Requires `admin.automations`.
+// automation goes last; `enabled` defaults to true. A tenant has at most 1,000
+// automations, at most 50 of them with a `delay`: one more is a 409 `conflict_error`.
+// Requires `admin.automations`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12016,7 +12032,7 @@ func (c *ClientWithResponses) GetAutomationWithResponse(ctx context.Context, aut
 
 // UpdateAutomationWithBodyWithResponse Update an automation
 //
-// Fields present replace the automation's; the result is checked again and `version` goes up.
+// Fields present replace the automation's; the result is checked again and `version` goes up. Giving an automation a `delay` when the tenant has 50 with one already is a 409 `conflict_error`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12031,7 +12047,7 @@ func (c *ClientWithResponses) UpdateAutomationWithBodyWithResponse(ctx context.C
 
 // UpdateAutomationWithResponse Update an automation
 //
-// Fields present replace the automation's; the result is checked again and `version` goes up.
+// Fields present replace the automation's; the result is checked again and `version` goes up. Giving an automation a `delay` when the tenant has 50 with one already is a 409 `conflict_error`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
