@@ -118,7 +118,7 @@ func checkTiming(in domain.AutomationInput, current *domain.Automation) error {
 // custom_http actions against the tenant's settings with a sample ticket, so that a rule
 // that can never run is refused when it is saved.
 func (s *server) checkAutomation(c *fiber.Ctx, db *store.Conn, a *domain.Automation) error {
-	compiled, err := rules.Compile(a)
+	compiled, err := rules.Compile(a.Rule())
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (s *server) checkAutomation(c *fiber.Ctx, db *store.Conn, a *domain.Automat
 		ID: "tkt_sample", TenantID: a.TenantID, Subject: "sample", Status: domain.StatusOpen,
 		Priority: domain.PriorityNormal, Channel: domain.ChannelAPI, Tags: []string{},
 	}, Changes: map[string]domain.FieldChange{}})
-	for i, r := range compiled.Render(sample) {
+	for i, r := range compiled.Sample(sample) {
 		if r.Spec.Type != domain.AutomationCustomHTTP || r.Err != nil {
 			continue // a runtime error depends on the event; the run will record it
 		}

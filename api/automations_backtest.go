@@ -75,7 +75,7 @@ func (s *server) backtestAutomation(c *fiber.Ctx) error {
 	if err := s.checkAutomation(c, db, draft); err != nil {
 		return err
 	}
-	compiled, err := rules.Compile(draft)
+	compiled, err := rules.Compile(draft.Rule())
 	if err != nil {
 		return err
 	}
@@ -100,19 +100,22 @@ func (s *server) backtestAutomation(c *fiber.Ctx) error {
 				return c.JSON(out)
 			}
 			out.Evaluated++
-			env := rules.NewEnv(ev)
-			matched, err := compiled.MatchOn(&machine, env)
+			detail := rules.MatchOnly
+			if len(out.Samples) < backtestSamples {
+				detail = rules.ExplainedIfMatched
+			}
+			eval := compiled.Evaluate(&machine, rules.NewEnv(ev), detail)
 			switch {
-			case err != nil:
+			case eval.Err != nil:
 				out.Errors++
-			case matched:
+			case eval.Matched:
 				out.Matched++
 				if len(out.Samples) < backtestSamples {
 					sample := backtestSample{EventID: ev.ID, EventType: ev.Type, TicketID: ev.TicketID, OccurredAt: timestamp(ev.OccurredAt), Actions: []dryRunAction{}}
-					for _, r := range compiled.Render(env) {
+					for _, r := range eval.Actions {
 						sample.Actions = append(sample.Actions, renderDryRun(r, tenant, ev.Ticket))
 					}
-					sample.Explanation = explanationViewOf(compiled.Explain(&machine, env))
+					sample.Explanation = explanationViewOf(eval.Explanation)
 					out.Samples = append(out.Samples, sample)
 				}
 			}

@@ -101,7 +101,7 @@ func (s *server) testAutomation(c *fiber.Ctx, db *store.Conn) error {
 			}
 			draft.Actions = *in.Actions
 		}
-		if compiled, err = rules.Compile(draft); err != nil {
+		if compiled, err = rules.Compile(draft.Rule()); err != nil {
 			return err
 		}
 	} else {
@@ -115,28 +115,26 @@ func (s *server) testAutomation(c *fiber.Ctx, db *store.Conn) error {
 		if err != nil {
 			return err
 		}
-		if compiled, err = rules.Compile(a); err != nil {
+		if compiled, err = rules.Compile(a.Rule()); err != nil {
 			return err
 		}
 	}
-	env := rules.NewEnv(ev)
-	var machine vm.VM
-	out := dryRunResponse{Actions: []dryRunAction{}}
-	out.Matched, err = compiled.MatchOn(&machine, env)
-	if err != nil {
-		msg := err.Error()
+	eval := compiled.Evaluate(new(vm.VM), rules.NewEnv(ev), rules.Explained)
+	out := dryRunResponse{Matched: eval.Matched, Actions: []dryRunAction{}}
+	if eval.Err != nil {
+		msg := eval.Err.Error()
 		out.Error = &msg
 	}
-	if err == nil && out.Matched {
+	if eval.Matched {
 		tenant, err := db.GetTenant(ctx, key.TenantID)
 		if err != nil {
 			return err
 		}
-		for _, r := range compiled.Render(env) {
+		for _, r := range eval.Actions {
 			out.Actions = append(out.Actions, renderDryRun(r, tenant, ev.Ticket))
 		}
 	}
-	out.Explanation = explanationViewOf(compiled.Explain(&machine, env))
+	out.Explanation = explanationViewOf(eval.Explanation)
 	return c.JSON(out)
 }
 

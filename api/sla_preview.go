@@ -58,7 +58,7 @@ func (s *server) previewSLAPolicy(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	compiled, err := rules.Compile(&domain.Automation{ID: "slp_preview", Version: 1, Condition: *in.Condition})
+	compiled, err := rules.Compile(domain.Rule{Condition: *in.Condition})
 	if err != nil {
 		return err
 	}
@@ -84,11 +84,11 @@ func (s *server) previewSLAPolicy(c *fiber.Ctx) error {
 			}
 			t := &tickets[i]
 			out.Evaluated++
-			matched, err := compiled.MatchOn(&machine, rules.NewEnv(previewEvent(t)))
+			eval := compiled.Evaluate(&machine, rules.NewEnv(previewEvent(t)), rules.MatchOnly)
 			switch {
-			case err != nil:
+			case eval.Err != nil:
 				out.Errors++
-			case matched:
+			case eval.Matched:
 				out.Matched++
 				if len(out.Samples) < previewSamples {
 					out.Samples = append(out.Samples, previewSampleOf(t, targets))

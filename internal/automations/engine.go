@@ -160,15 +160,13 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 			}
 			continue
 		}
-		compiled, err := e.cache.Get(a)
-		var rendered []rules.Rendered
+		compiled, err := e.cache.Get(a.Rule())
+		var eval rules.Evaluation
 		if err == nil {
-			run.Matched, err = compiled.MatchOn(&machine, env)
+			eval = compiled.Evaluate(&machine, env, rules.Explained)
+			err = eval.Error()
 		}
-		if err == nil && run.Matched {
-			rendered = compiled.Render(env)
-			err = budgetErr(rendered)
-		}
+		run.Matched, run.Explanation = eval.Matched, eval.Explanation
 		switch {
 		case errors.Is(err, rules.ErrBudget):
 			overBudget = append(overBudget, a.ID)
@@ -179,9 +177,6 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 			// (stopped by the others' use, or by a slow machine: no verdict on this one)
 			withinBudget = append(withinBudget, a.ID)
 			a.BudgetFailures = 0
-		}
-		if compiled != nil && !errors.Is(err, rules.ErrEventBudget) {
-			run.Explanation = compiled.Explain(&machine, env)
 		}
 		e.count(run.Matched, err)
 		if err != nil {
@@ -195,7 +190,7 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 					return nil, err
 				}
 			}
-			if run.Actions, err = e.apply(ctx, tx, ev, a, tenant, rendered); err != nil {
+			if run.Actions, err = e.apply(ctx, tx, ev, a, tenant, eval.Actions); err != nil {
 				return nil, err
 			}
 		}
@@ -279,17 +274,6 @@ func (e *Engine) count(matched bool, err error) {
 // MaxBudgetFailures is how many evaluations in a row may exceed the rule budget before the
 // automation is disabled.
 const MaxBudgetFailures = 5
-
-// budgetErr returns the budget error (the rule's or the event's) that stopped rendering a
-// rule's actions, if one did: then none of them is carried out.
-func budgetErr(rendered []rules.Rendered) error {
-	for _, r := range rendered {
-		if errors.Is(r.Err, rules.ErrBudget) || errors.Is(r.Err, rules.ErrTooSlow) || errors.Is(r.Err, rules.ErrEventBudget) {
-			return r.Err
-		}
-	}
-	return nil
-}
 
 // skipReason applies loop protection.
 func (e *Engine) skipReason(ev *domain.TicketEvent, automationID string) string {

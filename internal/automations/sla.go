@@ -39,11 +39,11 @@ func (e *Engine) updateSLA(ctx context.Context, tx *store.Conn, ev *domain.Ticke
 	var policy *domain.SLAPolicy
 	for i := range policies {
 		p := &policies[i]
-		compiled, err := e.cache.Get(&domain.Automation{ID: p.ID, Version: p.Version, Condition: p.Condition})
+		compiled, err := e.cache.Get(p.Rule())
 		if err != nil {
 			continue // it compiled when saved; a rule budget change could refuse it now
 		}
-		if ok, err := compiled.MatchOn(machine, env); err == nil && ok {
+		if eval := compiled.Evaluate(machine, env, rules.MatchOnly); eval.Err == nil && eval.Matched {
 			policy = p
 			break
 		}

@@ -41,12 +41,12 @@ func TestBudgetStopsCostlyRules(t *testing.T) {
 	for _, tc := range costly {
 		t.Run(tc.name, func(t *testing.T) {
 			env := NewEnv(hostile())
-			c, err := Compile(&domain.Automation{Condition: tc.src})
+			c, err := Compile(domain.Rule{Condition: tc.src})
 			if err != nil {
 				t.Fatalf("does not compile: %v", err)
 			}
 			start := time.Now()
-			_, err = c.Match(env)
+			_, err = matches(c, env)
 			// Under the race detector the clock may stop it first; make bench, without it,
 			// checks that the step and byte counts alone do.
 			if !errors.Is(err, ErrBudget) && !errors.Is(err, ErrTooSlow) {
@@ -65,7 +65,7 @@ func TestBudgetStopsCostlyRules(t *testing.T) {
 
 // TestBudgetInTemplates: templates share their rule's budget; past it the rule stops.
 func TestBudgetInTemplates(t *testing.T) {
-	c, err := Compile(&domain.Automation{Condition: "true", Actions: []domain.AutomationAction{
+	c, err := Compile(domain.Rule{Condition: "true", Actions: []domain.AutomationAction{
 		{Type: domain.AutomationAddNote, Content: `{{ len(join(map(1..2000, {message.content}), "")) }}`},
 		{Type: domain.AutomationAddNote, Content: `ok {{ message.role }}`},
 	}})
@@ -73,10 +73,10 @@ func TestBudgetInTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := NewEnv(hostile())
-	if _, err := c.Match(env); err != nil {
+	if _, err := matches(c, env); err != nil {
 		t.Fatal(err)
 	}
-	out := c.Render(env)
+	out := c.renderActions(env)
 	if !errors.Is(out[0].Err, ErrBudget) {
 		t.Fatalf("first action: got %v, want ErrBudget", out[0].Err)
 	}
@@ -89,7 +89,7 @@ func TestBudgetInTemplates(t *testing.T) {
 // TestBudgetResetsPerRule: the budget is per evaluation, so many cheap rules on one
 // environment never add up to a failure.
 func TestBudgetResetsPerRule(t *testing.T) {
-	c, err := Compile(&domain.Automation{Condition: `any(split(message.content, " "), {# == "zz"}) || true`})
+	c, err := Compile(domain.Rule{Condition: `any(split(message.content, " "), {# == "zz"}) || true`})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestBudgetResetsPerRule(t *testing.T) {
 	ev.Message.Content = strings.Repeat("word ", 2000)
 	env := NewEnv(ev)
 	for i := 0; i < 50; i++ {
-		if ok, err := c.Match(env); err != nil || !ok {
+		if ok, err := matches(c, env); err != nil || !ok {
 			t.Fatalf("evaluation %d: %v %v", i, ok, err)
 		}
 	}
@@ -136,7 +136,7 @@ func TestBudgetRefusedAtSave(t *testing.T) {
 		`len(sortBy(ticket.tags, #)) > 0`,
 		`len(concat(ticket.tags, ticket.tags)) > 0`,
 	} {
-		_, err := Compile(&domain.Automation{Condition: cond})
+		_, err := Compile(domain.Rule{Condition: cond})
 		var de *domain.Error
 		if !errors.As(err, &de) || de.Code != domain.EINVALID {
 			t.Errorf("%s: got %v, want a validation error", cond, err)
@@ -149,7 +149,7 @@ func TestBudgetRefusedAtSave(t *testing.T) {
 func BenchmarkCostliestCondition(b *testing.B) {
 	for _, tc := range costly {
 		b.Run(strings.ReplaceAll(tc.name, " ", "_"), func(b *testing.B) {
-			c, err := Compile(&domain.Automation{Condition: tc.src})
+			c, err := Compile(domain.Rule{Condition: tc.src})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -157,7 +157,7 @@ func BenchmarkCostliestCondition(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				*env.budget = budget{} // a new event each time
-				if _, err := c.Match(env); !errors.Is(err, ErrBudget) {
+				if _, err := matches(c, env); !errors.Is(err, ErrBudget) {
 					b.Fatal(err)
 				}
 			}
@@ -169,14 +169,14 @@ func BenchmarkCostliestCondition(b *testing.B) {
 // rules stop with ErrEventBudget (not their own fault), and the next event starts afresh.
 func TestEventBudget(t *testing.T) {
 	// 4,000 steps: well within one rule's budget.
-	c, err := Compile(&domain.Automation{Condition: `none(1..1000, {# < 0})`})
+	c, err := Compile(domain.Rule{Condition: `none(1..1000, {# < 0})`})
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := NewEnv(updated())
 	within := 0
 	for range 60 {
-		_, err := c.Match(env)
+		_, err := matches(c, env)
 		if err == nil {
 			within++
 			continue
@@ -190,7 +190,7 @@ func TestEventBudget(t *testing.T) {
 	if within == 0 || within > EventStepBudget/4_000 {
 		t.Errorf("%d rules ran within the event's budget", within)
 	}
-	if ok, err := c.Match(NewEnv(updated())); err != nil || !ok {
+	if ok, err := matches(c, NewEnv(updated())); err != nil || !ok {
 		t.Errorf("a new event: %v %v", ok, err)
 	}
 }

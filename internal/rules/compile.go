@@ -238,12 +238,11 @@ func jsonValue(v any) any {
 	return v
 }
 
-// Compiled is an automation with its condition and templates compiled.
+// Compiled is a rule with its condition and templates compiled.
 type Compiled struct {
-	Automation *domain.Automation
-	condition  *vm.Program
-	explain    *explainer
-	actions    []compiledAction
+	condition *vm.Program
+	explain   *explainer
+	actions   []compiledAction
 }
 
 type compiledAction struct {
@@ -254,15 +253,15 @@ type compiledAction struct {
 	content *Template
 }
 
-// Compile compiles an automation's condition and templates. Errors are EINVALID naming
-// the field: condition, actions[1].body_json, ...
-func Compile(a *domain.Automation) (*Compiled, error) {
-	cond, err := CompileCondition("condition", a.Condition)
+// Compile compiles a rule's condition and templates. Errors are EINVALID naming the field:
+// condition, actions[1].body_json, ...
+func Compile(r domain.Rule) (*Compiled, error) {
+	cond, err := CompileCondition("condition", r.Condition)
 	if err != nil {
 		return nil, err
 	}
-	c := &Compiled{Automation: a, condition: cond, explain: newExplainer(a.Condition)}
-	for i, spec := range a.Actions {
+	c := &Compiled{condition: cond, explain: newExplainer(r.Condition)}
+	for i, spec := range r.Actions {
 		param := fmt.Sprintf("actions[%d]", i)
 		ca := compiledAction{spec: spec}
 		switch spec.Type {
@@ -289,73 +288,7 @@ func Compile(a *domain.Automation) (*Compiled, error) {
 	return c, nil
 }
 
-// Match evaluates the condition.
-func (c *Compiled) Match(env *Env) (bool, error) {
-	var machine vm.VM
-	return c.MatchOn(&machine, env)
-}
-
-// MatchOn evaluates the condition on a reused VM, which saves its allocations when one
-// goroutine evaluates many automations. It starts the rule's evaluation budget, which the
-// templates rendered after it share.
-func (c *Compiled) MatchOn(machine *vm.VM, env *Env) (bool, error) {
-	if err := env.budget.eventLeft(); err != nil {
-		return false, fmt.Errorf("condition: %w", err)
-	}
-	env.budget.reset()
-	defer env.budget.stop()
-	machine.MemoryBudget = collectionBudget
-	v, err := machine.Run(c.condition, env)
-	if err != nil {
-		return false, budgetError("condition", err)
-	}
-	b, _ := v.(bool)
-	return b, nil
-}
-
-// Rendered is an action with its templates filled in.
-type Rendered struct {
-	Spec    domain.AutomationAction  // as configured
-	HTTP    domain.CustomHTTPPayload // custom_http: the payload to run
-	Content string                   // add_note: the note
-	Err     error                    // why it could not be rendered
-}
-
-// Render fills in every action's templates.
-func (c *Compiled) Render(env *Env) []Rendered {
-	env.budget.start()
-	defer env.budget.stop()
-	out := make([]Rendered, len(c.actions))
-	for i, ca := range c.actions {
-		r := Rendered{Spec: ca.spec}
-		switch ca.spec.Type {
-		case domain.AutomationCustomHTTP:
-			r.HTTP = ca.spec.Payload()
-			r.HTTP.URL, r.Err = renderInto(r.Err, ca.url, env)
-			r.HTTP.BodyJSON, r.Err = renderInto(r.Err, ca.body, env)
-			if len(ca.headers) > 0 {
-				r.HTTP.Headers = map[string]string{}
-				for name, t := range ca.headers {
-					r.HTTP.Headers[name], r.Err = renderInto(r.Err, t, env)
-				}
-			}
-		case domain.AutomationAddNote:
-			r.Content, r.Err = renderInto(r.Err, ca.content, env)
-		}
-		out[i] = r
-	}
-	return out
-}
-
-// renderInto renders t unless an earlier error stopped the action.
-func renderInto(prev error, t *Template, env *Env) (string, error) {
-	if prev != nil {
-		return "", prev
-	}
-	return t.Render(env)
-}
-
-// Cache keeps compiled automations by (id, version), so each is compiled once per process.
+// Cache keeps compiled rules by (id, version), so each is compiled once per process.
 type Cache struct {
 	m sync.Map
 }
@@ -365,13 +298,17 @@ type cacheKey struct {
 	version int
 }
 
-// Get returns the compiled automation, compiling it on first use.
-func (c *Cache) Get(a *domain.Automation) (*Compiled, error) {
-	key := cacheKey{a.ID, a.Version}
+// Get returns the compiled rule, compiling it on first use. A draft (no ID) is compiled
+// every time.
+func (c *Cache) Get(r domain.Rule) (*Compiled, error) {
+	if r.ID == "" {
+		return Compile(r)
+	}
+	key := cacheKey{r.ID, r.Version}
 	if v, ok := c.m.Load(key); ok {
 		return v.(*Compiled), nil
 	}
-	compiled, err := Compile(a)
+	compiled, err := Compile(r)
 	if err != nil {
 		return nil, err
 	}

@@ -183,10 +183,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Explain evaluates each clause of the condition and the fields it reads against env,
+// explainOn evaluates each clause of the condition and the fields it reads against env,
 // under the rule's budget (what is left of it after the evaluation): past it, the rest
 // says it was not evaluated.
-func (c *Compiled) Explain(machine *vm.VM, env *Env) *domain.Explanation {
+func (c *Compiled) explainOn(machine *vm.VM, env *Env) *domain.Explanation {
 	e := c.explain
 	if e == nil {
 		return nil

@@ -13,13 +13,13 @@ import (
 // shows the fields it read, so a run reads like `ticket.priority == "high" -> false
 // (ticket.priority = "urgent")`.
 func TestExplainSplitsTopLevelClauses(t *testing.T) {
-	c, err := Compile(&domain.Automation{ID: "aut_1", Version: 1,
+	c, err := Compile(domain.Rule{ID: "aut_1", Version: 1,
 		Condition: `ticket.priority == "high" && has_tag("vip") && changed("priority") && ticket.contact.email endsWith "@example.com"`})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var machine vm.VM
-	ex := c.Explain(&machine, NewEnv(updated()))
+	ex := c.explainOn(&machine, NewEnv(updated()))
 	want := strings.Join([]string{
 		`ticket.priority == "high" -> false (ticket.priority = "urgent")`,
 		`has_tag("vip") -> true (ticket.tags = ["returns","vip"])`,
@@ -35,13 +35,13 @@ func TestExplainSplitsTopLevelClauses(t *testing.T) {
 // and says so, rather than running on.
 func TestExplainStaysWithinTheBudget(t *testing.T) {
 	costly := `any(1..2000, {any(1..2000, {# == 0})}) || ticket.priority == "urgent"`
-	c, err := Compile(&domain.Automation{ID: "aut_1", Version: 1, Condition: costly})
+	c, err := Compile(domain.Rule{ID: "aut_1", Version: 1, Condition: costly})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var machine vm.VM
 	env := NewEnv(updated())
-	ex := c.Explain(&machine, env)
+	ex := c.explainOn(&machine, env)
 	if len(ex.Clauses) != 2 || !strings.Contains(ex.Clauses[0].Value, "budget") || !strings.Contains(ex.Clauses[1].Value, "budget") {
 		t.Errorf("explanation: %s", ex)
 	}

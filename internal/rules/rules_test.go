@@ -14,6 +14,12 @@ import (
 
 var at = time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC)
 
+// matches evaluates c's condition alone on a fresh VM.
+func matches(c *Compiled, env *Env) (bool, error) {
+	e := c.Evaluate(new(vm.VM), env, MatchOnly)
+	return e.Matched, e.Err
+}
+
 // updated is a ticket.updated event: priority normal -> urgent, tag vip added.
 func updated() *domain.TicketEvent {
 	before := domain.Ticket{ID: "tkt_1", TenantID: "ten_1", Subject: `Order "42" late`, Status: "open", Priority: "normal",
@@ -41,11 +47,11 @@ func created() *domain.TicketEvent {
 
 func match(t *testing.T, cond string, ev *domain.TicketEvent) bool {
 	t.Helper()
-	c, err := Compile(&domain.Automation{Condition: cond})
+	c, err := Compile(domain.Rule{Condition: cond})
 	if err != nil {
 		t.Fatalf("%s: %v", cond, err)
 	}
-	ok, err := c.Match(NewEnv(ev))
+	ok, err := matches(c, NewEnv(ev))
 	if err != nil {
 		t.Fatalf("%s: %v", cond, err)
 	}
@@ -154,11 +160,11 @@ func TestRenderAutomation(t *testing.T) {
 		{Type: "set_fields", Priority: &urgent, AddTags: []string{"escalated"}},
 		{Type: "add_note", Content: "Escalated by rule: {{ ticket.subject }}"},
 	}}
-	c, err := Compile(a)
+	c, err := Compile(a.Rule())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := c.Render(NewEnv(updated()))
+	r := c.renderActions(NewEnv(updated()))
 	if r[0].Err != nil || r[0].HTTP.URL != "/hooks/tkt_1" || r[0].HTTP.Headers["X-Ticket"] != "tkt_1" || r[0].HTTP.BodyJSON != `{"ticket": "tkt_1"}` {
 		t.Errorf("custom_http: %+v", r[0])
 	}
@@ -166,11 +172,11 @@ func TestRenderAutomation(t *testing.T) {
 		t.Errorf("note: %q", r[2].Content)
 	}
 	var cache Cache
-	c1, _ := cache.Get(a)
-	c2, _ := cache.Get(a)
+	c1, _ := cache.Get(a.Rule())
+	c2, _ := cache.Get(a.Rule())
 	b := *a
 	b.Version = 2
-	c3, _ := cache.Get(&b)
+	c3, _ := cache.Get(b.Rule())
 	if c1 != c2 || c1 == c3 {
 		t.Error("the cache does not key on (id, version)")
 	}
@@ -189,7 +195,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		compiled := make([]*Compiled, n)
 		for i := range compiled {
-			c, err := Compile(&domain.Automation{ID: fmt.Sprint(i), Condition: conds[i%len(conds)]})
+			c, err := Compile(domain.Rule{ID: fmt.Sprint(i), Condition: conds[i%len(conds)]})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -201,7 +207,7 @@ func BenchmarkEvaluate(b *testing.B) {
 			for b.Loop() {
 				env := NewEnv(ev)
 				for _, c := range compiled {
-					if _, err := c.MatchOn(&machine, env); err != nil {
+					if _, err := c.matchOn(&machine, env); err != nil {
 						b.Fatal(err)
 					}
 				}
