@@ -3,7 +3,6 @@ package main
 import (
 	"time"
 
-	"github.com/expr-lang/expr/vm"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
@@ -87,7 +86,7 @@ func (s *server) backtestAutomation(c *fiber.Ctx) error {
 	since := time.Now().Add(-time.Duration(days) * 24 * time.Hour).UTC()
 	out := backtestResponse{Since: timestamp(since), Samples: []backtestSample{}, Complete: true}
 	deadline := time.Now().Add(backtestTime)
-	var machine vm.VM
+	var machine rules.Machine
 	var after *store.EventCursor
 	for out.Evaluated < maxBacktestEvents {
 		events, err := db.RecentEvents(ctx, key.TenantID, draft.Events, since, after, min(backtestPage, maxBacktestEvents-out.Evaluated))

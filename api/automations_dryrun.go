@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 
-	"github.com/expr-lang/expr/vm"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/actions"
@@ -119,7 +118,7 @@ func (s *server) testAutomation(c *fiber.Ctx, db *store.Conn) error {
 			return err
 		}
 	}
-	eval := compiled.Evaluate(new(vm.VM), rules.NewEnv(ev), rules.Explained)
+	eval := compiled.Evaluate(new(rules.Machine), rules.NewEnv(ev), rules.Explained)
 	out := dryRunResponse{Matched: eval.Matched, Actions: []dryRunAction{}}
 	if eval.Err != nil {
 		msg := eval.Err.Error()

@@ -3,7 +3,6 @@ package main
 import (
 	"time"
 
-	"github.com/expr-lang/expr/vm"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
@@ -70,7 +69,7 @@ func (s *server) previewSLAPolicy(c *fiber.Ctx) error {
 	tenantID := keyOf(c).TenantID
 	out := slaPreviewResponse{Samples: []slaPreviewSample{}, Complete: true}
 	deadline := time.Now().Add(previewTime)
-	var machine vm.VM
+	var machine rules.Machine
 	var after *domain.TicketCursor
 	for out.Evaluated < maxPreviewTickets {
 		tickets, more, err := s.store.ListTickets(ctx, tenantID, domain.TicketFilter{}, after, min(previewPage, maxPreviewTickets-out.Evaluated))

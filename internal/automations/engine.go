@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/expr-lang/expr/vm"
 	"github.com/uptrace/bun/driver/pgdriver"
 
 	"github.com/threada/threada/internal/domain"
@@ -111,7 +110,7 @@ func (e *Engine) batchHandler() store.EventFunc {
 
 func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, enabled automationsFunc, slaPolicies policiesFunc) ([]domain.AutomationRun, error) {
 	env := rules.NewEnv(ev)
-	var machine vm.VM
+	var machine rules.Machine
 	if slaEvent(ev.Type) {
 		policies, err := slaPolicies(ctx, ev.TenantID)
 		if err != nil {

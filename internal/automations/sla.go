@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/expr-lang/expr/vm"
-
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/rules"
 	"github.com/threada/threada/internal/store"
@@ -26,7 +24,7 @@ func slaEvent(typ string) bool {
 // while the ticket is open, pauses while pending or on hold, and stops when solved or
 // closed. Times are business time in the policy's calendar. Each running clock that has
 // not breached keeps one timer armed for its next mark (warning, then breach).
-func (e *Engine) updateSLA(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, policies []domain.SLAPolicy, env *rules.Env, machine *vm.VM) error {
+func (e *Engine) updateSLA(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, policies []domain.SLAPolicy, env *rules.Env, machine *rules.Machine) error {
 	if len(policies) == 0 {
 		// No enabled policy, no clocks: disabling or deleting a policy removes its clocks
 		// (a trigger), so a tenant without SLAs pays no query per event.

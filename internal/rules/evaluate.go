@@ -48,12 +48,18 @@ func (e *Evaluation) Error() error {
 	return e.BudgetErr
 }
 
-// Evaluate evaluates the rule against env on machine (reused, it saves its allocations
-// when one goroutine evaluates many rules): the condition, then as detail asks the
+// Machine is what evaluations reuse: a goroutine that evaluates many rules keeps one,
+// which saves the allocations of expr's virtual machine. The zero value is ready to use.
+type Machine struct {
+	vm vm.VM
+}
+
+// Evaluate evaluates the rule against env on m: the condition, then as detail asks the
 // actions of a match and the explanation, in that order and under one budget, the rule's
 // share of env's event budget. The engine, the SLA policies, the dry run, the backtest and
 // the SLA preview all evaluate rules through it.
-func (c *Compiled) Evaluate(machine *vm.VM, env *Env, detail Detail) Evaluation {
+func (c *Compiled) Evaluate(m *Machine, env *Env, detail Detail) Evaluation {
+	machine := &m.vm
 	var out Evaluation
 	out.Matched, out.Err = c.matchOn(machine, env)
 	if detail == MatchOnly || detail == ExplainedIfMatched && !out.Matched {

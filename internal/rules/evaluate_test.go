@@ -5,8 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/expr-lang/expr/vm"
-
 	"github.com/threada/threada/internal/domain"
 )
 
@@ -60,7 +58,7 @@ func TestEvaluate(t *testing.T) {
 			if tc.eventSpent {
 				env.budget.eventSteps = EventStepBudget
 			}
-			got := c.Evaluate(new(vm.VM), env, tc.detail)
+			got := c.Evaluate(new(Machine), env, tc.detail)
 			if got.Matched != tc.matched {
 				t.Errorf("matched %v", got.Matched)
 			}

@@ -16,7 +16,7 @@ var at = time.Date(2026, 11, 22, 9, 30, 0, 0, time.UTC)
 
 // matches evaluates c's condition alone on a fresh VM.
 func matches(c *Compiled, env *Env) (bool, error) {
-	e := c.Evaluate(new(vm.VM), env, MatchOnly)
+	e := c.Evaluate(new(Machine), env, MatchOnly)
 	return e.Matched, e.Err
 }
 
