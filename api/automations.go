@@ -3,16 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/expr-lang/expr/ast"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
-	"github.com/threada/threada/internal/rules"
+	"github.com/threada/threada/internal/simulate"
 	"github.com/threada/threada/internal/store"
 )
 
@@ -114,56 +110,6 @@ func checkTiming(in domain.AutomationInput, current *domain.Automation) error {
 	return domain.CheckDelay(delay, events)
 }
 
-// checkAutomation compiles a whole automation (condition and templates) and checks its
-// custom_http actions against the tenant's settings with a sample ticket, so that a rule
-// that can never run is refused when it is saved.
-func (s *server) checkAutomation(c *fiber.Ctx, db *store.Conn, a *domain.Automation) error {
-	compiled, err := rules.Compile(a.Rule())
-	if err != nil {
-		return err
-	}
-	tenant, err := db.GetTenant(c.UserContext(), a.TenantID)
-	if err != nil {
-		return err
-	}
-	sample := rules.NewEnv(&domain.TicketEvent{Type: domain.EventTicketUpdated, Ticket: domain.Ticket{
-		ID: "tkt_sample", TenantID: a.TenantID, Subject: "sample", Status: domain.StatusOpen,
-		Priority: domain.PriorityNormal, Channel: domain.ChannelAPI, Tags: []string{},
-	}, Changes: map[string]domain.FieldChange{}})
-	for i, r := range compiled.Sample(sample) {
-		if r.Spec.Type != domain.AutomationCustomHTTP || r.Err != nil {
-			continue // a runtime error depends on the event; the run will record it
-		}
-		if _, err := r.HTTP.Validate(tenant.ActionSettings()); err != nil {
-			var de *domain.Error
-			if errors.As(err, &de) {
-				param := "actions[" + strconv.Itoa(i) + "]." + strings.TrimPrefix(de.Param, "payload.")
-				return domain.Invalidf(param, "`%s`: %s", param, de.Message)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// checkCondition refuses a condition given in a request that folds to the constant false
-// (false, !true, 1 == 2, x && false, ...; expr's optimizer works it out when compiling): a
-// rule that can never run is a mistake, and `enabled: false` says "off". A condition
-// that does not compile is left to checkAutomation to explain.
-func checkCondition(condition *string) error {
-	if condition == nil {
-		return nil
-	}
-	prog, err := rules.CompileCondition("condition", *condition)
-	if err != nil {
-		return nil
-	}
-	if b, ok := prog.Node().(*ast.BoolNode); ok && !b.Value {
-		return domain.Invalidf("condition", "`condition` is always false, so the automation could never run; use `enabled: false` to turn it off.")
-	}
-	return nil
-}
-
 // createAutomation handles POST /automations.
 func (s *server) createAutomation(c *fiber.Ctx, db *store.Conn) error {
 	var req automationRequest
@@ -180,12 +126,11 @@ func (s *server) createAutomation(c *fiber.Ctx, db *store.Conn) error {
 	if err := checkTiming(in, nil); err != nil {
 		return err
 	}
-	if err := checkCondition(in.Condition); err != nil {
+	if err := simulate.CheckCondition(*in.Condition); err != nil {
 		return err
 	}
 	tenantID := keyOf(c).TenantID
-	draft := &domain.Automation{TenantID: tenantID, Condition: *in.Condition, Actions: *in.Actions}
-	if err := s.checkAutomation(c, db, draft); err != nil {
+	if err := simulate.CheckRule(c.UserContext(), db, tenantID, domain.Rule{Condition: *in.Condition, Actions: *in.Actions}); err != nil {
 		return err
 	}
 	var a *domain.Automation
@@ -235,17 +180,17 @@ func (s *server) updateAutomation(c *fiber.Ctx, db *store.Conn) error {
 	if err := checkTiming(in, a); err != nil {
 		return err
 	}
-	if err := checkCondition(in.Condition); err != nil {
-		return err
-	}
-	draft := *a
+	draft := domain.Rule{Condition: a.Condition, Actions: a.Actions}
 	if in.Condition != nil {
+		if err := simulate.CheckCondition(*in.Condition); err != nil {
+			return err
+		}
 		draft.Condition = *in.Condition
 	}
 	if in.Actions != nil {
 		draft.Actions = *in.Actions
 	}
-	if err := s.checkAutomation(c, db, &draft); err != nil {
+	if err := simulate.CheckRule(c.UserContext(), db, a.TenantID, draft); err != nil {
 		return err
 	}
 	var updated *domain.Automation

@@ -8,7 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
-	"github.com/threada/threada/internal/rules"
+	"github.com/threada/threada/internal/simulate"
 )
 
 type validateRequest struct {
@@ -29,7 +29,7 @@ type validateResponse struct {
 	Errors []validationError `json:"errors"`
 }
 
-// compilerPosition finds the "line L, column C" rules.CompileCondition puts in its messages.
+// compilerPosition finds the "line L, column C" a compile error puts in its message.
 var compilerPosition = regexp.MustCompile(`line (\d+), column (\d+)`)
 
 // validateAutomation handles POST /automations/validate: a draft's condition and actions
@@ -65,10 +65,7 @@ func (s *server) validateAutomation(c *fiber.Ctx) error {
 		in := domain.AutomationInput{Condition: req.Condition}
 		err := in.CheckStatic(false)
 		if err == nil {
-			_, err = rules.CompileCondition("condition", *req.Condition)
-		}
-		if err == nil {
-			err = checkCondition(req.Condition)
+			err = simulate.CheckCondition(*req.Condition)
 		}
 		if err != nil {
 			if err := add(err); err != nil {
@@ -80,7 +77,7 @@ func (s *server) validateAutomation(c *fiber.Ctx) error {
 		in := domain.AutomationInput{Actions: req.Actions}
 		err := in.CheckStatic(false)
 		if err == nil {
-			err = s.checkAutomation(c, db, &domain.Automation{TenantID: keyOf(c).TenantID, Condition: "true", Actions: *in.Actions})
+			err = simulate.CheckRule(c.UserContext(), db, keyOf(c).TenantID, domain.Rule{Condition: "true", Actions: *in.Actions})
 		}
 		if err != nil {
 			if err := add(err); err != nil {

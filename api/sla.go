@@ -9,7 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
-	"github.com/threada/threada/internal/rules"
+	"github.com/threada/threada/internal/simulate"
 	"github.com/threada/threada/internal/store"
 )
 
@@ -38,6 +38,10 @@ type slaPolicyEnvelope struct {
 	SLAPolicy slaPolicyView `json:"sla_policy"`
 }
 
+func targetViewOf(t domain.SLATarget) targetView {
+	return targetView{FirstReply: durationText(t.FirstReply), Resolution: durationText(t.Resolution)}
+}
+
 func durationText(d time.Duration) *string {
 	if d == 0 {
 		return nil
@@ -51,7 +55,7 @@ func slaPolicyViewOf(p *domain.SLAPolicy) slaPolicyView {
 		Position: p.Position, Targets: map[string]targetView{}, WarningPercent: p.WarningPercent, BusinessHours: p.Calendar,
 		Version: p.Version, CreatedAt: timestamp(p.CreatedAt), UpdatedAt: timestamp(p.UpdatedAt)}
 	for prio, t := range p.Targets {
-		v.Targets[prio] = targetView{FirstReply: durationText(t.FirstReply), Resolution: durationText(t.Resolution)}
+		v.Targets[prio] = targetViewOf(t)
 	}
 	if v.BusinessHours != nil && v.BusinessHours.Holidays == nil {
 		v.BusinessHours.Holidays = []string{}
@@ -124,10 +128,7 @@ func checkSLAInput(r *slaPolicyRequest, create bool) (domain.SLAPolicyInput, err
 		return in, err
 	}
 	if in.Condition != nil {
-		if err := checkCondition(in.Condition); err != nil {
-			return in, err
-		}
-		if _, err := rules.CompileCondition("condition", *in.Condition); err != nil {
+		if err := simulate.CheckCondition(*in.Condition); err != nil {
 			return in, err
 		}
 	}

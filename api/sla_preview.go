@@ -1,21 +1,10 @@
 package main
 
 import (
-	"time"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
-	"github.com/threada/threada/internal/rules"
-)
-
-// Preview limits: the tickets read (the most recently active first), per query, the samples
-// answered, and how long evaluation may take.
-const (
-	maxPreviewTickets = 1_000
-	previewPage       = 250
-	previewSamples    = 20
-	previewTime       = 2 * time.Second
+	"github.com/threada/threada/internal/simulate"
 )
 
 type slaPreviewRequest struct {
@@ -41,10 +30,8 @@ type slaPreviewResponse struct {
 
 // previewSLAPolicy handles POST /sla-policies/preview: a draft policy's condition (and
 // optionally its targets; nothing is saved) evaluated against the tenant's most recently
-// active tickets as they are now, at most maxPreviewTickets of them and for at most
-// previewTime, with the rules environment and budget the SLA engine uses. It answers how
-// many matched and up to previewSamples of them, each with the targets its priority would
-// get. The ticket is seen as a ticket.updated event with no changes.
+// active tickets as they are now (simulate.PreviewSLA): how many matched, and some of
+// them with the targets their priority would get.
 func (s *server) previewSLAPolicy(c *fiber.Ctx) error {
 	var req slaPreviewRequest
 	if err := decodeBody(c, &req); err != nil {
@@ -57,65 +44,23 @@ func (s *server) previewSLAPolicy(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	compiled, err := rules.Compile(domain.Rule{Condition: *in.Condition})
-	if err != nil {
-		return err
-	}
 	var targets map[string]domain.SLATarget
 	if in.Targets != nil {
 		targets = *in.Targets
 	}
-	ctx := c.UserContext()
-	tenantID := keyOf(c).TenantID
-	out := slaPreviewResponse{Samples: []slaPreviewSample{}, Complete: true}
-	deadline := time.Now().Add(previewTime)
-	var machine rules.Machine
-	var after *domain.TicketCursor
-	for out.Evaluated < maxPreviewTickets {
-		tickets, more, err := s.store.ListTickets(ctx, tenantID, domain.TicketFilter{}, after, min(previewPage, maxPreviewTickets-out.Evaluated))
-		if err != nil {
-			return err
-		}
-		for i := range tickets {
-			if time.Now().After(deadline) {
-				out.Complete = false
-				return c.JSON(out)
-			}
-			t := &tickets[i]
-			out.Evaluated++
-			eval := compiled.Evaluate(&machine, rules.NewEnv(previewEvent(t)), rules.MatchOnly)
-			switch {
-			case eval.Err != nil:
-				out.Errors++
-			case eval.Matched:
-				out.Matched++
-				if len(out.Samples) < previewSamples {
-					out.Samples = append(out.Samples, previewSampleOf(t, targets))
-				}
-			}
-		}
-		if !more {
-			return c.JSON(out)
-		}
-		last := tickets[len(tickets)-1]
-		after = &domain.TicketCursor{LastMessageAt: last.LastMessageAt, ID: last.ID}
+	r, err := simulate.PreviewSLA(c.UserContext(), &s.store.Conn, keyOf(c).TenantID, *in.Condition, targets)
+	if err != nil {
+		return err
 	}
-	// Stopped at the cap: older tickets were left out.
-	out.Complete = false
+	out := slaPreviewResponse{Evaluated: r.Evaluated, Matched: r.Matched, Errors: r.Errors, Complete: r.Complete,
+		Samples: make([]slaPreviewSample, 0, len(r.Samples))}
+	for _, m := range r.Samples {
+		sample := slaPreviewSample{TicketID: m.Ticket.ID, Subject: m.Ticket.Subject, Priority: m.Ticket.Priority, Status: m.Ticket.Status}
+		if m.Target != nil {
+			v := targetViewOf(*m.Target)
+			sample.Target = &v
+		}
+		out.Samples = append(out.Samples, sample)
+	}
 	return c.JSON(out)
-}
-
-// previewEvent is the event a preview evaluates a ticket in: an update that changed nothing.
-func previewEvent(t *domain.Ticket) *domain.TicketEvent {
-	prev := *t
-	return &domain.TicketEvent{ID: "evt_preview", TenantID: t.TenantID, TicketID: t.ID, Type: domain.EventTicketUpdated,
-		OccurredAt: nowUTC(), Ticket: *t, Previous: &prev, Changes: map[string]domain.FieldChange{}}
-}
-
-func previewSampleOf(t *domain.Ticket, targets map[string]domain.SLATarget) slaPreviewSample {
-	sample := slaPreviewSample{TicketID: t.ID, Subject: t.Subject, Priority: t.Priority, Status: t.Status}
-	if tg, ok := targets[t.Priority]; ok {
-		sample.Target = &targetView{FirstReply: durationText(tg.FirstReply), Resolution: durationText(tg.Resolution)}
-	}
-	return sample
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/simulate"
 )
 
 type slaPreviewJSON struct {
@@ -121,7 +122,7 @@ func TestSLAPreviewStopsAtAThousandTickets(t *testing.T) {
 	}
 	out := e.previewSLA(e.adminKey(a), map[string]any{"condition": `ticket.priority == "urgent"`})
 	// The fixture's ticket is the newest; bulk 1000 (urgent) is the oldest and left out.
-	if out.Evaluated != maxPreviewTickets || out.Complete || out.Matched != 499 || len(out.Samples) != previewSamples {
+	if out.Evaluated != simulate.MaxPreviewTickets || out.Complete || out.Matched != 499 || len(out.Samples) != simulate.PreviewSamples {
 		t.Errorf("preview over 1,001 tickets: evaluated %d, matched %d, complete %v, %d samples", out.Evaluated, out.Matched, out.Complete, len(out.Samples))
 	}
 	if out.Samples[0].Subject != "bulk 2" {
