@@ -116,7 +116,7 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 		if err != nil {
 			return nil, err
 		}
-		if err := e.updateSLA(ctx, tx, ev, policies, env, &machine); err != nil {
+		if err := e.updateClocks(ctx, tx, ev, policies, env, &machine); err != nil {
 			return nil, err
 		}
 		env = rules.NewEnv(ev) // a fresh budget for the automations

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -208,66 +209,126 @@ func (s *Conn) TicketClocks(ctx context.Context, ticketID string) (map[string]*d
 	return out, nil
 }
 
-// SaveClock stores a ticket's clock.
-func (s *Conn) SaveClock(ctx context.Context, tenantID, ticketID string, c *domain.SLAClock) error {
-	row := &clockRow{TicketID: ticketID, Metric: c.Metric, TenantID: tenantID, PolicyID: c.PolicyID, TargetMS: c.Target.Milliseconds(),
-		ElapsedMS: c.Elapsed.Milliseconds(), RunningSince: c.RunningSince, DueAt: c.DueAt, WarningAt: c.WarningAt, Warned: c.Warned,
-		BreachedAt: c.BreachedAt, AchievedAt: c.AchievedAt}
-	_, err := s.db.NewInsert().Model(row).On("CONFLICT (ticket_id, metric) DO UPDATE").
-		Set("policy_id = EXCLUDED.policy_id").Set("target_ms = EXCLUDED.target_ms").Set("elapsed_ms = EXCLUDED.elapsed_ms").
-		Set("running_since = EXCLUDED.running_since").Set("due_at = EXCLUDED.due_at").Set("warning_at = EXCLUDED.warning_at").
-		Set("warned = EXCLUDED.warned").Set("breached_at = EXCLUDED.breached_at").Set("achieved_at = EXCLUDED.achieved_at").Exec(ctx)
-	return err
+// SaveClocks saves an event's clock plan (domain.PlanClocks) for a ticket in one
+// statement: the clocks it keeps are stored as given, those it drops are deleted, and each
+// clock's timer is (re)armed for its next mark or disarmed. It returns, in the plan's
+// order, what became of the timers, for the caller to tell Temporal once the transaction
+// commits; a timer armed already for the same mark, or disarmed with none armed, is left
+// out.
+func (s *Conn) SaveClocks(ctx context.Context, tenantID, ticketID string, plan []domain.ClockChange) ([]TimerChange, error) {
+	if len(plan) == 0 {
+		return nil, nil
+	}
+	r := clockPlanRows(tenantID, ticketID, plan)
+	// Every change arms or disarms its timer: the statement answers from one or both.
+	var answers []*bun.SelectQuery
+	if len(r.disarm) > 0 {
+		answers = append(answers, s.db.NewSelect().ColumnExpr("id, generation, false AS armed").TableExpr("disarmed"))
+	}
+	if len(r.arm) > 0 {
+		answers = append(answers, s.db.NewSelect().ColumnExpr("id, generation, true AS armed").TableExpr("armed"))
+	}
+	union := answers[0]
+	if len(answers) > 1 {
+		union = union.UnionAll(answers[1])
+	}
+	q := s.db.NewSelect().ColumnExpr("id, generation, armed").TableExpr("(?) AS answers", union)
+	if len(r.drop) > 0 {
+		q = q.With("dropped", s.db.NewDelete().Table("ticket_slas").Where("ticket_id = ? AND metric IN (?)", ticketID, bun.In(r.drop)))
+	}
+	if len(r.keep) > 0 {
+		q = q.With("kept", s.db.NewInsert().Model(&r.keep).On("CONFLICT (ticket_id, metric) DO UPDATE").
+			Set("policy_id = EXCLUDED.policy_id").Set("target_ms = EXCLUDED.target_ms").Set("elapsed_ms = EXCLUDED.elapsed_ms").
+			Set("running_since = EXCLUDED.running_since").Set("due_at = EXCLUDED.due_at").Set("warning_at = EXCLUDED.warning_at").
+			Set("warned = EXCLUDED.warned").Set("breached_at = EXCLUDED.breached_at").Set("achieved_at = EXCLUDED.achieved_at"))
+	}
+	if len(r.disarm) > 0 {
+		// The generation drawn tells the timer's workflow that its arms before it are void.
+		q = q.With("disarmed", s.db.NewDelete().Table("ticket_timers").Where("id IN (?)", bun.In(r.disarm)).
+			Returning("id, nextval('ticket_timers_generation') AS generation"))
+	}
+	if len(r.arm) > 0 {
+		// A timer armed already for the very same mark is left as it is, and not answered.
+		q = q.With("armed", s.db.NewInsert().Model(&r.arm).ExcludeColumn("generation").On("CONFLICT (id) DO UPDATE").
+			Set("generation = nextval('ticket_timers_generation')").Set("due_at = EXCLUDED.due_at").Set("armed_at = EXCLUDED.armed_at").
+			Set("event = EXCLUDED.event").Set("synced = false").
+			Where("tt.due_at <> EXCLUDED.due_at OR tt.event <> EXCLUDED.event").
+			Returning("id, generation"))
+	}
+	var got []struct {
+		ID         string `bun:"id"`
+		Generation int64  `bun:"generation"`
+		Armed      bool   `bun:"armed"`
+	}
+	if err := q.Scan(ctx, &got); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	var out []TimerChange
+	for _, row := range r.timerOrder {
+		for _, g := range got {
+			if g.ID == row {
+				out = append(out, r.change(g.ID, g.Generation, g.Armed))
+			}
+		}
+	}
+	return out, nil
 }
 
-// DeleteClock removes a ticket's clock of a metric (no policy applies any more).
-func (s *Conn) DeleteClock(ctx context.Context, ticketID, metric string) error {
-	_, err := s.db.NewDelete().Table("ticket_slas").Where("ticket_id = ? AND metric = ?", ticketID, metric).Exec(ctx)
-	return err
+// planRows are a clock plan's rows: the clocks kept and the metrics dropped, the timers
+// armed and the timer IDs disarmed, and every timer ID in the plan's order.
+type planRows struct {
+	keep       []clockRow
+	drop       []string
+	arm        []timerRow
+	disarm     []string
+	timerOrder []string
+}
+
+func clockPlanRows(tenantID, ticketID string, plan []domain.ClockChange) planRows {
+	var r planRows
+	for _, ch := range plan {
+		id := SLATimerID(ticketID, ch.Metric)
+		r.timerOrder = append(r.timerOrder, id)
+		if c := ch.Clock; c != nil {
+			r.keep = append(r.keep, clockRow{TicketID: ticketID, Metric: c.Metric, TenantID: tenantID, PolicyID: c.PolicyID,
+				TargetMS: c.Target.Milliseconds(), ElapsedMS: c.Elapsed.Milliseconds(), RunningSince: c.RunningSince, DueAt: c.DueAt,
+				WarningAt: c.WarningAt, Warned: c.Warned, BreachedAt: c.BreachedAt, AchievedAt: c.AchievedAt})
+		} else {
+			r.drop = append(r.drop, ch.Metric)
+		}
+		if ch.Next == nil {
+			r.disarm = append(r.disarm, id)
+			continue
+		}
+		r.arm = append(r.arm, timerRow{ID: id, TenantID: tenantID, TicketID: ticketID, Kind: TimerSLA, DueAt: ch.Next.DueAt, ArmedAt: now(),
+			Event: firing{Type: ch.Next.Type, Actor: "sla:" + ch.Clock.PolicyID, Depth: 1, Chain: []string{},
+				SLA: &domain.SLAMark{PolicyID: ch.Clock.PolicyID, Metric: ch.Metric, DueAt: derefTime(ch.Clock.DueAt)}}})
+	}
+	return r
+}
+
+// change is what became of timer id: armed at gen, or disarmed at gen.
+func (r *planRows) change(id string, gen int64, armed bool) TimerChange {
+	tc := TimerChange{ID: id, Generation: gen}
+	if armed {
+		i := slices.IndexFunc(r.arm, func(t timerRow) bool { return t.ID == id })
+		r.arm[i].Generation = gen
+		t := r.arm[i].toDomain()
+		tc.Armed = &t
+	}
+	return tc
+}
+
+// TimerChange is what saving a clock plan did to one clock's timer: armed for a new mark,
+// to give to Temporal, or disarmed at Generation, to tell its workflow.
+type TimerChange struct {
+	ID         string
+	Generation int64
+	Armed      *Timer // nil: disarmed
 }
 
 // SLATimerID is the ID of the timer of a ticket's clock.
 func SLATimerID(ticketID, metric string) string { return "sla:" + ticketID + ":" + metric }
-
-// ArmSLA (re)arms the timer of a ticket's clock for its next mark: typ is sla.warning or
-// sla.breached, due when it is reached.
-func (s *Conn) ArmSLA(ctx context.Context, tenantID, ticketID string, c *domain.SLAClock, typ string, due time.Time) (*Timer, error) {
-	row := &timerRow{
-		ID: SLATimerID(ticketID, c.Metric), TenantID: tenantID, TicketID: ticketID, Kind: TimerSLA,
-		DueAt: due, ArmedAt: now(),
-		Event: firing{Type: typ, Actor: "sla:" + c.PolicyID, Depth: 1, Chain: []string{},
-			SLA: &domain.SLAMark{PolicyID: c.PolicyID, Metric: c.Metric, DueAt: derefTime(c.DueAt)}},
-	}
-	var gens []int64
-	err := s.db.NewInsert().Model(row).ExcludeColumn("generation").On("CONFLICT (id) DO UPDATE").
-		Set("generation = nextval('ticket_timers_generation')").Set("due_at = EXCLUDED.due_at").Set("armed_at = EXCLUDED.armed_at").
-		Set("event = EXCLUDED.event").Set("synced = false").
-		Where("tt.due_at <> EXCLUDED.due_at OR tt.event <> EXCLUDED.event").
-		Returning("generation").Scan(ctx, &gens)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
-	if len(gens) == 0 { // armed already, for this very mark
-		return nil, nil
-	}
-	row.Generation = gens[0]
-	t := row.toDomain()
-	return &t, nil
-}
-
-// DisarmSLA removes the timer of a ticket's clock. If there was one it returns a new
-// generation, to tell its workflow that it is disarmed (0 otherwise).
-func (s *Conn) DisarmSLA(ctx context.Context, ticketID, metric string) (int64, error) {
-	var gens []int64
-	err := s.db.NewRaw("DELETE FROM ticket_timers WHERE id = ? RETURNING nextval('ticket_timers_generation')", SLATimerID(ticketID, metric)).Scan(ctx, &gens)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, err
-	}
-	if len(gens) == 0 {
-		return 0, nil
-	}
-	return gens[0], nil
-}
 
 func derefTime(t *time.Time) time.Time {
 	if t == nil {

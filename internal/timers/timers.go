@@ -190,7 +190,7 @@ func (r *Runner) RelayOnce(ctx context.Context, minAge time.Duration) (int, erro
 }
 
 // Disarm tells a timer's workflow that PostgreSQL disarmed it at generation gen (see
-// store.DisarmSLA): it ends, unless an arm newer than gen reached it. Best effort: a
+// store.SaveClocks): it ends, unless an arm newer than gen reached it. Best effort: a
 // workflow that missed it finds nothing to fire when it comes due.
 func (r *Runner) Disarm(ctx context.Context, timerID string, gen int64) {
 	if !r.gate.Available() {
