@@ -15,12 +15,12 @@ type backtestRequest struct {
 }
 
 type backtestSample struct {
-	EventID     string            `json:"event_id"`
-	EventType   string            `json:"event_type"`
-	TicketID    string            `json:"ticket_id"`
-	OccurredAt  timestamp         `json:"occurred_at"`
-	Explanation *explanationView  `json:"explanation"`
-	Actions     []simulate.Action `json:"actions"`
+	EventID     string           `json:"event_id"`
+	EventType   string           `json:"event_type"`
+	TicketID    string           `json:"ticket_id"`
+	OccurredAt  timestamp        `json:"occurred_at"`
+	Explanation *explanationView `json:"explanation"`
+	Actions     []dryRunAction   `json:"actions"`
 }
 
 type backtestResponse struct {

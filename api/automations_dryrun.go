@@ -38,11 +38,15 @@ type dryRunEvent struct {
 }
 
 type dryRunResponse struct {
-	Matched     bool              `json:"matched"`
-	Actions     []simulate.Action `json:"actions"`
-	Error       *string           `json:"error"`
-	Explanation *explanationView  `json:"explanation"`
+	Matched     bool             `json:"matched"`
+	Actions     []dryRunAction   `json:"actions"`
+	Error       *string          `json:"error"`
+	Explanation *explanationView `json:"explanation"`
 }
+
+// dryRunAction is an action as a dry run or a backtest shows it: for custom_http the exact
+// request.
+type dryRunAction = simulate.Action
 
 // testAutomation handles POST /automations/test: evaluates a condition or a saved
 // automation against a ticket (stored, or described) and renders what would be done,

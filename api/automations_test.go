@@ -24,6 +24,13 @@ func exampleAutomation() map[string]any {
 	}
 }
 
+// exampleAutomationWith is the example changed by mod.
+func exampleAutomationWith(mod func(b map[string]any)) map[string]any {
+	b := exampleAutomation()
+	mod(b)
+	return b
+}
+
 type automationJSON struct {
 	AutomationID string           `json:"automation_id"`
 	TenantID     string           `json:"tenant_id"`
@@ -123,11 +130,7 @@ func TestAutomationValidation(t *testing.T) {
 	e := newTestEnv(t)
 	f := e.actionFixture("https://hooks.example.com")
 	noBase := e.actionFixture("")
-	with := func(mod func(b map[string]any)) map[string]any {
-		b := exampleAutomation()
-		mod(b)
-		return b
-	}
+	with := exampleAutomationWith
 	for _, tc := range []struct {
 		name  string
 		f     actionFixture

@@ -6,17 +6,25 @@ import (
 	"testing"
 )
 
+// backtestFixture is two tenants with a fixture ticket each; a has five more tickets
+// (priorities urgent, normal, urgent, low, urgent), b one more, urgent.
+func (e *testEnv) backtestFixture() (a, b actionFixture) {
+	e.t.Helper()
+	a = e.actionFixture("https://hooks.example.com")
+	b = e.actionFixture("https://hooks.example.com")
+	for i, p := range []string{"urgent", "normal", "urgent", "low", "urgent"} {
+		e.mustTicket(a.key, map[string]any{"subject": fmt.Sprint("A ", i), "priority": p})
+	}
+	e.mustTicket(b.key, map[string]any{"subject": "B", "priority": "urgent"})
+	return a, b
+}
+
 // TestBacktestFindsWhatADraftWouldMatch: a draft run against the tenant's past events
 // counts what it would have matched (never another tenant's events), shows the newest
 // matches with their explanation and actions, and writes nothing.
 func TestBacktestFindsWhatADraftWouldMatch(t *testing.T) {
 	e := newTestEnv(t)
-	a := e.actionFixture("https://hooks.example.com")
-	b := e.actionFixture("https://hooks.example.com")
-	for i, p := range []string{"urgent", "normal", "urgent", "low", "urgent"} {
-		e.mustTicket(a.key, map[string]any{"subject": fmt.Sprint("A ", i), "priority": p})
-	}
-	e.mustTicket(b.key, map[string]any{"subject": "B", "priority": "urgent"})
+	a, _ := e.backtestFixture()
 	counts := func() string {
 		return e.rowCounts("tickets", "ticket_events", "actions", "automation_runs", "automations")
 	}

@@ -36,19 +36,40 @@ func (e *testEnv) previewSLA(key string, body any) slaPreviewJSON {
 	return out
 }
 
-// TestSLAPreviewCountsTheTenantsMatchingTickets: a draft policy's condition is evaluated
-// against the caller's tenant's tickets only, newest activity first, with the target each
-// sample's priority would get; nothing is written, and bad drafts are 400s.
-func TestSLAPreviewCountsTheTenantsMatchingTickets(t *testing.T) {
-	e := newTestEnv(t)
-	a := e.actionFixture("https://hooks.example.com")
-	b := e.actionFixture("https://hooks.example.com")
+// slaPreviewFixture is two tenants with a fixture ticket each; a has five more vip tickets
+// (priorities urgent, normal, urgent, low, high), b three urgent vip ones.
+func (e *testEnv) slaPreviewFixture() (a, b actionFixture) {
+	e.t.Helper()
+	a = e.actionFixture("https://hooks.example.com")
+	b = e.actionFixture("https://hooks.example.com")
 	for i, p := range []string{"urgent", "normal", "urgent", "low", "high"} {
 		e.mustTicket(a.key, map[string]any{"subject": fmt.Sprint("A ", i), "priority": p, "tags": []string{"vip"}})
 	}
 	for range 3 {
 		e.mustTicket(b.key, map[string]any{"subject": "B", "priority": "urgent", "tags": []string{"vip"}})
 	}
+	return a, b
+}
+
+// bulkTickets adds n open tickets to the tenant, "bulk 1" to "bulk n", urgent and low in
+// turn, active a day ago (bulk 1 most recently).
+func (e *testEnv) bulkTickets(tenantID string, n int) {
+	e.t.Helper()
+	_, err := e.store.DB().NewRaw(`INSERT INTO tickets (id, tenant_id, subject, status, priority, channel, created_at, updated_at, last_message_at)
+		SELECT 'tkt_bulk' || lpad(i::text, 6, '0'), ?, 'bulk ' || i, 'open', CASE WHEN i % 2 = 0 THEN 'urgent' ELSE 'low' END, 'email',
+		       now() - interval '1 day', now() - interval '1 day', now() - interval '1 day' - i * interval '1 second'
+		FROM generate_series(1, ?) AS i`, tenantID, n).Exec(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestSLAPreviewCountsTheTenantsMatchingTickets: a draft policy's condition is evaluated
+// against the caller's tenant's tickets only, newest activity first, with the target each
+// sample's priority would get; nothing is written, and bad drafts are 400s.
+func TestSLAPreviewCountsTheTenantsMatchingTickets(t *testing.T) {
+	e := newTestEnv(t)
+	a, b := e.slaPreviewFixture()
 	counts := func() string {
 		return e.rowCounts("tickets", "ticket_events", "sla_policies", "audit_events")
 	}
@@ -113,13 +134,7 @@ func TestSLAPreviewCountsTheTenantsMatchingTickets(t *testing.T) {
 func TestSLAPreviewStopsAtAThousandTickets(t *testing.T) {
 	e := newTestEnv(t)
 	a := e.actionFixture("https://hooks.example.com")
-	_, err := e.store.DB().NewRaw(`INSERT INTO tickets (id, tenant_id, subject, status, priority, channel, created_at, updated_at, last_message_at)
-		SELECT 'tkt_bulk' || lpad(i::text, 6, '0'), ?, 'bulk ' || i, 'open', CASE WHEN i % 2 = 0 THEN 'urgent' ELSE 'low' END, 'email',
-		       now() - interval '1 day', now() - interval '1 day', now() - interval '1 day' - i * interval '1 second'
-		FROM generate_series(1, 1000) AS i`, a.tenant).Exec(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.bulkTickets(a.tenant, 1000)
 	out := e.previewSLA(e.adminKey(a), map[string]any{"condition": `ticket.priority == "urgent"`})
 	// The fixture's ticket is the newest; bulk 1000 (urgent) is the oldest and left out.
 	if out.Evaluated != simulate.MaxPreviewTickets || out.Complete || out.Matched != 499 || len(out.Samples) != simulate.PreviewSamples {

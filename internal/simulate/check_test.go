@@ -8,33 +8,6 @@ import (
 	"github.com/threada/threada/internal/rules"
 )
 
-// TestCheckCondition: a condition must compile to a boolean and may not fold to false.
-func TestCheckCondition(t *testing.T) {
-	for _, tc := range []struct {
-		name, condition, msg string // msg: "" for none
-	}{
-		{"holds sometimes", `ticket.priority == "urgent"`, ""},
-		{"always true", `true`, ""},
-		{"false", `false`, "always false"},
-		{"folds to false", `1 == 2`, "always false"},
-		{"not true", `!true`, "always false"},
-		{"and false", `ticket.priority == "urgent" && false`, "always false"},
-		{"unknown field", `ticket.nope`, "line 1, column 8: type ticket has no field nope"},
-		{"not a boolean", `ticket.subject`, "must be a boolean expression"},
-		{"builtin not allowed", `repeat("x", 9) != ""`, "does not compile"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := CheckCondition(tc.condition)
-			switch {
-			case tc.msg == "" && err != nil:
-				t.Errorf("refused: %v", err)
-			case tc.msg != "" && (err == nil || !strings.Contains(err.Error(), tc.msg) || domain.ErrorCode(err) != domain.EINVALID):
-				t.Errorf("got %v, want EINVALID with %q", err, tc.msg)
-			}
-		})
-	}
-}
-
 // TestCheckSample: a rule's custom_http actions, rendered for a sample ticket, must be
 // requests the tenant allows; the error names the action's field.
 func TestCheckSample(t *testing.T) {
@@ -70,6 +43,33 @@ func TestCheckSample(t *testing.T) {
 			}
 			if param != tc.param {
 				t.Errorf("got %v, want an error on %q", err, tc.param)
+			}
+		})
+	}
+}
+
+// TestCheckCondition: a condition must compile to a boolean and may not fold to false.
+func TestCheckCondition(t *testing.T) {
+	for _, tc := range []struct {
+		name, condition, msg string // msg: "" for none
+	}{
+		{"holds sometimes", `ticket.priority == "urgent"`, ""},
+		{"always true", `true`, ""},
+		{"false", `false`, "always false"},
+		{"folds to false", `1 == 2`, "always false"},
+		{"not true", `!true`, "always false"},
+		{"and false", `ticket.priority == "urgent" && false`, "always false"},
+		{"unknown field", `ticket.nope`, "line 1, column 8: type ticket has no field nope"},
+		{"not a boolean", `ticket.subject`, "must be a boolean expression"},
+		{"builtin not allowed", `repeat("x", 9) != ""`, "does not compile"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckCondition(tc.condition)
+			switch {
+			case tc.msg == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.msg != "" && (err == nil || !strings.Contains(err.Error(), tc.msg) || domain.ErrorCode(err) != domain.EINVALID):
+				t.Errorf("got %v, want EINVALID with %q", err, tc.msg)
 			}
 		})
 	}

@@ -9,15 +9,6 @@ import (
 	"github.com/threada/threada/internal/store"
 )
 
-// Preview limits: the tickets read (the most recently active first), per query, the samples
-// answered, and how long evaluation may take.
-const (
-	MaxPreviewTickets = 1_000
-	PreviewSamples    = 20
-	previewPage       = 250
-	previewTime       = 2 * time.Second
-)
-
 // SLAPreview counts the tickets a draft SLA policy matches, with up to PreviewSamples of
 // them.
 type SLAPreview struct {
@@ -34,6 +25,15 @@ type SLAPreviewSample struct {
 	Ticket domain.Ticket
 	Target *domain.SLATarget
 }
+
+// Preview limits: the tickets read (the most recently active first), per query, the samples
+// answered, and how long evaluation may take.
+const (
+	MaxPreviewTickets = 1_000
+	PreviewSamples    = 20
+	previewPage       = 250
+	previewTime       = 2 * time.Second
+)
 
 // PreviewSLA evaluates a draft policy's condition (checked, see CheckCondition) against
 // the tenant's most recently active tickets as they are now, at most MaxPreviewTickets of

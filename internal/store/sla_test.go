@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 // generation; dropped clocks go.
 func TestSaveClocksSavesThePlan(t *testing.T) {
 	s := dbtest.New(t)
-	ctx := domain.WithOrigin(context.Background(), domain.Origin{Actor: "api_key:key_1"})
+	ctx := domain.WithOrigin(t.Context(), domain.Origin{Actor: "api_key:key_1"})
 	tenant := newTenant(t, s)
 	in := domain.TicketCreate{Subject: "s"}
 	if err := in.Normalize(); err != nil {
