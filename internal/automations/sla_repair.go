@@ -53,18 +53,17 @@ func (e *Engine) RepairClocks(ctx context.Context) {
 func (e *Engine) RepairClocksOnce(ctx context.Context, limit int, now time.Time) (int, error) {
 	n := 0
 	err := e.Store.InTx(ctx, func(tx *store.Conn) error {
-		n = 0
 		clocks, err := tx.LockUndatedClocks(ctx, limit)
 		if err != nil {
 			return err
 		}
+		var armed []*store.Timer
 		for _, u := range clocks {
 			c := u.Clock
 			c.SetMarks(u.Policy.Calendar, u.Policy.WarningPercent)
 			if err := tx.SaveClock(ctx, u.TenantID, u.TicketID, c); err != nil {
 				return err
 			}
-			n++
 			if c.Breached {
 				continue
 			}
@@ -73,11 +72,22 @@ func (e *Engine) RepairClocksOnce(ctx context.Context, limit int, now time.Time)
 			if err != nil {
 				return err
 			}
-			if t != nil && e.Arm != nil {
-				tx.AfterCommit(ctx, func(ctx context.Context) { e.Arm(ctx, t) })
+			if t != nil {
+				armed = append(armed, t)
 			}
 		}
+		if len(armed) > 0 && e.Arm != nil {
+			tx.AfterCommit(ctx, func(ctx context.Context) {
+				for _, t := range armed {
+					e.Arm(ctx, t)
+				}
+			})
+		}
+		n = len(clocks)
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
