@@ -118,9 +118,6 @@ func New(loc *time.Location, week Week, holidays []Date) (*Calendar, error) {
 	return c, nil
 }
 
-// Location returns the calendar's time zone.
-func (c *Calendar) Location() *time.Location { return c.loc }
-
 // Between returns the business time in [a, b), 0 if b is not after a (at most the
 // largest time.Duration, some 292 years).
 func (c *Calendar) Between(a, b time.Time) time.Duration {
