@@ -80,17 +80,7 @@ func (e *Engine) updateSLA(ctx context.Context, tx *store.Conn, ev *domain.Ticke
 		if c.RunningSince == nil && running {
 			c.RunningSince = &at
 		}
-		c.DueAt, c.WarningAt = nil, nil
-		if c.RunningSince != nil {
-			if due, ok := cal.Add(*c.RunningSince, max(c.Target-c.Elapsed, 0)); ok {
-				c.DueAt = &due
-			}
-			if warn := c.Target * time.Duration(policy.WarningPercent) / 100; warn > c.Elapsed {
-				if w, ok := cal.Add(*c.RunningSince, warn-c.Elapsed); ok {
-					c.WarningAt = &w
-				}
-			}
-		}
+		c.SetMarks(cal, policy.WarningPercent)
 		if err := tx.SaveClock(ctx, ev.TenantID, ev.TicketID, c); err != nil {
 			return err
 		}
