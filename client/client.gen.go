@@ -990,7 +990,7 @@ type BacktestResponse struct {
 	Since Timestamp `json:"since"`
 }
 
-// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays. Daylight saving time is followed.
+// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays (dates in that zone). Ranges are the zone's wall clock, daylight saving followed: an hour a spring-forward gap skips does not count, an hour a fall-back repeats counts twice. The calendar must make up the longest target (720 h of business time) within 25 years from any start, counting whole weeks of its hours less what its holidays take out; every calendar within the limits here does (an hour a week with 366 holidays needs about 21 years), and one that would not is refused with a 400. A running clock therefore always has a `due_at`.
 type BusinessHours struct {
 	Holidays *[]openapi_types.Date `json:"holidays,omitempty"`
 
@@ -1331,7 +1331,7 @@ type SLAClock struct {
 
 // SLAPolicy defines model for SLAPolicy.
 type SLAPolicy struct {
-	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays. Daylight saving time is followed.
+	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays (dates in that zone). Ranges are the zone's wall clock, daylight saving followed: an hour a spring-forward gap skips does not count, an hour a fall-back repeats counts twice. The calendar must make up the longest target (720 h of business time) within 25 years from any start, counting whole weeks of its hours less what its holidays take out; every calendar within the limits here does (an hour a week with 366 holidays needs about 21 years), and one that would not is refused with a 400. A running clock therefore always has a `due_at`.
 	BusinessHours *BusinessHours `json:"business_hours"`
 	Condition     string         `json:"condition"`
 
@@ -1354,7 +1354,7 @@ type SLAPolicy struct {
 
 // SLAPolicyCreate defines model for SLAPolicyCreate.
 type SLAPolicyCreate struct {
-	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays. Daylight saving time is followed.
+	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays (dates in that zone). Ranges are the zone's wall clock, daylight saving followed: an hour a spring-forward gap skips does not count, an hour a fall-back repeats counts twice. The calendar must make up the longest target (720 h of business time) within 25 years from any start, counting whole weeks of its hours less what its holidays take out; every calendar within the limits here does (an hour a week with 366 holidays needs about 21 years), and one that would not is refused with a 400. A running clock therefore always has a `due_at`.
 	BusinessHours *BusinessHours `json:"business_hours,omitempty"`
 
 	// Condition Which tickets it applies to: an expr condition over the automations' environment (ticket, event, ...).
@@ -1383,7 +1383,7 @@ type SLAPolicyList struct {
 
 // SLAPolicyUpdate defines model for SLAPolicyUpdate.
 type SLAPolicyUpdate struct {
-	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays. Daylight saving time is followed.
+	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays (dates in that zone). Ranges are the zone's wall clock, daylight saving followed: an hour a spring-forward gap skips does not count, an hour a fall-back repeats counts twice. The calendar must make up the longest target (720 h of business time) within 25 years from any start, counting whole weeks of its hours less what its holidays take out; every calendar within the limits here does (an hour a week with 366 holidays needs about 21 years), and one that would not is refused with a 400. A running clock therefore always has a `due_at`.
 	BusinessHours *BusinessHours `json:"business_hours,omitempty"`
 	Condition     *string        `json:"condition,omitempty"`
 	Enabled       *bool          `json:"enabled,omitempty"`

@@ -95,6 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	loops.Go(func() { runner.Relay(loopsCtx) })
 	loops.Go(func() { timerRunner.Run(loopsCtx) })
 	loops.Go(func() { engine.Run(loopsCtx) })
+	loops.Go(func() { engine.RepairClocks(loopsCtx) })
 
 	<-ctx.Done()
 	log.Info("shutting down: finishing running activities", "timeout", cfg.ShutdownTimeout.String())

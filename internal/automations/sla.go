@@ -37,14 +37,20 @@ func (e *Engine) updateClocks(ctx context.Context, tx *store.Conn, ev *domain.Ti
 		return err
 	}
 	for _, t := range timers {
-		switch {
-		case t.Armed != nil && e.Arm != nil:
-			tx.AfterCommit(ctx, func(ctx context.Context) { e.Arm(ctx, t.Armed) })
-		case t.Armed == nil && e.Disarm != nil:
-			tx.AfterCommit(ctx, func(ctx context.Context) { e.Disarm(ctx, t.ID, t.Generation) })
-		}
+		tx.AfterCommit(ctx, func(ctx context.Context) { e.handOver(ctx, t) })
 	}
 	return nil
+}
+
+// handOver gives a clock's timer, armed or disarmed by a committed transaction, to
+// Temporal: nil Arm and Disarm leave that to the relay and to the workflow.
+func (e *Engine) handOver(ctx context.Context, t store.TimerChange) {
+	switch {
+	case t.Armed != nil && e.Arm != nil:
+		e.Arm(ctx, t.Armed)
+	case t.Armed == nil && e.Disarm != nil:
+		e.Disarm(ctx, t.ID, t.Generation)
+	}
 }
 
 // matchPolicy returns the first of the policies whose condition holds in env, nil if none

@@ -46,11 +46,11 @@ func TestFairnessConfiguredEverywhere(t *testing.T) {
 	}
 	mounted := false
 	for _, v := range svc.Volumes {
-		if v.Source == filepath.Join(root(t), file) && v.Target == "/etc/temporal/"+*path && v.ReadOnly {
+		if v.Source == filepath.Join(root(t), file) && v.Target == *path && v.ReadOnly {
 			mounted = true
 		}
 	}
 	if !mounted {
-		t.Errorf("compose's temporal service does not mount %s read-only at /etc/temporal/%s: %+v", file, *path, svc.Volumes)
+		t.Errorf("compose's temporal service does not mount %s read-only at %s: %+v", file, *path, svc.Volumes)
 	}
 }

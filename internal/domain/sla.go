@@ -1,10 +1,13 @@
 package domain
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/threada/threada/internal/calendar"
 )
 
 // PrefixSLAPolicy starts SLA policy IDs.
@@ -27,12 +30,15 @@ const (
 	DefaultSLAWarningPercent = 75
 	MaxHolidays              = 366
 	MaxHoursPerDay           = 4 // ranges per weekday
-	// MinWeeklyBusinessHours keeps a calendar's arithmetic bounded: a target of 30 days of
-	// business time spans at most 720 weeks.
+	// MinWeeklyBusinessHours keeps the longest target within reach: with MaxHolidays each
+	// taking out a day, 720 h of business time take at most 1 + 720 + 366 = 1,087 weeks.
 	MinWeeklyBusinessHours = time.Hour
-	// calendarDayLimit bounds the days a calendar computation walks; past it the clock is
-	// treated as breached (it cannot happen within the limits above).
-	calendarDayLimit = 6000
+	// MaxCalendarSpan is the bound Check holds a calendar to: from any start, the longest
+	// target must be made up within it, counting wall-clock weeks less holidays (25 years
+	// of 52 weeks). The arithmetic looks up to calendar.Horizon (30 years) ahead; the
+	// difference is for time lost to daylight-saving gaps. Within the limits above every
+	// calendar meets it.
+	MaxCalendarSpan = 1300 * 7 * 24 * time.Hour
 )
 
 // MinSLATarget is the shortest target; a variable so that end-to-end tests can breach a
@@ -81,14 +87,14 @@ type HoursRange struct {
 }
 
 // BusinessCalendar is when an SLA clock runs: weekly hours in a time zone, less holidays.
+// The arithmetic is package calendar's; a range's times that a daylight-saving gap skips
+// do not count, and those a repeat shows twice count twice.
 type BusinessCalendar struct {
 	TimeZone string                  `json:"time_zone"`
 	Weekly   map[string][]HoursRange `json:"weekly"`
 	Holidays []string                `json:"holidays"` // dates, "2026-12-25"
 
-	loc      *time.Location
-	minutes  [7][][2]int // per weekday, [start, end) in minutes from midnight
-	holidays map[string]bool
+	cal *calendar.Calendar // set by Check
 }
 
 // Check validates the calendar and prepares it for Add and Between.
@@ -97,7 +103,7 @@ func (c *BusinessCalendar) Check() error {
 	if err != nil || c.TimeZone == "" || strings.EqualFold(c.TimeZone, "local") {
 		return Invalidf("business_hours.time_zone", "`business_hours.time_zone` must be an IANA time zone such as Europe/Berlin; got %q.", c.TimeZone)
 	}
-	c.loc = loc
+	var week calendar.Week
 	var weekly time.Duration
 	for day, ranges := range c.Weekly {
 		i := slices.Index(Weekdays, day)
@@ -108,25 +114,25 @@ func (c *BusinessCalendar) Check() error {
 		if len(ranges) > MaxHoursPerDay {
 			return Invalidf(param, "`%s` can hold at most %d ranges.", param, MaxHoursPerDay)
 		}
-		var spans [][2]int
+		var spans []calendar.Range
 		for _, r := range ranges {
 			s, okS := clockMinutes(r.Start)
 			e, okE := clockMinutes(r.End)
 			if !okS || !okE || e <= s {
 				return Invalidf(param, "`%s`: each range is {\"start\": \"HH:MM\", \"end\": \"HH:MM\"} with start before end (end may be 24:00); got %q-%q.", param, r.Start, r.End)
 			}
-			spans = append(spans, [2]int{s, e})
+			spans = append(spans, calendar.Range{Start: time.Duration(s) * time.Minute, End: time.Duration(e) * time.Minute})
 		}
-		slices.SortFunc(spans, func(a, b [2]int) int { return a[0] - b[0] })
+		slices.SortFunc(spans, func(a, b calendar.Range) int { return cmp.Compare(a.Start, b.Start) })
 		for j := 1; j < len(spans); j++ {
-			if spans[j][0] < spans[j-1][1] {
+			if spans[j].Start < spans[j-1].End {
 				return Invalidf(param, "`%s`: ranges overlap.", param)
 			}
 		}
 		for _, sp := range spans {
-			weekly += time.Duration(sp[1]-sp[0]) * time.Minute
+			weekly += sp.End - sp.Start
 		}
-		c.minutes[i] = spans
+		week[i] = spans
 	}
 	if weekly < MinWeeklyBusinessHours {
 		return Invalidf("business_hours.weekly", "`business_hours.weekly` must hold at least %v of business hours a week.", MinWeeklyBusinessHours)
@@ -134,12 +140,32 @@ func (c *BusinessCalendar) Check() error {
 	if len(c.Holidays) > MaxHolidays {
 		return Invalidf("business_hours.holidays", "`business_hours.holidays` can hold at most %d dates.", MaxHolidays)
 	}
-	c.holidays = make(map[string]bool, len(c.Holidays))
+	holidays := make([]calendar.Date, 0, len(c.Holidays))
 	for _, h := range c.Holidays {
-		if _, err := time.Parse(time.DateOnly, h); err != nil {
+		d, err := calendar.ParseDate(h)
+		if err != nil {
 			return Invalidf("business_hours.holidays", "`business_hours.holidays` holds dates as YYYY-MM-DD; got %q.", h)
 		}
-		c.holidays[h] = true
+		holidays = append(holidays, d)
+	}
+	cal, err := calendar.New(loc, week, holidays)
+	if err != nil { // the checks above leave nothing for it to refuse
+		return Invalidf("business_hours", "`business_hours` is not a calendar: %v.", err)
+	}
+	if err := checkReach(cal, MaxSLATarget); err != nil {
+		return err
+	}
+	c.cal = cal
+	return nil
+}
+
+// checkReach refuses a calendar in which the longest target could take longer than
+// MaxCalendarSpan to make up, so that a running clock always gets a due date.
+func checkReach(cal *calendar.Calendar, longest time.Duration) error {
+	if worst := cal.WorstCase(longest); worst > MaxCalendarSpan {
+		const year = 52 * 7 * 24 * time.Hour
+		return Invalidf("business_hours", "`business_hours` must make up the longest target (%dh of business time) within %d years from any start, holidays taken out; this calendar could need %d years: add business hours or remove holidays.",
+			longest/time.Hour, MaxCalendarSpan/year, (worst+year-1)/year)
 	}
 	return nil
 }
@@ -156,88 +182,36 @@ func clockMinutes(s string) (int, bool) {
 	return h*60 + m, true
 }
 
-// spans returns the business spans of the day that starts at midnight day (in the
-// calendar's zone), as instants.
-func (c *BusinessCalendar) spans(day time.Time) [][2]time.Time {
-	if c.holidays[day.Format(time.DateOnly)] {
-		return nil
+// checked returns the calendar Check prepared.
+func (c *BusinessCalendar) checked() *calendar.Calendar {
+	if c.cal == nil {
+		panic("domain: BusinessCalendar used before Check")
 	}
-	y, mo, d := day.Date()
-	var out [][2]time.Time
-	for _, sp := range c.minutes[day.Weekday()] {
-		out = append(out, [2]time.Time{
-			time.Date(y, mo, d, sp[0]/60, sp[0]%60, 0, 0, c.loc),
-			time.Date(y, mo, d, sp[1]/60, sp[1]%60, 0, 0, c.loc),
-		})
-	}
-	return out
+	return c.cal
 }
 
-func midnight(t time.Time) time.Time {
-	y, m, d := t.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, t.Location())
-}
-
-// Add returns the instant d of business time after start; ok is false past the
-// calendar's bound (never, in practice).
-func (c *BusinessCalendar) Add(start time.Time, d time.Duration) (time.Time, bool) {
+// Add returns the instant at which d of business time has passed since start (start.Add(d)
+// without a calendar). For a checked calendar and d up to MaxSLATarget there always is
+// one: Check keeps the worst case within MaxCalendarSpan, well inside calendar.Horizon.
+func (c *BusinessCalendar) Add(start time.Time, d time.Duration) time.Time {
 	if c == nil {
-		return start.Add(d), true
+		return start.Add(d)
 	}
-	t := start.In(c.loc)
-	day := midnight(t)
-	for range calendarDayLimit {
-		for _, sp := range c.spans(day) {
-			if !sp[1].After(t) {
-				continue
-			}
-			from := sp[0]
-			if t.After(from) {
-				from = t
-			}
-			if avail := sp[1].Sub(from); d <= avail {
-				return from.Add(d).UTC(), true
-			} else {
-				d -= avail
-			}
-		}
-		day = time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, c.loc)
-		t = day
+	due, ok := c.checked().Add(start, d)
+	if !ok {
+		// Only a d past MaxSLATarget can get here: "not within the horizon" is still a
+		// due time, never none.
+		return start.Add(calendar.Horizon)
 	}
-	return time.Time{}, false
+	return due
 }
 
-// Between returns the business time from a to b (0 if b is not after a), at most the
-// calendar's bound.
+// Between returns the business time from a to b (0 if b is not after a).
 func (c *BusinessCalendar) Between(a, b time.Time) time.Duration {
-	if !b.After(a) {
-		return 0
-	}
 	if c == nil {
-		return b.Sub(a)
+		return max(b.Sub(a), 0)
 	}
-	a, b = a.In(c.loc), b.In(c.loc)
-	var total time.Duration
-	day := midnight(a)
-	for range calendarDayLimit {
-		if !day.Before(b) {
-			break
-		}
-		for _, sp := range c.spans(day) {
-			from, to := sp[0], sp[1]
-			if a.After(from) {
-				from = a
-			}
-			if b.Before(to) {
-				to = b
-			}
-			if to.After(from) {
-				total += to.Sub(from)
-			}
-		}
-		day = time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, c.loc)
-	}
-	return total
+	return c.checked().Between(a, b)
 }
 
 // SLAPolicyInput is a new policy or, with nil meaning "keep", an update.
@@ -319,6 +293,32 @@ type SLAClock struct {
 	Breached     bool
 	BreachedAt   *time.Time
 	AchievedAt   *time.Time
+}
+
+// SetMarks sets a clock's due and warning instants from where it stands: while it runs,
+// the target less the time elapsed, and the warning share of the target if not yet
+// elapsed, in business time of cal after RunningSince; while paused or stopped, none.
+// With a checked calendar a running clock always gets a due time.
+func (c *SLAClock) SetMarks(cal *BusinessCalendar, warningPercent int) {
+	c.DueAt, c.WarningAt = nil, nil
+	if c.RunningSince == nil {
+		return
+	}
+	due := cal.Add(*c.RunningSince, max(c.Target-c.Elapsed, 0))
+	c.DueAt = &due
+	if warn := c.Target * time.Duration(warningPercent) / 100; warn > c.Elapsed {
+		w := cal.Add(*c.RunningSince, warn-c.Elapsed)
+		c.WarningAt = &w
+	}
+}
+
+// NextMark returns the event a running clock's timer fires next, and when, as of at: the
+// warning while it is due and not given, else the breach.
+func (c *SLAClock) NextMark(at time.Time) (eventType string, due time.Time) {
+	if !c.Warned && c.WarningAt != nil && c.WarningAt.After(at) {
+		return EventSLAWarning, *c.WarningAt
+	}
+	return EventSLABreached, *c.DueAt
 }
 
 // TicketSLA is a ticket's SLA as the public API shows it.

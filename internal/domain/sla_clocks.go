@@ -19,23 +19,16 @@ type ClockMark struct {
 	DueAt time.Time
 }
 
-// businessTime is all the clock plan asks of a calendar: the instant some business time
-// after a start (ok false past the calendar's bound), and the business time between two
-// instants. *BusinessCalendar is one, a nil one counting around the clock.
-type businessTime interface {
-	Add(start time.Time, d time.Duration) (time.Time, bool)
-	Between(a, b time.Time) time.Duration
-}
-
 // PlanClocks plans what ev does to a ticket's SLA clocks (clocks by metric, as stored;
 // policy is the first enabled policy whose condition holds for the ticket now, nil for
 // none). The policy sets each metric's target for the ticket's priority; a metric without
 // one loses its clock. first_reply stops at the first agent message; resolution runs while
 // the ticket is open, pauses while it is pending or on hold, and stops when it is solved
 // or closed, running again if it reopens. A clock that stops is achieved. Times are
-// business time in the policy's calendar. A running clock that has not breached keeps its
-// timer armed for its next mark: the warning while it has not been warned and is ahead,
-// then the breach. Metrics where nothing is to be done are left out.
+// business time in the policy's calendar (SLAClock.SetMarks). A running clock that has
+// not breached keeps its timer armed for its next mark (SLAClock.NextMark): the warning
+// while it has not been warned and is ahead, then the breach. Metrics where nothing is to
+// be done are left out.
 func PlanClocks(ev *TicketEvent, policy *SLAPolicy, clocks map[string]*SLAClock) []ClockChange {
 	var plan []ClockChange
 	for _, metric := range SLAMetrics {
@@ -45,7 +38,7 @@ func PlanClocks(ev *TicketEvent, policy *SLAPolicy, clocks map[string]*SLAClock)
 		}
 		switch {
 		case target > 0:
-			plan = append(plan, planClock(ev, policy, policy.Calendar, metric, target, clocks[metric]))
+			plan = append(plan, planClock(ev, policy, metric, target, clocks[metric]))
 		case clocks[metric] != nil:
 			plan = append(plan, ClockChange{Metric: metric})
 		}
@@ -53,9 +46,10 @@ func PlanClocks(ev *TicketEvent, policy *SLAPolicy, clocks map[string]*SLAClock)
 	return plan
 }
 
-// planClock plans one metric's clock under policy, counting in cal, given the clock as
-// stored (nil for a new one, which has run since the ticket was created).
-func planClock(ev *TicketEvent, policy *SLAPolicy, cal businessTime, metric string, target time.Duration, stored *SLAClock) ClockChange {
+// planClock plans one metric's clock under policy, given the clock as stored (nil for a
+// new one, which has run since the ticket was created). The calendar's arithmetic is
+// reached through Between and the clock's SetMarks only.
+func planClock(ev *TicketEvent, policy *SLAPolicy, metric string, target time.Duration, stored *SLAClock) ClockChange {
 	var c SLAClock
 	if stored != nil {
 		c = *stored
@@ -67,38 +61,32 @@ func planClock(ev *TicketEvent, policy *SLAPolicy, cal businessTime, metric stri
 	at := ev.OccurredAt
 	running := clockRuns(&c, ev)
 	if c.RunningSince != nil && !running { // paused or stopped
-		c.Elapsed += cal.Between(*c.RunningSince, at)
+		c.Elapsed += policy.Calendar.Between(*c.RunningSince, at)
 		c.RunningSince = nil
 	}
 	if c.RunningSince == nil && running { // resumed
 		c.RunningSince = &at
 	}
-	c.DueAt, c.WarningAt = nil, nil
-	if c.RunningSince != nil {
-		c.DueAt = businessAdd(cal, *c.RunningSince, max(c.Target-c.Elapsed, 0))
-		if warn := c.Target * time.Duration(policy.WarningPercent) / 100; warn > c.Elapsed {
-			c.WarningAt = businessAdd(cal, *c.RunningSince, warn-c.Elapsed)
-		}
-	}
-	change := ClockChange{Metric: metric, Clock: &c}
-	if c.RunningSince == nil || c.Breached || c.DueAt == nil {
-		return change
-	}
-	change.Next = &ClockMark{Type: EventSLABreached, DueAt: *c.DueAt}
-	if !c.Warned && c.WarningAt != nil && c.WarningAt.After(at) {
-		change.Next = &ClockMark{Type: EventSLAWarning, DueAt: *c.WarningAt}
-	}
-	return change
+	return marked(c, policy, at)
 }
 
-// businessAdd is the instant d of business time after start, nil past the calendar's
-// bound.
-func businessAdd(cal businessTime, start time.Time, d time.Duration) *time.Time {
-	t, ok := cal.Add(start, d)
-	if !ok {
-		return nil
+// RedateClock plans the repair of a running clock left without a due date: the marks its
+// policy's calendar gives, and its timer armed for its next mark as of now (none once it
+// has breached).
+func RedateClock(c SLAClock, policy *SLAPolicy, now time.Time) ClockChange {
+	return marked(c, policy, now)
+}
+
+// marked is the change that saves c with its marks set in policy's calendar and arms its
+// timer for its next mark as of at; a clock paused, stopped or breached keeps no timer.
+func marked(c SLAClock, policy *SLAPolicy, at time.Time) ClockChange {
+	c.SetMarks(policy.Calendar, policy.WarningPercent)
+	change := ClockChange{Metric: c.Metric, Clock: &c}
+	if c.RunningSince != nil && !c.Breached {
+		typ, due := c.NextMark(at)
+		change.Next = &ClockMark{Type: typ, DueAt: due}
 	}
-	return &t
+	return change
 }
 
 // clockRuns says whether a clock runs after ev, and records an achievement it brings (or

@@ -193,19 +193,30 @@ func cloneClocks(clocks map[string]*SLAClock) map[string]*SLAClock {
 	return out
 }
 
-// bounded is a calendar whose arithmetic gives up, as one could past its bound.
-type bounded struct{}
-
-func (bounded) Add(time.Time, time.Duration) (time.Time, bool) { return time.Time{}, false }
-func (bounded) Between(a, b time.Time) time.Duration           { return b.Sub(a) }
-
-// TestPlanClockPastTheCalendarsBound: a clock whose due time cannot be computed keeps no
-// due time and no timer.
-func TestPlanClockPastTheCalendarsBound(t *testing.T) {
-	policy := &SLAPolicy{ID: "slp_1", WarningPercent: 75}
-	ev := &TicketEvent{Type: EventTicketCreated, OccurredAt: t0, Ticket: Ticket{Status: StatusOpen, CreatedAt: t0}}
-	got := shown([]ClockChange{planClock(ev, policy, bounded{}, SLAResolution, 4*time.Hour, nil)})
-	if want := "resolution: slp_1 target 4h0m0s elapsed 0s running t0+0s due - warning - achieved -, disarmed"; got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
+// TestRedateClock: a running clock left without a due date gets the marks its policy's
+// calendar gives and a timer for its next mark; a breached one gets no timer.
+func TestRedateClock(t *testing.T) {
+	policy := &SLAPolicy{ID: "slp_std", WarningPercent: 75}
+	undated := SLAClock{Metric: SLAResolution, PolicyID: "slp_std", Target: 4 * time.Hour, Elapsed: time.Hour, RunningSince: at(0)}
+	for _, tc := range []struct {
+		name  string
+		clock func(c *SLAClock)
+		now   time.Duration
+		want  string
+	}{
+		{"the warning ahead", func(*SLAClock) {}, time.Minute,
+			"resolution: slp_std target 4h0m0s elapsed 1h0m0s running t0+0s due t0+3h0m0s warning t0+2h0m0s achieved -, next sla.warning t0+2h0m0s"},
+		{"the warning behind", func(*SLAClock) {}, 150 * time.Minute,
+			"resolution: slp_std target 4h0m0s elapsed 1h0m0s running t0+0s due t0+3h0m0s warning t0+2h0m0s achieved -, next sla.breached t0+3h0m0s"},
+		{"breached", func(c *SLAClock) { c.Breached = true }, time.Minute,
+			"resolution: slp_std target 4h0m0s elapsed 1h0m0s running t0+0s due t0+3h0m0s warning t0+2h0m0s achieved -, disarmed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := undated
+			tc.clock(&c)
+			if got := shown([]ClockChange{RedateClock(c, policy, t0.Add(tc.now))}); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
 	}
 }

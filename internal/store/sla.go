@@ -337,6 +337,57 @@ func derefTime(t *time.Time) time.Time {
 	return *t
 }
 
+// UndatedClock is a running clock without a due date, with the policy that runs it.
+type UndatedClock struct {
+	TenantID, TicketID string
+	Clock              *domain.SLAClock
+	Policy             domain.SLAPolicy
+}
+
+// LockUndatedClocks locks, in the caller's transaction, up to limit running clocks that
+// have no due date, with their policies, tenants in turn (every tenant's oldest, then
+// every tenant's second, ...). Clocks that another transaction holds are skipped: an
+// event updating its ticket's clocks sets their due dates itself.
+func (s *Conn) LockUndatedClocks(ctx context.Context, limit int) ([]UndatedClock, error) {
+	var rows []clockRow
+	err := s.db.NewRaw(`WITH c AS (
+			SELECT x.ticket_id, x.metric, x.turn, x.tenant_id
+			FROM tenants tn CROSS JOIN LATERAL (
+				SELECT ts.ticket_id, ts.metric, ts.tenant_id, row_number() OVER (ORDER BY ts.running_since, ts.ticket_id, ts.metric) AS turn
+				FROM ticket_slas ts
+				WHERE ts.tenant_id = tn.id AND ts.running_since IS NOT NULL AND ts.due_at IS NULL
+				ORDER BY ts.running_since, ts.ticket_id, ts.metric LIMIT ?) x
+			ORDER BY x.turn, x.tenant_id LIMIT ?)
+		SELECT ts.* FROM ticket_slas ts JOIN c ON c.ticket_id = ts.ticket_id AND c.metric = ts.metric
+		WHERE ts.running_since IS NOT NULL AND ts.due_at IS NULL
+		ORDER BY c.turn, c.tenant_id
+		FOR UPDATE OF ts SKIP LOCKED`, limit, limit).Scan(ctx, &rows)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(rows))
+	for i := range rows {
+		ids[i] = rows[i].PolicyID
+	}
+	var policies []slaPolicyRow
+	if err := s.db.NewSelect().Model(&policies).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return nil, err
+	}
+	byID := make(map[string]domain.SLAPolicy, len(policies))
+	for i := range policies {
+		byID[policies[i].ID] = policies[i].toDomain()
+	}
+	out := make([]UndatedClock, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		out[i] = UndatedClock{TenantID: r.TenantID, TicketID: r.TicketID, Clock: r.toDomain(), Policy: byID[r.PolicyID]}
+	}
+	return out, nil
+}
+
 // TicketSLAs returns the SLA of each of the tenant's tickets that has clocks.
 func (s *Conn) TicketSLAs(ctx context.Context, tenantID string, ticketIDs []string) (map[string]*domain.TicketSLA, error) {
 	if len(ticketIDs) == 0 {

@@ -1,0 +1,1 @@
+DROP INDEX ticket_slas_undated;
