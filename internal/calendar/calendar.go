@@ -27,6 +27,10 @@ import (
 	"math"
 	"slices"
 	"time"
+	// Every binary that computes business time carries the same tz database, the one the
+	// property test checked, instead of whatever its machine or image has installed: an API
+	// and a worker on different hosts must agree on a due date.
+	_ "time/tzdata"
 )
 
 // Horizon is how far after its start Add looks for the end of the business time asked
