@@ -45,6 +45,9 @@ func TestNormalizeTags(t *testing.T) {
 		{[]string{"two words"}, nil, false},
 		{[]string{"emoji🙂"}, nil, false},
 		{[]string{strings.Repeat("a", 51)}, nil, false},
+		{[]string{strings.Repeat("é", 50)}, []string{strings.Repeat("é", 50)}, true},
+		// The length is the tag's as sent, the OpenAPI document's maxLength.
+		{[]string{" " + strings.Repeat("a", 50)}, nil, false},
 	} {
 		got, err := NormalizeTags("tags", tc.in)
 		if (err == nil) != tc.ok || (tc.ok && !slices.Equal(got, tc.want)) {

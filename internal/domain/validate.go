@@ -172,8 +172,9 @@ func NormalizeTags(param string, tags []string) ([]string, error) {
 	}
 	out := make([]string, 0, len(tags))
 	for _, t := range tags {
+		n := utf8.RuneCountInString(t) // as sent, like maxLength in the OpenAPI document
 		t = strings.TrimSpace(t)
-		if t == "" || utf8.RuneCountInString(t) > MaxTagLen || !tagPattern.MatchString(t) {
+		if t == "" || n > MaxTagLen || !tagPattern.MatchString(t) {
 			return nil, Invalidf(param, "each of `%s` must be 1 to %d letters, digits or the characters _ - : . /; got %q.", param, MaxTagLen, t)
 		}
 		if !slices.Contains(out, t) {
@@ -186,15 +187,17 @@ func NormalizeTags(param string, tags []string) ([]string, error) {
 	return out, nil
 }
 
-// checkText trims s and checks its length in characters, and that it holds nothing
-// PostgreSQL text cannot store (NUL). Single-line fields also refuse control characters.
+// checkText checks s's length in characters as sent, trims it, and checks that it holds
+// nothing PostgreSQL text cannot store (NUL). The length is the untrimmed one so that it is
+// the OpenAPI document's maxLength exactly. Single-line fields also refuse control
+// characters.
 func checkText(param, s string, maxLen int, required bool) (string, error) {
+	if n := utf8.RuneCountInString(s); n > maxLen {
+		return "", Invalidf(param, "`%s` must be at most %d characters; got %d.", param, maxLen, n)
+	}
 	s = strings.TrimSpace(s)
 	if required && s == "" {
 		return "", Invalidf(param, "`%s` is required and must not be blank.", param)
-	}
-	if n := utf8.RuneCountInString(s); n > maxLen {
-		return "", Invalidf(param, "`%s` must be at most %d characters; got %d.", param, maxLen, n)
 	}
 	if err := CheckStorable(param, s); err != nil {
 		return "", err

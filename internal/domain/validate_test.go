@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,5 +61,25 @@ func TestCheckTextRefusesWhatCannotBeStored(t *testing.T) {
 		if _, err := checkText("content", s, MaxContentLen, true); err == nil || err.(*Error).Param != "content" {
 			t.Errorf("checkText(%q) = %v, want an error naming content", s, err)
 		}
+	}
+}
+
+// TestLengthsCountTheValueAsSent: a limit counts characters of the value as sent, before it
+// is trimmed, so that it is exactly the OpenAPI document's maxLength.
+func TestLengthsCountTheValueAsSent(t *testing.T) {
+	for name, tc := range map[string]struct {
+		in string
+		ok bool
+	}{
+		"at the limit":             {strings.Repeat("é", MaxSubjectLen), true},
+		"over it":                  {strings.Repeat("é", MaxSubjectLen+1), false},
+		"at it once trimmed, over": {strings.Repeat("a", MaxSubjectLen) + "\n", false},
+		"trimmed within it":        {" " + strings.Repeat("a", MaxSubjectLen-2) + " ", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := checkLine("subject", tc.in, MaxSubjectLen, true); (err == nil) != tc.ok {
+				t.Errorf("checkLine(%d characters) = %v, want ok %v", len([]rune(tc.in)), err, tc.ok)
+			}
+		})
 	}
 }
