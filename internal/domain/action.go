@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // PrefixAction starts every action ID.
@@ -157,7 +158,7 @@ func (p *CustomHTTPPayload) Validate(s ActionSettings) (ActionRequest, error) {
 // that path, and admits an absolute URL only for a host on the tenant's allow-list.
 func resolveActionURL(raw string, s ActionSettings) (string, error) {
 	const param = "payload.url"
-	if raw == "" || len(raw) > MaxActionURLLen || strings.ContainsAny(raw, " \t\r\n\x00") {
+	if raw == "" || utf8.RuneCountInString(raw) > MaxActionURLLen || strings.ContainsAny(raw, " \t\r\n\x00") {
 		return "", Invalidf(param, "`payload.url` must be a relative path like /hooks/zapier or an absolute http(s) URL of at most %d characters.", MaxActionURLLen)
 	}
 	if strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") {

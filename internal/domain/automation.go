@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ID prefixes of automations, their events and runs.
@@ -161,7 +162,7 @@ func (a *AutomationAction) CheckShape(param string) error {
 			return err
 		}
 	case AutomationAddNote:
-		if strings.TrimSpace(a.Content) == "" || len(a.Content) > MaxNoteTemplateLen {
+		if strings.TrimSpace(a.Content) == "" || utf8.RuneCountInString(a.Content) > MaxNoteTemplateLen {
 			return Invalidf(param+".content", "`%s.content` is required, at most %d characters.", param, MaxNoteTemplateLen)
 		}
 	case AutomationCustomHTTP:
@@ -245,7 +246,7 @@ func (in *AutomationInput) CheckStatic(create bool) error {
 		if strings.TrimSpace(*in.Condition) == "" {
 			return Invalidf("condition", "`condition` is required; use `true` to match every event.")
 		}
-		if len(*in.Condition) > MaxConditionLen {
+		if utf8.RuneCountInString(*in.Condition) > MaxConditionLen {
 			return Invalidf("condition", "`condition` must be at most %d characters.", MaxConditionLen)
 		}
 	}

@@ -157,3 +157,45 @@ func TestHeaderValuesVisibleASCII(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitsCountCharacters: limits the API states in characters count characters, not
+// UTF-8 bytes, as maxLength does in the OpenAPI document.
+func TestLimitsCountCharacters(t *testing.T) {
+	cond := func(s string) error {
+		return (&AutomationInput{Condition: &s}).CheckStatic(false)
+	}
+	slaCond := func(s string) error {
+		return (&SLAPolicyInput{Condition: &s}).CheckStatic(false)
+	}
+	note := func(s string) error {
+		return (&AutomationAction{Type: AutomationAddNote, Content: s}).CheckShape("actions[0]")
+	}
+	url := func(s string) error {
+		_, err := resolveActionURL(s, ActionSettings{ActionsBaseURL: "https://hooks.example.com"})
+		return err
+	}
+	for _, tc := range []struct {
+		name  string
+		check func(string) error
+		limit int
+		unit  string
+	}{
+		{"condition", cond, MaxConditionLen, "é"},
+		{"SLA condition", slaCond, MaxConditionLen, "é"},
+		{"note", note, MaxNoteTemplateLen, "é"},
+		{"url", url, MaxActionURLLen, "é"},
+	} {
+		fill := func(n int) string {
+			if tc.name == "url" {
+				return "/" + strings.Repeat(tc.unit, n-1)
+			}
+			return strings.Repeat(tc.unit, n)
+		}
+		if err := tc.check(fill(tc.limit)); err != nil {
+			t.Errorf("%s of %d characters (%d bytes): %v", tc.name, tc.limit, len(fill(tc.limit)), err)
+		}
+		if err := tc.check(fill(tc.limit + 1)); ErrorCode(err) != EINVALID {
+			t.Errorf("%s of %d characters: %v, want refused", tc.name, tc.limit+1, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/threada/threada/internal/calendar"
 )
@@ -243,7 +244,7 @@ func (in *SLAPolicyInput) CheckStatic(create bool) error {
 		}
 		in.Name = &n
 	}
-	if in.Condition != nil && (strings.TrimSpace(*in.Condition) == "" || len(*in.Condition) > MaxConditionLen) {
+	if in.Condition != nil && (strings.TrimSpace(*in.Condition) == "" || utf8.RuneCountInString(*in.Condition) > MaxConditionLen) {
 		return Invalidf("condition", "`condition` is required (use `true` for every ticket), at most %d characters.", MaxConditionLen)
 	}
 	if in.Targets != nil {
