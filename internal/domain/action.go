@@ -125,33 +125,45 @@ func (p *CustomHTTPPayload) Validate(s ActionSettings) (ActionRequest, error) {
 		return r, err
 	}
 	r.URL = u
-	if err := checkActionHeaders(p.Headers); err != nil {
+	if err := checkCall("payload", p.Method, p.Headers, p.BodyJSON, p.TimeoutMS, p.MaxAttempts); err != nil {
 		return r, err
 	}
-	if p.BodyJSON != "" {
-		if p.Method == http.MethodGet {
-			return r, Invalidf("payload.body_json", "`payload.body_json` cannot be sent with GET; use POST, PUT, PATCH or DELETE.")
-		}
-		if len(p.BodyJSON) > MaxActionBodyBytes {
-			return r, Invalidf("payload.body_json", "`payload.body_json` must be at most %d bytes.", MaxActionBodyBytes)
-		}
-		if !json.Valid([]byte(p.BodyJSON)) {
-			return r, Invalidf("payload.body_json", "`payload.body_json` must be a string holding valid JSON, e.g. \"{\\\"event\\\":\\\"ticket_updated\\\"}\".")
-		}
+	if p.BodyJSON != "" && !json.Valid([]byte(p.BodyJSON)) {
+		return r, Invalidf("payload.body_json", "`payload.body_json` must be a string holding valid JSON, e.g. \"{\\\"event\\\":\\\"ticket_updated\\\"}\".")
 	}
 	if p.TimeoutMS != nil {
-		if *p.TimeoutMS < MinActionTimeoutMS || *p.TimeoutMS > MaxActionTimeoutMS {
-			return r, Invalidf("payload.timeout_ms", "`payload.timeout_ms` must be from %d to %d; got %d.", MinActionTimeoutMS, MaxActionTimeoutMS, *p.TimeoutMS)
-		}
 		r.TimeoutMS = *p.TimeoutMS
 	}
 	if p.MaxAttempts != nil {
-		if *p.MaxAttempts < 1 || *p.MaxAttempts > MaxActionMaxAttempts {
-			return r, Invalidf("payload.max_attempts", "`payload.max_attempts` must be from 1 to %d; got %d.", MaxActionMaxAttempts, *p.MaxAttempts)
-		}
 		r.MaxAttempts = *p.MaxAttempts
 	}
 	return r, nil
+}
+
+// checkCall checks the parts of a call that neither the tenant's settings nor an
+// automation's templates change: the headers (count, names, the characters and size of
+// the values), the body's size and method, the timeout and the attempts. An automation's
+// custom_http action is held to them when it is saved or tried, as a payload is; param
+// prefixes the fields named ("payload", "actions[0]").
+func checkCall(param, method string, headers map[string]string, body string, timeoutMS, maxAttempts *int) error {
+	if err := checkActionHeaders(param, headers); err != nil {
+		return err
+	}
+	if body != "" {
+		if method == http.MethodGet {
+			return Invalidf(param+".body_json", "`%s.body_json` cannot be sent with GET; use POST, PUT, PATCH or DELETE.", param)
+		}
+		if len(body) > MaxActionBodyBytes {
+			return Invalidf(param+".body_json", "`%s.body_json` must be at most %d bytes.", param, MaxActionBodyBytes)
+		}
+	}
+	if timeoutMS != nil && (*timeoutMS < MinActionTimeoutMS || *timeoutMS > MaxActionTimeoutMS) {
+		return Invalidf(param+".timeout_ms", "`%s.timeout_ms` must be from %d to %d; got %d.", param, MinActionTimeoutMS, MaxActionTimeoutMS, *timeoutMS)
+	}
+	if maxAttempts != nil && (*maxAttempts < 1 || *maxAttempts > MaxActionMaxAttempts) {
+		return Invalidf(param+".max_attempts", "`%s.max_attempts` must be from 1 to %d; got %d.", param, MaxActionMaxAttempts, *maxAttempts)
+	}
+	return nil
 }
 
 // resolveActionURL turns a relative URL ("/hooks/zapier") into the tenant's base URL plus
@@ -233,12 +245,12 @@ func CheckActionsBaseURL(param, raw string) error {
 	return nil
 }
 
-func checkActionHeaders(h map[string]string) error {
+func checkActionHeaders(prefix string, h map[string]string) error {
 	if len(h) > MaxActionHeaders {
-		return Invalidf("payload.headers", "`payload.headers` can hold at most %d headers.", MaxActionHeaders)
+		return Invalidf(prefix+".headers", "`%s.headers` can hold at most %d headers.", prefix, MaxActionHeaders)
 	}
 	for name, value := range h {
-		param := "payload.headers." + name
+		param := prefix + ".headers." + name
 		if !validHeaderName(name) {
 			return Invalidf(param, "`%s`: %q is not a valid HTTP header name.", param, name)
 		}

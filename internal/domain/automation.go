@@ -172,6 +172,12 @@ func (a *AutomationAction) CheckShape(param string) error {
 		if a.URL == "" {
 			return Invalidf(param+".url", "`%s.url` is required.", param)
 		}
+		if n := utf8.RuneCountInString(a.URL); n > MaxActionURLLen {
+			return Invalidf(param+".url", "`%s.url` must be at most %d characters; got %d.", param, MaxActionURLLen, n)
+		}
+		// A template can change neither these nor their characters, so they are checked
+		// here, for a dry run too, and not only on the sample request CheckRule renders.
+		return checkCall(param, a.Method, a.Headers, a.BodyJSON, a.TimeoutMS, a.MaxAttempts)
 	}
 	return nil
 }

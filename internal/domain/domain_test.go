@@ -121,7 +121,7 @@ func TestListsCappedBeforeWork(t *testing.T) {
 			for _, s := range many[:MaxActionHeaders+1] {
 				h["X-"+s] = "v"
 			}
-			return checkActionHeaders(h)
+			return checkActionHeaders("payload", h)
 		}},
 	} {
 		start := time.Now()
@@ -151,7 +151,7 @@ func TestHeaderValuesVisibleASCII(t *testing.T) {
 		"line\r\nX-Evil:": false,
 		"nul\x00":         false,
 	} {
-		err := checkActionHeaders(map[string]string{"X-Custom": value})
+		err := checkActionHeaders("payload", map[string]string{"X-Custom": value})
 		if (err == nil) != ok {
 			t.Errorf("%q: %v", value, err)
 		}
@@ -196,6 +196,43 @@ func TestLimitsCountCharacters(t *testing.T) {
 		}
 		if err := tc.check(fill(tc.limit + 1)); ErrorCode(err) != EINVALID {
 			t.Errorf("%s of %d characters: %v, want refused", tc.name, tc.limit+1, err)
+		}
+	}
+}
+
+// TestCustomHTTPShape: what templates cannot change in an automation's custom_http action
+// is checked with its shape, so a dry run refuses it as saving does, naming the field.
+func TestCustomHTTPShape(t *testing.T) {
+	n := func(v int) *int { return &v }
+	many := map[string]string{}
+	for i := range MaxActionHeaders + 1 {
+		many[fmt.Sprintf("X-H%d", i)] = "v"
+	}
+	ok := AutomationAction{Type: AutomationCustomHTTP, Method: "POST", URL: "/hooks/{{ ticket.id }}",
+		Headers: map[string]string{"X-Subject": "{{ ticket.subject }}"}, BodyJSON: `{"id": "{{ ticket.id }}"}`,
+		TimeoutMS: n(MinActionTimeoutMS), MaxAttempts: n(MaxActionMaxAttempts)}
+	if err := ok.CheckShape("actions[0]"); err != nil {
+		t.Fatalf("a valid action: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		change func(a *AutomationAction)
+		param  string
+	}{
+		"timeout":          {func(a *AutomationAction) { a.TimeoutMS = n(MinActionTimeoutMS - 1) }, "actions[0].timeout_ms"},
+		"attempts":         {func(a *AutomationAction) { a.MaxAttempts = n(0) }, "actions[0].max_attempts"},
+		"reserved header":  {func(a *AutomationAction) { a.Headers = map[string]string{"host": "x"} }, "actions[0].headers.host"},
+		"header name":      {func(a *AutomationAction) { a.Headers = map[string]string{"X Y": "x"} }, "actions[0].headers.X Y"},
+		"header value":     {func(a *AutomationAction) { a.Headers = map[string]string{"X-A": "café"} }, "actions[0].headers.X-A"},
+		"too many headers": {func(a *AutomationAction) { a.Headers = many }, "actions[0].headers"},
+		"body with GET":    {func(a *AutomationAction) { a.Method = "GET" }, "actions[0].body_json"},
+		"url length":       {func(a *AutomationAction) { a.URL = "/" + strings.Repeat("a", MaxActionURLLen) }, "actions[0].url"},
+	} {
+		a := ok
+		tc.change(&a)
+		err := a.CheckShape("actions[0]")
+		var e *Error
+		if !errors.As(err, &e) || e.Code != EINVALID || e.Param != tc.param {
+			t.Errorf("%s: %v, want invalid %s", name, err, tc.param)
 		}
 	}
 }
