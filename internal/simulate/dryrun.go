@@ -95,12 +95,14 @@ func dryRun(compiled *rules.Compiled, ev *domain.TicketEvent, tenant *domain.Ten
 // rule is the rule a dry run evaluates: the draft, or the saved automation's.
 func (in *DryRunInput) rule(ctx context.Context, db *store.Conn, tenantID string) (domain.Rule, error) {
 	if in.Condition != nil {
+		// Checked as an automation's are when saved (blank, over 2,000 characters), so the
+		// draft a dry run accepts is one that could be saved.
+		ai := domain.AutomationInput{Condition: in.Condition, Actions: in.Actions}
+		if err := ai.CheckStatic(false); err != nil {
+			return domain.Rule{}, err
+		}
 		draft := domain.Rule{Condition: *in.Condition}
 		if in.Actions != nil {
-			ai := domain.AutomationInput{Actions: in.Actions}
-			if err := ai.CheckStatic(false); err != nil {
-				return draft, err
-			}
 			draft.Actions = *ai.Actions
 		}
 		return draft, nil
@@ -164,6 +166,13 @@ func (in *DryRunInput) event(tenantID, caller string, load func(ticketID string)
 		ev.Previous = &prev
 	}
 	if m := in.Message; m != nil {
+		// Checked and completed as a message added to the ticket would be.
+		if err := m.Normalize(); err != nil {
+			return nil, prefixParam("message.", err)
+		}
+		if m.Channel == "" {
+			m.Channel = ev.Ticket.Channel
+		}
 		ev.Message = &domain.Message{ID: "msg_dry_run", TicketID: ev.Ticket.ID, Role: m.Role, Content: m.Content,
 			Channel: m.Channel, ExternalMessageID: m.ExternalMessageID, CreatedAt: in.At}
 	}

@@ -1,8 +1,10 @@
 package simulate
 
 import (
+	"context"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +82,15 @@ func TestDryRunEvent(t *testing.T) {
 					t.Errorf("%+v", ev.Ticket)
 				}
 			}},
+		{name: "a message completed as one added to the ticket", in: DryRunInput{TicketID: &storedID, EventType: domain.EventMessageCreated,
+			Message: &domain.MessageCreate{Content: "refund?"}},
+			check: func(t *testing.T, ev *domain.TicketEvent) {
+				if m := ev.Message; m.Role != domain.RoleUser || m.Channel != "email" {
+					t.Errorf("role %q, channel %q; want user and the ticket's email", m.Role, m.Channel)
+				}
+			}},
+		{name: "a message checked as one added to the ticket", in: DryRunInput{TicketID: &storedID, Message: &domain.MessageCreate{Content: " "}},
+			param: "message.content", code: domain.EINVALID},
 		{name: "unknown event type", in: DryRunInput{TicketID: ptr("tkt_nope"), EventType: "ticket.deleted"}, param: "event.type", code: domain.EINVALID},
 		{name: "not a ticket ID", in: DryRunInput{TicketID: ptr("tkt_nope")}, code: domain.ENOTFOUND},
 		{name: "no such ticket", in: DryRunInput{TicketID: ptr("tkt_06h2s4fdwd4rcfq5dyr5hb9qm0")}, code: domain.ENOTFOUND},
@@ -190,4 +201,19 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestDryRunDraftCheckedAsSaved: a draft's condition is held to what saving an automation
+// holds it to, before it is compiled.
+func TestDryRunDraftCheckedAsSaved(t *testing.T) {
+	for name, condition := range map[string]string{
+		"blank":    " \n",
+		"too long": "true && " + strings.Repeat("true && ", domain.MaxConditionLen/8) + "true",
+	} {
+		in := DryRunInput{Condition: &condition}
+		_, err := in.rule(context.Background(), nil, "ten_1")
+		if de, ok := err.(*domain.Error); !ok || de.Code != domain.EINVALID || de.Param != "condition" {
+			t.Errorf("%s: %v, want invalid condition", name, err)
+		}
+	}
 }
