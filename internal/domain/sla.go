@@ -2,7 +2,6 @@ package domain
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -171,13 +170,20 @@ func checkReach(cal *calendar.Calendar, longest time.Duration) error {
 	return nil
 }
 
-// clockMinutes reads "HH:MM" (up to "24:00").
+// clockMinutes reads "HH:MM" (up to "24:00"), digits only: Sscanf alone would take
+// "+9:00" and "-0:30".
 func clockMinutes(s string) (int, bool) {
-	var h, m int
 	if len(s) != 5 || s[2] != ':' {
 		return 0, false
 	}
-	if _, err := fmt.Sscanf(s, "%02d:%02d", &h, &m); err != nil || h < 0 || m < 0 || m > 59 || h > 24 || (h == 24 && m != 0) {
+	for _, i := range []int{0, 1, 3, 4} {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	h := int(s[0]-'0')*10 + int(s[1]-'0')
+	m := int(s[3]-'0')*10 + int(s[4]-'0')
+	if m > 59 || h > 24 || (h == 24 && m != 0) {
 		return 0, false
 	}
 	return h*60 + m, true

@@ -59,6 +59,11 @@ func TestCalendarChecks(t *testing.T) {
 		"overlap":  {TimeZone: "UTC", Weekly: map[string][]HoursRange{"monday": {{"09:00", "12:00"}, {"11:00", "13:00"}}}},
 		"too thin": {TimeZone: "UTC", Weekly: map[string][]HoursRange{"monday": {{"09:00", "09:30"}}}},
 		"holiday":  {TimeZone: "UTC", Weekly: map[string][]HoursRange{"monday": {{"00:00", "24:00"}}}, Holidays: []string{"25/12/2026"}},
+		// HH:MM is digits only, the OpenAPI document's pattern.
+		"sign":       {TimeZone: "UTC", Weekly: map[string][]HoursRange{"monday": {{"+9:00", "17:00"}}}},
+		"minus zero": {TimeZone: "UTC", Weekly: map[string][]HoursRange{"monday": {{"-0:00", "17:00"}}}},
+		"space":      {TimeZone: "UTC", Weekly: map[string][]HoursRange{"monday": {{" 9:00", "17:00"}}}},
+		"24:30":      {TimeZone: "UTC", Weekly: map[string][]HoursRange{"monday": {{"09:00", "24:30"}}}},
 	} {
 		if err := c.Check(); ErrorCode(err) != EINVALID {
 			t.Errorf("%s: %v", name, err)
