@@ -90,6 +90,10 @@ func (r *slaPolicyRequest) input() (domain.SLAPolicyInput, error) {
 				if err != nil {
 					return in, domain.Invalidf(param, "`%s`: %q is not a Go duration such as \"4h\" or \"30m\".", param, *text)
 				}
+				if d == 0 {
+					// Zero is how a target is absent; a metric given must have one.
+					return in, domain.Invalidf(param, "`%s` must be at least %v; leave the metric out for no target.", param, domain.MinSLATarget)
+				}
 				switch metric {
 				case domain.SLAFirstReply:
 					t.FirstReply = d

@@ -73,10 +73,12 @@ func TestSLAPolicies(t *testing.T) {
 	}
 	for name, bad := range map[string]map[string]any{
 		"targets.urgent.first_reply": {"targets": map[string]any{"urgent": map[string]any{"first_reply": "10s"}}},
-		"targets":                    {"targets": map[string]any{"someday": map[string]any{"resolution": "1h"}}},
-		"business_hours.time_zone":   {"business_hours": map[string]any{"time_zone": "Nowhere/Land", "weekly": map[string]any{}}},
-		"condition":                  {"condition": "ticket.priority =="},
-		"warning_percent":            {"warning_percent": 100},
+		// Zero is no target, which a metric left out says; given, it is refused.
+		"targets.urgent.resolution": {"targets": map[string]any{"urgent": map[string]any{"first_reply": "1h", "resolution": "0s"}}},
+		"targets":                   {"targets": map[string]any{"someday": map[string]any{"resolution": "1h"}}},
+		"business_hours.time_zone":  {"business_hours": map[string]any{"time_zone": "Nowhere/Land", "weekly": map[string]any{}}},
+		"condition":                 {"condition": "ticket.priority =="},
+		"warning_percent":           {"warning_percent": 100},
 	} {
 		resp := e.do(req{method: "PATCH", path: "/api/v1/admin/sla-policies/" + p.ID, key: admin, body: bad})
 		if resp.Status != http.StatusBadRequest || resp.apiError(t).Param != name {
