@@ -32,7 +32,7 @@ func (s *server) listTenantActions(c *fiber.Ctx) error {
 		return domain.Invalidf("ticket_id", "`ticket_id` is not a ticket id (tkt_...).")
 	case f.AutomationID != "" && !domain.ValidID(domain.PrefixAutomation, f.AutomationID):
 		return domain.Invalidf("automation_id", "`automation_id` is not an automation id (aut_...).")
-	case len(f.Host) > maxHostFilterLen || strings.ContainsAny(f.Host, "/:?#@ "):
+	case len(f.Host) > maxHostFilterLen || strings.ContainsAny(f.Host, "/:?#@ ") || (f.Host == "" && c.Query("host") != ""):
 		return domain.Invalidf("host", "`host` must be a host name such as hooks.example.com.")
 	}
 	var after *domain.ActionCursor

@@ -215,6 +215,7 @@ func TestBulkReplayRefusesBadInput(t *testing.T) {
 		{map[string]any{"filter": map[string]any{"status": "queued", "since": now.Add(-time.Hour).Format(time.RFC3339), "until": now.Format(time.RFC3339)}}, "filter.status"},
 		{map[string]any{"filter": window(now.Add(-time.Hour), now), "rate_per_second": 0}, "rate_per_second"},
 		{map[string]any{"filter": window(now.Add(-time.Hour), now), "rate_per_second": 101}, "rate_per_second"},
+		{map[string]any{"filter": map[string]any{"host": ".", "since": now.Add(-time.Hour).Format(time.RFC3339), "until": now.Format(time.RFC3339)}}, "filter.host"},
 	} {
 		wantError(t, e.do(req{method: "POST", path: "/api/v1/admin/action-replays", key: key, body: tc.body}), http.StatusBadRequest, "invalid_request_error", tc.param)
 	}

@@ -83,8 +83,9 @@ func (f *ReplayFilter) Normalize() error {
 	if f.AutomationID != "" && !ValidID(PrefixAutomation, f.AutomationID) {
 		return Invalidf("filter.automation_id", "`filter.automation_id` is not an automation id.")
 	}
+	given := f.Host != ""
 	f.Host = strings.ToLower(strings.TrimSuffix(f.Host, "."))
-	if len(f.Host) > replayFilterHostMaxLen || strings.ContainsAny(f.Host, "/:?#@ ") {
+	if len(f.Host) > replayFilterHostMaxLen || strings.ContainsAny(f.Host, "/:?#@ ") || (given && f.Host == "") {
 		return Invalidf("filter.host", "`filter.host` must be a host name such as hooks.example.com.")
 	}
 	f.Since, f.Until = f.Since.UTC(), f.Until.UTC()
