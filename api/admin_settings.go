@@ -126,7 +126,8 @@ func (s *server) updateSettings(c *fiber.Ctx, db *store.Conn) error {
 	if req.ActionsBaseURL != nil {
 		base := ""
 		if !bytes.Equal(req.ActionsBaseURL, jsonNull) {
-			if err := json.Unmarshal(req.ActionsBaseURL, &base); err != nil {
+			if err := json.Unmarshal(req.ActionsBaseURL, &base); err != nil || base == "" {
+				// "" is not "none": null says that.
 				return domain.Invalidf("actions_base_url", "`actions_base_url` must be a URL string or null.")
 			}
 		}

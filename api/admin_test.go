@@ -313,6 +313,7 @@ func TestSettings(t *testing.T) {
 		param string
 	}{
 		{map[string]any{"actions_base_url": "ftp://x"}, "actions_base_url"},
+		{map[string]any{"actions_base_url": ""}, "actions_base_url"},
 		{map[string]any{"allowed_hosts": []string{"http://x/"}}, ""},
 		{map[string]any{"action_defaults": map[string]any{"timeout_ms": 10}}, "action_defaults.timeout_ms"},
 		{map[string]any{"rate_limits": map[string]any{"tenant_rps": 0}}, "rate_limits.tenant_rps"},
