@@ -635,7 +635,7 @@ type Action struct {
 	// RequestedBy api_key:<key_id> or automation:<automation_id>
 	RequestedBy string `json:"requested_by"`
 
-	// Response The latest attempt's response, once there is one.
+	// Response The receiver's answer; null until there is one.
 	Response *ActionResponse `json:"response"`
 	Status   ActionStatus    `json:"status"`
 
@@ -670,8 +670,10 @@ type ActionAttempt struct {
 
 	// Outcome `refused`: Threada refused to send it (egress policy), nothing left. `canceled`:
 	// the action was canceled while the attempt was in flight. Null while in flight.
-	Outcome  *ActionAttemptOutcome `json:"outcome"`
-	Response *ActionResponse       `json:"response"`
+	Outcome *ActionAttemptOutcome `json:"outcome"`
+
+	// Response The receiver's answer; null until there is one.
+	Response *ActionResponse `json:"response"`
 
 	// StartedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
 	StartedAt Timestamp `json:"started_at"`
@@ -792,7 +794,7 @@ type ActionReplayFilter struct {
 // ActionReplayFilterStatus defines model for ActionReplayFilter.Status.
 type ActionReplayFilterStatus string
 
-// ActionResponse defines model for ActionResponse.
+// ActionResponse The receiver's answer; null until there is one.
 type ActionResponse struct {
 	// Body Up to 64 KiB.
 	Body          string            `json:"body"`
@@ -978,7 +980,12 @@ type BacktestResponse struct {
 		EventId string         `json:"event_id"`
 
 		// EventType What happened to a ticket. `sla.warning` and `sla.breached` come from its SLA clocks; a time-based rule (with a `delay`) listens to ticket.created, ticket.updated and message.created only.
-		EventType   EventType    `json:"event_type"`
+		EventType EventType `json:"event_type"`
+
+		// Explanation Null where the condition was not evaluated. The condition's top-level clauses (split on `&&` or `||`, at most 20), each with
+		// the value it evaluated to and the values of the fields it read (as JSON, at most 200
+		// characters each). Evaluated within what is left of the rule's budget; past it a
+		// value reads `(not evaluated: the evaluation budget ran out)`.
 		Explanation *Explanation `json:"explanation"`
 
 		// OccurredAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
@@ -1012,6 +1019,15 @@ type Channel string
 
 // Contact defines model for Contact.
 type Contact struct {
+	Email *openapi_types.Email `json:"email,omitempty"`
+	Name  *string              `json:"name,omitempty"`
+
+	// Phone E.164
+	Phone *string `json:"phone,omitempty"`
+}
+
+// ContactOrNull A contact (as Contact), or null for none.
+type ContactOrNull struct {
 	Email *openapi_types.Email `json:"email,omitempty"`
 	Name  *string              `json:"name,omitempty"`
 
@@ -1139,7 +1155,12 @@ type DryRunResponse struct {
 	Actions []DryRunAction `json:"actions"`
 
 	// Error A runtime error of the condition.
-	Error       *string      `json:"error"`
+	Error *string `json:"error"`
+
+	// Explanation Null where the condition was not evaluated. The condition's top-level clauses (split on `&&` or `||`, at most 20), each with
+	// the value it evaluated to and the values of the fields it read (as JSON, at most 200
+	// characters each). Evaluated within what is left of the rule's budget; past it a
+	// value reads `(not evaluated: the evaluation budget ran out)`.
 	Explanation *Explanation `json:"explanation"`
 	Matched     bool         `json:"matched"`
 }
@@ -1164,7 +1185,7 @@ type ErrorErrorType string
 // EventType What happened to a ticket. `sla.warning` and `sla.breached` come from its SLA clocks; a time-based rule (with a `delay`) listens to ticket.created, ticket.updated and message.created only.
 type EventType string
 
-// Explanation The condition's top-level clauses (split on `&&` or `||`, at most 20), each with
+// Explanation Null where the condition was not evaluated. The condition's top-level clauses (split on `&&` or `||`, at most 20), each with
 // the value it evaluated to and the values of the fields it read (as JSON, at most 200
 // characters each). Evaluated within what is left of the rule's budget; past it a
 // value reads `(not evaluated: the evaluation budget ran out)`.
@@ -1293,7 +1314,10 @@ type Run struct {
 	// EventType The event's type; `automation.delay_elapsed` for a time-based rule's timer that fired.
 	EventType RunEventType `json:"event_type"`
 
-	// Explanation Why the condition held or not; null when it was not evaluated (loop protection, the event's budget).
+	// Explanation Null where the condition was not evaluated. The condition's top-level clauses (split on `&&` or `||`, at most 20), each with
+	// the value it evaluated to and the values of the fields it read (as JSON, at most 200
+	// characters each). Evaluated within what is left of the rule's budget; past it a
+	// value reads `(not evaluated: the evaluation budget ran out)`.
 	Explanation *Explanation `json:"explanation"`
 	Matched     bool         `json:"matched"`
 	RunId       string       `json:"run_id"`
@@ -1417,9 +1441,15 @@ type SLAPreviewResponse struct {
 		Status   Status   `json:"status"`
 		Subject  string   `json:"subject"`
 
-		// Target The draft's targets for the ticket's priority; null when it sets none.
-		Target   *SLATarget `json:"target"`
-		TicketId string     `json:"ticket_id"`
+		// Target The draft's targets for the ticket's priority (as SLATarget); null when it sets none.
+		Target *struct {
+			// FirstReply Example: 1h0m0s
+			FirstReply *string `json:"first_reply"`
+
+			// Resolution Example: 8h0m0s
+			Resolution *string `json:"resolution"`
+		} `json:"target"`
+		TicketId string `json:"ticket_id"`
 	} `json:"samples"`
 }
 
@@ -1489,9 +1519,10 @@ type Tags = []string
 
 // Ticket defines model for Ticket.
 type Ticket struct {
-	Contact         *Contact  `json:"contact"`
-	HasMoreMessages bool      `json:"has_more_messages"`
-	Messages        []Message `json:"messages"`
+	// Contact A contact (as Contact), or null for none.
+	Contact         *ContactOrNull `json:"contact"`
+	HasMoreMessages bool           `json:"has_more_messages"`
+	Messages        []Message      `json:"messages"`
 
 	// Sla A ticket's SLA clocks; null when no SLA policy applies. The worker keeps them with each of the ticket's events, within milliseconds; a ticket just created shows null until then.
 	Sla     *TicketSLA    `json:"sla,omitempty"`
@@ -1555,11 +1586,12 @@ type TicketSummary struct {
 
 // TicketUpdate defines model for TicketUpdate.
 type TicketUpdate struct {
-	Contact  *Contact  `json:"contact,omitempty"`
-	Priority *Priority `json:"priority,omitempty"`
-	Status   *Status   `json:"status,omitempty"`
-	Subject  *string   `json:"subject,omitempty"`
-	Tags     *Tags     `json:"tags,omitempty"`
+	// Contact A contact (as Contact), or null for none.
+	Contact  *ContactOrNull `json:"contact,omitempty"`
+	Priority *Priority      `json:"priority,omitempty"`
+	Status   *Status        `json:"status,omitempty"`
+	Subject  *string        `json:"subject,omitempty"`
+	Tags     *Tags          `json:"tags,omitempty"`
 }
 
 // Timer defines model for Timer.
