@@ -10,9 +10,6 @@ import (
 	"github.com/threada/threada/internal/store"
 )
 
-// maxHostFilterLen bounds the host filter (a DNS name is at most 253 characters).
-const maxHostFilterLen = 253
-
 // listTenantActions handles GET /api/v1/admin/actions: the tenant's actions, newest first,
 // filtered by status, ticket, automation (the actions it started) and destination host.
 // Statuses are those recorded in PostgreSQL, as in a ticket's listing.
@@ -32,7 +29,7 @@ func (s *server) listTenantActions(c *fiber.Ctx) error {
 		return domain.Invalidf("ticket_id", "`ticket_id` is not a ticket id (tkt_...).")
 	case f.AutomationID != "" && !domain.ValidID(domain.PrefixAutomation, f.AutomationID):
 		return domain.Invalidf("automation_id", "`automation_id` is not an automation id (aut_...).")
-	case len(f.Host) > maxHostFilterLen || strings.ContainsAny(f.Host, "/:?#@ ") || (f.Host == "" && c.Query("host") != ""):
+	case c.Query("host") != "" && !domain.HostFilterOK(f.Host):
 		return domain.Invalidf("host", "`host` must be a host name such as hooks.example.com.")
 	}
 	var after *domain.ActionCursor

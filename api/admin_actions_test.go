@@ -84,7 +84,7 @@ func TestAdminActionsListing(t *testing.T) {
 
 	for _, bad := range []struct{ query, param string }{
 		{"?status=done", "status"}, {"?ticket_id=nope", "ticket_id"}, {"?automation_id=tkt_1", "automation_id"},
-		{"?host=a/b", "host"}, {"?host=.", "host"}, {"?colour=red", "colour"},
+		{"?host=a/b", "host"}, {"?host=.", "host"}, {"?host=a%09b", "host"}, {"?colour=red", "colour"},
 	} {
 		wantError(t, e.do(req{method: "GET", path: "/api/v1/admin/actions" + bad.query, key: admin}), http.StatusBadRequest, typeInvalidRequest, bad.param)
 	}

@@ -3,6 +3,7 @@ package domain
 import (
 	"strings"
 	"time"
+	"unicode"
 )
 
 // PrefixReplayBatch starts every bulk replay ID (also its workflow ID).
@@ -83,13 +84,22 @@ func (f *ReplayFilter) Normalize() error {
 	if f.AutomationID != "" && !ValidID(PrefixAutomation, f.AutomationID) {
 		return Invalidf("filter.automation_id", "`filter.automation_id` is not an automation id.")
 	}
-	given := f.Host != ""
-	f.Host = strings.ToLower(strings.TrimSuffix(f.Host, "."))
-	if len(f.Host) > replayFilterHostMaxLen || strings.ContainsAny(f.Host, "/:?#@ ") || (given && f.Host == "") {
-		return Invalidf("filter.host", "`filter.host` must be a host name such as hooks.example.com.")
+	if f.Host != "" {
+		f.Host = strings.ToLower(strings.TrimSuffix(f.Host, "."))
+		if !HostFilterOK(f.Host) {
+			return Invalidf("filter.host", "`filter.host` must be a host name such as hooks.example.com.")
+		}
 	}
 	f.Since, f.Until = f.Since.UTC(), f.Until.UTC()
 	return nil
+}
+
+// HostFilterOK reports whether h, lower-cased and without its trailing dot, can be a host
+// name to filter actions by: 1 to 253 bytes without / : ? # @, white space or control
+// characters (a filter of "." would otherwise match every action).
+func HostFilterOK(h string) bool {
+	return h != "" && len(h) <= replayFilterHostMaxLen && !strings.ContainsAny(h, "/:?#@") &&
+		strings.IndexFunc(h, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) < 0
 }
 
 // ReplayBatch is a bulk replay and its progress.
