@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -147,48 +148,72 @@ func (e ActionStatus) Valid() bool {
 	}
 }
 
-// Defines values for AutomationActionMethod.
+// Defines values for AutomationAddNoteType.
 const (
-	AutomationActionMethodDELETE AutomationActionMethod = "DELETE"
-	AutomationActionMethodGET    AutomationActionMethod = "GET"
-	AutomationActionMethodPATCH  AutomationActionMethod = "PATCH"
-	AutomationActionMethodPOST   AutomationActionMethod = "POST"
-	AutomationActionMethodPUT    AutomationActionMethod = "PUT"
+	AutomationAddNoteTypeAddNote AutomationAddNoteType = "add_note"
 )
 
-// Valid indicates whether the value is a known member of the AutomationActionMethod enum.
-func (e AutomationActionMethod) Valid() bool {
+// Valid indicates whether the value is a known member of the AutomationAddNoteType enum.
+func (e AutomationAddNoteType) Valid() bool {
 	switch e {
-	case AutomationActionMethodDELETE:
-		return true
-	case AutomationActionMethodGET:
-		return true
-	case AutomationActionMethodPATCH:
-		return true
-	case AutomationActionMethodPOST:
-		return true
-	case AutomationActionMethodPUT:
+	case AutomationAddNoteTypeAddNote:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for AutomationActionType.
+// Defines values for AutomationCustomHTTPMethod.
 const (
-	AutomationActionTypeAddNote    AutomationActionType = "add_note"
-	AutomationActionTypeCustomHttp AutomationActionType = "custom_http"
-	AutomationActionTypeSetFields  AutomationActionType = "set_fields"
+	AutomationCustomHTTPMethodDELETE AutomationCustomHTTPMethod = "DELETE"
+	AutomationCustomHTTPMethodGET    AutomationCustomHTTPMethod = "GET"
+	AutomationCustomHTTPMethodPATCH  AutomationCustomHTTPMethod = "PATCH"
+	AutomationCustomHTTPMethodPOST   AutomationCustomHTTPMethod = "POST"
+	AutomationCustomHTTPMethodPUT    AutomationCustomHTTPMethod = "PUT"
 )
 
-// Valid indicates whether the value is a known member of the AutomationActionType enum.
-func (e AutomationActionType) Valid() bool {
+// Valid indicates whether the value is a known member of the AutomationCustomHTTPMethod enum.
+func (e AutomationCustomHTTPMethod) Valid() bool {
 	switch e {
-	case AutomationActionTypeAddNote:
+	case AutomationCustomHTTPMethodDELETE:
 		return true
-	case AutomationActionTypeCustomHttp:
+	case AutomationCustomHTTPMethodGET:
 		return true
-	case AutomationActionTypeSetFields:
+	case AutomationCustomHTTPMethodPATCH:
+		return true
+	case AutomationCustomHTTPMethodPOST:
+		return true
+	case AutomationCustomHTTPMethodPUT:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AutomationCustomHTTPType.
+const (
+	AutomationCustomHTTPTypeCustomHttp AutomationCustomHTTPType = "custom_http"
+)
+
+// Valid indicates whether the value is a known member of the AutomationCustomHTTPType enum.
+func (e AutomationCustomHTTPType) Valid() bool {
+	switch e {
+	case AutomationCustomHTTPTypeCustomHttp:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AutomationSetFieldsType.
+const (
+	AutomationSetFieldsTypeSetFields AutomationSetFieldsType = "set_fields"
+)
+
+// Valid indicates whether the value is a known member of the AutomationSetFieldsType enum.
+func (e AutomationSetFieldsType) Valid() bool {
+	switch e {
+	case AutomationSetFieldsTypeSetFields:
 		return true
 	default:
 		return false
@@ -758,7 +783,9 @@ type ActionReplayStatus string
 
 // ActionReplayCreate defines model for ActionReplayCreate.
 type ActionReplayCreate struct {
-	DryRun        *bool              `json:"dry_run,omitempty"`
+	DryRun *bool `json:"dry_run,omitempty"`
+
+	// Filter A window [`since`, `until`) of at most 30 days, `until` after `since`; compared by the server.
 	Filter        ActionReplayFilter `json:"filter"`
 	RatePerSecond *int               `json:"rate_per_second,omitempty"`
 }
@@ -775,20 +802,19 @@ type ActionReplayEnvelope struct {
 	Replay ActionReplay `json:"replay"`
 }
 
-// ActionReplayFilter defines model for ActionReplayFilter.
+// ActionReplayFilter A window [`since`, `until`) of at most 30 days, `until` after `since`; compared by the server.
 type ActionReplayFilter struct {
+	// AutomationId Example: aut_06h01yc218r8gxcbe8jzmq0ep8
 	AutomationId *string `json:"automation_id,omitempty"`
 
-	// Host The destination's host name, e.g. hooks.example.com.
-	Host *string `json:"host,omitempty"`
+	// Host The destination's host name, e.g. hooks.example.com; compared without case and without one trailing dot, at most 253 characters.
+	Host   *string                   `json:"host,omitempty"`
+	Since  time.Time                 `json:"since"`
+	Status *ActionReplayFilterStatus `json:"status,omitempty"`
 
-	// Since RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
-	Since    Timestamp                 `json:"since"`
-	Status   *ActionReplayFilterStatus `json:"status,omitempty"`
-	TicketId *string                   `json:"ticket_id,omitempty"`
-
-	// Until RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
-	Until Timestamp `json:"until"`
+	// TicketId Example: tkt_01jdz3k5w6x7y8z9a0b1c2d3e4
+	TicketId *string   `json:"ticket_id,omitempty"`
+	Until    time.Time `json:"until"`
 }
 
 // ActionReplayFilterStatus defines model for ActionReplayFilter.Status.
@@ -861,51 +887,82 @@ type Automation struct {
 	Version   int       `json:"version"`
 }
 
-// AutomationAction `custom_http` takes the public actions payload (method, url, headers, body_json,
-// timeout_ms, max_attempts); url, header values and body_json may hold `{{ expr }}`
-// templates, JSON-escaped inside body_json. `set_fields` takes status, priority,
-// add_tags, remove_tags. `add_note` takes content (templates allowed) and adds an
-// internal note.
+// AutomationAction One step of an automation; `type` says which fields it takes. Templates (`{{ expr }}` in a custom_http's url, header values and body_json, and in a note's content) must compile, which the server checks. Create, update, validate and backtest also render each custom_http for a sample ticket and check the request against the tenant's settings as `POST /tickets/{ticket_id}/actions` checks a payload.
 type AutomationAction struct {
-	AddTags     *Tags                   `json:"add_tags,omitempty"`
-	BodyJson    *string                 `json:"body_json,omitempty"`
-	Content     *string                 `json:"content,omitempty"`
-	Headers     *map[string]string      `json:"headers,omitempty"`
-	MaxAttempts *int                    `json:"max_attempts,omitempty"`
-	Method      *AutomationActionMethod `json:"method,omitempty"`
-	Priority    *Priority               `json:"priority,omitempty"`
-	RemoveTags  *Tags                   `json:"remove_tags,omitempty"`
-	Status      *Status                 `json:"status,omitempty"`
-	TimeoutMs   *int                    `json:"timeout_ms,omitempty"`
-	Type        AutomationActionType    `json:"type"`
-	Url         *string                 `json:"url,omitempty"`
+	union json.RawMessage
 }
 
-// AutomationActionMethod defines model for AutomationAction.Method.
-type AutomationActionMethod string
+// AutomationActionDraft An action as an editor may hold it while the admin types: only the JSON types are checked here (a 400); every other rule of AutomationAction is reported in the 200 answer's `errors`.
+type AutomationActionDraft struct {
+	AddTags     *[]string          `json:"add_tags,omitempty"`
+	BodyJson    *string            `json:"body_json,omitempty"`
+	Content     *string            `json:"content,omitempty"`
+	Headers     *map[string]string `json:"headers,omitempty"`
+	MaxAttempts *int               `json:"max_attempts,omitempty"`
+	Method      *string            `json:"method,omitempty"`
+	Priority    *string            `json:"priority,omitempty"`
+	RemoveTags  *[]string          `json:"remove_tags,omitempty"`
+	Status      *string            `json:"status,omitempty"`
+	TimeoutMs   *int               `json:"timeout_ms,omitempty"`
+	Type        *string            `json:"type,omitempty"`
+	Url         *string            `json:"url,omitempty"`
+}
 
-// AutomationActionType defines model for AutomationAction.Type.
-type AutomationActionType string
+// AutomationAddNote Adds an internal note to the ticket.
+type AutomationAddNote struct {
+	// Content Not blank; may hold `{{ expr }}` templates.
+	Content string                `json:"content"`
+	Type    AutomationAddNoteType `json:"type"`
+}
+
+// AutomationAddNoteType defines model for AutomationAddNote.Type.
+type AutomationAddNoteType string
 
 // AutomationCreate defines model for AutomationCreate.
 type AutomationCreate struct {
 	Actions []AutomationAction `json:"actions"`
 
-	// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t).
-	Condition string `json:"condition"`
+	// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t); not blank. That it compiles to a boolean within the rule budget (at most 300 nodes) is checked by the server, a 400 with the line and column, as a schema cannot state it. Saving an automation or an SLA policy, and an SLA preview, also refuse one that is always false (`false`, `1 == 2`).
+	//
+	// Example: ticket.priority == "urgent" && has_tag("vip")
+	Condition Condition `json:"condition"`
 
-	// Delay Makes the automation a time-based rule: a Go duration from 1m to 2160h (90 days), whole seconds. Each of its events arms a durable timer for the ticket, due this long after the event; when it fires (within seconds of that time), the condition is evaluated against the ticket as it is then, with the arming event as `event`, `previous`, `changes` and `message`, and the actions run if it holds. null removes the delay (and disarms the timers). A tenant has at most 50 automations with a delay: giving a 51st one is a 409 `conflict_error`. One event arms at most 50 timers and a tenant has at most 100,000 armed; an arm past either is not made, and the automation's run for that event says why in `error`.
+	// Delay Makes the automation a time-based rule: a Go duration (the pattern gives its syntax) from 1m to 2160h (90 days), whole seconds, a range the server checks. Its events must then be among ticket.created, ticket.updated and message.created. Each of its events arms a durable timer for the ticket, due this long after the event; when it fires (within seconds of that time), the condition is evaluated against the ticket as it is then, with the arming event as `event`, `previous`, `changes` and `message`, and the actions run if it holds. null removes the delay (and disarms the timers). A tenant has at most 50 automations with a delay: giving a 51st one is a 409 `conflict_error`. One event arms at most 50 timers and a tenant has at most 100,000 armed; an arm past either is not made, and the automation's run for that event says why in `error`.
 	//
 	// Example: 48h
-	Delay    *string     `json:"delay,omitempty"`
-	Enabled  *bool       `json:"enabled,omitempty"`
-	Events   []EventType `json:"events"`
-	Name     string      `json:"name"`
-	Position *int        `json:"position,omitempty"`
+	Delay   *string     `json:"delay,omitempty"`
+	Enabled *bool       `json:"enabled,omitempty"`
+	Events  []EventType `json:"events"`
+
+	// Name One line: after surrounding white space is trimmed, not blank and without control characters (`maxLength` counts the value as sent).
+	Name     Name `json:"name"`
+	Position *int `json:"position,omitempty"`
 
 	// Rearm Whether a newer event of the same type for the same ticket re-arms an armed timer from that event (true, the default) or leaves it (false).
 	Rearm *bool `json:"rearm,omitempty"`
 }
+
+// AutomationCustomHTTP The public actions payload, with templates: url and header values may hold `{{ expr }}`, body_json too (JSON-escaped inside its strings, and valid JSON once they are filled in). Its limits are the payload's, on the text as written; a body is not sent with GET.
+type AutomationCustomHTTP struct {
+	// BodyJson At most 256 KiB of UTF-8.
+	BodyJson *string `json:"body_json,omitempty"`
+
+	// Headers As a payload's headers (names are tokens, and the reserved ones are refused).
+	Headers     *map[string]string         `json:"headers,omitempty"`
+	MaxAttempts *int                       `json:"max_attempts,omitempty"`
+	Method      AutomationCustomHTTPMethod `json:"method"`
+	TimeoutMs   *int                       `json:"timeout_ms,omitempty"`
+	Type        AutomationCustomHTTPType   `json:"type"`
+
+	// Url A path like /hooks/{{ ticket.ticket_id }} or an absolute http(s) URL on the tenant's allowed hosts, once its templates are filled in (checked by the server).
+	Url string `json:"url"`
+}
+
+// AutomationCustomHTTPMethod defines model for AutomationCustomHTTP.Method.
+type AutomationCustomHTTPMethod string
+
+// AutomationCustomHTTPType defines model for AutomationCustomHTTP.Type.
+type AutomationCustomHTTPType string
 
 // AutomationEnvelope defines model for AutomationEnvelope.
 type AutomationEnvelope struct {
@@ -918,28 +975,49 @@ type AutomationList struct {
 	NextPageToken *string      `json:"next_page_token,omitempty"`
 }
 
+// AutomationSetFields Sets fields of the ticket: status, priority, or tags to add or remove; it must set something (the `not` below is the action that sets nothing).
+type AutomationSetFields struct {
+	// AddTags Exact duplicates are dropped, keeping the first.
+	AddTags  *Tags     `json:"add_tags,omitempty"`
+	Priority *Priority `json:"priority,omitempty"`
+
+	// RemoveTags Exact duplicates are dropped, keeping the first.
+	RemoveTags *Tags                   `json:"remove_tags,omitempty"`
+	Status     *Status                 `json:"status,omitempty"`
+	Type       AutomationSetFieldsType `json:"type"`
+}
+
+// AutomationSetFieldsType defines model for AutomationSetFields.Type.
+type AutomationSetFieldsType string
+
 // AutomationUpdate defines model for AutomationUpdate.
 type AutomationUpdate struct {
-	Actions   *[]AutomationAction `json:"actions,omitempty"`
-	Condition *string             `json:"condition,omitempty"`
+	Actions *[]AutomationAction `json:"actions,omitempty"`
 
-	// Delay Makes the automation a time-based rule: a Go duration from 1m to 2160h (90 days), whole seconds. Each of its events arms a durable timer for the ticket, due this long after the event; when it fires (within seconds of that time), the condition is evaluated against the ticket as it is then, with the arming event as `event`, `previous`, `changes` and `message`, and the actions run if it holds. null removes the delay (and disarms the timers). A tenant has at most 50 automations with a delay: giving a 51st one is a 409 `conflict_error`. One event arms at most 50 timers and a tenant has at most 100,000 armed; an arm past either is not made, and the automation's run for that event says why in `error`.
+	// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t); not blank. That it compiles to a boolean within the rule budget (at most 300 nodes) is checked by the server, a 400 with the line and column, as a schema cannot state it. Saving an automation or an SLA policy, and an SLA preview, also refuse one that is always false (`false`, `1 == 2`).
+	//
+	// Example: ticket.priority == "urgent" && has_tag("vip")
+	Condition *Condition `json:"condition,omitempty"`
+
+	// Delay Makes the automation a time-based rule: a Go duration (the pattern gives its syntax) from 1m to 2160h (90 days), whole seconds, a range the server checks. Its events must then be among ticket.created, ticket.updated and message.created. Each of its events arms a durable timer for the ticket, due this long after the event; when it fires (within seconds of that time), the condition is evaluated against the ticket as it is then, with the arming event as `event`, `previous`, `changes` and `message`, and the actions run if it holds. null removes the delay (and disarms the timers). A tenant has at most 50 automations with a delay: giving a 51st one is a 409 `conflict_error`. One event arms at most 50 timers and a tenant has at most 100,000 armed; an arm past either is not made, and the automation's run for that event says why in `error`.
 	//
 	// Example: 48h
-	Delay    *string      `json:"delay,omitempty"`
-	Enabled  *bool        `json:"enabled,omitempty"`
-	Events   *[]EventType `json:"events,omitempty"`
-	Name     *string      `json:"name,omitempty"`
-	Position *int         `json:"position,omitempty"`
+	Delay   *string      `json:"delay,omitempty"`
+	Enabled *bool        `json:"enabled,omitempty"`
+	Events  *[]EventType `json:"events,omitempty"`
+
+	// Name One line: after surrounding white space is trimmed, not blank and without control characters (`maxLength` counts the value as sent).
+	Name     *Name `json:"name,omitempty"`
+	Position *int  `json:"position,omitempty"`
 
 	// Rearm Whether a newer event of the same type for the same ticket re-arms an armed timer from that event (true, the default) or leaves it (false).
 	Rearm *bool `json:"rearm,omitempty"`
 }
 
-// AutomationValidateRequest defines model for AutomationValidateRequest.
+// AutomationValidateRequest `condition`, `actions` or both. Only their JSON types are checked here (a 400); everything else a draft can get wrong (blank, too long, does not compile, an action's fields) is answered 200 in `errors`, so an editor can call it as the admin types.
 type AutomationValidateRequest struct {
-	Actions   *[]AutomationAction `json:"actions,omitempty"`
-	Condition *string             `json:"condition,omitempty"`
+	Actions   *[]AutomationActionDraft `json:"actions,omitempty"`
+	Condition *string                  `json:"condition,omitempty"`
 }
 
 // AutomationValidateResponse defines model for AutomationValidateResponse.
@@ -960,10 +1038,14 @@ type AutomationValidateResponse struct {
 
 // BacktestRequest defines model for BacktestRequest.
 type BacktestRequest struct {
-	Actions   []AutomationAction `json:"actions"`
-	Condition string             `json:"condition"`
-	Days      *int               `json:"days,omitempty"`
-	Events    []EventType        `json:"events"`
+	Actions []AutomationAction `json:"actions"`
+
+	// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t); not blank. That it compiles to a boolean within the rule budget (at most 300 nodes) is checked by the server, a 400 with the line and column, as a schema cannot state it. Saving an automation or an SLA policy, and an SLA preview, also refuse one that is always false (`false`, `1 == 2`).
+	//
+	// Example: ticket.priority == "urgent" && has_tag("vip")
+	Condition Condition   `json:"condition"`
+	Days      *int        `json:"days,omitempty"`
+	Events    []EventType `json:"events"`
 }
 
 // BacktestResponse defines model for BacktestResponse.
@@ -1001,7 +1083,9 @@ type BacktestResponse struct {
 type BusinessHours struct {
 	Holidays *[]openapi_types.Date `json:"holidays,omitempty"`
 
-	// TimeZone Example: Europe/Berlin
+	// TimeZone An IANA time zone name (not `Local`); the server checks it against its tz database.
+	//
+	// Example: Europe/Berlin
 	TimeZone string `json:"time_zone"`
 	Weekly   struct {
 		Friday    *HoursRanges `json:"friday,omitempty"`
@@ -1017,30 +1101,39 @@ type BusinessHours struct {
 // Channel defines model for Channel.
 type Channel string
 
+// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t); not blank. That it compiles to a boolean within the rule budget (at most 300 nodes) is checked by the server, a 400 with the line and column, as a schema cannot state it. Saving an automation or an SLA policy, and an SLA preview, also refuse one that is always false (`false`, `1 == 2`).
+//
+// Example: ticket.priority == "urgent" && has_tag("vip")
+type Condition = string
+
 // Contact defines model for Contact.
 type Contact struct {
 	Email *openapi_types.Email `json:"email,omitempty"`
-	Name  *string              `json:"name,omitempty"`
 
-	// Phone E.164
+	// Name One line without control characters, trimmed.
+	Name *string `json:"name,omitempty"`
+
+	// Phone E.164, e.g. +14155550123; trimmed.
 	Phone *string `json:"phone,omitempty"`
 }
 
 // ContactOrNull A contact (as Contact), or null for none.
 type ContactOrNull struct {
 	Email *openapi_types.Email `json:"email,omitempty"`
-	Name  *string              `json:"name,omitempty"`
 
-	// Phone E.164
+	// Name One line without control characters, trimmed.
+	Name *string `json:"name,omitempty"`
+
+	// Phone E.164, e.g. +14155550123; trimmed.
 	Phone *string `json:"phone,omitempty"`
 }
 
 // CustomHTTPPayload defines model for CustomHTTPPayload.
 type CustomHTTPPayload struct {
-	// BodyJson A string holding JSON, sent byte for byte as application/json.
+	// BodyJson A string holding valid JSON (checked by the server), sent byte for byte as application/json; at most 256 KiB of UTF-8, which `maxLength`, in characters, can only bound; not with GET.
 	BodyJson *string `json:"body_json,omitempty"`
 
-	// Headers Extra request headers. Host, Content-Length, Transfer-Encoding, Connection, Content-Type and the headers Threada sets are refused.
+	// Headers Extra request headers: names are RFC 9110 tokens, values visible ASCII, space and tab. Host, Content-Length, Transfer-Encoding, Connection, Content-Type, Upgrade, TE, Trailer, Keep-Alive, Proxy-*, and the headers Threada sets (Idempotency-Key, X-Threada-Attempt, webhook-id, webhook-timestamp, webhook-signature) are refused; OpenAPI 3.0 cannot state rules on property names.
 	Headers     *map[string]string      `json:"headers,omitempty"`
 	MaxAttempts *int                    `json:"max_attempts,omitempty"`
 	Method      CustomHTTPPayloadMethod `json:"method"`
@@ -1049,7 +1142,7 @@ type CustomHTTPPayload struct {
 	TimeoutMs *int                  `json:"timeout_ms,omitempty"`
 	Type      CustomHTTPPayloadType `json:"type"`
 
-	// Url A path like /hooks/zapier (resolved against the tenant's actions base URL) or an absolute URL on the tenant's allowed hosts.
+	// Url A path like /hooks/zapier, resolved against the tenant's actions base URL (the tenant must have one), or an absolute http(s) URL without credentials or fragment whose host is on the tenant's allowed hosts. The settings and that the URL parses are checked by the server; the pattern states the rest.
 	Url string `json:"url"`
 }
 
@@ -1118,35 +1211,70 @@ type DryRunAction struct {
 // DryRunActionType defines model for DryRunAction.Type.
 type DryRunActionType string
 
-// DryRunRequest defines model for DryRunRequest.
+// DryRunRequest Exactly one of `condition` (a draft, with its `actions` if any) and `automation_id` (a saved automation, with its own actions), and exactly one of `ticket_id` (a stored ticket) and `ticket` (a described one).
 type DryRunRequest struct {
-	// Actions With `condition`: a draft's actions, rendered on a match as they would run.
-	Actions      *[]AutomationAction `json:"actions,omitempty"`
-	AutomationId *string             `json:"automation_id,omitempty"`
+	// Actions With `condition` only: a draft's actions, rendered on a match as they would run.
+	Actions *[]AutomationAction `json:"actions,omitempty"`
 
-	// Changes field -> {from, to}, for subject, status, priority, tags, contact.
-	Changes *map[string]struct {
-		From interface{} `json:"from,omitempty"`
-		To   interface{} `json:"to,omitempty"`
+	// AutomationId An id of another shape is answered 404, as one that does not exist is.
+	//
+	// Example: aut_06h01yc218r8gxcbe8jzmq0ep8
+	AutomationId *string `json:"automation_id,omitempty"`
+
+	// Changes field -> {from, to}: the `from` values make the previous state.
+	Changes *struct {
+		// Contact A field's value before and after the change, as the field is written (a string, the tags' array of strings, the contact's object) or null; the server reads what it can use and takes the rest as empty.
+		Contact *FieldChange `json:"contact,omitempty"`
+
+		// Priority A field's value before and after the change, as the field is written (a string, the tags' array of strings, the contact's object) or null; the server reads what it can use and takes the rest as empty.
+		Priority *FieldChange `json:"priority,omitempty"`
+
+		// Status A field's value before and after the change, as the field is written (a string, the tags' array of strings, the contact's object) or null; the server reads what it can use and takes the rest as empty.
+		Status *FieldChange `json:"status,omitempty"`
+
+		// Subject A field's value before and after the change, as the field is written (a string, the tags' array of strings, the contact's object) or null; the server reads what it can use and takes the rest as empty.
+		Subject *FieldChange `json:"subject,omitempty"`
+
+		// Tags A field's value before and after the change, as the field is written (a string, the tags' array of strings, the contact's object) or null; the server reads what it can use and takes the rest as empty.
+		Tags *FieldChange `json:"tags,omitempty"`
 	} `json:"changes,omitempty"`
-	Condition *string `json:"condition,omitempty"`
+
+	// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t); not blank. That it compiles to a boolean within the rule budget (at most 300 nodes) is checked by the server, a 400 with the line and column, as a schema cannot state it. Saving an automation or an SLA policy, and an SLA preview, also refuse one that is always false (`false`, `1 == 2`).
+	//
+	// Example: ticket.priority == "urgent" && has_tag("vip")
+	Condition *Condition `json:"condition,omitempty"`
 	Event     *struct {
+		// Actor The event's actor, e.g. api_key:key_...; the caller's key when left out or empty.
 		Actor *string `json:"actor,omitempty"`
 
 		// Type What happened to a ticket. `sla.warning` and `sla.breached` come from its SLA clocks; a time-based rule (with a `delay`) listens to ticket.created, ticket.updated and message.created only.
 		Type *EventType `json:"type,omitempty"`
 	} `json:"event,omitempty"`
+
+	// Message The event's message, checked and completed as one added to the ticket would be.
 	Message *MessageCreate `json:"message,omitempty"`
-	Ticket  *struct {
+
+	// Ticket A ticket described in the request, checked as a new ticket is; fields left out take a new ticket's defaults.
+	Ticket *struct {
 		Channel      *Channel  `json:"channel,omitempty"`
 		Contact      *Contact  `json:"contact,omitempty"`
 		MessageCount *int      `json:"message_count,omitempty"`
 		Priority     *Priority `json:"priority,omitempty"`
 		Status       *Status   `json:"status,omitempty"`
-		Subject      *string   `json:"subject,omitempty"`
-		Tags         *Tags     `json:"tags,omitempty"`
-		TicketId     *string   `json:"ticket_id,omitempty"`
+
+		// Subject One line without control characters, trimmed; empty (or left out) for "(no subject)".
+		Subject *string `json:"subject,omitempty"`
+
+		// Tags Exact duplicates are dropped, keeping the first.
+		Tags *Tags `json:"tags,omitempty"`
+
+		// TicketId Any text: the id the condition sees (tkt_dry_run without one).
+		TicketId *string `json:"ticket_id,omitempty"`
 	} `json:"ticket,omitempty"`
+
+	// TicketId An id of another shape is answered 404, as one that does not exist is.
+	//
+	// Example: tkt_01jdz3k5w6x7y8z9a0b1c2d3e4
 	TicketId *string `json:"ticket_id,omitempty"`
 }
 
@@ -1212,14 +1340,45 @@ type Explanation struct {
 	Text string `json:"text"`
 }
 
+// FieldChange A field's value before and after the change, as the field is written (a string, the tags' array of strings, the contact's object) or null; the server reads what it can use and takes the rest as empty.
+type FieldChange struct {
+	// From Any JSON value, null included.
+	From *JSONValue `json:"from,omitempty"`
+
+	// To Any JSON value, null included.
+	To *JSONValue `json:"to,omitempty"`
+}
+
 // HoursRanges defines model for HoursRanges.
 type HoursRanges = []struct {
-	// End Example: 17:00
+	// End 24:00 for midnight.
+	//
+	// Example: 17:00
 	End string `json:"end"`
 
 	// Start Example: 09:00
 	Start string `json:"start"`
 }
+
+// JSONValue Any JSON value, null included.
+type JSONValue struct {
+	union json.RawMessage
+}
+
+// JSONValue0 defines model for JSONValue.0.
+type JSONValue0 = map[string]interface{}
+
+// JSONValue1 defines model for JSONValue.1.
+type JSONValue1 = []interface{}
+
+// JSONValue2 defines model for JSONValue.2.
+type JSONValue2 = string
+
+// JSONValue3 defines model for JSONValue.3.
+type JSONValue3 = float32
+
+// JSONValue4 defines model for JSONValue.4.
+type JSONValue4 = bool
 
 // Key defines model for Key.
 type Key struct {
@@ -1271,9 +1430,11 @@ type Message struct {
 type MessageCreate struct {
 	// Channel Defaults to the ticket's channel.
 	Channel *Channel `json:"channel,omitempty"`
-	Content string   `json:"content"`
 
-	// ExternalMessageId Your id for the message; adding it again to the same ticket adds nothing.
+	// Content Not blank; stored as sent.
+	Content string `json:"content"`
+
+	// ExternalMessageId Your id for the message, one line without control characters (trimmed); adding it again to the same ticket adds nothing.
 	ExternalMessageId *string `json:"external_message_id,omitempty"`
 	Role              *Role   `json:"role,omitempty"`
 }
@@ -1289,6 +1450,9 @@ type MessageList struct {
 	NextPageToken *string   `json:"next_page_token,omitempty"`
 }
 
+// Name One line: after surrounding white space is trimmed, not blank and without control characters (`maxLength` counts the value as sent).
+type Name = string
+
 // Priority defines model for Priority.
 type Priority string
 
@@ -1303,9 +1467,11 @@ type Run struct {
 		Error    *string        `json:"error,omitempty"`
 		Type     RunActionsType `json:"type"`
 	} `json:"actions"`
-	AutomationId      string  `json:"automation_id"`
-	AutomationVersion int     `json:"automation_version"`
-	Error             *string `json:"error"`
+	AutomationId      string `json:"automation_id"`
+	AutomationVersion int    `json:"automation_version"`
+
+	// Error An error of the evaluation or of the actions; null without one.
+	Error *string `json:"error"`
 
 	// EvaluatedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
 	EvaluatedAt Timestamp `json:"evaluated_at"`
@@ -1381,14 +1547,18 @@ type SLAPolicyCreate struct {
 	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays (dates in that zone). Ranges are the zone's wall clock, daylight saving followed: an hour a spring-forward gap skips does not count, an hour a fall-back repeats counts twice. The calendar must make up the longest target (720 h of business time) within 25 years from any start, counting whole weeks of its hours less what its holidays take out; every calendar within the limits here does (an hour a week with 366 holidays needs about 21 years), and one that would not is refused with a 400. A running clock therefore always has a `due_at`.
 	BusinessHours *BusinessHours `json:"business_hours,omitempty"`
 
-	// Condition Which tickets it applies to: an expr condition over the automations' environment (ticket, event, ...).
-	Condition string `json:"condition"`
-	Enabled   *bool  `json:"enabled,omitempty"`
-	Name      string `json:"name"`
-	Position  *int   `json:"position,omitempty"`
+	// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t); not blank. That it compiles to a boolean within the rule budget (at most 300 nodes) is checked by the server, a 400 with the line and column, as a schema cannot state it. Saving an automation or an SLA policy, and an SLA preview, also refuse one that is always false (`false`, `1 == 2`).
+	//
+	// Example: ticket.priority == "urgent" && has_tag("vip")
+	Condition Condition `json:"condition"`
+	Enabled   *bool     `json:"enabled,omitempty"`
 
-	// Targets Targets by priority (low, normal, high, urgent); a priority left out gets no clocks.
-	Targets SLATargets `json:"targets"`
+	// Name One line: after surrounding white space is trimmed, not blank and without control characters (`maxLength` counts the value as sent).
+	Name     Name `json:"name"`
+	Position *int `json:"position,omitempty"`
+
+	// Targets Targets by priority (low, normal, high, urgent), at least one; a priority left out gets no clocks.
+	Targets SLATargetsInput `json:"targets"`
 
 	// WarningPercent sla.warning fires at this share of a target.
 	WarningPercent *int `json:"warning_percent,omitempty"`
@@ -1409,22 +1579,31 @@ type SLAPolicyList struct {
 type SLAPolicyUpdate struct {
 	// BusinessHours When SLA clocks run: weekly hours in an IANA time zone (at least one hour a week, up to 4 ranges a day), less holidays (dates in that zone). Ranges are the zone's wall clock, daylight saving followed: an hour a spring-forward gap skips does not count, an hour a fall-back repeats counts twice. The calendar must make up the longest target (720 h of business time) within 25 years from any start, counting whole weeks of its hours less what its holidays take out; every calendar within the limits here does (an hour a week with 366 holidays needs about 21 years), and one that would not is refused with a 400. A running clock therefore always has a `due_at`.
 	BusinessHours *BusinessHours `json:"business_hours,omitempty"`
-	Condition     *string        `json:"condition,omitempty"`
-	Enabled       *bool          `json:"enabled,omitempty"`
-	Name          *string        `json:"name,omitempty"`
-	Position      *int           `json:"position,omitempty"`
 
-	// Targets Targets by priority (low, normal, high, urgent); a priority left out gets no clocks.
-	Targets        *SLATargets `json:"targets,omitempty"`
-	WarningPercent *int        `json:"warning_percent,omitempty"`
+	// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t); not blank. That it compiles to a boolean within the rule budget (at most 300 nodes) is checked by the server, a 400 with the line and column, as a schema cannot state it. Saving an automation or an SLA policy, and an SLA preview, also refuse one that is always false (`false`, `1 == 2`).
+	//
+	// Example: ticket.priority == "urgent" && has_tag("vip")
+	Condition *Condition `json:"condition,omitempty"`
+	Enabled   *bool      `json:"enabled,omitempty"`
+
+	// Name One line: after surrounding white space is trimmed, not blank and without control characters (`maxLength` counts the value as sent).
+	Name     *Name `json:"name,omitempty"`
+	Position *int  `json:"position,omitempty"`
+
+	// Targets Targets by priority (low, normal, high, urgent), at least one; a priority left out gets no clocks.
+	Targets        *SLATargetsInput `json:"targets,omitempty"`
+	WarningPercent *int             `json:"warning_percent,omitempty"`
 }
 
 // SLAPreviewRequest defines model for SLAPreviewRequest.
 type SLAPreviewRequest struct {
-	Condition string `json:"condition"`
+	// Condition An expr-lang boolean expression over ticket, previous, changes, event, message and the helpers changed(f), changed_to(f, v), changed_from(f, v), has_tag(t); not blank. That it compiles to a boolean within the rule budget (at most 300 nodes) is checked by the server, a 400 with the line and column, as a schema cannot state it. Saving an automation or an SLA policy, and an SLA preview, also refuse one that is always false (`false`, `1 == 2`).
+	//
+	// Example: ticket.priority == "urgent" && has_tag("vip")
+	Condition Condition `json:"condition"`
 
-	// Targets Targets by priority (low, normal, high, urgent); a priority left out gets no clocks.
-	Targets *SLATargets `json:"targets,omitempty"`
+	// Targets Targets by priority (low, normal, high, urgent), at least one; a priority left out gets no clocks.
+	Targets *SLATargetsInput `json:"targets,omitempty"`
 }
 
 // SLAPreviewResponse defines model for SLAPreviewResponse.
@@ -1453,11 +1632,18 @@ type SLAPreviewResponse struct {
 	} `json:"samples"`
 }
 
-// SLATarget defines model for SLATarget.
+// SLATarget A priority's targets, as Go durations (`4h0m0s`); null for a metric without one.
 type SLATarget struct {
-	// FirstReply A Go duration, 1m to 720h, whole seconds.
-	//
-	// Example: 1h
+	// FirstReply Example: 1h0m0s
+	FirstReply *string `json:"first_reply"`
+
+	// Resolution Example: 8h0m0s
+	Resolution *string `json:"resolution"`
+}
+
+// SLATargetInput A priority's targets, one or both: Go durations (the pattern gives their syntax) from 1m to 720h (30 days), whole seconds, a range the server checks. Leave a metric out for no target.
+type SLATargetInput struct {
+	// FirstReply Example: 1h
 	FirstReply *string `json:"first_reply,omitempty"`
 
 	// Resolution Example: 8h
@@ -1466,10 +1652,32 @@ type SLATarget struct {
 
 // SLATargets Targets by priority (low, normal, high, urgent); a priority left out gets no clocks.
 type SLATargets struct {
-	High   *SLATarget `json:"high,omitempty"`
-	Low    *SLATarget `json:"low,omitempty"`
+	// High A priority's targets, as Go durations (`4h0m0s`); null for a metric without one.
+	High *SLATarget `json:"high,omitempty"`
+
+	// Low A priority's targets, as Go durations (`4h0m0s`); null for a metric without one.
+	Low *SLATarget `json:"low,omitempty"`
+
+	// Normal A priority's targets, as Go durations (`4h0m0s`); null for a metric without one.
 	Normal *SLATarget `json:"normal,omitempty"`
+
+	// Urgent A priority's targets, as Go durations (`4h0m0s`); null for a metric without one.
 	Urgent *SLATarget `json:"urgent,omitempty"`
+}
+
+// SLATargetsInput Targets by priority (low, normal, high, urgent), at least one; a priority left out gets no clocks.
+type SLATargetsInput struct {
+	// High A priority's targets, one or both: Go durations (the pattern gives their syntax) from 1m to 720h (30 days), whole seconds, a range the server checks. Leave a metric out for no target.
+	High *SLATargetInput `json:"high,omitempty"`
+
+	// Low A priority's targets, one or both: Go durations (the pattern gives their syntax) from 1m to 720h (30 days), whole seconds, a range the server checks. Leave a metric out for no target.
+	Low *SLATargetInput `json:"low,omitempty"`
+
+	// Normal A priority's targets, one or both: Go durations (the pattern gives their syntax) from 1m to 720h (30 days), whole seconds, a range the server checks. Leave a metric out for no target.
+	Normal *SLATargetInput `json:"normal,omitempty"`
+
+	// Urgent A priority's targets, one or both: Go durations (the pattern gives their syntax) from 1m to 720h (30 days), whole seconds, a range the server checks. Leave a metric out for no target.
+	Urgent *SLATargetInput `json:"urgent,omitempty"`
 }
 
 // Scope defines model for Scope.
@@ -1514,8 +1722,11 @@ type SettingsEnvelope struct {
 // Status defines model for Status.
 type Status string
 
-// Tags defines model for Tags.
-type Tags = []string
+// Tag Letters, digits and `_ - : . /`; surrounding white space is trimmed (`maxLength` counts it).
+type Tag = string
+
+// Tags Exact duplicates are dropped, keeping the first.
+type Tags = []Tag
 
 // Ticket defines model for Ticket.
 type Ticket struct {
@@ -1536,8 +1747,12 @@ type TicketCreate struct {
 	InitialMessage *MessageCreate `json:"initial_message,omitempty"`
 	Priority       *Priority      `json:"priority,omitempty"`
 	Status         *Status        `json:"status,omitempty"`
-	Subject        string         `json:"subject"`
-	Tags           *Tags          `json:"tags,omitempty"`
+
+	// Subject One line without control characters, trimmed.
+	Subject string `json:"subject"`
+
+	// Tags Exact duplicates are dropped, keeping the first.
+	Tags *Tags `json:"tags,omitempty"`
 }
 
 // TicketEnvelope defines model for TicketEnvelope.
@@ -1576,9 +1791,11 @@ type TicketSummary struct {
 	Priority      Priority  `json:"priority"`
 	Status        Status    `json:"status"`
 	Subject       string    `json:"subject"`
-	Tags          Tags      `json:"tags"`
-	TenantId      string    `json:"tenant_id"`
-	TicketId      string    `json:"ticket_id"`
+
+	// Tags Exact duplicates are dropped, keeping the first.
+	Tags     Tags   `json:"tags"`
+	TenantId string `json:"tenant_id"`
+	TicketId string `json:"ticket_id"`
 
 	// UpdatedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
 	UpdatedAt Timestamp `json:"updated_at"`
@@ -1590,8 +1807,12 @@ type TicketUpdate struct {
 	Contact  *ContactOrNull `json:"contact,omitempty"`
 	Priority *Priority      `json:"priority,omitempty"`
 	Status   *Status        `json:"status,omitempty"`
-	Subject  *string        `json:"subject,omitempty"`
-	Tags     *Tags          `json:"tags,omitempty"`
+
+	// Subject One line without control characters, trimmed.
+	Subject *string `json:"subject,omitempty"`
+
+	// Tags Exact duplicates are dropped, keeping the first.
+	Tags *Tags `json:"tags,omitempty"`
 }
 
 // Timer defines model for Timer.
@@ -1625,13 +1846,25 @@ type Timestamp = time.Time
 // ActionID Example: act_06h01yc218r8gxcbe8jzmq0ep8
 type ActionID = string
 
+// AuditAction defines model for AuditAction.
+type AuditAction = string
+
+// AuditActor defines model for AuditActor.
+type AuditActor = string
+
+// AuditTarget defines model for AuditTarget.
+type AuditTarget = string
+
 // AutomationID Example: aut_06h01yc218r8gxcbe8jzmq0ep8
 type AutomationID = string
+
+// HostFilter defines model for HostFilter.
+type HostFilter = string
 
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
 
-// KeyID defines model for KeyID.
+// KeyID Example: key_06h01yc218r8gxcbe8jzmq0ep8
 type KeyID = string
 
 // Limit defines model for Limit.
@@ -1681,13 +1914,13 @@ type UnsupportedMediaType = Error
 
 // CreateActionReplayParams defines parameters for CreateActionReplay.
 type CreateActionReplayParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CancelActionReplayParams defines parameters for CancelActionReplay.
 type CancelActionReplayParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1696,14 +1929,14 @@ type ListTenantActionsParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken    *PageToken    `form:"page_token,omitempty" json:"page_token,omitempty"`
 	Status       *ActionStatus `form:"status,omitempty" json:"status,omitempty"`
 	TicketId     *string       `form:"ticket_id,omitempty" json:"ticket_id,omitempty"`
 	AutomationId *string       `form:"automation_id,omitempty" json:"automation_id,omitempty"`
 
-	// Host e.g. hooks.example.com
-	Host *string `form:"host,omitempty" json:"host,omitempty"`
+	// Host Only calls to this host, e.g. hooks.example.com; compared without case and without one trailing dot, at most 253 characters.
+	Host *HostFilter `form:"host,omitempty" json:"host,omitempty"`
 }
 
 // ListKeysParams defines parameters for ListKeys.
@@ -1711,26 +1944,29 @@ type ListKeysParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
 // CreateKeyJSONBody defines parameters for CreateKey.
 type CreateKeyJSONBody struct {
+	// ExpiresAt Must be in the future when the key is created (a rule relative to now, which a schema cannot state).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	Name      string     `json:"name"`
-	Scopes    []Scope    `json:"scopes"`
+
+	// Name One line: after surrounding white space is trimmed, not blank and without control characters (`maxLength` counts the value as sent).
+	Name   Name    `json:"name"`
+	Scopes []Scope `json:"scopes"`
 }
 
 // CreateKeyParams defines parameters for CreateKey.
 type CreateKeyParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // RevokeKeyParams defines parameters for RevokeKey.
 type RevokeKeyParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1741,7 +1977,7 @@ type RotateKeyJSONBody struct {
 
 // RotateKeyParams defines parameters for RotateKey.
 type RotateKeyParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1750,17 +1986,23 @@ type ListAuditEventsParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 
-	// Actor e.g. key:key_06h...
-	Actor *string `form:"actor,omitempty" json:"actor,omitempty"`
+	// Actor Only events by this actor, e.g. key:key_06h...; not blank.
+	Actor *AuditActor `form:"actor,omitempty" json:"actor,omitempty"`
 
-	// Action e.g. api_key.revoke
-	Action *string    `form:"action,omitempty" json:"action,omitempty"`
-	Target *string    `form:"target,omitempty" json:"target,omitempty"`
-	Since  *time.Time `form:"since,omitempty" json:"since,omitempty"`
-	Until  *time.Time `form:"until,omitempty" json:"until,omitempty"`
+	// Action Only events of this action, e.g. api_key.revoke; not blank.
+	Action *AuditAction `form:"action,omitempty" json:"action,omitempty"`
+
+	// Target Only events about this id; not blank.
+	Target *AuditTarget `form:"target,omitempty" json:"target,omitempty"`
+
+	// Since Events at or after this RFC 3339 time.
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Events before this RFC 3339 time.
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
 }
 
 // ListAutomationsParams defines parameters for ListAutomations.
@@ -1768,19 +2010,19 @@ type ListAutomationsParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
 // CreateAutomationParams defines parameters for CreateAutomation.
 type CreateAutomationParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // TestAutomationParams defines parameters for TestAutomation.
 type TestAutomationParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1789,7 +2031,7 @@ type ListAutomationRunsParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
@@ -1798,7 +2040,7 @@ type ListAutomationTimersParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
@@ -1807,7 +2049,7 @@ type ListDestinationsParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
@@ -1817,9 +2059,15 @@ type UpdateSettingsJSONBody struct {
 		MaxAttempts *int `json:"max_attempts,omitempty"`
 		TimeoutMs   *int `json:"timeout_ms,omitempty"`
 	} `json:"action_defaults,omitempty"`
-	ActionsBaseUrl *string   `json:"actions_base_url,omitempty"`
-	AllowedHosts   *[]string `json:"allowed_hosts,omitempty"`
-	RateLimits     *struct {
+
+	// ActionsBaseUrl An absolute http(s) URL without query, fragment or credentials, that relative action URLs resolve against (it must also parse as a URL, which the pattern only approximates); null removes it.
+	//
+	// Example: https://hooks.example.com
+	ActionsBaseUrl *string `json:"actions_base_url,omitempty"`
+
+	// AllowedHosts Host names absolute action URLs may name, or `*.example.com` for its subdomains; compared without case. Entries are trimmed, blank ones dropped, and each is at most 253 bytes once trimmed. An empty list allows none.
+	AllowedHosts *[]string `json:"allowed_hosts,omitempty"`
+	RateLimits   *struct {
 		KeyRps    *int `json:"key_rps,omitempty"`
 		TenantRps *int `json:"tenant_rps,omitempty"`
 	} `json:"rate_limits,omitempty"`
@@ -1832,7 +2080,7 @@ type RotateSigningSecretJSONBody struct {
 
 // RotateSigningSecretParams defines parameters for RotateSigningSecret.
 type RotateSigningSecretParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1841,25 +2089,13 @@ type ListSLAPoliciesParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
 // CreateSLAPolicyParams defines parameters for CreateSLAPolicy.
 type CreateSLAPolicyParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
-	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
-}
-
-// DeleteSLAPolicyParams defines parameters for DeleteSLAPolicy.
-type DeleteSLAPolicyParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
-	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
-}
-
-// UpdateSLAPolicyParams defines parameters for UpdateSLAPolicy.
-type UpdateSLAPolicyParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1874,19 +2110,19 @@ type ListActionAttemptsParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
 // CancelActionParams defines parameters for CancelAction.
 type CancelActionParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ReplayActionParams defines parameters for ReplayAction.
 type ReplayActionParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
 	// Prefer `wait=N` (seconds, at most 30) holds the answer until the action is finished or N seconds pass.
@@ -1898,19 +2134,19 @@ type ListTicketsParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 	Status    *Status    `form:"status,omitempty" json:"status,omitempty"`
 	Priority  *Priority  `form:"priority,omitempty" json:"priority,omitempty"`
 	Channel   *Channel   `form:"channel,omitempty" json:"channel,omitempty"`
 
-	// Tag Only tickets carrying this tag.
-	Tag *string `form:"tag,omitempty" json:"tag,omitempty"`
+	// Tag Only tickets carrying this tag (trimmed, as a tag is).
+	Tag *Tag `form:"tag,omitempty" json:"tag,omitempty"`
 }
 
 // CreateTicketParams defines parameters for CreateTicket.
 type CreateTicketParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1919,13 +2155,13 @@ type ListActionsParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
 // CreateActionParams defines parameters for CreateAction.
 type CreateActionParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
 	// Prefer `wait=N` (seconds, at most 30) holds the answer until the action is finished or N seconds pass.
@@ -1937,13 +2173,13 @@ type ListMessagesParams struct {
 	// Limit Page size, 1 to 100.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters.
+	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
 // AddMessageParams defines parameters for AddMessage.
 type AddMessageParams struct {
-	// IdempotencyKey Makes a POST safe to retry; see the introduction.
+	// IdempotencyKey Makes a POST safe to retry; see the introduction. 1 to 255 visible ASCII characters; sent empty or blank, it is a 400 naming it, never taken as absent.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -2009,6 +2245,283 @@ type CreateActionJSONRequestBody = ActionCreate
 
 // AddMessageJSONRequestBody defines body for AddMessage for application/json ContentType.
 type AddMessageJSONRequestBody = MessageCreate
+
+// AsAutomationCustomHTTP returns the union data inside the AutomationAction as a AutomationCustomHTTP
+func (t AutomationAction) AsAutomationCustomHTTP() (AutomationCustomHTTP, error) {
+	var body AutomationCustomHTTP
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAutomationCustomHTTP overwrites any union data inside the AutomationAction as the provided AutomationCustomHTTP
+func (t *AutomationAction) FromAutomationCustomHTTP(v AutomationCustomHTTP) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"custom_http"}`))
+	t.union = b
+	return err
+}
+
+// MergeAutomationCustomHTTP performs a merge with any union data inside the AutomationAction, using the provided AutomationCustomHTTP
+func (t *AutomationAction) MergeAutomationCustomHTTP(v AutomationCustomHTTP) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"custom_http"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAutomationSetFields returns the union data inside the AutomationAction as a AutomationSetFields
+func (t AutomationAction) AsAutomationSetFields() (AutomationSetFields, error) {
+	var body AutomationSetFields
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAutomationSetFields overwrites any union data inside the AutomationAction as the provided AutomationSetFields
+func (t *AutomationAction) FromAutomationSetFields(v AutomationSetFields) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"set_fields"}`))
+	t.union = b
+	return err
+}
+
+// MergeAutomationSetFields performs a merge with any union data inside the AutomationAction, using the provided AutomationSetFields
+func (t *AutomationAction) MergeAutomationSetFields(v AutomationSetFields) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"set_fields"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAutomationAddNote returns the union data inside the AutomationAction as a AutomationAddNote
+func (t AutomationAction) AsAutomationAddNote() (AutomationAddNote, error) {
+	var body AutomationAddNote
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAutomationAddNote overwrites any union data inside the AutomationAction as the provided AutomationAddNote
+func (t *AutomationAction) FromAutomationAddNote(v AutomationAddNote) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"add_note"}`))
+	t.union = b
+	return err
+}
+
+// MergeAutomationAddNote performs a merge with any union data inside the AutomationAction, using the provided AutomationAddNote
+func (t *AutomationAction) MergeAutomationAddNote(v AutomationAddNote) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"add_note"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t AutomationAction) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t AutomationAction) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "add_note":
+		return t.AsAutomationAddNote()
+	case "custom_http":
+		return t.AsAutomationCustomHTTP()
+	case "set_fields":
+		return t.AsAutomationSetFields()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t AutomationAction) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *AutomationAction) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsJSONValue0 returns the union data inside the JSONValue as a JSONValue0
+func (t JSONValue) AsJSONValue0() (JSONValue0, error) {
+	var body JSONValue0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromJSONValue0 overwrites any union data inside the JSONValue as the provided JSONValue0
+func (t *JSONValue) FromJSONValue0(v JSONValue0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeJSONValue0 performs a merge with any union data inside the JSONValue, using the provided JSONValue0
+func (t *JSONValue) MergeJSONValue0(v JSONValue0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsJSONValue1 returns the union data inside the JSONValue as a JSONValue1
+func (t JSONValue) AsJSONValue1() (JSONValue1, error) {
+	var body JSONValue1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromJSONValue1 overwrites any union data inside the JSONValue as the provided JSONValue1
+func (t *JSONValue) FromJSONValue1(v JSONValue1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeJSONValue1 performs a merge with any union data inside the JSONValue, using the provided JSONValue1
+func (t *JSONValue) MergeJSONValue1(v JSONValue1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsJSONValue2 returns the union data inside the JSONValue as a JSONValue2
+func (t JSONValue) AsJSONValue2() (JSONValue2, error) {
+	var body JSONValue2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromJSONValue2 overwrites any union data inside the JSONValue as the provided JSONValue2
+func (t *JSONValue) FromJSONValue2(v JSONValue2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeJSONValue2 performs a merge with any union data inside the JSONValue, using the provided JSONValue2
+func (t *JSONValue) MergeJSONValue2(v JSONValue2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsJSONValue3 returns the union data inside the JSONValue as a JSONValue3
+func (t JSONValue) AsJSONValue3() (JSONValue3, error) {
+	var body JSONValue3
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromJSONValue3 overwrites any union data inside the JSONValue as the provided JSONValue3
+func (t *JSONValue) FromJSONValue3(v JSONValue3) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeJSONValue3 performs a merge with any union data inside the JSONValue, using the provided JSONValue3
+func (t *JSONValue) MergeJSONValue3(v JSONValue3) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsJSONValue4 returns the union data inside the JSONValue as a JSONValue4
+func (t JSONValue) AsJSONValue4() (JSONValue4, error) {
+	var body JSONValue4
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromJSONValue4 overwrites any union data inside the JSONValue as the provided JSONValue4
+func (t *JSONValue) FromJSONValue4(v JSONValue4) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeJSONValue4 performs a merge with any union data inside the JSONValue, using the provided JSONValue4
+func (t *JSONValue) MergeJSONValue4(v JSONValue4) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t JSONValue) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *JSONValue) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -2408,8 +2921,9 @@ type ClientInterface interface {
 
 	// UpdateSettingsWithBody Change the tenant's settings
 	//
-	// Fields present are set; `null` resets an override to the default. Rate limits are in
-	// requests per second (1 to 10000). Requires `admin.settings`.
+	// Fields present are set; `null` resets an override to the default (only the fields
+	// marked nullable take it). Rate limits are in requests per second (1 to 10000).
+	// Requires `admin.settings`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2418,8 +2932,9 @@ type ClientInterface interface {
 
 	// UpdateSettings Change the tenant's settings
 	//
-	// Fields present are set; `null` resets an override to the default. Rate limits are in
-	// requests per second (1 to 10000). Requires `admin.settings`.
+	// Fields present are set; `null` resets an override to the default (only the fields
+	// marked nullable take it). Rate limits are in requests per second (1 to 10000).
+	// Requires `admin.settings`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2514,7 +3029,7 @@ type ClientInterface interface {
 	// Its clocks stop and are removed from the tickets. Audited as sla_policy.delete.
 	//
 	// Corresponds with DELETE /api/v1/admin/sla-policies/{sla_policy_id} (the `DeleteSLAPolicy` operationId).
-	DeleteSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSLAPolicy Get an SLA policy
 	//
@@ -2530,7 +3045,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
-	UpdateSLAPolicyWithBody(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateSLAPolicyWithBody(ctx context.Context, slaPolicyId SLAPolicyID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UpdateSLAPolicy Change an SLA policy
 	//
@@ -2539,7 +3054,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
-	UpdateSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UpdateSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetAction Get an action with its live status
 	//
@@ -3362,8 +3877,9 @@ func (c *Client) GetSettings(ctx context.Context, reqEditors ...RequestEditorFn)
 
 // UpdateSettingsWithBody Change the tenant's settings
 //
-// Fields present are set; `null` resets an override to the default. Rate limits are in
-// requests per second (1 to 10000). Requires `admin.settings`.
+// Fields present are set; `null` resets an override to the default (only the fields
+// marked nullable take it). Rate limits are in requests per second (1 to 10000).
+// Requires `admin.settings`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3382,8 +3898,9 @@ func (c *Client) UpdateSettingsWithBody(ctx context.Context, contentType string,
 
 // UpdateSettings Change the tenant's settings
 //
-// Fields present are set; `null` resets an override to the default. Rate limits are in
-// requests per second (1 to 10000). Requires `admin.settings`.
+// Fields present are set; `null` resets an override to the default (only the fields
+// marked nullable take it). Rate limits are in requests per second (1 to 10000).
+// Requires `admin.settings`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3558,8 +4075,8 @@ func (c *Client) PreviewSLAPolicy(ctx context.Context, body PreviewSLAPolicyJSON
 // Its clocks stop and are removed from the tickets. Audited as sla_policy.delete.
 //
 // Corresponds with DELETE /api/v1/admin/sla-policies/{sla_policy_id} (the `DeleteSLAPolicy` operationId).
-func (c *Client) DeleteSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteSLAPolicyRequest(c.Server, slaPolicyId, params)
+func (c *Client) DeleteSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteSLAPolicyRequest(c.Server, slaPolicyId)
 	if err != nil {
 		return nil, err
 	}
@@ -3594,8 +4111,8 @@ func (c *Client) GetSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, reqE
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
-func (c *Client) UpdateSLAPolicyWithBody(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateSLAPolicyRequestWithBody(c.Server, slaPolicyId, params, contentType, body)
+func (c *Client) UpdateSLAPolicyWithBody(ctx context.Context, slaPolicyId SLAPolicyID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateSLAPolicyRequestWithBody(c.Server, slaPolicyId, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3613,8 +4130,8 @@ func (c *Client) UpdateSLAPolicyWithBody(ctx context.Context, slaPolicyId SLAPol
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
-func (c *Client) UpdateSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUpdateSLAPolicyRequest(c.Server, slaPolicyId, params, body)
+func (c *Client) UpdateSLAPolicy(ctx context.Context, slaPolicyId SLAPolicyID, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateSLAPolicyRequest(c.Server, slaPolicyId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5532,7 +6049,7 @@ func NewPreviewSLAPolicyRequestWithBody(server string, contentType string, body 
 }
 
 // NewDeleteSLAPolicyRequest constructs an http.Request for the DeleteSLAPolicy method
-func NewDeleteSLAPolicyRequest(server string, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams) (*http.Request, error) {
+func NewDeleteSLAPolicyRequest(server string, slaPolicyId SLAPolicyID) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5560,21 +6077,6 @@ func NewDeleteSLAPolicyRequest(server string, slaPolicyId SLAPolicyID, params *D
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
-	}
-
-	if params != nil {
-
-		if params.IdempotencyKey != nil {
-			var headerParam0 string
-
-			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
-			if err != nil {
-				return nil, err
-			}
-
-			req.Header.Set("Idempotency-Key", headerParam0)
-		}
-
 	}
 
 	return req, nil
@@ -5615,18 +6117,18 @@ func NewGetSLAPolicyRequest(server string, slaPolicyId SLAPolicyID) (*http.Reque
 }
 
 // NewUpdateSLAPolicyRequest calls the generic UpdateSLAPolicy builder with application/json body
-func NewUpdateSLAPolicyRequest(server string, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, body UpdateSLAPolicyJSONRequestBody) (*http.Request, error) {
+func NewUpdateSLAPolicyRequest(server string, slaPolicyId SLAPolicyID, body UpdateSLAPolicyJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewUpdateSLAPolicyRequestWithBody(server, slaPolicyId, params, "application/json", bodyReader)
+	return NewUpdateSLAPolicyRequestWithBody(server, slaPolicyId, "application/json", bodyReader)
 }
 
 // NewUpdateSLAPolicyRequestWithBody constructs an http.Request for the UpdateSLAPolicy method, with any body, and a specified content type
-func NewUpdateSLAPolicyRequestWithBody(server string, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, contentType string, body io.Reader) (*http.Request, error) {
+func NewUpdateSLAPolicyRequestWithBody(server string, slaPolicyId SLAPolicyID, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5657,21 +6159,6 @@ func NewUpdateSLAPolicyRequestWithBody(server string, slaPolicyId SLAPolicyID, p
 	}
 
 	req.Header.Add("Content-Type", contentType)
-
-	if params != nil {
-
-		if params.IdempotencyKey != nil {
-			var headerParam0 string
-
-			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
-			if err != nil {
-				return nil, err
-			}
-
-			req.Header.Set("Idempotency-Key", headerParam0)
-		}
-
-	}
 
 	return req, nil
 }
@@ -6942,8 +7429,9 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateSettingsWithBodyWithResponse Change the tenant's settings
 	//
-	// Fields present are set; `null` resets an override to the default. Rate limits are in
-	// requests per second (1 to 10000). Requires `admin.settings`.
+	// Fields present are set; `null` resets an override to the default (only the fields
+	// marked nullable take it). Rate limits are in requests per second (1 to 10000).
+	// Requires `admin.settings`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6952,8 +7440,9 @@ type ClientWithResponsesInterface interface {
 
 	// UpdateSettingsWithResponse Change the tenant's settings
 	//
-	// Fields present are set; `null` resets an override to the default. Rate limits are in
-	// requests per second (1 to 10000). Requires `admin.settings`.
+	// Fields present are set; `null` resets an override to the default (only the fields
+	// marked nullable take it). Rate limits are in requests per second (1 to 10000).
+	// Requires `admin.settings`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7052,7 +7541,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /api/v1/admin/sla-policies/{sla_policy_id} (the `DeleteSLAPolicy` operationId).
-	DeleteSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams, reqEditors ...RequestEditorFn) (*DeleteSLAPolicyResponse, error)
+	DeleteSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, reqEditors ...RequestEditorFn) (*DeleteSLAPolicyResponse, error)
 
 	// GetSLAPolicyWithResponse Get an SLA policy
 	//
@@ -7070,7 +7559,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
-	UpdateSLAPolicyWithBodyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error)
+	UpdateSLAPolicyWithBodyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error)
 
 	// UpdateSLAPolicyWithResponse Change an SLA policy
 	//
@@ -7079,7 +7568,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
-	UpdateSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error)
+	UpdateSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error)
 
 	// GetActionWithResponse Get an action with its live status
 	//
@@ -11426,6 +11915,8 @@ type WhoamiResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Error
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -11447,6 +11938,11 @@ func (r WhoamiResponse) GetJSON400() *BadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r WhoamiResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r WhoamiResponse) GetJSON403() *Error {
+	return r.JSON403
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -12158,8 +12654,9 @@ func (c *ClientWithResponses) GetSettingsWithResponse(ctx context.Context, reqEd
 
 // UpdateSettingsWithBodyWithResponse Change the tenant's settings
 //
-// Fields present are set; `null` resets an override to the default. Rate limits are in
-// requests per second (1 to 10000). Requires `admin.settings`.
+// Fields present are set; `null` resets an override to the default (only the fields
+// marked nullable take it). Rate limits are in requests per second (1 to 10000).
+// Requires `admin.settings`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12174,8 +12671,9 @@ func (c *ClientWithResponses) UpdateSettingsWithBodyWithResponse(ctx context.Con
 
 // UpdateSettingsWithResponse Change the tenant's settings
 //
-// Fields present are set; `null` resets an override to the default. Rate limits are in
-// requests per second (1 to 10000). Requires `admin.settings`.
+// Fields present are set; `null` resets an override to the default (only the fields
+// marked nullable take it). Rate limits are in requests per second (1 to 10000).
+// Requires `admin.settings`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12322,8 +12820,8 @@ func (c *ClientWithResponses) PreviewSLAPolicyWithResponse(ctx context.Context, 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /api/v1/admin/sla-policies/{sla_policy_id} (the `DeleteSLAPolicy` operationId).
-func (c *ClientWithResponses) DeleteSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *DeleteSLAPolicyParams, reqEditors ...RequestEditorFn) (*DeleteSLAPolicyResponse, error) {
-	rsp, err := c.DeleteSLAPolicy(ctx, slaPolicyId, params, reqEditors...)
+func (c *ClientWithResponses) DeleteSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, reqEditors ...RequestEditorFn) (*DeleteSLAPolicyResponse, error) {
+	rsp, err := c.DeleteSLAPolicy(ctx, slaPolicyId, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -12352,8 +12850,8 @@ func (c *ClientWithResponses) GetSLAPolicyWithResponse(ctx context.Context, slaP
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
-func (c *ClientWithResponses) UpdateSLAPolicyWithBodyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error) {
-	rsp, err := c.UpdateSLAPolicyWithBody(ctx, slaPolicyId, params, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UpdateSLAPolicyWithBodyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error) {
+	rsp, err := c.UpdateSLAPolicyWithBody(ctx, slaPolicyId, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -12367,8 +12865,8 @@ func (c *ClientWithResponses) UpdateSLAPolicyWithBodyWithResponse(ctx context.Co
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/admin/sla-policies/{sla_policy_id} (the `UpdateSLAPolicy` operationId).
-func (c *ClientWithResponses) UpdateSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, params *UpdateSLAPolicyParams, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error) {
-	rsp, err := c.UpdateSLAPolicy(ctx, slaPolicyId, params, body, reqEditors...)
+func (c *ClientWithResponses) UpdateSLAPolicyWithResponse(ctx context.Context, slaPolicyId SLAPolicyID, body UpdateSLAPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateSLAPolicyResponse, error) {
+	rsp, err := c.UpdateSLAPolicy(ctx, slaPolicyId, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -16243,6 +16741,13 @@ func ParseWhoamiResponse(rsp *http.Response) (*WhoamiResponse, error) {
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
