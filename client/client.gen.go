@@ -1930,10 +1930,14 @@ type ListTenantActionsParams struct {
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// PageToken The `next_page_token` of the previous page, unchanged, with the same filters. The token is opaque: that it is one this listing returned is checked by the server (400 naming `page_token` otherwise), which a schema cannot state; its characters are base64url's.
-	PageToken    *PageToken    `form:"page_token,omitempty" json:"page_token,omitempty"`
-	Status       *ActionStatus `form:"status,omitempty" json:"status,omitempty"`
-	TicketId     *string       `form:"ticket_id,omitempty" json:"ticket_id,omitempty"`
-	AutomationId *string       `form:"automation_id,omitempty" json:"automation_id,omitempty"`
+	PageToken *PageToken    `form:"page_token,omitempty" json:"page_token,omitempty"`
+	Status    *ActionStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// TicketId Only the actions of this ticket.
+	TicketId *string `form:"ticket_id,omitempty" json:"ticket_id,omitempty"`
+
+	// AutomationId Only the actions this automation started.
+	AutomationId *string `form:"automation_id,omitempty" json:"automation_id,omitempty"`
 
 	// Host Only calls to this host, e.g. hooks.example.com; compared without case and without one trailing dot, at most 253 characters.
 	Host *HostFilter `form:"host,omitempty" json:"host,omitempty"`
