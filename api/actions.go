@@ -83,9 +83,6 @@ func (s *server) createAction(c *fiber.Ctx, db *store.Conn) error {
 	if err != nil {
 		return err
 	}
-	if len(c.Body()) > domain.MaxActionBodyBytes {
-		return fiber.ErrRequestEntityTooLarge
-	}
 	var req createActionRequest
 	if err := decodeBody(c, &req); err != nil {
 		return err

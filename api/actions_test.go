@@ -383,7 +383,7 @@ func TestActionValidation(t *testing.T) {
 	wantError(t, e.postAction(noBase, referenceAction(), nil), http.StatusBadRequest, "invalid_request_error", "payload.url")
 
 	big := payload(func(p map[string]any) { p["body_json"] = `"` + strings.Repeat("x", 256<<10) + `"` })
-	wantError(t, e.postAction(f, big, nil), http.StatusRequestEntityTooLarge, "invalid_request_error", "")
+	wantError(t, e.postAction(f, big, nil), http.StatusBadRequest, "invalid_request_error", "payload.body_json")
 	wantError(t, e.do(req{method: "POST", path: "/api/v1/public/tickets/tkt_00000000000000000000000000/actions", key: f.key, body: referenceAction()}),
 		http.StatusNotFound, "not_found_error", "")
 

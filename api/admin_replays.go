@@ -11,10 +11,10 @@ import (
 )
 
 type replayFilterInput struct {
-	Status       string     `json:"status"`
-	TicketID     string     `json:"ticket_id"`
-	AutomationID string     `json:"automation_id"`
-	Host         string     `json:"host"`
+	Status       nonBlank   `json:"status"`
+	TicketID     nonBlank   `json:"ticket_id"`
+	AutomationID nonBlank   `json:"automation_id"`
+	Host         nonBlank   `json:"host"`
 	Since        *time.Time `json:"since"`
 	Until        *time.Time `json:"until"`
 }
@@ -91,7 +91,7 @@ func (s *server) createReplayBatch(c *fiber.Ctx, db *store.Conn) error {
 		return domain.Invalidf("filter", "`filter` is required, with at least `since` and `until` (a window of at most 30 days).")
 	}
 	in := req.Filter
-	f := domain.ReplayFilter{Status: in.Status, TicketID: in.TicketID, AutomationID: in.AutomationID, Host: in.Host}
+	f := domain.ReplayFilter{Status: string(in.Status), TicketID: string(in.TicketID), AutomationID: string(in.AutomationID), Host: string(in.Host)}
 	if in.Since != nil {
 		f.Since = *in.Since
 	}

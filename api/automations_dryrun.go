@@ -66,7 +66,7 @@ func (s *server) testAutomation(c *fiber.Ctx, db *store.Conn) error {
 		in.EventType, in.Actor = e.Type, e.Actor
 	}
 	if m := req.Message; m != nil {
-		in.Message = &domain.MessageCreate{Role: m.Role, Content: m.Content, Channel: m.Channel, ExternalMessageID: m.ExternalMessageID}
+		in.Message = m.toDomain()
 	}
 	key := keyOf(c)
 	r, err := simulate.DryRun(c.UserContext(), db, key.TenantID, "api_key:"+key.ID, in)

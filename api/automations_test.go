@@ -143,7 +143,7 @@ func TestAutomationValidation(t *testing.T) {
 		{"not boolean", f, with(func(b map[string]any) { b["condition"] = `ticket.subject` }), "condition", "boolean"},
 		{"too long", f, with(func(b map[string]any) { b["condition"] = strings.Repeat("true && ", 300) + "true" }), "condition", "2000"},
 		{"no events", f, with(func(b map[string]any) { b["events"] = []string{} }), "events", ""},
-		{"unknown event", f, with(func(b map[string]any) { b["events"] = []string{"ticket.deleted"} }), "events", ""},
+		{"unknown event", f, with(func(b map[string]any) { b["events"] = []string{"ticket.deleted"} }), "events[0]", ""},
 		{"missing name", f, with(func(b map[string]any) { delete(b, "name") }), "name", ""},
 		{"no actions", f, with(func(b map[string]any) { b["actions"] = []any{} }), "actions", ""},
 		{"unknown action type", f, with(func(b map[string]any) { b["actions"] = []any{map[string]any{"type": "send_email"}} }), "actions[0].type", ""},

@@ -153,11 +153,40 @@ func (b *browser) check(name string) {
 			emulate = chromedp.EmulateViewport(size.w, size.h, chromedp.EmulateMobile)
 		}
 		b.run("screenshot "+name, emulate, chromedp.Sleep(50*time.Millisecond), chromedp.FullScreenshot(&png, 100))
+		if size.mobile {
+			b.noSidewaysScroll(name)
+		}
 		if err := os.WriteFile(filepath.Join(screenshotDir, name+"-"+size.suffix+".png"), png, 0o644); err != nil {
 			b.t.Fatal(err)
 		}
 	}
 	b.run("back to desktop", chromedp.EmulateViewport(1280, 900))
+}
+
+// noSidewaysScroll fails when the page is wider than a phone's viewport, naming the
+// elements that stick out (a table may scroll inside its own box; the page may not).
+func (b *browser) noSidewaysScroll(name string) {
+	b.t.Helper()
+	var out struct {
+		Width, Viewport int
+		Wide            []string
+	}
+	b.run("measure "+name, chromedp.Evaluate(`(() => {
+		const vw = document.documentElement.clientWidth, wide = [];
+		for (const el of document.querySelectorAll("body *")) {
+			const r = el.getBoundingClientRect();
+			let clipped = false;
+			for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+				if (getComputedStyle(p).overflowX !== "visible") { clipped = true; break; }
+			}
+			if (!clipped && r.right > vw + 1) wide.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+				(el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\s+/).join(".") : "") + " " + Math.round(r.right) + "px");
+		}
+		return {width: document.documentElement.scrollWidth, viewport: vw, wide: wide.slice(0, 8)};
+	})()`, &out))
+	if out.Width > out.Viewport {
+		b.t.Errorf("%s scrolls sideways at a phone's width: %d px of content in %d; sticking out: %v", name, out.Width, out.Viewport, out.Wide)
+	}
 }
 
 // setValue sets a field's value as if typed (an input event follows, so htmx reacts).

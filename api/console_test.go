@@ -157,7 +157,8 @@ func TestConsoleSessions(t *testing.T) {
 	if resp := e.do(req{method: "POST", path: "/api/v1/admin/api-keys/" + keyIDOf(admin) + "/revoke", key: admin}); resp.Status != http.StatusOK {
 		t.Fatalf("revoke: %d %s", resp.Status, resp.Body)
 	}
-	if status, page := cc.get("/admin/keys"); status != http.StatusOK || !strings.Contains(page, "no longer works") {
+	// Even a page that needs no API data (the new automation form) ends it.
+	if status, page := cc.get("/admin/automations/new"); status != http.StatusOK || !strings.Contains(page, "no longer works") {
 		t.Fatalf("a revoked key's session: %d\n%s", status, page)
 	}
 	if status, page := cc.get("/admin/audit"); !strings.Contains(page, `name="api_key"`) {

@@ -94,7 +94,15 @@ func describe(c *fiber.Ctx, err error) errorDetail {
 		d.Type = typeNotFound
 		d.Message = fmt.Sprintf("Unrecognized request URL (%s %s).", c.Method(), c.Path())
 	case fiber.StatusMethodNotAllowed:
+		allow := c.GetRespHeader(fiber.HeaderAllow)
+		if allow == "" {
+			allow = allowedMethods(c.App(), c.Path())
+			c.Set(fiber.HeaderAllow, allow)
+		}
 		d.Message = fmt.Sprintf("Method %s is not allowed for %s.", c.Method(), c.Path())
+		if allow != "" {
+			d.Message = fmt.Sprintf("Method %s is not allowed for %s; it accepts %s.", c.Method(), c.Path(), allow)
+		}
 	case fiber.StatusRequestEntityTooLarge:
 		d.Message = fmt.Sprintf("Request body is larger than the limit of %d bytes.", bodyLimit)
 	case fiber.StatusUnsupportedMediaType:

@@ -78,6 +78,76 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 	})
 }
 
+// TestEmptyIsNotAbsent: an empty or blank value is refused where the API could take it for
+// "left out": the Idempotency-Key header, query values, optional text fields and null for
+// a field that is not nullable. Nothing is created on the way.
+func TestEmptyIsNotAbsent(t *testing.T) {
+	e := newTestEnv(t)
+	f := e.inputFixture()
+	for _, ikey := range []string{"", " ", "\t"} {
+		for range 3 {
+			resp := e.do(req{method: "POST", path: "/api/v1/public/tickets", key: f.key, body: map[string]any{"subject": "Once"},
+				header: map[string]string{"Idempotency-Key": ikey}})
+			wantError(t, resp, http.StatusBadRequest, "invalid_request_error", "Idempotency-Key")
+		}
+	}
+	var list listJSON[struct{ Summary struct{ Subject string } }]
+	e.do(req{method: "GET", path: "/api/v1/public/tickets?limit=100", key: f.key}).decode(t, &list)
+	for _, it := range list.Items {
+		if it.Summary.Subject == "Once" {
+			t.Fatal("a POST with an empty Idempotency-Key created a ticket")
+		}
+	}
+	admin := e.newKey(f.tenant, domain.AllScopes...)
+	for _, q := range []struct{ path, param string }{
+		{"/api/v1/public/tickets?page_token=", "page_token"},
+		{"/api/v1/public/tickets?tag=", "tag"},
+		{"/api/v1/public/tickets?tag=%20", "tag"},
+		{"/api/v1/admin/automations?limit=", "limit"},
+		{"/api/v1/admin/actions?automation_id=", "automation_id"},
+		{"/api/v1/admin/audit-events?actor=", "actor"},
+		{"/api/v1/admin/audit-events?action=", "action"},
+		{"/api/v1/admin/audit-events?target=", "target"},
+	} {
+		wantError(t, e.do(req{method: "GET", path: q.path, key: admin}), http.StatusBadRequest, "invalid_request_error", q.param)
+	}
+	for _, b := range []struct {
+		method, path string
+		body         map[string]any
+		param        string
+	}{
+		{"PATCH", "/api/v1/admin/settings", map[string]any{"rate_limits": nil}, "rate_limits"},
+		{"PATCH", "/api/v1/public/tickets/" + f.ticket, map[string]any{"subject": nil}, "subject"},
+		{"POST", "/api/v1/public/tickets", map[string]any{"subject": "s", "channel": ""}, "channel"},
+		{"POST", "/api/v1/public/tickets/" + f.ticket + "/messages", map[string]any{"content": "c", "external_message_id": ""}, "external_message_id"},
+		{"POST", "/api/v1/public/tickets/" + f.ticket + "/messages", map[string]any{"content": "c", "role": " "}, "role"},
+	} {
+		wantError(t, e.do(req{method: b.method, path: b.path, key: admin, body: b.body}), http.StatusBadRequest, "invalid_request_error", b.param)
+	}
+}
+
+// TestPostOnlyRoutesRefuseOtherMethods: a literal path beside a parameter one
+// (automations/backtest beside automations/{automation_id}) is 405 for other methods, with
+// Allow, not a 404 for an automation called "backtest".
+func TestPostOnlyRoutesRefuseOtherMethods(t *testing.T) {
+	e := newTestEnv(t)
+	f := e.inputFixture()
+	for _, p := range []string{"/api/v1/admin/automations/test", "/api/v1/admin/automations/backtest",
+		"/api/v1/admin/automations/validate", "/api/v1/admin/sla-policies/preview"} {
+		for _, m := range []string{"GET", "PATCH", "DELETE", "PUT"} {
+			resp := e.do(req{method: m, path: p, key: f.key})
+			wantError(t, resp, http.StatusMethodNotAllowed, "invalid_request_error", "")
+			if got := resp.Header.Get("Allow"); got != "POST" {
+				t.Errorf("%s %s: Allow %q, want POST", m, p, got)
+			}
+		}
+	}
+	resp := e.do(req{method: "PUT", path: "/api/v1/public/tickets/" + f.ticket, key: f.key})
+	if got := resp.Header.Get("Allow"); resp.Status != http.StatusMethodNotAllowed || got != "HEAD, GET, PATCH" && got != "GET, HEAD, PATCH" {
+		t.Errorf("PUT a ticket: %d with Allow %q", resp.Status, got)
+	}
+}
+
 // TestStrictJSON: encoding/json keeps the last of two equal keys and matches field names
 // without regard to case; both are refused, at any depth and on every endpoint with a body.
 func TestStrictJSON(t *testing.T) {

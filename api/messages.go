@@ -31,10 +31,14 @@ func messageViewOf(m *domain.Message) messageView {
 }
 
 type createMessageRequest struct {
-	Role              string `json:"role"`
-	Content           string `json:"content"`
-	Channel           string `json:"channel"`
-	ExternalMessageID string `json:"external_message_id"`
+	Role              nonBlank `json:"role"`
+	Content           string   `json:"content"`
+	Channel           nonBlank `json:"channel"`
+	ExternalMessageID nonBlank `json:"external_message_id"`
+}
+
+func (r *createMessageRequest) toDomain() *domain.MessageCreate {
+	return &domain.MessageCreate{Role: string(r.Role), Content: r.Content, Channel: string(r.Channel), ExternalMessageID: string(r.ExternalMessageID)}
 }
 
 // addMessage handles POST /tickets/{ticket_id}/messages: 201 for a new message, 200 with
@@ -48,11 +52,11 @@ func (s *server) addMessage(c *fiber.Ctx, db *store.Conn) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	in := domain.MessageCreate{Role: req.Role, Content: req.Content, Channel: req.Channel, ExternalMessageID: req.ExternalMessageID}
+	in := req.toDomain()
 	if err := in.Normalize(); err != nil {
 		return err
 	}
-	msg, created, err := db.AddMessage(c.UserContext(), keyOf(c).TenantID, id, in)
+	msg, created, err := db.AddMessage(c.UserContext(), keyOf(c).TenantID, id, *in)
 	if err != nil {
 		return err
 	}

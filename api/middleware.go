@@ -202,12 +202,24 @@ type writeHandler func(c *fiber.Ctx, db *store.Conn) error
 // running is 409.
 func (s *server) writes(h writeHandler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ikey := c.Get(headerIdempotencyKey)
-		if ikey == "" || c.Method() != fiber.MethodPost {
+		ikey, given := idempotencyKey(c)
+		if !given || c.Method() != fiber.MethodPost {
 			return h(c, &s.store.Conn)
 		}
 		return s.idempotent(c, ikey, h)
 	}
+}
+
+// idempotencyKey returns the request's Idempotency-Key and whether the header is there at
+// all: a header sent empty or blank is there (and refused), never taken as absent, so a
+// client whose key variable came out empty learns it instead of losing its protection.
+func idempotencyKey(c *fiber.Ctx) (key string, given bool) {
+	c.Request().Header.VisitAll(func(k, v []byte) {
+		if !given && strings.EqualFold(string(k), headerIdempotencyKey) {
+			key, given = string(v), true
+		}
+	})
+	return key, given
 }
 
 func (s *server) idempotent(c *fiber.Ctx, ikey string, h writeHandler) error {

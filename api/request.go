@@ -9,6 +9,7 @@ import (
 	"mime"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -124,7 +125,8 @@ func describeType(t reflect.Type) string {
 
 // checkQuery refuses query parameters outside allowed, so a typo such as `stauts=open`
 // is an error rather than a silently unfiltered list; it also refuses a parameter given
-// twice and values the store cannot keep (domain.CheckStorable).
+// twice, an empty or blank value (`tag=` is not "any tag") and values the store cannot
+// keep (domain.CheckStorable).
 func checkQuery(c *fiber.Ctx, allowed ...string) error {
 	var err error
 	var seen []string // at most len(allowed) names
@@ -142,6 +144,9 @@ func checkQuery(c *fiber.Ctx, allowed ...string) error {
 			err = domain.Invalidf(name, "Unknown query parameter `%s`; this endpoint %s.", name, accepts)
 		case slices.Contains(seen, name):
 			err = domain.Invalidf(name, "Query parameter `%s` is given more than once.", name)
+		case strings.TrimSpace(string(v)) == "":
+			// Empty never means "no filter": a client that meant none leaves the parameter out.
+			err = domain.Invalidf(name, "Query parameter `%s` is empty; give it a value or leave it out.", name)
 		default:
 			seen = append(seen, name)
 			err = domain.CheckStorable(name, string(v))
@@ -153,7 +158,12 @@ func checkQuery(c *fiber.Ctx, allowed ...string) error {
 // maxJSONDepth bounds how deeply a request body may nest; none needs more than a few levels.
 const maxJSONDepth = 32
 
+// nonBlank is an optional text field of a request that, when given, must say something:
+// leaving it out gets the default, but "" is refused rather than taken as left out.
+type nonBlank string
+
 var (
+	nonBlankType    = reflect.TypeFor[nonBlank]()
 	timeType        = reflect.TypeFor[time.Time]()
 	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 	fieldsByType    sync.Map // reflect.Type -> map[string]reflect.Type
@@ -210,6 +220,9 @@ func (w *jsonWalker) value(t reflect.Type, depth int) error {
 		return err
 	}
 	t = walkedType(t)
+	if err := w.fits(t, tok); err != nil {
+		return err
+	}
 	switch tok := tok.(type) {
 	case json.Delim:
 		if depth == maxJSONDepth {
@@ -222,14 +235,68 @@ func (w *jsonWalker) value(t reflect.Type, depth int) error {
 		return w.array(t, depth+1)
 	case string:
 		return w.text(t, tok)
+	case nil:
+		// encoding/json takes null as "leave it as it is", so {"subject": null} would be
+		// a silent no-op. A field where null means something (clearing a contact,
+		// resetting a setting) keeps its value raw and says so itself.
+		if t != nil {
+			param := w.where()
+			return domain.Invalidf(param, "`%s` cannot be null.", param)
+		}
 	}
 	return nil
+}
+
+// fits refuses a value of the wrong kind for t (a number for a string, a fraction for an
+// integer, a string for a time's object...), naming it where it is (actions[0].timeout_ms),
+// which encoding/json cannot: its errors lose array indices and times' field names.
+func (w *jsonWalker) fits(t reflect.Type, tok json.Token) error {
+	if t == nil || tok == nil {
+		return nil
+	}
+	var ok bool
+	switch tok := tok.(type) {
+	case json.Delim:
+		switch t.Kind() {
+		case reflect.Struct, reflect.Map:
+			ok = tok == '{' && t != timeType
+		case reflect.Slice, reflect.Array:
+			ok = tok == '['
+		}
+	case string:
+		ok = t.Kind() == reflect.String || t == timeType
+	case bool:
+		ok = t.Kind() == reflect.Bool
+	case json.Number:
+		switch t.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			_, err := strconv.ParseInt(string(tok), 10, t.Bits())
+			ok = err == nil
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			_, err := strconv.ParseUint(string(tok), 10, t.Bits())
+			ok = err == nil
+		case reflect.Float32, reflect.Float64:
+			ok = true
+		}
+	}
+	if ok {
+		return nil
+	}
+	param := w.where()
+	if t == timeType {
+		return domain.Invalidf(param, "`%s` must be an RFC 3339 time like 2026-11-22T10:00:00Z.", param)
+	}
+	return domain.Invalidf(param, "`%s` must be %s.", param, describeType(t))
 }
 
 func (w *jsonWalker) text(t reflect.Type, s string) error {
 	// Checked first without a name, which costs nothing to build.
 	if domain.CheckStorable("", s) != nil {
 		return domain.CheckStorable(w.where(), s)
+	}
+	if t == nonBlankType && strings.TrimSpace(s) == "" {
+		param := w.where()
+		return domain.Invalidf(param, "`%s` is empty; give a value or leave the field out.", param)
 	}
 	if t != timeType {
 		return nil

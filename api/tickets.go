@@ -139,9 +139,9 @@ func (c *contactInput) toDomain() *domain.Contact {
 
 type createTicketRequest struct {
 	Subject        string                `json:"subject"`
-	Status         string                `json:"status"`
-	Priority       string                `json:"priority"`
-	Channel        string                `json:"channel"`
+	Status         nonBlank              `json:"status"`
+	Priority       nonBlank              `json:"priority"`
+	Channel        nonBlank              `json:"channel"`
 	Tags           []string              `json:"tags"`
 	Contact        *contactInput         `json:"contact"`
 	InitialMessage *createMessageRequest `json:"initial_message"`
@@ -154,11 +154,11 @@ func (s *server) createTicket(c *fiber.Ctx, db *store.Conn) error {
 		return err
 	}
 	in := domain.TicketCreate{
-		Subject: req.Subject, Status: req.Status, Priority: req.Priority, Channel: req.Channel,
+		Subject: req.Subject, Status: string(req.Status), Priority: string(req.Priority), Channel: string(req.Channel),
 		Tags: req.Tags, Contact: req.Contact.toDomain(),
 	}
 	if m := req.InitialMessage; m != nil {
-		in.InitialMessage = &domain.MessageCreate{Role: m.Role, Content: m.Content, Channel: m.Channel, ExternalMessageID: m.ExternalMessageID}
+		in.InitialMessage = m.toDomain()
 	}
 	if err := in.Normalize(); err != nil {
 		return err
@@ -190,13 +190,13 @@ func (s *server) getTicket(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// updateTicketRequest keeps each field raw, so that an absent field, an explicit null and
-// a value can be told apart.
+// updateTicketRequest: a field left out keeps its value; null is refused (decodeStrict)
+// except for contact, kept raw so that `contact: null` removes the contact.
 type updateTicketRequest struct {
-	Subject  json.RawMessage `json:"subject"`
-	Status   json.RawMessage `json:"status"`
-	Priority json.RawMessage `json:"priority"`
-	Tags     json.RawMessage `json:"tags"`
+	Subject  *string         `json:"subject"`
+	Status   *string         `json:"status"`
+	Priority *string         `json:"priority"`
+	Tags     *[]string       `json:"tags"`
 	Contact  json.RawMessage `json:"contact"`
 }
 
@@ -213,27 +213,7 @@ func (s *server) updateTicket(c *fiber.Ctx, db *store.Conn) error {
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	var u domain.TicketUpdate
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-		dst  any
-	}{
-		{"subject", req.Subject, &u.Subject},
-		{"status", req.Status, &u.Status},
-		{"priority", req.Priority, &u.Priority},
-		{"tags", req.Tags, &u.Tags},
-	} {
-		if f.raw == nil {
-			continue
-		}
-		if bytes.Equal(f.raw, jsonNull) {
-			return domain.Invalidf(f.name, "`%s` cannot be null.", f.name)
-		}
-		if err := json.Unmarshal(f.raw, f.dst); err != nil {
-			return jsonError(f.name, err)
-		}
-	}
+	u := domain.TicketUpdate{Subject: req.Subject, Status: req.Status, Priority: req.Priority, Tags: req.Tags}
 	if req.Contact != nil {
 		var ci contactInput
 		if !bytes.Equal(req.Contact, jsonNull) {
@@ -280,11 +260,11 @@ func (s *server) listTickets(c *fiber.Ctx) error {
 		}
 	}
 	if f.Tag != "" {
-		tags, err := domain.NormalizeTags("tag", []string{f.Tag})
+		tag, err := domain.NormalizeTag("tag", f.Tag)
 		if err != nil {
 			return err
 		}
-		f.Tag = tags[0]
+		f.Tag = tag
 	}
 	var after *domain.TicketCursor
 	if l.after != nil {

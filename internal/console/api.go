@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 
 	"github.com/gofiber/fiber/v2"
@@ -61,6 +62,9 @@ func (cn *Console) callWith(c *fiber.Ctx, key, method, path string, in, out any,
 	}
 	reqID, _ := c.Locals("request_id").(string)
 	resp := cn.api.Do(APIRequest{Method: method, Path: path, Body: body, Key: key, ClientIP: c.IP(), RequestID: reqID, IdempotencyKey: idempotencyKey})
+	if resp.Status != http.StatusUnauthorized {
+		c.Locals(localKeyChecked, true)
+	}
 	if resp.Status >= 200 && resp.Status < 300 {
 		if out == nil {
 			return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"path"
 	"strings"
@@ -115,11 +116,24 @@ type errorView struct {
 	RequestID string
 }
 
+// localKeyChecked marks a request in which the API has answered a call made with the
+// session's key (anything but 401), so the key still works.
+const localKeyChecked = "console_key_checked"
+
 // render answers a whole page.
 func (cn *Console) render(c *fiber.Ctx, s *session, status int, page, title string, data any) error {
 	t, ok := cn.pages.byName[page]
 	if !ok {
 		return fmt.Errorf("console: no page %q", page)
+	}
+	if s != nil && c.Locals(localKeyChecked) == nil {
+		// A page that needed no API data has not shown the session's key to the API yet:
+		// ask it once, so a key revoked, expired or rotated past its grace ends the
+		// session at its next page, whichever page that is.
+		c.Locals(localKeyChecked, true)
+		if err := cn.call(c, s, http.MethodGet, "/api/v1/public/whoami", nil, nil); err != nil {
+			return cn.fail(c, s, err)
+		}
 	}
 	v := view{Title: title, S: s, Path: c.Path(), Data: data}
 	if s != nil {

@@ -47,9 +47,11 @@ const (
 	MaxActionHeaders         = 50
 	MaxAllowedHosts          = 100
 	MaxActionHeaderValueLen  = 8 << 10
-	MaxActionBodyBytes       = 256 << 10 // also the request body limit of the endpoint
-	MaxActionURLLen          = 2048
-	MaxResponseBodyBytes     = 64 << 10
+	// MaxActionBodyBytes bounds body_json (in bytes). The request around it may be larger
+	// (headers, url), within the API's body limit.
+	MaxActionBodyBytes   = 256 << 10
+	MaxActionURLLen      = 2048
+	MaxResponseBodyBytes = 64 << 10
 )
 
 // ActionMethods are the HTTP methods an action may use.

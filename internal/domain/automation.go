@@ -238,8 +238,8 @@ func (in *AutomationInput) CheckStatic(create bool) error {
 			return Invalidf("events", "`events` needs at least one of %s.", strings.Join(EventTypes, ", "))
 		}
 		var evs []string
-		for _, e := range *in.Events {
-			if err := checkEnum("events", e, EventTypes); err != nil {
+		for i, e := range *in.Events {
+			if err := checkEnum(fmt.Sprintf("events[%d]", i), e, EventTypes); err != nil {
 				return err
 			}
 			if !slices.Contains(evs, e) {

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -115,11 +116,15 @@ func (c *BusinessCalendar) Check() error {
 			return Invalidf(param, "`%s` can hold at most %d ranges.", param, MaxHoursPerDay)
 		}
 		var spans []calendar.Range
-		for _, r := range ranges {
+		for j, r := range ranges {
 			s, okS := clockMinutes(r.Start)
 			e, okE := clockMinutes(r.End)
 			if !okS || !okE || e <= s {
-				return Invalidf(param, "`%s`: each range is {\"start\": \"HH:MM\", \"end\": \"HH:MM\"} with start before end (end may be 24:00); got %q-%q.", param, r.Start, r.End)
+				at := fmt.Sprintf("%s[%d].end", param, j)
+				if !okS {
+					at = fmt.Sprintf("%s[%d].start", param, j)
+				}
+				return Invalidf(at, "`%s`: each range is {\"start\": \"HH:MM\", \"end\": \"HH:MM\"} with start before end (end may be 24:00); got %q-%q.", at, r.Start, r.End)
 			}
 			spans = append(spans, calendar.Range{Start: time.Duration(s) * time.Minute, End: time.Duration(e) * time.Minute})
 		}

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -170,21 +171,20 @@ type AuditEvent struct {
 	OccurredAt time.Time
 }
 
-// ParseScopes splits a comma-separated scope list and checks it against AllScopes.
+// ParseScopes splits a comma-separated scope list (blank items skipped, as in "a, b,")
+// and checks it against AllScopes.
 func ParseScopes(param, list string) ([]string, error) {
-	return NormalizeScopes(param, strings.Split(list, ","))
+	return NormalizeScopes(param, slices.DeleteFunc(strings.Split(list, ","), func(s string) bool { return strings.TrimSpace(s) == "" }))
 }
 
 // NormalizeScopes checks scopes against the closed list AllScopes and drops duplicates.
 func NormalizeScopes(param string, list []string) ([]string, error) {
 	var scopes []string
-	for _, s := range list {
+	for i, s := range list {
 		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
 		if !slices.Contains(AllScopes, s) {
-			return nil, Invalidf(param, "unknown scope %q; scopes are %s.", s, strings.Join(AllScopes, ", "))
+			at := fmt.Sprintf("%s[%d]", param, i)
+			return nil, Invalidf(at, "`%s`: unknown scope %q; scopes are %s.", at, s, strings.Join(AllScopes, ", "))
 		}
 		if !slices.Contains(scopes, s) {
 			scopes = append(scopes, s)

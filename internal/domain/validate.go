@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"net/mail"
 	"regexp"
 	"slices"
@@ -162,6 +163,16 @@ func (c *Contact) normalize(param string) error {
 	return nil
 }
 
+// NormalizeTag trims a tag and checks its length and characters.
+func NormalizeTag(param, tag string) (string, error) {
+	n := utf8.RuneCountInString(tag) // as sent, like maxLength in the OpenAPI document
+	tag = strings.TrimSpace(tag)
+	if tag == "" || n > MaxTagLen || !tagPattern.MatchString(tag) {
+		return "", Invalidf(param, "`%s`: a tag is 1 to %d letters, digits or the characters _ - : . /; got %q.", param, MaxTagLen, tag)
+	}
+	return tag, nil
+}
+
 // NormalizeTags trims tags, drops exact duplicates keeping the first, and checks count,
 // length and characters.
 func NormalizeTags(param string, tags []string) ([]string, error) {
@@ -171,11 +182,10 @@ func NormalizeTags(param string, tags []string) ([]string, error) {
 		return nil, Invalidf(param, "`%s` can hold at most %d tags; got %d.", param, MaxTags, len(tags))
 	}
 	out := make([]string, 0, len(tags))
-	for _, t := range tags {
-		n := utf8.RuneCountInString(t) // as sent, like maxLength in the OpenAPI document
-		t = strings.TrimSpace(t)
-		if t == "" || n > MaxTagLen || !tagPattern.MatchString(t) {
-			return nil, Invalidf(param, "each of `%s` must be 1 to %d letters, digits or the characters _ - : . /; got %q.", param, MaxTagLen, t)
+	for i, t := range tags {
+		t, err := NormalizeTag(fmt.Sprintf("%s[%d]", param, i), t)
+		if err != nil {
+			return nil, err
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)
