@@ -88,7 +88,7 @@ func (s *server) getSettings(c *fiber.Ctx) error {
 // (keep) differ.
 type settingsRequest struct {
 	ActionsBaseURL json.RawMessage `json:"actions_base_url"`
-	AllowedHosts   json.RawMessage `json:"allowed_hosts"`
+	AllowedHosts   *[]string       `json:"allowed_hosts"` // not nullable: [] allows none
 	ActionDefaults *struct {
 		TimeoutMS   json.RawMessage `json:"timeout_ms"`
 		MaxAttempts json.RawMessage `json:"max_attempts"`
@@ -134,11 +134,8 @@ func (s *server) updateSettings(c *fiber.Ctx, db *store.Conn) error {
 		u.ActionsBaseURL = &base
 	}
 	if req.AllowedHosts != nil {
-		var hosts []string
-		if err := json.Unmarshal(req.AllowedHosts, &hosts); err != nil || bytes.Equal(req.AllowedHosts, jsonNull) {
-			return domain.Invalidf("allowed_hosts", "`allowed_hosts` must be an array of host names (empty for none).")
-		}
-		u.AllowedHosts = &hosts
+		// Typed, so that decoding names a null or a number where it is (allowed_hosts[0]).
+		u.AllowedHosts = req.AllowedHosts
 	}
 	if d := req.ActionDefaults; d != nil {
 		if err := nullableInt("action_defaults.timeout_ms", d.TimeoutMS, &u.DefaultTimeoutMS, &u.ClearTimeout); err != nil {

@@ -314,7 +314,10 @@ func TestSettings(t *testing.T) {
 	}{
 		{map[string]any{"actions_base_url": "ftp://x"}, "actions_base_url"},
 		{map[string]any{"actions_base_url": ""}, "actions_base_url"},
-		{map[string]any{"allowed_hosts": []string{"http://x/"}}, ""},
+		{map[string]any{"allowed_hosts": []string{"ok.example.com", "http://x/"}}, "allowed_hosts[1]"},
+		{map[string]any{"allowed_hosts": []any{nil}}, "allowed_hosts[0]"},
+		{map[string]any{"allowed_hosts": []any{12345}}, "allowed_hosts[0]"},
+		{map[string]any{"allowed_hosts": nil}, "allowed_hosts"},
 		{map[string]any{"action_defaults": map[string]any{"timeout_ms": 10}}, "action_defaults.timeout_ms"},
 		{map[string]any{"rate_limits": map[string]any{"tenant_rps": 0}}, "rate_limits.tenant_rps"},
 		{map[string]any{"rate_limits": map[string]any{"tenant_rps": "fast"}}, "rate_limits.tenant_rps"},

@@ -3,6 +3,7 @@ package domain
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -218,14 +219,15 @@ func NormalizeAllowedHosts(param string, hosts []string) ([]string, error) {
 		return nil, Invalidf(param, "`%s` can hold at most %d hosts; got %d.", param, MaxAllowedHosts, len(hosts))
 	}
 	out := []string{}
-	for _, h := range hosts {
+	for i, h := range hosts {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if h == "" {
 			continue
 		}
 		name := strings.TrimPrefix(h, "*.")
 		if len(h) > 253 || name == "" || strings.ContainsAny(name, "/:@ *?#[]") {
-			return nil, Invalidf(param, "%q is not a host name; use names like hooks.example.com or *.example.com.", h)
+			at := fmt.Sprintf("%s[%d]", param, i)
+			return nil, Invalidf(at, "`%s`: %q is not a host name; use names like hooks.example.com or *.example.com.", at, h)
 		}
 		if !slices.Contains(out, h) {
 			out = append(out, h)
