@@ -48,6 +48,9 @@ func TestNormalizeTags(t *testing.T) {
 		{[]string{strings.Repeat("é", 50)}, []string{strings.Repeat("é", 50)}, true},
 		// The length is the tag's as sent, the OpenAPI document's maxLength.
 		{[]string{" " + strings.Repeat("a", 50)}, nil, false},
+		// So is the count (maxItems), duplicates included.
+		{slices.Repeat([]string{"vip"}, MaxTags), []string{"vip"}, true},
+		{slices.Repeat([]string{"vip"}, MaxTags+1), nil, false},
 	} {
 		got, err := NormalizeTags("tags", tc.in)
 		if (err == nil) != tc.ok || (tc.ok && !slices.Equal(got, tc.want)) {

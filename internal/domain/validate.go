@@ -16,7 +16,6 @@ const (
 	MaxSubjectLen     = 500    // characters
 	MaxContentLen     = 65_536 // characters
 	MaxTags           = 20
-	maxTagsGiven      = 5 * MaxTags // entries a request may send, duplicates included
 	MaxTagLen         = 50          // characters
 	MaxContactNameLen = 200
 	MaxEmailLen       = 254
@@ -176,9 +175,9 @@ func NormalizeTag(param, tag string) (string, error) {
 // NormalizeTags trims tags, drops exact duplicates keeping the first, and checks count,
 // length and characters.
 func NormalizeTags(param string, tags []string) ([]string, error) {
-	// Counted before any per-tag work (duplicates may make a list a little longer than
-	// MaxTags, never this long), so a huge list costs nothing.
-	if len(tags) > maxTagsGiven {
+	// Counted as sent, duplicates included (the document's maxItems), and before any
+	// per-tag work, so a huge list costs nothing.
+	if len(tags) > MaxTags {
 		return nil, Invalidf(param, "`%s` can hold at most %d tags; got %d.", param, MaxTags, len(tags))
 	}
 	out := make([]string, 0, len(tags))
@@ -190,9 +189,6 @@ func NormalizeTags(param string, tags []string) ([]string, error) {
 		if !slices.Contains(out, t) {
 			out = append(out, t)
 		}
-	}
-	if len(out) > MaxTags {
-		return nil, Invalidf(param, "`%s` can hold at most %d tags; got %d.", param, MaxTags, len(out))
 	}
 	return out, nil
 }
