@@ -20,21 +20,22 @@ type dryRunRequest struct {
 	Message      *createMessageRequest         `json:"message"`
 }
 
-// ticketSnapshot is a ticket as a dry run may describe it, in the API's own shape.
+// ticketSnapshot is a ticket as a dry run may describe it, in the API's own shape; a field
+// left out takes a new ticket's default, and an enum given empty is refused, as on create.
 type ticketSnapshot struct {
 	TicketID     string        `json:"ticket_id"`
 	Subject      string        `json:"subject"`
-	Status       string        `json:"status"`
-	Priority     string        `json:"priority"`
-	Channel      string        `json:"channel"`
+	Status       nonBlank      `json:"status"`
+	Priority     nonBlank      `json:"priority"`
+	Channel      nonBlank      `json:"channel"`
 	Tags         []string      `json:"tags"`
 	MessageCount int           `json:"message_count"`
 	Contact      *contactInput `json:"contact"`
 }
 
 type dryRunEvent struct {
-	Type  string `json:"type"`
-	Actor string `json:"actor"`
+	Type  nonBlank `json:"type"` // ticket.updated when left out
+	Actor string   `json:"actor"`
 }
 
 type dryRunResponse struct {
@@ -59,11 +60,11 @@ func (s *server) testAutomation(c *fiber.Ctx, db *store.Conn) error {
 	in := simulate.DryRunInput{Condition: req.Condition, Actions: req.Actions, AutomationID: req.AutomationID,
 		TicketID: req.TicketID, Changes: req.Changes, At: nowUTC()}
 	if t := req.Ticket; t != nil {
-		in.Ticket = &simulate.TicketSnapshot{TicketID: t.TicketID, Subject: t.Subject, Status: t.Status, Priority: t.Priority,
-			Channel: t.Channel, Tags: t.Tags, MessageCount: t.MessageCount, Contact: t.Contact.toDomain()}
+		in.Ticket = &simulate.TicketSnapshot{TicketID: t.TicketID, Subject: t.Subject, Status: string(t.Status), Priority: string(t.Priority),
+			Channel: string(t.Channel), Tags: t.Tags, MessageCount: t.MessageCount, Contact: t.Contact.toDomain()}
 	}
 	if e := req.Event; e != nil {
-		in.EventType, in.Actor = e.Type, e.Actor
+		in.EventType, in.Actor = string(e.Type), e.Actor
 	}
 	if m := req.Message; m != nil {
 		in.Message = m.toDomain()

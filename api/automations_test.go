@@ -280,6 +280,17 @@ func TestDryRun(t *testing.T) {
 	} {
 		wantError(t, e.do(req{method: "POST", path: "/api/v1/admin/automations/test", key: key, body: body}), 400, "invalid_request_error", "")
 	}
+	// Fields of the body are checked as fields: an id of another shape and an empty enum
+	// are 400s naming them (a path id of another shape is a 404; these are not paths).
+	for param, body := range map[string]map[string]any{
+		"ticket_id":       {"condition": "true", "ticket_id": "tkt_nope"},
+		"automation_id":   {"automation_id": "aut_nope", "ticket_id": f.ticket},
+		"ticket.status":   {"condition": "true", "ticket": map[string]any{"status": ""}},
+		"ticket.priority": {"condition": "true", "ticket": map[string]any{"priority": " "}},
+		"event.type":      {"condition": "true", "ticket_id": f.ticket, "event": map[string]any{"type": ""}},
+	} {
+		wantError(t, e.do(req{method: "POST", path: "/api/v1/admin/automations/test", key: key, body: body}), 400, "invalid_request_error", param)
+	}
 	if after := counts(); after != before {
 		t.Errorf("the dry runs changed the database: %s -> %s", before, after)
 	}

@@ -111,7 +111,9 @@ func (in *DryRunInput) rule(ctx context.Context, db *store.Conn, tenantID string
 		return domain.Rule{}, domain.Invalidf("actions", "`actions` goes with `condition` (a draft); a saved automation is tested with its own.")
 	}
 	if !domain.ValidID(domain.PrefixAutomation, *in.AutomationID) {
-		return domain.Rule{}, domain.Errorf(domain.ENOTFOUND, "No automation %q exists.", *in.AutomationID)
+		// A field of the body, so its shape is checked as a field's: 400 (a path id of
+		// another shape is a 404, as the resource it would name does not exist).
+		return domain.Rule{}, domain.Invalidf("automation_id", "`automation_id` is not an automation id (aut_...).")
 	}
 	a, err := db.GetAutomation(ctx, tenantID, *in.AutomationID)
 	if err != nil {
@@ -138,7 +140,7 @@ func (in *DryRunInput) event(tenantID, caller string, load func(ticketID string)
 	if in.TicketID != nil {
 		id := *in.TicketID
 		if !domain.ValidID(domain.PrefixTicket, id) {
-			return nil, domain.Errorf(domain.ENOTFOUND, "No ticket %q exists.", id)
+			return nil, domain.Invalidf("ticket_id", "`ticket_id` is not a ticket id (tkt_...).")
 		}
 		t, err := load(id)
 		if err != nil {

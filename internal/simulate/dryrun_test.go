@@ -92,7 +92,7 @@ func TestDryRunEvent(t *testing.T) {
 		{name: "a message checked as one added to the ticket", in: DryRunInput{TicketID: &storedID, Message: &domain.MessageCreate{Content: " "}},
 			param: "message.content", code: domain.EINVALID},
 		{name: "unknown event type", in: DryRunInput{TicketID: ptr("tkt_nope"), EventType: "ticket.deleted"}, param: "event.type", code: domain.EINVALID},
-		{name: "not a ticket ID", in: DryRunInput{TicketID: ptr("tkt_nope")}, code: domain.ENOTFOUND},
+		{name: "not a ticket ID", in: DryRunInput{TicketID: ptr("tkt_nope")}, param: "ticket_id", code: domain.EINVALID},
 		{name: "no such ticket", in: DryRunInput{TicketID: ptr("tkt_06h2s4fdwd4rcfq5dyr5hb9qm0")}, code: domain.ENOTFOUND},
 		{name: "described ticket's bad priority", in: DryRunInput{Ticket: &TicketSnapshot{Priority: "soon"}}, param: "ticket.priority", code: domain.EINVALID},
 		{name: "negative message count", in: DryRunInput{Ticket: &TicketSnapshot{MessageCount: -1}}, param: "ticket.message_count", code: domain.EINVALID},
