@@ -139,7 +139,11 @@ func TestValidateAutomation(t *testing.T) {
 	if r.Valid || len(r.Errors) != 2 || r.Errors[0].Param != "condition" || r.Errors[1].Param != "actions[0].url" || r.Errors[1].Line != nil {
 		t.Errorf("always false, and a host not allowed: %+v", r)
 	}
-	wantError(t, e.do(req{method: "POST", path: "/api/v1/admin/automations/validate", key: key, body: map[string]any{}}), http.StatusBadRequest, typeInvalidRequest, "condition")
+	// Neither field is a rule of the body as a whole (minProperties), so param names the body: "".
+	empty := e.do(req{method: "POST", path: "/api/v1/admin/automations/validate", key: key, body: map[string]any{}})
+	if wantError(t, empty, http.StatusBadRequest, typeInvalidRequest, ""); empty.apiError(t).Param != "" {
+		t.Errorf("an empty draft names %q, want the body", empty.apiError(t).Param)
+	}
 	wantError(t, e.do(req{method: "POST", path: "/api/v1/admin/automations/validate", key: e.newKey(f.tenant, domain.ScopeSupportRead), body: map[string]any{"condition": "true"}}), http.StatusForbidden, typePermission, "")
 }
 

@@ -43,7 +43,8 @@ func (s *server) validateAutomation(c *fiber.Ctx) error {
 		return err
 	}
 	if req.Condition == nil && req.Actions == nil {
-		return domain.Invalidf("condition", "Give `condition`, `actions` or both.")
+		// A rule of the body as a whole, so it names the body (""), as minProperties does.
+		return domain.Invalidf("", "Give `condition`, `actions` or both.")
 	}
 	out := validateResponse{Errors: []validationError{}}
 	add := func(err error) error {
