@@ -977,11 +977,11 @@ type AutomationList struct {
 
 // AutomationSetFields Sets fields of the ticket: status, priority, or tags to add or remove; it must set something (the `not` below is the action that sets nothing).
 type AutomationSetFields struct {
-	// AddTags Exact duplicates are dropped, keeping the first.
+	// AddTags At most 20 as sent; exact duplicates (once trimmed) are then dropped, keeping the first.
 	AddTags  *Tags     `json:"add_tags,omitempty"`
 	Priority *Priority `json:"priority,omitempty"`
 
-	// RemoveTags Exact duplicates are dropped, keeping the first.
+	// RemoveTags At most 20 as sent; exact duplicates (once trimmed) are then dropped, keeping the first.
 	RemoveTags *Tags                   `json:"remove_tags,omitempty"`
 	Status     *Status                 `json:"status,omitempty"`
 	Type       AutomationSetFieldsType `json:"type"`
@@ -990,7 +990,7 @@ type AutomationSetFields struct {
 // AutomationSetFieldsType defines model for AutomationSetFields.Type.
 type AutomationSetFieldsType string
 
-// AutomationUpdate defines model for AutomationUpdate.
+// AutomationUpdate Fields present replace the automation's. With a delay, the automation's events as they will be must be ones a timer can be armed for: the `not` states it for a request that gives both; against the events or delay it already has, the server checks it.
 type AutomationUpdate struct {
 	Actions *[]AutomationAction `json:"actions,omitempty"`
 
@@ -1216,7 +1216,7 @@ type DryRunRequest struct {
 	// Actions With `condition` only: a draft's actions, rendered on a match as they would run.
 	Actions *[]AutomationAction `json:"actions,omitempty"`
 
-	// AutomationId An id of another shape is answered 404, as one that does not exist is.
+	// AutomationId A saved automation of the tenant (404 if there is none with this id).
 	//
 	// Example: aut_06h01yc218r8gxcbe8jzmq0ep8
 	AutomationId *string `json:"automation_id,omitempty"`
@@ -1265,14 +1265,14 @@ type DryRunRequest struct {
 		// Subject One line without control characters, trimmed; empty (or left out) for "(no subject)".
 		Subject *string `json:"subject,omitempty"`
 
-		// Tags Exact duplicates are dropped, keeping the first.
+		// Tags At most 20 as sent; exact duplicates (once trimmed) are then dropped, keeping the first.
 		Tags *Tags `json:"tags,omitempty"`
 
 		// TicketId Any text: the id the condition sees (tkt_dry_run without one).
 		TicketId *string `json:"ticket_id,omitempty"`
 	} `json:"ticket,omitempty"`
 
-	// TicketId An id of another shape is answered 404, as one that does not exist is.
+	// TicketId A stored ticket of the tenant (404 if there is none with this id).
 	//
 	// Example: tkt_01jdz3k5w6x7y8z9a0b1c2d3e4
 	TicketId *string `json:"ticket_id,omitempty"`
@@ -1725,7 +1725,7 @@ type Status string
 // Tag Letters, digits and `_ - : . /`; surrounding white space is trimmed (`maxLength` counts it).
 type Tag = string
 
-// Tags Exact duplicates are dropped, keeping the first.
+// Tags At most 20 as sent; exact duplicates (once trimmed) are then dropped, keeping the first.
 type Tags = []Tag
 
 // Ticket defines model for Ticket.
@@ -1751,7 +1751,7 @@ type TicketCreate struct {
 	// Subject One line without control characters, trimmed.
 	Subject string `json:"subject"`
 
-	// Tags Exact duplicates are dropped, keeping the first.
+	// Tags At most 20 as sent; exact duplicates (once trimmed) are then dropped, keeping the first.
 	Tags *Tags `json:"tags,omitempty"`
 }
 
@@ -1792,7 +1792,7 @@ type TicketSummary struct {
 	Status        Status    `json:"status"`
 	Subject       string    `json:"subject"`
 
-	// Tags Exact duplicates are dropped, keeping the first.
+	// Tags At most 20 as sent; exact duplicates (once trimmed) are then dropped, keeping the first.
 	Tags     Tags   `json:"tags"`
 	TenantId string `json:"tenant_id"`
 	TicketId string `json:"ticket_id"`
@@ -1811,7 +1811,7 @@ type TicketUpdate struct {
 	// Subject One line without control characters, trimmed.
 	Subject *string `json:"subject,omitempty"`
 
-	// Tags Exact duplicates are dropped, keeping the first.
+	// Tags At most 20 as sent; exact duplicates (once trimmed) are then dropped, keeping the first.
 	Tags *Tags `json:"tags,omitempty"`
 }
 
