@@ -80,6 +80,7 @@ type conformance struct {
 	rng      *rand.Rand
 	shared   map[string]string // path parameter -> an id that exists and stays
 	requests int
+	keys     int // Idempotency-Keys made unique so far
 }
 
 // semantic holds values for fields whose validity the document cannot express (an expr
@@ -220,6 +221,12 @@ func (c *conformance) operation(t *testing.T, method, path string, item *openapi
 			continue
 		}
 		for _, v := range c.validParams(pv.Schema.Value, pv.Name) {
+			if pv.Name == headerIdempotencyKey {
+				// Each request its own key: a short random one can repeat one sent with
+				// another body, which is rightly refused (the idempotency tests cover that).
+				c.keys++
+				v = fmt.Sprintf("%s-%d", v, c.keys)
+			}
 			k := call{path: fresh(), body: base}
 			c.place(&k, pv, v)
 			accepted(t, pv.In+" "+pv.Name+"="+v, c.send(t, method, path, k))
@@ -444,23 +451,42 @@ func (c *conformance) gen(s *openapi3.Schema, name string, full bool) any {
 		}
 		return out
 	case "object", "":
-		out := map[string]any{}
 		names := make([]string, 0, len(s.Properties))
 		for k := range s.Properties {
 			names = append(names, k)
 		}
 		slices.Sort(names)
-		for _, k := range names {
-			if full || slices.Contains(s.Required, k) {
-				out[k] = c.gen(s.Properties[k].Value, k, full)
+		build := func(include func(k string) bool) map[string]any {
+			out := map[string]any{}
+			for _, k := range names {
+				if slices.Contains(s.Required, k) || include(k) {
+					out[k] = c.gen(s.Properties[k].Value, k, full)
+				}
 			}
+			if ap := s.AdditionalProperties.Schema; ap != nil && len(out) < max(int(s.MinProps), 1) {
+				out["x-conformance"] = c.gen(ap.Value, "", full)
+			}
+			return out
 		}
-		if ap := s.AdditionalProperties.Schema; ap != nil && len(out) < max(int(s.MinProps), 1) {
-			out["x-conformance"] = c.gen(ap.Value, "", full)
+		out := build(func(string) bool { return full })
+		// Rules across fields (minProperties, and a `not` such as "exactly one of
+		// condition and automation_id") can refuse that choice of optional fields: make
+		// other choices, as a client would, until the document accepts one.
+		for tries := 0; tries < 50 && !accepts(s, out); tries++ {
+			out = build(func(string) bool { return c.rng.IntN(2) == 0 })
 		}
 		return out
 	}
 	return nil
+}
+
+// accepts reports whether the schema accepts v as a JSON decoder would have read it.
+func accepts(s *openapi3.Schema, v any) bool {
+	var decoded any
+	if err := json.Unmarshal([]byte(mustFullJSON(v)), &decoded); err != nil {
+		return false
+	}
+	return s.VisitJSON(decoded) == nil
 }
 
 func (c *conformance) genString(s *openapi3.Schema) string {
@@ -632,7 +658,13 @@ func at(path []step, s step) []step { return append(slices.Clone(path), s) }
 func (c *conformance) mutations(s *openapi3.Schema, v any, path []step) []mutation {
 	s = resolved(s)
 	var out []mutation
-	add := func(value any, why string) { out = append(out, mutation{at: path, value: value, why: why}) }
+	add := func(value any, why string) {
+		// A value the schema accepts after all (null where a branch allows it, a string
+		// for a value of any kind) is no violation.
+		if !accepts(s, value) {
+			out = append(out, mutation{at: path, value: value, why: why})
+		}
+	}
 	if len(path) > 0 && !s.Nullable {
 		add(nil, "null")
 	}
@@ -733,6 +765,15 @@ func (c *conformance) mutations(s *openapi3.Schema, v any, path []step) []mutati
 			pv, ok := obj[k]
 			if !ok {
 				pv = c.gen(s.Properties[k].Value, k, true)
+				// A field this body may not have at all (automation_id beside a condition)
+				// cannot be tested on it: any value would break two rules at once.
+				with := map[string]any{k: pv}
+				for kk, vv := range obj {
+					with[kk] = vv
+				}
+				if obj != nil && !accepts(s, with) {
+					continue
+				}
 			}
 			where := at(path, step{key: k})
 			for _, m := range c.mutations(s.Properties[k].Value, pv, where) {
