@@ -16,7 +16,7 @@ const (
 	MaxSubjectLen     = 500    // characters
 	MaxContentLen     = 65_536 // characters
 	MaxTags           = 20
-	MaxTagLen         = 50          // characters
+	MaxTagLen         = 50 // characters
 	MaxContactNameLen = 200
 	MaxEmailLen       = 254
 	MaxExternalIDLen  = 255
