@@ -3176,8 +3176,8 @@ type ClientInterface interface {
 	// 5 minutes apart, `Retry-After` honoured) up to `max_attempts`. Every attempt carries
 	// `Idempotency-Key: <action_id>`, `X-Threada-Attempt` and a Standard Webhooks
 	// signature. A relative `url` resolves against the tenant's actions base URL; an
-	// absolute one must name a host on the tenant's allow-list. Request bodies are limited
-	// to 256 KiB. If the workflow service is unreachable the action is still accepted
+	// absolute one must name a host on the tenant's allow-list. The call's `body_json` is
+	// limited to 256 KiB (the request, as every request, to 1 MiB). If the workflow service is unreachable the action is still accepted
 	// (`queued`) and starts when it is back. Requires `support.actions`.
 	//
 	// Takes any type of body and a specified content type.
@@ -3192,8 +3192,8 @@ type ClientInterface interface {
 	// 5 minutes apart, `Retry-After` honoured) up to `max_attempts`. Every attempt carries
 	// `Idempotency-Key: <action_id>`, `X-Threada-Attempt` and a Standard Webhooks
 	// signature. A relative `url` resolves against the tenant's actions base URL; an
-	// absolute one must name a host on the tenant's allow-list. Request bodies are limited
-	// to 256 KiB. If the workflow service is unreachable the action is still accepted
+	// absolute one must name a host on the tenant's allow-list. The call's `body_json` is
+	// limited to 256 KiB (the request, as every request, to 1 MiB). If the workflow service is unreachable the action is still accepted
 	// (`queued`) and starts when it is back. Requires `support.actions`.
 	//
 	// Takes a body of the `application/json` content type.
@@ -4382,8 +4382,8 @@ func (c *Client) ListActions(ctx context.Context, ticketId TicketID, params *Lis
 // 5 minutes apart, `Retry-After` honoured) up to `max_attempts`. Every attempt carries
 // `Idempotency-Key: <action_id>`, `X-Threada-Attempt` and a Standard Webhooks
 // signature. A relative `url` resolves against the tenant's actions base URL; an
-// absolute one must name a host on the tenant's allow-list. Request bodies are limited
-// to 256 KiB. If the workflow service is unreachable the action is still accepted
+// absolute one must name a host on the tenant's allow-list. The call's `body_json` is
+// limited to 256 KiB (the request, as every request, to 1 MiB). If the workflow service is unreachable the action is still accepted
 // (`queued`) and starts when it is back. Requires `support.actions`.
 //
 // Takes any type of body and a specified content type.
@@ -4408,8 +4408,8 @@ func (c *Client) CreateActionWithBody(ctx context.Context, ticketId TicketID, pa
 // 5 minutes apart, `Retry-After` honoured) up to `max_attempts`. Every attempt carries
 // `Idempotency-Key: <action_id>`, `X-Threada-Attempt` and a Standard Webhooks
 // signature. A relative `url` resolves against the tenant's actions base URL; an
-// absolute one must name a host on the tenant's allow-list. Request bodies are limited
-// to 256 KiB. If the workflow service is unreachable the action is still accepted
+// absolute one must name a host on the tenant's allow-list. The call's `body_json` is
+// limited to 256 KiB (the request, as every request, to 1 MiB). If the workflow service is unreachable the action is still accepted
 // (`queued`) and starts when it is back. Requires `support.actions`.
 //
 // Takes a body of the `application/json` content type.
@@ -7706,8 +7706,8 @@ type ClientWithResponsesInterface interface {
 	// 5 minutes apart, `Retry-After` honoured) up to `max_attempts`. Every attempt carries
 	// `Idempotency-Key: <action_id>`, `X-Threada-Attempt` and a Standard Webhooks
 	// signature. A relative `url` resolves against the tenant's actions base URL; an
-	// absolute one must name a host on the tenant's allow-list. Request bodies are limited
-	// to 256 KiB. If the workflow service is unreachable the action is still accepted
+	// absolute one must name a host on the tenant's allow-list. The call's `body_json` is
+	// limited to 256 KiB (the request, as every request, to 1 MiB). If the workflow service is unreachable the action is still accepted
 	// (`queued`) and starts when it is back. Requires `support.actions`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -7722,8 +7722,8 @@ type ClientWithResponsesInterface interface {
 	// 5 minutes apart, `Retry-After` honoured) up to `max_attempts`. Every attempt carries
 	// `Idempotency-Key: <action_id>`, `X-Threada-Attempt` and a Standard Webhooks
 	// signature. A relative `url` resolves against the tenant's actions base URL; an
-	// absolute one must name a host on the tenant's allow-list. Request bodies are limited
-	// to 256 KiB. If the workflow service is unreachable the action is still accepted
+	// absolute one must name a host on the tenant's allow-list. The call's `body_json` is
+	// limited to 256 KiB (the request, as every request, to 1 MiB). If the workflow service is unreachable the action is still accepted
 	// (`queued`) and starts when it is back. Requires `support.actions`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -13081,8 +13081,8 @@ func (c *ClientWithResponses) ListActionsWithResponse(ctx context.Context, ticke
 // 5 minutes apart, `Retry-After` honoured) up to `max_attempts`. Every attempt carries
 // `Idempotency-Key: <action_id>`, `X-Threada-Attempt` and a Standard Webhooks
 // signature. A relative `url` resolves against the tenant's actions base URL; an
-// absolute one must name a host on the tenant's allow-list. Request bodies are limited
-// to 256 KiB. If the workflow service is unreachable the action is still accepted
+// absolute one must name a host on the tenant's allow-list. The call's `body_json` is
+// limited to 256 KiB (the request, as every request, to 1 MiB). If the workflow service is unreachable the action is still accepted
 // (`queued`) and starts when it is back. Requires `support.actions`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -13103,8 +13103,8 @@ func (c *ClientWithResponses) CreateActionWithBodyWithResponse(ctx context.Conte
 // 5 minutes apart, `Retry-After` honoured) up to `max_attempts`. Every attempt carries
 // `Idempotency-Key: <action_id>`, `X-Threada-Attempt` and a Standard Webhooks
 // signature. A relative `url` resolves against the tenant's actions base URL; an
-// absolute one must name a host on the tenant's allow-list. Request bodies are limited
-// to 256 KiB. If the workflow service is unreachable the action is still accepted
+// absolute one must name a host on the tenant's allow-list. The call's `body_json` is
+// limited to 256 KiB (the request, as every request, to 1 MiB). If the workflow service is unreachable the action is still accepted
 // (`queued`) and starts when it is back. Requires `support.actions`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
