@@ -119,6 +119,7 @@ func TestEmptyIsNotAbsent(t *testing.T) {
 		{"PATCH", "/api/v1/admin/settings", map[string]any{"rate_limits": nil}, "rate_limits"},
 		{"PATCH", "/api/v1/public/tickets/" + f.ticket, map[string]any{"subject": nil}, "subject"},
 		{"POST", "/api/v1/public/tickets", map[string]any{"subject": "s", "channel": ""}, "channel"},
+		{"POST", "/api/v1/public/tickets", map[string]any{"subject": "s", "contact": map[string]any{"email": ""}}, "contact.email"},
 		{"POST", "/api/v1/public/tickets/" + f.ticket + "/messages", map[string]any{"content": "c", "external_message_id": ""}, "external_message_id"},
 		{"POST", "/api/v1/public/tickets/" + f.ticket + "/messages", map[string]any{"content": "c", "role": " "}, "role"},
 	} {

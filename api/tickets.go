@@ -125,16 +125,16 @@ func ticketViewOf(t *domain.Ticket, msgs []domain.Message) ticketEnvelope {
 }
 
 type contactInput struct {
-	Name  string `json:"name"`
-	Email string `json:"email"`
-	Phone string `json:"phone"`
+	Name  string   `json:"name"`
+	Email nonBlank `json:"email"` // "" is no address (the document's format: email refuses it)
+	Phone string   `json:"phone"`
 }
 
 func (c *contactInput) toDomain() *domain.Contact {
 	if c == nil {
 		return nil
 	}
-	return &domain.Contact{Name: c.Name, Email: c.Email, Phone: c.Phone}
+	return &domain.Contact{Name: c.Name, Email: string(c.Email), Phone: c.Phone}
 }
 
 type createTicketRequest struct {
