@@ -120,6 +120,10 @@ func TestEmptyIsNotAbsent(t *testing.T) {
 		{"PATCH", "/api/v1/public/tickets/" + f.ticket, map[string]any{"subject": nil}, "subject"},
 		{"POST", "/api/v1/public/tickets", map[string]any{"subject": "s", "channel": ""}, "channel"},
 		{"POST", "/api/v1/public/tickets", map[string]any{"subject": "s", "contact": map[string]any{"email": ""}}, "contact.email"},
+		{"POST", "/api/v1/admin/automations", map[string]any{"name": "n", "events": []string{"ticket.created"}, "condition": "true",
+			"actions": []any{map[string]any{"type": "set_fields", "add_tags": []string{"x"}, "content": ""}}}, "actions[0].content"},
+		{"POST", "/api/v1/admin/automations/backtest", map[string]any{"events": []string{"ticket.created"}, "condition": "true",
+			"actions": []any{map[string]any{"type": "add_note", "content": "hi", "url": ""}}}, "actions[0].url"},
 		{"POST", "/api/v1/public/tickets/" + f.ticket + "/messages", map[string]any{"content": "c", "external_message_id": ""}, "external_message_id"},
 		{"POST", "/api/v1/public/tickets/" + f.ticket + "/messages", map[string]any{"content": "c", "role": " "}, "role"},
 	} {

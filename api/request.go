@@ -38,7 +38,49 @@ func decodeBody(c *fiber.Ctx, dst any) error {
 	if err != nil || mt != fiber.MIMEApplicationJSON {
 		return fiber.ErrUnsupportedMediaType
 	}
-	return decodeStrict("", body, dst)
+	if err := decodeStrict("", body, dst); err != nil {
+		return err
+	}
+	if d, ok := dst.(ruleDraft); ok {
+		markGivenFields(body, d.draftActions())
+	}
+	return nil
+}
+
+// ruleDraft is a request body with a rule's actions at its top level.
+type ruleDraft interface {
+	draftActions() []domain.AutomationAction
+}
+
+func (r *automationRequest) draftActions() []domain.AutomationAction { return derefActions(r.Actions) }
+func (r *backtestRequest) draftActions() []domain.AutomationAction   { return derefActions(r.Actions) }
+func (r *dryRunRequest) draftActions() []domain.AutomationAction     { return derefActions(r.Actions) }
+func (r *validateRequest) draftActions() []domain.AutomationAction   { return derefActions(r.Actions) }
+
+func derefActions(a *[]domain.AutomationAction) []domain.AutomationAction {
+	if a == nil {
+		return nil
+	}
+	return *a
+}
+
+// markGivenFields records in each action the fields the body sent it with (see
+// domain.AutomationAction.Given). The body has passed decodeStrict, so it decodes.
+func markGivenFields(body []byte, acts []domain.AutomationAction) {
+	if len(acts) == 0 {
+		return
+	}
+	var raw struct {
+		Actions []map[string]json.RawMessage `json:"actions"`
+	}
+	if json.Unmarshal(body, &raw) != nil {
+		return
+	}
+	for i := range min(len(raw.Actions), len(acts)) {
+		for k := range raw.Actions[i] {
+			acts[i].Given = append(acts[i].Given, k)
+		}
+	}
 }
 
 // decodeStrict decodes one JSON object into dst and names the offending field on error.

@@ -115,6 +115,11 @@ type AutomationAction struct {
 	RemoveTags []string `json:"remove_tags,omitempty"`
 	// add_note: the note's content, which may hold {{ expr }} templates.
 	Content string `json:"content,omitempty"`
+
+	// Given lists the fields a request sent, when the API knows them: a field of another
+	// type sent empty ("content": "" on set_fields) is then refused like any other, not
+	// taken for left out. Nil for actions read back from the store.
+	Given []string `json:"-"`
 }
 
 // CheckShape checks the fields an action of its type may have and the values that need no
@@ -125,6 +130,11 @@ func (a *AutomationAction) CheckShape(param string) error {
 		"timeout_ms": a.TimeoutMS != nil, "max_attempts": a.MaxAttempts != nil,
 		"status": a.Status != nil, "priority": a.Priority != nil, "add_tags": a.AddTags != nil, "remove_tags": a.RemoveTags != nil,
 		"content": a.Content != "",
+	}
+	for _, field := range a.Given {
+		if _, known := has[field]; known {
+			has[field] = true
+		}
 	}
 	allowed := map[string][]string{
 		AutomationCustomHTTP: {"method", "url", "headers", "body_json", "timeout_ms", "max_attempts"},
