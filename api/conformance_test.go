@@ -45,6 +45,7 @@ func TestTheServerKeepsItsContract(t *testing.T) {
 	rc := newReceiver(t, nil)
 	f := e.actionFixture(rc.URL)
 	c := &conformance{e: e, doc: doc, key: f.key, tenant: f.tenant, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	c.baseURL = rc.URL
 	c.shared = map[string]string{"ticket_id": f.ticket}
 	for _, name := range []string{"action_id", "automation_id", "sla_policy_id", "key_id", "replay_id"} {
 		c.shared[name] = c.fixture(t, name)
@@ -62,6 +63,7 @@ func TestTheServerKeepsItsContract(t *testing.T) {
 			}
 			t.Run(method+" "+path, func(t *testing.T) {
 				c.operation(t, method, path, item, op)
+				c.restoreSettings(t)
 				if t.Failed() {
 					t.Logf("replay with CONFORMANCE_SEED=%d", seed)
 				}
@@ -79,6 +81,7 @@ type conformance struct {
 	tenant   string
 	rng      *rand.Rand
 	shared   map[string]string // path parameter -> an id that exists and stays
+	baseURL  string            // the tenant's actions base URL
 	requests int
 	keys     int // Idempotency-Keys made unique so far
 }
@@ -101,6 +104,21 @@ func (c *conformance) do(t *testing.T, r req) *response {
 		r.key = c.key
 	}
 	return doValidated(t, c.e.app, r)
+}
+
+// restoreSettings undoes what a valid PATCH /admin/settings set (a random rate limit of
+// 23 requests a second would throttle every operation after it), back to the fixture's
+// base URL and allowed hosts with Threada's defaults.
+func (c *conformance) restoreSettings(t *testing.T) {
+	t.Helper()
+	resp := c.do(t, req{method: "PATCH", path: "/api/v1/admin/settings", body: map[string]any{
+		"actions_base_url": c.baseURL, "allowed_hosts": []string{},
+		"action_defaults": map[string]any{"timeout_ms": nil, "max_attempts": nil},
+		"rate_limits":     map[string]any{"key_rps": nil, "tenant_rps": nil},
+	}})
+	if resp.Status != http.StatusOK {
+		t.Fatalf("restoring the settings: %d %s", resp.Status, resp.Body)
+	}
 }
 
 // fixture makes a new resource for a path parameter and returns its id; a replay batch
