@@ -595,35 +595,16 @@ func (c *conformance) invalidParams(s *openapi3.Schema) []string {
 	return out
 }
 
-// step is one step of a path into a body: an object key, or an array index when key is "".
-type step struct {
-	key   string
-	index int
-}
-
 // mutation is one invalid change of a valid body: set the value at at (or remove it),
 // which the server must refuse naming at.
 type mutation struct {
-	at     []step
+	at     []pathStep
 	value  any
 	remove bool
 	why    string
 }
 
-func (m mutation) param() string {
-	var b strings.Builder
-	for _, s := range m.at {
-		if s.key == "" {
-			fmt.Fprintf(&b, "[%d]", s.index)
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(s.key)
-	}
-	return b.String()
-}
+func (m mutation) param() string { return paramPath("", m.at) }
 
 // apply returns a copy of body with the mutation made.
 func (m mutation) apply(body any) any {
@@ -657,7 +638,7 @@ func mustFullJSON(v any) string {
 	return string(b)
 }
 
-func child(v any, s step) any {
+func child(v any, s pathStep) any {
 	switch p := v.(type) {
 	case map[string]any:
 		return p[s.key]
@@ -669,11 +650,11 @@ func child(v any, s step) any {
 	return nil
 }
 
-func at(path []step, s step) []step { return append(slices.Clone(path), s) }
+func at(path []pathStep, s pathStep) []pathStep { return append(slices.Clone(path), s) }
 
 // mutations lists, for value v of schema s at path, one invalid change per constraint,
 // recursing into objects and arrays.
-func (c *conformance) mutations(s *openapi3.Schema, v any, path []step) []mutation {
+func (c *conformance) mutations(s *openapi3.Schema, v any, path []pathStep) []mutation {
 	s = resolved(s)
 	var out []mutation
 	add := func(value any, why string) {
@@ -756,7 +737,7 @@ func (c *conformance) mutations(s *openapi3.Schema, v any, path []step) []mutati
 			add(append(slices.Clone(items), items[0]), "a repeated item")
 		}
 		if len(items) > 0 && s.Items != nil {
-			out = append(out, c.mutations(s.Items.Value, items[0], at(path, step{index: 0}))...)
+			out = append(out, c.mutations(s.Items.Value, items[0], at(path, pathStep{index: 0}))...)
 		}
 	case "object", "":
 		obj, _ := v.(map[string]any)
@@ -768,11 +749,11 @@ func (c *conformance) mutations(s *openapi3.Schema, v any, path []step) []mutati
 		}
 		for _, k := range s.Required {
 			if _, ok := obj[k]; ok {
-				out = append(out, mutation{at: at(path, step{key: k}), remove: true, why: "required field left out"})
+				out = append(out, mutation{at: at(path, pathStep{key: k, index: -1}), remove: true, why: "required field left out"})
 			}
 		}
 		if s.AdditionalProperties.Has != nil && !*s.AdditionalProperties.Has {
-			out = append(out, mutation{at: at(path, step{key: "not_a_field"}), value: 1, why: "an unknown field"})
+			out = append(out, mutation{at: at(path, pathStep{key: "not_a_field", index: -1}), value: 1, why: "an unknown field"})
 		}
 		names := make([]string, 0, len(s.Properties))
 		for k := range s.Properties {
@@ -793,7 +774,7 @@ func (c *conformance) mutations(s *openapi3.Schema, v any, path []step) []mutati
 					continue
 				}
 			}
-			where := at(path, step{key: k})
+			where := at(path, pathStep{key: k, index: -1})
 			for _, m := range c.mutations(s.Properties[k].Value, pv, where) {
 				// Inside a field the body leaves out there is nothing to change.
 				if ok || len(m.at) == len(where) {
@@ -803,7 +784,7 @@ func (c *conformance) mutations(s *openapi3.Schema, v any, path []step) []mutati
 		}
 		if ap := s.AdditionalProperties.Schema; ap != nil {
 			for k, pv := range obj {
-				out = append(out, c.mutations(ap.Value, pv, at(path, step{key: k}))...)
+				out = append(out, c.mutations(ap.Value, pv, at(path, pathStep{key: k, index: -1}))...)
 				break
 			}
 		}

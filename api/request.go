@@ -228,10 +228,14 @@ type pathStep struct {
 }
 
 // where names the value being read, as params do: contact.email, actions[0].url.
-func (w *jsonWalker) where() string {
+func (w *jsonWalker) where() string { return paramPath(w.prefix, w.path) }
+
+// paramPath names a place in a request body as `param` does: prefix, then keys joined by
+// dots and indices in brackets.
+func paramPath(prefix string, path []pathStep) string {
 	var b strings.Builder
-	b.WriteString(w.prefix)
-	for _, s := range w.path {
+	b.WriteString(prefix)
+	for _, s := range path {
 		if s.index >= 0 {
 			fmt.Fprintf(&b, "[%d]", s.index)
 			continue
