@@ -27,6 +27,7 @@ func TestBenchReport(t *testing.T) {
 		t.Skip("set THREADA_BENCH=1 (make bench) to run the benchmark report")
 	}
 	fmt.Printf("\nThreada benchmarks (%s, %d CPUs, %s)\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version())
+	t.Run("writingrule", benchWritingRule)
 	t.Run("writes", benchWrites)
 	t.Run("sustained", benchSustained)
 	t.Run("tickets", benchTickets)

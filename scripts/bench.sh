@@ -14,7 +14,8 @@ echo "Yardstick for the ticket writes below: pgbench, 16 clients, the same rows 
 pgbench_out=$(scripts/pgbench.sh)
 echo "$pgbench_out"
 PGBENCH_CREATES=$(echo "$pgbench_out" | sed -nE 's/^\| pgbench, .*, cte \| ([0-9]+) creates.*/\1/p')
-export PGBENCH_CREATES
+PGBENCH_TWO_ROW=$(echo "$pgbench_out" | sed -nE 's/^\| pgbench, .*, two-row tx \| ([0-9]+) creates.*/\1/p')
+export PGBENCH_CREATES PGBENCH_TWO_ROW
 go test -count=1 -timeout 30m -run '^TestBenchReport$' -v ./api 2>&1 | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$'
 # The admin console's pages (issue 13), in a tenant with 1,000 automations and 100,000 actions.
 go test -count=1 -timeout 10m -run '^TestBenchConsole$' -v ./api 2>&1 | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$'

@@ -18,3 +18,7 @@ for shape in tx cte; do
 		sed -nE 's/^tps = ([0-9.]+).*/\1/p')
 	echo "| pgbench, ticket + message + event, $shape | ${tps%.*} creates/s |"
 done
+# Issue 21's yardstick, as its reporters ran it: two rows, 16 clients, -j 2, 10 s.
+tps=$(pgbench -n -c 16 -j 2 -T "${TWO_ROW_DURATION:-10}" -f scripts/pgbench/ticket_create_two_row.sql "$url" 2>/dev/null |
+	sed -nE 's/^tps = ([0-9.]+).*/\1/p')
+echo "| pgbench, ticket + message, two-row tx | ${tps%.*} creates/s |"

@@ -69,14 +69,27 @@ func (e *Engine) maxDepth() int {
 // rule's own failure (a runtime error in its condition, a URL no longer allowed) is
 // recorded in its run; only storage errors fail the event, to be retried.
 func (e *Engine) Handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error) {
-	return e.handle(ctx, tx, ev, tx.EnabledAutomations, tx.EnabledSLAPolicies)
+	runs, err := e.handle(ctx, tx, ev, lookups{automations: tx.EnabledAutomations, policies: tx.EnabledSLAPolicies, tenant: tx.GetTenant})
+	if err != nil {
+		return nil, err
+	}
+	return runs, tx.FlushTicketWrites(ctx)
+}
+
+// lookups are what handle reads besides the event: in a batch, each once per tenant.
+type lookups struct {
+	automations automationsFunc
+	policies    policiesFunc
+	tenant      func(ctx context.Context, tenantID string) (*domain.Tenant, error)
 }
 
 // automationsFunc returns a tenant's enabled automations for an event type.
 type automationsFunc func(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error)
 
-// batchHandler is Handle for one batch: the automations of each (tenant, event type) are
-// read once per batch, not once per event.
+// batchHandler is Handle for one batch: the automations of each (tenant, event type), the
+// tenant's SLA policies and its settings are read once per batch, not once per event, and
+// the batch's ticket changes are written together when it ends (store.FlushTicketWrites,
+// which store.ProcessClaimedEvents calls).
 func (e *Engine) batchHandler() store.EventFunc {
 	type key struct{ tenant, typ string }
 	seen := map[key][]domain.Automation{}
@@ -92,27 +105,39 @@ func (e *Engine) batchHandler() store.EventFunc {
 		return autos, err
 	}
 	policies := map[string][]domain.SLAPolicy{}
+	tenants := map[string]*domain.Tenant{}
 	return func(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent) ([]domain.AutomationRun, error) {
-		return e.handle(ctx, tx, ev, func(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error) {
-			return load(ctx, tx, tenantID, eventType)
-		}, func(ctx context.Context, tenantID string) ([]domain.SLAPolicy, error) {
-			if ps, ok := policies[tenantID]; ok {
-				return ps, nil
-			}
-			ps, err := tx.EnabledSLAPolicies(ctx, tenantID)
-			if err == nil {
-				policies[tenantID] = ps
-			}
-			return ps, err
+		return e.handle(ctx, tx, ev, lookups{
+			automations: func(ctx context.Context, tenantID, eventType string) ([]domain.Automation, error) {
+				return load(ctx, tx, tenantID, eventType)
+			},
+			policies: func(ctx context.Context, tenantID string) ([]domain.SLAPolicy, error) {
+				return once(policies, tenantID, func() ([]domain.SLAPolicy, error) { return tx.EnabledSLAPolicies(ctx, tenantID) })
+			},
+			tenant: func(ctx context.Context, tenantID string) (*domain.Tenant, error) {
+				return once(tenants, tenantID, func() (*domain.Tenant, error) { return tx.GetTenant(ctx, tenantID) })
+			},
 		})
 	}
 }
 
-func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, enabled automationsFunc, slaPolicies policiesFunc) ([]domain.AutomationRun, error) {
+// once returns seen[k], reading it with read the first time.
+func once[V any](seen map[string]V, k string, read func() (V, error)) (V, error) {
+	if v, ok := seen[k]; ok {
+		return v, nil
+	}
+	v, err := read()
+	if err == nil {
+		seen[k] = v
+	}
+	return v, err
+}
+
+func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEvent, look lookups) ([]domain.AutomationRun, error) {
 	env := rules.NewEnv(ev)
 	var machine rules.Machine
 	if slaEvent(ev.Type) {
-		policies, err := slaPolicies(ctx, ev.TenantID)
+		policies, err := look.policies(ctx, ev.TenantID)
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +151,7 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 	if ev.Type == domain.EventDelayElapsed {
 		autos, err = delayed(ctx, tx, ev)
 	} else {
-		autos, err = enabled(ctx, ev.TenantID, ev.Type)
+		autos, err = look.automations(ctx, ev.TenantID, ev.Type)
 	}
 	if err != nil || len(autos) == 0 {
 		return nil, err
@@ -185,7 +210,7 @@ func (e *Engine) handle(ctx context.Context, tx *store.Conn, ev *domain.TicketEv
 		}
 		if run.Matched {
 			if tenant == nil {
-				if tenant, err = tx.GetTenant(ctx, ev.TenantID); err != nil {
+				if tenant, err = look.tenant(ctx, ev.TenantID); err != nil {
 					return nil, err
 				}
 			}
@@ -309,12 +334,13 @@ func (e *Engine) apply(ctx context.Context, tx *store.Conn, ev *domain.TicketEve
 		case domain.AutomationSetFields:
 			u := domain.TicketUpdate{Status: r.Spec.Status, Priority: r.Spec.Priority, AddTags: r.Spec.AddTags, RemoveTags: r.Spec.RemoveTags}
 			if err = u.Normalize(); err == nil {
-				_, err = tx.UpdateTicket(ctx, ev.TenantID, ev.TicketID, u)
+				// Written with the batch's other changes (store.FlushTicketWrites).
+				err = tx.DeferTicketUpdate(ctx, ev.TenantID, ev.TicketID, u, &out[i].Error)
 			}
 		case domain.AutomationAddNote:
 			m := domain.MessageCreate{Role: domain.RoleNote, Content: r.Content}
 			if err = m.Normalize(); err == nil {
-				_, _, err = tx.AddMessage(ctx, ev.TenantID, ev.TicketID, m)
+				err = tx.DeferNote(ctx, ev.TenantID, ev.TicketID, m, &out[i].Error)
 			}
 		}
 		if err != nil {

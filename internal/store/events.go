@@ -164,7 +164,7 @@ const (
 // enabled SLA policy for a ticket change to move clocks of (without one a ticket has no
 // clocks: disabling a policy removes them), is marked processed here, in the same statement, and costs nothing more; the
 // others get one more attempt and a lease. Per tenant the scan stops at ? candidates.
-const claimEventsSQL = `
+var claimEventsSQL = `
 WITH candidates AS (
 	SELECT c.id, c.tenant_id, c.turn
 	FROM tenants tn
@@ -183,10 +183,7 @@ WITH candidates AS (
 	LIMIT ?
 ), locked AS (
 	SELECT e.id, c.turn, c.tenant_id,
-		(e.type = 'automation.delay_elapsed'
-			OR EXISTS (SELECT 1 FROM automations a WHERE a.tenant_id = e.tenant_id AND a.enabled AND e.type = ANY (a.events))
-			OR (e.type IN ('ticket.created', 'ticket.updated', 'message.created') AND
-				EXISTS (SELECT 1 FROM sla_policies p WHERE p.tenant_id = e.tenant_id AND p.enabled))) AS wanted
+		` + wantedSQL("e.tenant_id", "e.type") + ` AS wanted
 	FROM ticket_events e JOIN candidates c ON c.id = e.id
 	WHERE e.processed_at IS NULL
 	FOR UPDATE OF e SKIP LOCKED
@@ -380,6 +377,12 @@ func (s *Store) processBatch(ctx context.Context, ids []string, until time.Time,
 				processed = append(processed, id)
 			}
 		}
+		if err := tx.FlushTicketWrites(ctx); err != nil {
+			if careful {
+				return err
+			}
+			return errEventFailed // each event's own, in the careful run, says whose
+		}
 		if err := tx.RecordRuns(ctx, runs); err != nil {
 			return err
 		}
@@ -405,6 +408,9 @@ func (tx *Conn) processEvent(ctx context.Context, row *eventRow, fn EventFunc) (
 	// A savepoint, so a failing fn undoes its own effects but not the bookkeeping.
 	fnErr = tx.inSavepoint(ctx, func() error {
 		runs, err := fn(ctx, tx, row.toDomain())
+		if err == nil {
+			err = tx.FlushTicketWrites(ctx)
+		}
 		if err != nil {
 			return err
 		}
@@ -419,12 +425,13 @@ func (tx *Conn) processEvent(ctx context.Context, row *eventRow, fn EventFunc) (
 // inSavepoint runs fn so that its failure undoes its writes, and forgets the after-commit
 // work it registered, while the enclosing transaction goes on.
 func (tx *Conn) inSavepoint(ctx context.Context, fn func() error) error {
-	hooks := len(tx.tx.after)
+	hooks, deferred := len(tx.tx.after), len(tx.tx.deferred)
 	if _, err := tx.db.ExecContext(ctx, "SAVEPOINT process_event"); err != nil {
 		return err
 	}
 	if err := fn(); err != nil {
 		tx.tx.after = tx.tx.after[:hooks]
+		tx.tx.deferred = tx.tx.deferred[:deferred]
 		if _, rerr := tx.db.ExecContext(ctx, "ROLLBACK TO SAVEPOINT process_event"); rerr != nil {
 			return errors.Join(err, rerr)
 		}

@@ -153,6 +153,8 @@ type txState struct {
 	tx    bun.Tx
 	after []func(context.Context)
 	idem  *idemState // set on the transaction of an Idempotent call
+	// deferred holds automations' ticket changes until FlushTicketWrites.
+	deferred []deferredWrite
 }
 
 // InTx runs fn in one transaction and commits it when fn returns nil. Called on a Conn that

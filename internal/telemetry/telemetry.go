@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -72,7 +75,11 @@ func Start(ctx context.Context, getenv func(string) string, opts Options, log *s
 	metrics := "off (set METRICS_ADDR)"
 	if opts.MetricsAddr != "" {
 		t.Metrics = NewMetrics(opts.Process)
-		addr, err := t.serve(opts.MetricsAddr, opts.Handlers, log)
+		handlers := opts.Handlers
+		if on, _ := strconv.ParseBool(getenv("PPROF")); on {
+			handlers = withProfiling(handlers)
+		}
+		addr, err := t.serve(opts.MetricsAddr, handlers, log)
 		if err != nil {
 			return nil, err
 		}
@@ -102,6 +109,20 @@ func (t *Telemetry) serve(addr string, handlers map[string]http.Handler, log *sl
 	}()
 	t.closers = append(t.closers, srv.Shutdown)
 	return ln.Addr().String(), nil
+}
+
+// withProfiling adds Go's profiles (/debug/pprof/) to handlers: PPROF=true serves them on
+// METRICS_ADDR, the internal port, for profiling a process under load (docs/benchmarks.md).
+func withProfiling(handlers map[string]http.Handler) map[string]http.Handler {
+	out := maps.Clone(handlers)
+	if out == nil {
+		out = map[string]http.Handler{}
+	}
+	out["GET /debug/pprof/"] = http.HandlerFunc(pprof.Index)
+	out["GET /debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+	out["GET /debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
+	out["GET /debug/pprof/symbol"] = http.HandlerFunc(pprof.Symbol)
+	return out
 }
 
 // Close stops the metrics server and flushes the spans not yet exported.
