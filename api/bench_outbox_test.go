@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,12 +9,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/threada/threada/internal/cpuuse"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/temporaltest"
 )
@@ -39,7 +38,12 @@ func benchWritingRule(t *testing.T) {
 	fmt.Println("| workers | creates/s | / pgbench two rows | / pgbench three rows, one statement | last ticket tagged after the creates stop | evaluated twice | aim |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	var cores []string
-	for _, workers := range []int{1, 2} {
+	runs := []int{1, 2}
+	if w := os.Getenv("WRITE_WORKERS"); w != "" { // a quicker look, by hand
+		n, _ := strconv.Atoi(w)
+		runs = []int{n}
+	}
+	for _, workers := range runs {
 		r := writingRuleRun(t, ts, workers, 16, time.Duration(seconds)*time.Second)
 		ratio := func(y float64) string {
 			if y == 0 {
@@ -67,45 +71,6 @@ type writingRuleResult struct {
 	cores map[string]float64 // CPU used during the load, in cores, by process group
 }
 
-// cpuSeconds returns the CPU time (user and system) the processes of each group used so far;
-// Linux only (/proc), which is what the benchmarks run on.
-func cpuSeconds(groups map[string]func() []int) map[string]float64 {
-	out := map[string]float64{}
-	for g, pids := range groups {
-		for _, pid := range pids() {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-			if err != nil {
-				continue
-			}
-			// The fields after the command's name, which is in parentheses.
-			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-			if len(f) < 13 {
-				continue
-			}
-			utime, _ := strconv.ParseFloat(f[11], 64)
-			stime, _ := strconv.ParseFloat(f[12], 64)
-			out[g] += (utime + stime) / 100 // USER_HZ
-		}
-	}
-	return out
-}
-
-// pidsNamed lists the processes whose command is name.
-func pidsNamed(name string) []int {
-	var out []int
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == name {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 func writingRuleRun(t *testing.T, ts *temporaltest.Server, workers, clients int, d time.Duration) writingRuleResult {
 	e, dsn := envOnURL(t, ts.Addr)
 	tenant, key := e.tenantWithKey()
@@ -115,6 +80,10 @@ func writingRuleRun(t *testing.T, ts *temporaltest.Server, workers, clients int,
 	in := domain.AutomationInput{Name: &name, Events: &events, Condition: &cond, Actions: &acts}
 	if err := in.CheckStatic(true); err != nil {
 		t.Fatal(err)
+	}
+	rule := os.Getenv("WRITE_NO_RULE") == "" // (by hand: the same load without the rule)
+	if !rule {
+		in.Enabled = new(false)
 	}
 	if _, err := e.store.CreateAutomation(context.Background(), tenant, in); err != nil {
 		t.Fatal(err)
@@ -145,17 +114,26 @@ func writingRuleRun(t *testing.T, ts *temporaltest.Server, workers, clients int,
 			t.Fatal(err)
 		}
 	}
-	waitTagged(t, e, tenant, "", time.Minute)
+	if rule {
+		waitTagged(t, e, tenant, "", time.Minute)
+	}
 
 	var created atomic.Int64
 	var last atomic.Value // the ticket whose create returned last
 	var wg sync.WaitGroup
 	groups := map[string]func() []int{
 		"api": func() []int { return []int{api.cmd.Process.Pid} }, "worker": func() []int { return workerPIDs },
-		"postgres": func() []int { return pidsNamed("postgres") }, "clients": func() []int { return []int{os.Getpid()} },
-		"temporal": func() []int { return pidsNamed("temporal") },
+		"postgres": func() []int { return cpuuse.Named("postgres") }, "clients": func() []int { return []int{os.Getpid()} },
+		"temporal": func() []int { return cpuuse.Named("temporal") },
 	}
-	before := cpuSeconds(groups)
+	cpuSeconds := func() map[string]float64 {
+		out := map[string]float64{}
+		for g, pids := range groups {
+			out[g] = cpuuse.Seconds(pids()...)
+		}
+		return out
+	}
+	before := cpuSeconds()
 	start := time.Now()
 	until := start.Add(d)
 	for range clients {
@@ -180,15 +158,18 @@ func writingRuleRun(t *testing.T, ts *temporaltest.Server, workers, clients int,
 	}
 	wg.Wait()
 	stopped := time.Now()
-	after := cpuSeconds(groups)
+	after := cpuSeconds()
 	rate := float64(created.Load()) / stopped.Sub(start).Seconds()
 	shares := map[string]float64{}
 	for g := range groups {
 		shares[g] = (after[g] - before[g]) / stopped.Sub(start).Seconds()
 	}
-	waitTagged(t, e, tenant, last.Load().(string), 5*time.Minute)
-	drain := time.Since(stopped)
-	waitTagged(t, e, tenant, "", time.Minute) // and every other
+	var drain time.Duration
+	if rule {
+		waitTagged(t, e, tenant, last.Load().(string), 5*time.Minute)
+		drain = time.Since(stopped)
+		waitTagged(t, e, tenant, "", time.Minute) // and every other
+	}
 
 	var twice int
 	if err := e.store.DB().NewRaw(`SELECT

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun/driver/pgdriver"
@@ -52,6 +53,10 @@ type Engine struct {
 	MaxDepth int // 0 means domain.DefaultMaxChainDepth
 	// Metrics count evaluations by result and budget failures; nil counts nothing.
 	Metrics *telemetry.Metrics
+	// Linger: see linger; 0 means defaultLinger, a negative value none.
+	Linger time.Duration
+	// Consumers: see consumers; 0 means defaultConsumers.
+	Consumers int
 
 	cache rules.Cache
 	armed armedCounts // tenants' armed delay timers, for domain.MaxArmedTimersByTenant
@@ -376,24 +381,34 @@ func (e *Engine) startAction(ctx context.Context, tx *store.Conn, ev *domain.Tic
 	return act.ID, nil
 }
 
-// Run consumes the outbox until ctx ends: it processes every waiting event, then sleeps
-// until a notification says another arrived, or pollInterval passes. Several workers can
-// run it at once; each event is claimed by one of them.
+// Run consumes the outbox until ctx ends with Consumers goroutines: each processes every
+// waiting event, then sleeps until a notification says another arrived, or pollInterval
+// passes. Several workers can run it at once; each event is claimed by one of them.
 func (e *Engine) Run(ctx context.Context) {
 	ln := pgdriver.NewListener(e.Store.DB())
 	defer ln.Close()
 	if err := ln.Listen(ctx, store.EventsChannel); err != nil && ctx.Err() == nil {
 		e.Log.Warn("automations: LISTEN failed; polling instead", "err", err)
 	}
+	wakes := make([]chan struct{}, e.consumers())
+	var consumers sync.WaitGroup
+	for i := range wakes {
+		wakes[i] = make(chan struct{}, 1)
+		consumers.Go(func() { e.consume(ctx, wakes[i]) })
+	}
 	notified := ln.Channel()
 	cleanup := time.NewTicker(cleanupEvery)
 	defer cleanup.Stop()
 	for ctx.Err() == nil {
-		e.Drain(ctx)
 		select {
 		case <-ctx.Done():
 		case <-notified:
-		case <-time.After(pollInterval):
+			for _, w := range wakes {
+				select {
+				case w <- struct{}{}:
+				default: // already due to look
+				}
+			}
 		case <-cleanup.C:
 			if n, err := e.Store.DeleteProcessedEvents(ctx, time.Now().Add(-eventRetention)); err != nil && ctx.Err() == nil {
 				e.Log.Warn("automations: deleting old events", "err", err)
@@ -402,7 +417,31 @@ func (e *Engine) Run(ctx context.Context) {
 			}
 		}
 	}
+	consumers.Wait()
 }
+
+// consume drains the outbox, then waits for wake or pollInterval, until ctx ends.
+func (e *Engine) consume(ctx context.Context, wake <-chan struct{}) {
+	for ctx.Err() == nil {
+		e.Drain(ctx)
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// consumers is how many goroutines of one worker consume the outbox: while one waits for
+// the database (a claim, a commit), another works, so a worker keeps up with more.
+func (e *Engine) consumers() int {
+	if e.Consumers > 0 {
+		return e.Consumers
+	}
+	return defaultConsumers
+}
+
+const defaultConsumers = 4
 
 // Drain processes events until none waits (or ctx ends). It claims them in batches of
 // batchSize, tenants in turn, and evaluates a batch in one transaction (one commit); an
@@ -455,8 +494,27 @@ func (e *Engine) Drain(ctx context.Context) {
 				e.Log.Warn("automations: releasing events failed; their lease will run out", "err", err)
 			}
 		}
+		if len(claim.Events)+claim.Skipped < batchSize {
+			// The outbox is shallow: the next claim waits a moment for more events, so that
+			// a steady stream is taken in batches rather than a few events a claim. Each
+			// claim is a transaction of its own, and under load claiming that often cost
+			// the database more than the events did (issue 21).
+			sleepCtx(ctx, e.linger())
+		}
 	}
 }
+
+// linger is how long a worker waits before claiming again after a claim that did not fill
+// its batch: an event arriving while the worker is idle is claimed at once (the
+// notification wakes it); the next ones wait up to this long.
+func (e *Engine) linger() time.Duration {
+	if e.Linger != 0 {
+		return max(e.Linger, 0)
+	}
+	return defaultLinger
+}
+
+const defaultLinger = 20 * time.Millisecond
 
 // process evaluates ids in one transaction until the deadline and returns those it did not
 // get to.

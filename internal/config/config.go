@@ -61,6 +61,9 @@ type Config struct {
 	// HostConcurrency is how many attempts may be in flight to one destination of a tenant,
 	// across all workers.
 	HostConcurrency int
+	// DatabaseMaxConns is the most connections the process opens to PostgreSQL; 0 sizes
+	// the pool from the CPUs (store.Options).
+	DatabaseMaxConns int
 	// MetricsAddr, when set, is where the process serves Prometheus metrics (/metrics);
 	// the worker serves its health checks there too. Off when empty.
 	MetricsAddr string
@@ -119,6 +122,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"RATE_LIMIT_PROCESSES", &c.RateLimitProcesses, 1, 1},
 		{"RATE_LIMIT_UNAUTHENTICATED_RPS", &c.RateLimitUnauthenticatedRPS, DefaultRateLimitUnauthenticatedRPS, 0},
 		{"ACTIONS_HOST_CONCURRENCY", &c.HostConcurrency, DefaultHostConcurrency, 1},
+		{"DATABASE_MAX_CONNS", &c.DatabaseMaxConns, 0, 0},
 	} {
 		*v.dst = v.def
 		if raw := strings.TrimSpace(getenv(v.name)); raw != "" {

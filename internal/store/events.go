@@ -140,8 +140,18 @@ func (s *Store) notifyLoop() {
 		// A lost notification only delays consumers until their next poll.
 		_, _ = s.db.ExecContext(ctx, "SELECT pg_notify(?, '')", EventsChannel)
 		cancel()
+		// At most one notification per notifyEvery: each is a transaction that wakes every
+		// listener, and under load they cost the database more than they told anyone.
+		select {
+		case <-s.closed:
+			return
+		case <-time.After(notifyEvery):
+		}
 	}
 }
+
+// notifyEvery is the least time between two notifications from one process.
+const notifyEvery = 5 * time.Millisecond
 
 // Outbox claims.
 const (

@@ -55,7 +55,11 @@ var (
 
 // Options tune the connection pool.
 type Options struct {
-	MaxOpenConns int // 0 means 4 per CPU, bun's recommendation (with at least 8)
+	// MaxOpenConns: 0 means 8 per CPU, at least 16. A ticket write waits mostly for its
+	// commit's WAL flush, not for a CPU, and the commits of concurrent connections share
+	// a flush: with 8 connections on 2 CPUs the API created 15 % fewer tickets a second
+	// than with 16 (issue 21), and 32 did no better than 16.
+	MaxOpenConns int
 }
 
 // Open connects to dsn and checks the connection at once, so a wrong or unreachable
@@ -69,7 +73,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	// queries would pay for a new connection; keep the whole pool warm instead.
 	n := opts.MaxOpenConns
 	if n <= 0 {
-		n = max(8, 4*runtime.GOMAXPROCS(0))
+		n = max(16, 8*runtime.GOMAXPROCS(0))
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)

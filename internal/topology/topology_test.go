@@ -65,7 +65,9 @@ func TestTopology(t *testing.T) {
 	t.Logf("Temporal server %s (%d history shards, PostgreSQL) on %s; binaries built; %v", temporaltest.ProductionVersion, temporaltest.ProductionShards, ts.Addr, time.Since(began).Round(time.Second))
 
 	dsn := dbtest.UnusedURL(t)
-	env := []string{"DATABASE_URL=" + dsn, "TEMPORAL_ADDRESS=" + ts.Addr, "SECRETS_KEY=" + secretbox.NewKey(), "SHUTDOWN_TIMEOUT=5s"}
+	// Eight connections a process (not the default 16): two APIs, two workers and the
+	// Temporal server share the test server's 100.
+	env := []string{"DATABASE_URL=" + dsn, "TEMPORAL_ADDRESS=" + ts.Addr, "SECRETS_KEY=" + secretbox.NewKey(), "SHUTDOWN_TIMEOUT=5s", "DATABASE_MAX_CONNS=8"}
 	apiBin, workerBin := filepath.Join(binDir, "api"), filepath.Join(binDir, "worker")
 	cli := func(args ...string) []byte {
 		t.Helper()
