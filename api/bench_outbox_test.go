@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -139,7 +140,7 @@ func writingRuleRun(t *testing.T, ts *temporaltest.Server, workers, clients int,
 	for range clients {
 		wg.Go(func() {
 			for time.Now().Before(until) {
-				id, err := le.createTicket()
+				id, err := leanCreate(le)
 				if err != nil {
 					t.Error(err)
 					return
@@ -179,6 +180,31 @@ func writingRuleRun(t *testing.T, ts *temporaltest.Server, workers, clients int,
 		t.Fatal(err)
 	}
 	return writingRuleResult{rate: rate, drain: drain, twice: twice, cores: shares}
+}
+
+// leanCreate creates a ticket as a load tool would: it sends the request and reads the
+// whole answer, but looks in it only for the ticket's id, so that the 16 clients take
+// little of the machine from what is measured.
+func leanCreate(le *loadEnv) (string, error) {
+	hreq, _ := http.NewRequest("POST", le.base+"/tickets", bytes.NewReader(benchTicketBody))
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("X-Api-Key", le.key)
+	resp, err := le.client.Do(hreq)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	const field = `"ticket_id":"`
+	i := bytes.Index(b, []byte(field))
+	if resp.StatusCode != http.StatusCreated || i < 0 {
+		return "", fmt.Errorf("POST /tickets: %d %s", resp.StatusCode, b)
+	}
+	b = b[i+len(field):]
+	return string(b[:bytes.IndexByte(b, '"')]), nil
 }
 
 // profile saves a process's profile, served on its METRICS_ADDR with PPROF=true.

@@ -37,7 +37,7 @@ func TestOutboxCatchUp(t *testing.T) {
 		{"set_fields (adds a tag)", &domain.AutomationAction{Type: domain.AutomationSetFields, AddTags: []string{"seen"}}, "true", 1},
 		{"set_fields (adds a tag), two workers", &domain.AutomationAction{Type: domain.AutomationSetFields, AddTags: []string{"seen"}}, "true", 2},
 		{"add_note", &domain.AutomationAction{Type: domain.AutomationAddNote, Content: "Thanks, we are on it."}, "true", 1},
-		{"custom_http (the action's row)", &domain.AutomationAction{Type: domain.AutomationCustomHTTP, URL: "https://hooks.example.com/new", Method: "POST"}, "true", 1},
+		{"custom_http (the action's row)", &domain.AutomationAction{Type: domain.AutomationCustomHTTP, URL: "/hooks/new", Method: "POST"}, "true", 1},
 		{"no automation on the event (claim only)", nil, "", 1},
 	} {
 		f := newFixture(t)
@@ -80,8 +80,28 @@ func TestOutboxCatchUp(t *testing.T) {
 		if n, err := f.store.PendingEvents(ctx); err != nil || n != 0 {
 			t.Fatalf("%d events left (%v)", n, err)
 		}
+		// What the rule did, once per event.
+		var effects int
+		if err := f.store.DB().NewRaw(`SELECT CASE ?
+			WHEN 'set_fields' THEN (SELECT count(*) FROM tickets WHERE tags @> '{seen}')
+			WHEN 'add_note' THEN (SELECT count(*) FROM messages WHERE role = 'note')
+			WHEN 'custom_http' THEN (SELECT count(*) FROM actions)
+			ELSE 0 END`, actionType(tc.action, tc.cond)).Scan(ctx, &effects); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{true: backlog}[actionType(tc.action, tc.cond) != ""]; effects != want {
+			t.Fatalf("%s: %d effects, want %d", tc.name, effects, want)
+		}
 		perEvent := func(s float64) string { return fmt.Sprintf("%.0f µs", s/float64(backlog)*1e6) }
 		fmt.Printf("| %s | %d | %d | %.2f s | %.0f | %s | %s |\n", tc.name, tc.workers, backlog, elapsed.Seconds(),
 			float64(backlog)/elapsed.Seconds(), perEvent(db), perEvent(self))
 	}
+}
+
+// actionType is the type of a rule's action when the rule matches every event, else "".
+func actionType(a *domain.AutomationAction, cond string) string {
+	if a == nil || cond != "true" {
+		return ""
+	}
+	return a.Type
 }
