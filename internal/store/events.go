@@ -357,13 +357,20 @@ var errEventFailed = errors.New("store: an event of the batch failed")
 func (s *Store) processBatch(ctx context.Context, ids []string, until time.Time, fn EventFunc, careful bool) (done int, errs []error, err error) {
 	err = s.InTx(ctx, func(tx *Conn) error {
 		done, errs = 0, errs[:0]
+		// By id alone, so that only the primary key can serve it: with "processed_at IS
+		// NULL" in the query, a planner whose statistics lag the outbox's growth ANDed the
+		// key with the pending events' partial index and read all of that index for every
+		// batch (issue 21: a tenth of the database's CPU under load). Locked rows are read as
+		// their latest version, so one another worker processed meanwhile shows as such.
 		var rows []eventRow
-		if err := tx.db.NewSelect().Model(&rows).Where("id IN (?) AND processed_at IS NULL", bun.In(ids)).For("UPDATE").Scan(ctx); err != nil {
+		if err := tx.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)).For("UPDATE").Scan(ctx); err != nil {
 			return err
 		}
 		byID := make(map[string]*eventRow, len(rows))
 		for i := range rows {
-			byID[rows[i].ID] = &rows[i]
+			if rows[i].ProcessedAt == nil {
+				byID[rows[i].ID] = &rows[i]
+			}
 		}
 		var processed []string
 		var runs []domain.AutomationRun
