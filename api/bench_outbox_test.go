@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,7 +55,8 @@ func benchWritingRule(t *testing.T) {
 		}
 		aim := map[int]string{1: "drain <= 3 s; creates >= 0.6x two rows", 2: "drain <= 1 s"}[workers]
 		fmt.Printf("| %d | %.0f | %s | %s | %.2f s | %d | %s |\n", workers, r.rate, ratio(twoRow), ratio(threeRow), r.drain.Seconds(), r.twice, aim)
-		cores = append(cores, fmt.Sprintf("| %d | %.2f | %.2f | %.2f | %.2f | %.2f |", workers, r.cores["api"], r.cores["worker"], r.cores["postgres"], r.cores["clients"], r.cores["temporal"]))
+		cores = append(cores, fmt.Sprintf("| %d | %.2f | %.2f | %.2f (%.2f for the API, %.2f for the worker) | %.2f | %.2f |", workers, r.cores["api"], r.cores["worker"],
+			r.cores["postgres"], r.cores["postgres for api"], r.cores["postgres for worker"], r.cores["clients"], r.cores["temporal"]))
 	}
 	fmt.Printf("\nCores used during the creates (of %d)\n\n", runtime.NumCPU())
 	fmt.Println("| workers | API | worker(s) | PostgreSQL | the 16 clients (this test) | Temporal dev server |")
@@ -126,6 +128,17 @@ func writingRuleRun(t *testing.T, ts *temporaltest.Server, workers, clients int,
 		"api": func() []int { return []int{api.cmd.Process.Pid} }, "worker": func() []int { return workerPIDs },
 		"postgres": func() []int { return cpuuse.Named("postgres") }, "clients": func() []int { return []int{os.Getpid()} },
 		"temporal": func() []int { return cpuuse.Named("temporal") },
+	}
+	// PostgreSQL's share by whose connection it served (application_name). The backends
+	// are listed when counted: one that a pool opened during the load counts all it used.
+	for _, app := range []string{"threada-api", "threada-worker"} {
+		groups["postgres for "+strings.TrimPrefix(app, "threada-")] = func() []int {
+			var pids []int
+			if err := e.store.DB().NewRaw("SELECT pid FROM pg_stat_activity WHERE application_name = ?", app).Scan(context.Background(), &pids); err != nil {
+				t.Error(err)
+			}
+			return pids
+		}
 	}
 	cpuSeconds := func() map[string]float64 {
 		out := map[string]float64{}

@@ -441,7 +441,7 @@ func (e *Engine) consumers() int {
 	return defaultConsumers
 }
 
-const defaultConsumers = 4
+const defaultConsumers = 3
 
 // Drain processes events until none waits (or ctx ends). It claims them in batches of
 // batchSize, tenants in turn, and evaluates a batch in one transaction (one commit); an
@@ -514,7 +514,7 @@ func (e *Engine) linger() time.Duration {
 	return defaultLinger
 }
 
-const defaultLinger = 20 * time.Millisecond
+const defaultLinger = 50 * time.Millisecond
 
 // process evaluates ids in one transaction until the deadline and returns those it did not
 // get to.
