@@ -514,7 +514,7 @@ func (e *Engine) linger() time.Duration {
 	return defaultLinger
 }
 
-const defaultLinger = 50 * time.Millisecond
+const defaultLinger = 20 * time.Millisecond
 
 // process evaluates ids in one transaction until the deadline and returns those it did not
 // get to.
