@@ -220,6 +220,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("rate_limit_tenant_rps", c.RateLimitTenantRPS),
 		slog.Int("rate_limit_processes", c.RateLimitProcesses),
 		slog.Int("rate_limit_unauthenticated_rps", c.RateLimitUnauthenticatedRPS),
+		slog.Int("database_max_conns", c.DatabaseMaxConns),
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Bool("console_secure_cookies", c.ConsoleSecureCookies),
 	)

@@ -17,6 +17,12 @@ func TestLoadDefaults(t *testing.T) {
 		c.TemporalNamespace != "default" || c.LogLevel != slog.LevelInfo || c.MetricsAddr != "" || c.ConsoleSecureCookies {
 		t.Errorf("defaults: %+v", c)
 	}
+	if c.DatabaseMaxConns != 0 {
+		t.Errorf("DATABASE_MAX_CONNS unset: %d, want 0 (sized from the CPUs)", c.DatabaseMaxConns)
+	}
+	if c, err := Load(env(map[string]string{"DATABASE_MAX_CONNS": "24"})); err != nil || c.DatabaseMaxConns != 24 {
+		t.Errorf("DATABASE_MAX_CONNS=24: %d %v", c.DatabaseMaxConns, err)
+	}
 	if c, err := Load(env(map[string]string{"CONSOLE_SECURE_COOKIES": "always"})); err != nil || !c.ConsoleSecureCookies {
 		t.Errorf("CONSOLE_SECURE_COOKIES=always: %v %v", c.ConsoleSecureCookies, err)
 	}
@@ -32,6 +38,8 @@ func TestLoadRefusesBadValuesWithoutLeakingPasswords(t *testing.T) {
 		"timeout":       {"SHUTDOWN_TIMEOUT": "soon"},
 		"metrics addr":  {"METRICS_ADDR": "9464"},
 		"cookies":       {"CONSOLE_SECURE_COOKIES": "yes"},
+		"pool":          {"DATABASE_MAX_CONNS": "-1"},
+		"pool words":    {"DATABASE_MAX_CONNS": "many"},
 	} {
 		_, err := Load(env(m))
 		if err == nil || strings.Contains(err.Error(), "pw-secret") {
