@@ -522,9 +522,9 @@ func (s *Conn) StartUnstarted(ctx context.Context, minAge time.Duration, limit i
 	var startErr error
 	err := s.InTx(ctx, func(tx *Conn) error {
 		var rows []actionRow
-		err := tx.db.NewRaw(`WITH c AS (
+		err := tx.db.NewRaw(`WITH RECURSIVE `+tenantsWithRows("actions", "NOT workflow_started AND status = 'queued'")+`, c AS (
 				SELECT x.id, x.turn, x.tenant_id
-				FROM tenants tn CROSS JOIN LATERAL (
+				FROM tenants_with tn CROSS JOIN LATERAL (
 					SELECT a.id, a.tenant_id, row_number() OVER (ORDER BY a.created_at, a.id) AS turn
 					FROM actions a
 					WHERE a.tenant_id = tn.id AND NOT a.workflow_started AND a.status = ? AND a.created_at < ?

@@ -188,18 +188,11 @@ const (
 // enabled SLA policy for a ticket change to move clocks of (without one a ticket has no
 // clocks: disabling a policy removes them), is marked processed here, in the same statement, and costs nothing more; the
 // others get one more attempt and a lease. Per tenant the scan stops at ? candidates.
-// The tenants walked are those with pending events, found by skipping through the pending
-// events' index one tenant at a time: a claim costs the same with ten tenants or ten
-// thousand, of which a few have events waiting.
+// The tenants walked are those with pending events (tenantsWithRows).
 var claimEventsSQL = `
-WITH RECURSIVE pending_tenants (id) AS (
-	(SELECT tenant_id FROM ticket_events WHERE processed_at IS NULL ORDER BY tenant_id LIMIT 1)
-	UNION ALL
-	SELECT (SELECT e.tenant_id FROM ticket_events e WHERE e.processed_at IS NULL AND e.tenant_id > p.id ORDER BY e.tenant_id LIMIT 1)
-	FROM pending_tenants p WHERE p.id IS NOT NULL
-), candidates AS (
+WITH RECURSIVE ` + tenantsWithRows("ticket_events", "processed_at IS NULL") + `, candidates AS (
 	SELECT c.id, c.tenant_id, c.turn
-	FROM pending_tenants tn
+	FROM tenants_with tn
 	CROSS JOIN LATERAL (
 		SELECT e.id, e.tenant_id, row_number() OVER (ORDER BY e.occurred_at, e.id) AS turn
 		FROM ticket_events e

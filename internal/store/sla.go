@@ -350,9 +350,9 @@ type UndatedClock struct {
 // event updating its ticket's clocks sets their due dates itself.
 func (s *Conn) LockUndatedClocks(ctx context.Context, limit int) ([]UndatedClock, error) {
 	var rows []clockRow
-	err := s.db.NewRaw(`WITH c AS (
+	err := s.db.NewRaw(`WITH RECURSIVE `+tenantsWithRows("ticket_slas", "running_since IS NOT NULL AND due_at IS NULL")+`, c AS (
 			SELECT x.ticket_id, x.metric, x.turn, x.tenant_id
-			FROM tenants tn CROSS JOIN LATERAL (
+			FROM tenants_with tn CROSS JOIN LATERAL (
 				SELECT ts.ticket_id, ts.metric, ts.tenant_id, row_number() OVER (ORDER BY ts.running_since, ts.ticket_id, ts.metric) AS turn
 				FROM ticket_slas ts
 				WHERE ts.tenant_id = tn.id AND ts.running_since IS NOT NULL AND ts.due_at IS NULL

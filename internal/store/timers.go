@@ -173,9 +173,9 @@ func (s *Conn) SyncTimers(ctx context.Context, minAge time.Duration, limit int, 
 	var armErr error
 	err := s.InTx(ctx, func(tx *Conn) error {
 		var rows []timerRow
-		err := tx.db.NewRaw(`WITH c AS (
+		err := tx.db.NewRaw(`WITH RECURSIVE `+tenantsWithRows("ticket_timers", "NOT synced")+`, c AS (
 				SELECT x.id, x.turn, x.tenant_id
-				FROM tenants tn CROSS JOIN LATERAL (
+				FROM tenants_with tn CROSS JOIN LATERAL (
 					SELECT t.id, t.tenant_id, row_number() OVER (ORDER BY t.armed_at, t.id) AS turn
 					FROM ticket_timers t
 					WHERE t.tenant_id = tn.id AND NOT t.synced AND t.armed_at < ?
