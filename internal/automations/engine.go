@@ -383,7 +383,8 @@ func (e *Engine) startAction(ctx context.Context, tx *store.Conn, ev *domain.Tic
 
 // Run consumes the outbox until ctx ends with Consumers goroutines: each processes every
 // waiting event, then sleeps until a notification says another arrived, or pollInterval
-// passes. Several workers can run it at once; each event is claimed by one of them.
+// passes; another purges old processed events. Several workers can run it at once; each
+// event is claimed by one of them.
 func (e *Engine) Run(ctx context.Context) {
 	ln := pgdriver.NewListener(e.Store.DB())
 	defer ln.Close()
@@ -391,14 +392,13 @@ func (e *Engine) Run(ctx context.Context) {
 		e.Log.Warn("automations: LISTEN failed; polling instead", "err", err)
 	}
 	wakes := make([]chan struct{}, e.consumers())
-	var consumers sync.WaitGroup
+	var loops sync.WaitGroup
 	for i := range wakes {
 		wakes[i] = make(chan struct{}, 1)
-		consumers.Go(func() { e.consume(ctx, wakes[i]) })
+		loops.Go(func() { e.consume(ctx, wakes[i]) })
 	}
+	loops.Go(func() { e.purge(ctx) })
 	notified := ln.Channel()
-	cleanup := time.NewTicker(cleanupEvery)
-	defer cleanup.Stop()
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
@@ -409,15 +409,28 @@ func (e *Engine) Run(ctx context.Context) {
 				default: // already due to look
 				}
 			}
-		case <-cleanup.C:
-			if n, err := e.Store.DeleteProcessedEvents(ctx, time.Now().Add(-eventRetention)); err != nil && ctx.Err() == nil {
-				e.Log.Warn("automations: deleting old events", "err", err)
-			} else if n > 0 {
-				e.Log.Info("automations: deleted old events", "count", n)
-			}
 		}
 	}
-	consumers.Wait()
+	loops.Wait()
+}
+
+// purge deletes processed events past eventRetention every cleanupEvery until ctx ends, in
+// a goroutine of its own: the consumers evaluate events, and are woken, while it deletes.
+func (e *Engine) purge(ctx context.Context) {
+	cleanup := time.NewTicker(cleanupEvery)
+	defer cleanup.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cleanup.C:
+		}
+		if n, err := e.Store.DeleteProcessedEvents(ctx, time.Now().Add(-eventRetention)); err != nil && ctx.Err() == nil {
+			e.Log.Warn("automations: deleting old events", "err", err)
+		} else if n > 0 {
+			e.Log.Info("automations: deleted old events", "count", n)
+		}
+	}
 }
 
 // consume drains the outbox, then waits for wake or pollInterval, until ctx ends.
