@@ -135,11 +135,7 @@ func (s *Conn) FlushTicketWrites(ctx context.Context) error {
 	var changed []ticketRow
 	for _, id := range ids {
 		if t := tickets[id]; t != nil && t.changed {
-			next := *t.row
-			c := t.current
-			next.Subject, next.Status, next.Priority, next.Tags, next.UpdatedAt = c.Subject, c.Status, c.Priority, c.Tags, c.UpdatedAt
-			next.MessageCount, next.LastMessageAt = c.MessageCount, c.LastMessageAt
-			changed = append(changed, next)
+			changed = append(changed, t.row.with(t.current))
 		}
 	}
 	if len(changed) == 0 {

@@ -65,6 +65,15 @@ func (r *ticketRow) setContact(c *domain.Contact) {
 	r.ContactPhone = nullString(c.Phone)
 }
 
+// with returns the row holding t's changeable fields (subject, status, priority, tags,
+// contact, message count and times); the caller's column list says which are written.
+func (r ticketRow) with(t domain.Ticket) ticketRow {
+	r.Subject, r.Status, r.Priority, r.Tags = t.Subject, t.Status, t.Priority, t.Tags
+	r.MessageCount, r.UpdatedAt, r.LastMessageAt = t.MessageCount, t.UpdatedAt, t.LastMessageAt
+	r.setContact(t.Contact)
+	return r
+}
+
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 // CreateTicket stores a normalized ticket and its initial message in one transaction.
@@ -177,15 +186,12 @@ func (s *Conn) UpdateTicket(ctx context.Context, tenantID, ticketID string, u do
 		if ticketEqual(before, out) {
 			return true, nil
 		}
-		at := now()
-		out.UpdatedAt = at
-		next := row.ticketRow
-		next.Subject, next.Status, next.Priority, next.Tags, next.UpdatedAt = out.Subject, out.Status, out.Priority, out.Tags, at
-		next.setContact(out.Contact)
+		out.UpdatedAt = now()
+		next := row.ticketRow.with(out)
 		update := db.db.NewUpdate().Model(&next).
 			Column("subject", "status", "priority", "tags", "contact_name", "contact_email", "contact_phone", "updated_at").
 			WherePK().Where("?TableAlias.xmin = ?::xid", row.XMin).Returning("?TableAlias.id")
-		return db.execIf(ctx, "w AS (?)", []any{update}, domain.EventTicketUpdated, &before, out, nil, at)
+		return db.execIf(ctx, "w AS (?)", []any{update}, domain.EventTicketUpdated, &before, out, nil, out.UpdatedAt)
 	})
 	if err != nil {
 		return nil, err
