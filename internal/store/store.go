@@ -37,6 +37,10 @@ type Store struct {
 
 	notifyOnce sync.Once
 	notifyWake chan struct{}
+
+	hook       bun.QueryHook // tracing, called by execPrepared too; nil without
+	preparedMu sync.Mutex    // held while preparing
+	stmts      sync.Map      // *prepared -> *sql.Stmt, those prepared on the pool
 }
 
 // Conn is where store calls run: the pool (the Store itself) or one transaction (the Conn
@@ -150,6 +154,7 @@ func (s *Store) Close() error {
 	default:
 		close(s.closed)
 	}
+	s.closePrepared()
 	return s.db.Close()
 }
 

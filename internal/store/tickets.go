@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -107,21 +108,40 @@ func (s *Conn) CreateTicket(ctx context.Context, tenantID string, in domain.Tick
 		first = &d.Messages[0]
 	}
 	// One statement, so one round trip and atomic on its own: the ticket, its first
-	// message and its event (the outbox) are written together or not at all.
-	db := s.db
-	parts := []any{db.NewInsert().Model(row)}
-	sql := "WITH t AS (?)"
-	if msg != nil {
-		parts = append(parts, db.NewInsert().Model(msg))
-		sql += ", m AS (?)"
+	// message and its event (the outbox) are written together or not at all. Prepared
+	// (see prepared.go): as text, parsing and planning it was 40 % of its cost.
+	ev := newEventRow(ctx, domain.EventTicketCreated, nil, d.Ticket, first, at)
+	payload, err := json.Marshal(ev.Payload)
+	if err != nil {
+		return nil, err
 	}
-	parts = append(parts, s.eventInsert(ctx, domain.EventTicketCreated, nil, d.Ticket, first, at))
-	if _, err := db.NewRaw(sql+" ?", parts...).Exec(ctx); err != nil {
+	var msgID, role, content, channel, extID any // NULL: no first message, no insert
+	if msg != nil {
+		msgID, role, content, channel, extID = msg.ID, msg.Role, msg.Content, msg.Channel, nullable(msg.ExternalMessageID)
+	}
+	if _, err := s.execPrepared(ctx, createTicketSQL,
+		row.ID, tenantID, row.Subject, row.Status, row.Priority, row.Channel, textArray(row.Tags),
+		nullable(row.ContactName), nullable(row.ContactEmail), nullable(row.ContactPhone), int64(row.MessageCount), at,
+		msgID, role, content, channel, extID,
+		ev.ID, ev.Actor, int64(ev.Depth), textArray(ev.Chain), nullable(ev.CausedBy), string(payload),
+	); err != nil {
 		return nil, err
 	}
 	s.AfterCommit(ctx, func(context.Context) { s.root.notifyEvents() })
 	return d, nil
 }
+
+// createTicketSQL writes a ticket, its first message when $13 (the message's id) is not
+// NULL, and its ticket.created event.
+var createTicketSQL = newPrepared(`WITH t AS (
+	INSERT INTO tickets (id, tenant_id, subject, status, priority, channel, tags, contact_name, contact_email, contact_phone, message_count, created_at, updated_at, last_message_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9, $10, $11, $12, $12, $12)
+), m AS (
+	INSERT INTO messages (id, tenant_id, ticket_id, role, content, channel, external_message_id, created_at)
+	SELECT $13, $2, $1, $14, $15, $16, $17, $12 WHERE $13::text IS NOT NULL
+)
+INSERT INTO ticket_events (id, tenant_id, ticket_id, type, actor, depth, chain, caused_by, payload, occurred_at)
+VALUES ($18, $2, $1, 'ticket.created', $19, $20, $21::text[], $22, $23::jsonb, $12)`)
 
 // GetTicket returns a ticket with up to limit of its latest messages, oldest first.
 func (s *Conn) GetTicket(ctx context.Context, tenantID, ticketID string, limit int) (*domain.TicketDetail, error) {

@@ -25,8 +25,9 @@ func (s *Store) TraceQueries(tp trace.TracerProvider) {
 	if tp == nil {
 		return
 	}
-	s.db.AddQueryHook(tracingHook{bunotel.NewQueryHook(bunotel.WithTracerProvider(tp),
-		bunotel.WithFormattedQueries(false), bunotel.WithDBName(s.name))})
+	s.hook = tracingHook{bunotel.NewQueryHook(bunotel.WithTracerProvider(tp),
+		bunotel.WithFormattedQueries(false), bunotel.WithDBName(s.name))}
+	s.db.AddQueryHook(s.hook)
 }
 
 // BeforeQuery implements bun.QueryHook.
