@@ -275,19 +275,19 @@ func (s *Conn) RecordRuns(ctx context.Context, runs []domain.AutomationRun) erro
 	if len(runs) == 0 {
 		return nil
 	}
-	rows := make([]runRow, len(runs))
+	rows := make([]runJSON, len(runs))
 	for i, r := range runs {
 		acts := r.Actions
 		if acts == nil {
 			acts = []domain.RunAction{}
 		}
-		rows[i] = runRow{
+		rows[i] = runJSON{
 			ID: domain.NewID(domain.PrefixRun), TenantID: r.TenantID, AutomationID: r.AutomationID, AutomationVersion: r.AutomationVersion,
-			EventID: r.EventID, EventType: r.EventType, TicketID: r.TicketID, Matched: r.Matched, Skipped: nullString(r.Skipped),
-			Actions: acts, Error: nullString(r.Error), Explanation: r.Explanation, EvaluatedAt: now(),
+			EventID: r.EventID, EventType: r.EventType, TicketID: r.TicketID, Matched: r.Matched, Skipped: nullJSON(nullString(r.Skipped)),
+			Actions: acts, Error: nullJSON(nullString(r.Error)), Explanation: r.Explanation, EvaluatedAt: now(),
 		}
 	}
-	_, err := s.db.NewInsert().Model(&rows).On("CONFLICT (automation_id, event_id) DO NOTHING").Exec(ctx)
+	_, err := insertJSON(ctx, s, insertRunsSQL, rows) // prepared, see batch_sql.go
 	return err
 }
 

@@ -188,7 +188,11 @@ const (
 // enabled SLA policy for a ticket change to move clocks of (without one a ticket has no
 // clocks: disabling a policy removes them), is marked processed here, in the same statement, and costs nothing more; the
 // others get one more attempt and a lease. Per tenant the scan stops at ? candidates.
-// The tenants walked are those with pending events (tenantsWithRows).
+// The tenants walked are those with pending events (tenantsWithRows). It is sent as text,
+// planned anew each time: prepared, its plan was made once per connection, with the
+// statistics of the moment, and a plan made while the outbox was small kept scanning the
+// whole pending index once it was not (287 ms a claim instead of 11 under the issue 21
+// load; see prepared.go).
 var claimEventsSQL = `
 WITH RECURSIVE ` + tenantsWithRows("ticket_events", "processed_at IS NULL") + `, candidates AS (
 	SELECT c.id, c.tenant_id, c.turn
@@ -358,13 +362,18 @@ var errEventFailed = errors.New("store: an event of the batch failed")
 func (s *Store) processBatch(ctx context.Context, ids []string, until time.Time, fn EventFunc, careful bool) (done int, errs []error, err error) {
 	err = s.InTx(ctx, func(tx *Conn) error {
 		done, errs = 0, errs[:0]
+		// The batch's prepared statements (batch_sql.go) are planned for the values at hand:
+		// a plan kept from when a table was small would outlive its size.
+		if _, err := tx.db.ExecContext(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
+			return err
+		}
 		// By id alone, so that only the primary key can serve it: with "processed_at IS
 		// NULL" in the query, a planner whose statistics lag the outbox's growth ANDed the
 		// key with the pending events' partial index and read all of that index for every
 		// batch (issue 21: a tenth of the database's CPU under load). Locked rows are read as
 		// their latest version, so one another worker processed meanwhile shows as such.
 		var rows []eventRow
-		if err := tx.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)).For("UPDATE").Scan(ctx); err != nil {
+		if err := tx.scanPrepared(ctx, lockEventsSQL, &rows, textArray(ids)); err != nil {
 			return err
 		}
 		byID := make(map[string]*eventRow, len(rows))
@@ -421,7 +430,7 @@ func (s *Store) processBatch(ctx context.Context, ids []string, until time.Time,
 		if len(processed) == 0 {
 			return nil
 		}
-		_, err := tx.db.NewUpdate().Table("ticket_events").Set("processed_at = ?", now()).Where("id IN (?)", bun.In(processed)).Exec(ctx)
+		_, err := tx.execPrepared(ctx, markProcessedSQL, now(), textArray(processed))
 		return err
 	})
 	if err != nil {
@@ -429,6 +438,14 @@ func (s *Store) processBatch(ctx context.Context, ids []string, until time.Time,
 	}
 	return done, errs, nil
 }
+
+// The batch's statements, prepared (see prepared.go): an id list is one array parameter,
+// so every batch, whatever its size, runs the one statement.
+var (
+	lockEventsSQL = newPrepared(`SELECT id, tenant_id, ticket_id, type, actor, depth, chain, caused_by, payload, occurred_at, processed_at, attempts, last_error
+	FROM ticket_events WHERE id = ANY ($1::text[]) FOR UPDATE`)
+	markProcessedSQL = newPrepared(`UPDATE ticket_events SET processed_at = $1 WHERE id = ANY ($2::text[])`)
+)
 
 // EventFunc handles one claimed event: it writes the event's effects through tx, the
 // transaction that marks the event processed, and returns the runs to record for it.

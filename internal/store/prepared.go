@@ -17,6 +17,11 @@ import (
 // prepared; issue 21). database/sql prepares it on each pooled connection the first time
 // that connection runs it.
 //
+// A prepared statement's plan may be kept for the connection's life (PostgreSQL's generic
+// plan, made with the statistics of that moment): fine for the create, which reads no
+// table; a statement that reads a growing table must be planned per execution (see
+// processBatch), or be left as text like the outbox's claim.
+//
 // Behind a connection pooler in transaction mode, named statements need PgBouncer 1.21 or
 // later with max_prepared_statements set (see the README's production section).
 type prepared struct{ query string }

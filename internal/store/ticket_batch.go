@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/uptrace/bun"
 
 	"github.com/threada/threada/internal/domain"
 )
@@ -80,7 +77,7 @@ func (s *Conn) FlushTicketWrites(ctx context.Context) error {
 	ids = slices.Compact(ids)
 	// Locked in id order, so two batches cannot deadlock on each other's tickets.
 	var rows []ticketRow
-	if err := s.db.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)).OrderExpr("id").For("UPDATE").Scan(ctx); err != nil {
+	if err := s.scanPrepared(ctx, lockTicketsSQL, &rows, textArray(ids)); err != nil {
 		return err
 	}
 	type ticketState struct {
@@ -132,22 +129,24 @@ func (s *Conn) FlushTicketWrites(ctx context.Context) error {
 		events = append(events, newEventRow(domain.WithOrigin(ctx, w.origin), typ, &before, after, msg, at))
 		t.current, t.last, t.changed = after, at, true
 	}
-	var changed []ticketRow
+	var changed []ticketChangeJSON
 	for _, id := range ids {
 		if t := tickets[id]; t != nil && t.changed {
-			changed = append(changed, t.row.with(t.current))
+			changed = append(changed, ticketChangeOf(t.row.with(t.current)))
 		}
 	}
 	if len(changed) == 0 {
 		return nil
 	}
-	if _, err := s.db.NewUpdate().Model(&changed).
-		Column("subject", "status", "priority", "tags", "updated_at", "message_count", "last_message_at").
-		Bulk().Exec(ctx); err != nil {
+	if _, err := insertJSON(ctx, s, updateTicketsSQL, changed); err != nil {
 		return fmt.Errorf("store: applying automations' ticket changes: %w", err)
 	}
 	if len(notes) > 0 {
-		if _, err := s.db.NewInsert().Model(&notes).Column(messageColumns...).Exec(ctx); err != nil {
+		rows := make([]messageJSON, len(notes))
+		for i, n := range notes {
+			rows[i] = messageJSONOf(n)
+		}
+		if _, err := insertJSON(ctx, s, insertNotesSQL, rows); err != nil {
 			return fmt.Errorf("store: adding automations' notes: %w", err)
 		}
 	}
@@ -159,18 +158,19 @@ func (s *Conn) FlushTicketWrites(ctx context.Context) error {
 // outbox's claim would mark it a moment later (see wantedSQL): the claim never has to
 // find it.
 func (s *Conn) insertCausedEvents(ctx context.Context, events []*eventRow) error {
-	cols := bun.Safe(strings.Join(eventColumns, ", "))
-	values := s.db.NewValues(&events).Column(eventColumns...)
-	var pending int
-	err := s.db.NewRaw(`WITH v (?) AS (?), ins AS (
-		INSERT INTO ticket_events (?, processed_at)
-		SELECT v.*, CASE WHEN `+wantedSQL("v.tenant_id", "v.type")+` THEN NULL ELSE now() END FROM v
-		RETURNING processed_at)
-		SELECT count(*) FROM ins WHERE processed_at IS NULL`, cols, values, cols).Scan(ctx, &pending)
+	rows := make([]eventJSON, len(events))
+	for i, e := range events {
+		rows[i] = eventJSONOf(e)
+	}
+	param, err := jsonRows(rows)
 	if err != nil {
+		return err
+	}
+	var pending []int
+	if err := s.scanPrepared(ctx, insertCausedEventsSQL, &pending, param); err != nil {
 		return fmt.Errorf("store: recording automations' changes: %w", err)
 	}
-	if pending > 0 {
+	if len(pending) > 0 && pending[0] > 0 {
 		s.AfterCommit(ctx, func(context.Context) { s.root.notifyEvents() })
 	}
 	return nil
