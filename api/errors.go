@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
 )
 
 // Public error types.
@@ -78,9 +79,10 @@ func describe(c *fiber.Ctx, err error) errorDetail {
 		}
 		return internalError()
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		// The database did not answer within the request's bound: the pool is exhausted
-		// or PostgreSQL is slow. A transaction cut short by it rolls back.
+	if errors.Is(err, context.DeadlineExceeded) || store.Busy(err) {
+		// The database did not answer within the request's bound: the pool is exhausted,
+		// or PostgreSQL is slow or waiting on a lock and the statement was cancelled. A
+		// transaction cut short by it rolls back.
 		return errorDetail{Type: typeUnavailable, Code: fiber.StatusServiceUnavailable,
 			Message: "The service is busy right now. Retry shortly (with the same Idempotency-Key, for a POST)."}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -88,5 +89,47 @@ func TestWaitingCancelsHoldNoConnections(t *testing.T) {
 	replay := cancel(3)
 	if replay.Status != http.StatusOK || replay.Header.Get("Idempotent-Replayed") != "true" || string(replay.Body) != string(answers[3].Body) {
 		t.Errorf("replay: %d %q %s", replay.Status, replay.Header.Get("Idempotent-Replayed"), replay.Body)
+	}
+}
+
+// TestQueryPastTheBoundAnswers503: a statement still running when the request's database
+// bound passes (here a PATCH waiting on a row another transaction holds) is given up on,
+// and the request answers 503 service_unavailable_error with Retry-After, not a 500; the
+// change is not made, not even once the row is free (issue 22).
+func TestQueryPastTheBoundAnswers503(t *testing.T) {
+	e := newTestEnv(t)
+	_, key := e.tenantWithKey()
+	created := e.do(req{method: "POST", path: "/api/v1/public/tickets", key: key, body: `{"subject": "held", "channel": "api"}`})
+	if created.Status != http.StatusCreated {
+		t.Fatalf("%d %s", created.Status, created.Body)
+	}
+	var tk ticketJSON
+	if err := json.Unmarshal(created.Body, &tk); err != nil {
+		t.Fatal(err)
+	}
+	id := tk.Ticket.Summary.TicketID
+	tx, err := e.store.DB().BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(context.Background(), "SELECT 1 FROM tickets WHERE id = ? FOR UPDATE", id); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.dbTimeout = 300 * time.Millisecond
+	resp := e.do(req{method: "PATCH", path: "/api/v1/public/tickets/" + id, key: key, body: `{"subject": "changed"}`})
+	wantError(t, resp, http.StatusServiceUnavailable, "service_unavailable_error", "")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	// PostgreSQL notices within a second that the request gave up, and drops its statement
+	// rather than making the change once the lock is free.
+	time.Sleep(2 * time.Second)
+	_ = tx.Rollback()
+	time.Sleep(500 * time.Millisecond) // what a statement still waiting would do by now
+	e.srv.dbTimeout = defaultDBTimeout
+	got := e.do(req{method: "GET", path: "/api/v1/public/tickets/" + id, key: key})
+	if err := json.Unmarshal(got.Body, &tk); err != nil || tk.Ticket.Summary.Subject != "held" {
+		t.Fatalf("after the 503: %d %s", got.Status, got.Body)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -106,7 +107,12 @@ func openDB(dsn, appName string) (db *bun.DB, err error) {
 			err = fmt.Errorf("DATABASE_URL cannot be used: %v", r)
 		}
 	}()
-	connector := pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithApplicationName(appName))
+	// The driver gives up on a statement whose context ends by closing the connection, and
+	// PostgreSQL would otherwise go on with it (a statement waiting on a lock would still
+	// make its change once it got the lock, after its caller was told 503): with the
+	// client's connection checked every second, it is cancelled and rolled back instead.
+	connector := pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithApplicationName(appName),
+		pgdriver.WithConnParams(map[string]any{"client_connection_check_interval": strconv.Itoa(clientCheckMillis)}))
 	return bun.NewDB(sql.OpenDB(connector), dialect{pgdialect.New()}), nil
 }
 
@@ -239,3 +245,26 @@ func pageOf[R, T any](rows []R, limit int, convert func(*R) T) ([]T, bool) {
 // now is the store's clock: UTC, at the microsecond precision PostgreSQL keeps, so a value
 // read back equals the value written.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// clientCheckMillis is how often PostgreSQL checks, while it runs a statement, that the
+// connection's client is still there (client_connection_check_interval).
+const clientCheckMillis = 1000
+
+// Busy reports whether err is a statement given up on rather than a fault: cut off when
+// its caller's context ended (the driver's read times out then), or cancelled by a
+// statement or lock timeout. A request that meets it is told to retry (503), not that
+// something broke.
+func Busy(err error) bool {
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return true
+	}
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) {
+		switch pgErr.Field('C') {
+		case "57014", "55P03": // query_canceled, lock_not_available
+			return true
+		}
+	}
+	return false
+}
