@@ -3,12 +3,14 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,11 +171,23 @@ func TestCallOutcomes(t *testing.T) {
 	}
 	var followed atomic.Bool
 	redirectTarget := serve(func(http.ResponseWriter, *http.Request) { followed.Store(true) })
-	refused := func() string { // a port nothing listens on
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		addr := ln.Addr().String()
-		ln.Close()
-		return "http://" + addr
+	// A port nothing listens on, held for the test: a socket bound to it but not listening,
+	// so connections are refused, and no server of this test (or any other) gets the port,
+	// as one did when it was a listener closed at once.
+	refused := func() string {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = syscall.Close(fd) })
+		if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		sa, err := syscall.Getsockname(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("http://127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 	}()
 
 	for _, tc := range []struct {
