@@ -90,7 +90,7 @@ func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io
 			return err
 		}
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 4})
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 4, LongStatements: true})
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ type ActionFilter struct {
 }
 
 // ListTenantActions returns a tenant's actions that f matches, newest first, after the
-// cursor. Each filter but the host has an index that keeps a page an index range scan.
+// cursor. Each filter has an index that keeps a page an index range scan.
 func (s *Conn) ListTenantActions(ctx context.Context, tenantID string, f ActionFilter, after *domain.ActionCursor, limit int) ([]domain.Action, bool, error) {
 	var rows []actionRow
 	q := s.db.NewSelect().Model(&rows).Where("tenant_id = ?", tenantID)
@@ -29,7 +29,7 @@ func (s *Conn) ListTenantActions(ctx context.Context, tenantID string, f ActionF
 		q = q.Where("requested_by = ?", "automation:"+f.AutomationID)
 	}
 	if f.Host != "" {
-		q = q.Where("lower(substring(request->>'URL' from ?)) = ?", urlHostPattern, f.Host)
+		q = q.Where("host = ?", f.Host)
 	}
 	if after != nil {
 		q = q.Where("(created_at, id) < (?, ?)", after.CreatedAt, after.ID)

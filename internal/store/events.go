@@ -561,14 +561,28 @@ type EventCursor struct {
 }
 
 // RecentEvents returns up to limit of a tenant's events of the given types that occurred
-// since, newest first, after the cursor: processed or not, as they happened.
+// since, newest first, after the cursor: processed or not, as they happened. Each type is
+// one ordered range of the (tenant_id, type, occurred_at, id) index and the ranges are
+// merged, so a page costs its rows whether the types are rare or common (issue 22).
 func (s *Conn) RecentEvents(ctx context.Context, tenantID string, types []string, since time.Time, after *EventCursor, limit int) ([]*domain.TicketEvent, error) {
-	var rows []eventRow
-	q := s.db.NewSelect().Model(&rows).Where("tenant_id = ? AND occurred_at >= ? AND type IN (?)", tenantID, since, bun.In(types))
-	if after != nil {
-		q = q.Where("(occurred_at, id) < (?, ?)", after.OccurredAt, after.ID)
+	var union *bun.SelectQuery
+	for _, typ := range slices.Compact(slices.Sorted(slices.Values(types))) {
+		q := s.db.NewSelect().Model((*eventRow)(nil)).Where("tenant_id = ? AND type = ? AND occurred_at >= ?", tenantID, typ, since)
+		if after != nil {
+			q = q.Where("(occurred_at, id) < (?, ?)", after.OccurredAt, after.ID)
+		}
+		q = q.OrderExpr("occurred_at DESC, id DESC").Limit(int64(limit))
+		if union == nil {
+			union = q
+		} else {
+			union = union.UnionAll(q)
+		}
 	}
-	if err := q.OrderExpr("occurred_at DESC, id DESC").Limit(int64(limit)).Scan(ctx); err != nil {
+	if union == nil {
+		return nil, nil
+	}
+	var rows []eventRow
+	if err := s.db.NewRaw("SELECT * FROM (?) AS e ORDER BY occurred_at DESC, id DESC LIMIT ?", union, limit).Scan(ctx, &rows); err != nil {
 		return nil, err
 	}
 	out := make([]*domain.TicketEvent, len(rows))

@@ -69,12 +69,16 @@ type Options struct {
 	// ApplicationName names the process's connections in pg_stat_activity (threada-api,
 	// threada-worker); "" means threada.
 	ApplicationName string
+	// LongStatements lifts the driver's 10 s bound on waiting for an answer, for the
+	// migrations: one that rewrites or indexes a large table runs for minutes at 10^7
+	// tickets (docs/benchmarks.md). Request and job code keeps the bound.
+	LongStatements bool
 }
 
 // Open connects to dsn and checks the connection at once, so a wrong or unreachable
 // DATABASE_URL fails at start with a one-line message that never holds a password.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	db, err := openDB(dsn, cmp.Or(opts.ApplicationName, "threada"))
+	db, err := openDB(dsn, cmp.Or(opts.ApplicationName, "threada"), opts.LongStatements)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +101,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func openDB(dsn, appName string) (db *bun.DB, err error) {
+func openDB(dsn, appName string, long bool) (db *bun.DB, err error) {
 	if err := config.CheckDatabaseURL(dsn); err != nil {
 		return nil, err
 	}
@@ -111,8 +115,12 @@ func openDB(dsn, appName string) (db *bun.DB, err error) {
 	// PostgreSQL would otherwise go on with it (a statement waiting on a lock would still
 	// make its change once it got the lock, after its caller was told 503): with the
 	// client's connection checked every second, it is cancelled and rolled back instead.
-	connector := pgdriver.NewConnector(pgdriver.WithDSN(dsn), pgdriver.WithApplicationName(appName),
-		pgdriver.WithConnParams(map[string]any{"client_connection_check_interval": strconv.Itoa(clientCheckMillis)}))
+	opts := []pgdriver.Option{pgdriver.WithDSN(dsn), pgdriver.WithApplicationName(appName),
+		pgdriver.WithConnParams(map[string]any{"client_connection_check_interval": strconv.Itoa(clientCheckMillis)})}
+	if long {
+		opts = append(opts, pgdriver.WithReadTimeout(0)) // 0: no deadline but the context's
+	}
+	connector := pgdriver.NewConnector(opts...)
 	return bun.NewDB(sql.OpenDB(connector), dialect{pgdialect.New()}), nil
 }
 

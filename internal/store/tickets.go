@@ -313,7 +313,8 @@ func (s *Conn) ListTickets(ctx context.Context, tenantID string, f domain.Ticket
 		q = q.Where("channel = ?", f.Channel)
 	}
 	if f.Tag != "" {
-		q = q.Where("tags @> ARRAY[?]::text[]", f.Tag)
+		// The tenant's own tag index (the filters_by_tenant migration): "tenant_id:tag".
+		q = q.Where("ticket_tag_keys(tenant_id, tags) @> ARRAY[?]::text[]", tenantID+":"+f.Tag)
 	}
 	if after != nil {
 		q = q.Where("(last_message_at, id) < (?, ?)", after.LastMessageAt, after.ID)
