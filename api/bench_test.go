@@ -38,6 +38,7 @@ func TestBenchReport(t *testing.T) {
 	t.Run("attemptlog", benchAttemptLog)
 	t.Run("timers", benchTimers)
 	t.Run("fairness", benchFairness)
+	t.Run("scale", benchScale)
 }
 
 // benchTickets: list latency at page 1 and page 200.

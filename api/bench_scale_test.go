@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/threada/threada/internal/dbtest"
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
+)
+
+// scaleCase is one read of the scale table: a request against the generated dataset
+// (scripts/scale/dataset.sql), sent as the tenant it names.
+type scaleCase struct {
+	name   string
+	tenant string // ten_big or ten_small
+	method string
+	path   string
+	body   func() any // POST bodies, made fresh (their windows end now)
+	flat   bool       // flat before issue 22 (the issue's yardstick rows)
+}
+
+func scaleCases() []scaleCase {
+	window := func(extra map[string]any) func() any {
+		return func() any {
+			now := time.Now().UTC()
+			f := map[string]any{"since": now.Add(-29 * 24 * time.Hour).Format(time.RFC3339), "until": now.Format(time.RFC3339)}
+			for k, v := range extra {
+				f[k] = v
+			}
+			return map[string]any{"filter": f, "dry_run": true}
+		}
+	}
+	backtest := func() any {
+		return map[string]any{"events": []string{domain.EventSLABreached}, "condition": `ticket.priority == "urgent"`, "days": 30,
+			"actions": []any{map[string]any{"type": "set_fields", "add_tags": []string{"escalated"}}}}
+	}
+	pub, adm := "/api/v1/public", "/api/v1/admin"
+	return []scaleCase{
+		{name: "tickets, first page", tenant: "ten_big", method: "GET", path: pub + "/tickets?limit=25", flat: true},
+		{name: "tickets, status=pending", tenant: "ten_big", method: "GET", path: pub + "/tickets?limit=25&status=pending", flat: true},
+		{name: "tickets, priority=urgent", tenant: "ten_big", method: "GET", path: pub + "/tickets?limit=25&priority=urgent", flat: true},
+		{name: "tickets, small tenant", tenant: "ten_small", method: "GET", path: pub + "/tickets?limit=25", flat: true},
+		{name: "tickets, tag=vip, small tenant (50 such)", tenant: "ten_small", method: "GET", path: pub + "/tickets?limit=25&tag=vip"},
+		{name: "tickets, tag=legal, big tenant (0.05 %)", tenant: "ten_big", method: "GET", path: pub + "/tickets?limit=25&tag=legal"},
+		{name: "tickets, tag=absent, big tenant", tenant: "ten_big", method: "GET", path: pub + "/tickets?limit=25&tag=absent"},
+		{name: "admin actions, first page", tenant: "ten_big", method: "GET", path: adm + "/actions?limit=25", flat: true},
+		{name: "admin actions, status=failed", tenant: "ten_big", method: "GET", path: adm + "/actions?limit=25&status=failed", flat: true},
+		{name: "admin actions, host=erp.example", tenant: "ten_big", method: "GET", path: adm + "/actions?limit=25&host=erp.example"},
+		{name: "admin actions, absent host", tenant: "ten_big", method: "GET", path: adm + "/actions?limit=25&host=absent.example"},
+		{name: "bulk replay dry run, absent host", tenant: "ten_big", method: "POST", path: adm + "/action-replays", body: window(map[string]any{"host": "absent.example"})},
+		{name: "bulk replay dry run, status=failed", tenant: "ten_big", method: "POST", path: adm + "/action-replays", body: window(map[string]any{"status": "failed"}), flat: true},
+		{name: "destinations", tenant: "ten_big", method: "GET", path: adm + "/destinations", flat: true},
+		{name: "backtest, sla.breached (rare)", tenant: "ten_big", method: "POST", path: adm + "/automations/backtest", body: backtest},
+		{name: "audit, first page", tenant: "ten_big", method: "GET", path: adm + "/audit-events?limit=25", flat: true},
+		{name: "audit, action= with no match", tenant: "ten_big", method: "GET", path: adm + "/audit-events?limit=25&action=api_key.revoked"},
+		{name: "audit, actor= with no match", tenant: "ten_big", method: "GET", path: adm + "/audit-events?limit=25&actor=key_absent"},
+	}
+}
+
+// benchScale is issue 22's scale table: each list and filter against a generated dataset of
+// SCALE_SIZES tickets (10^4 and 10^6 by default), p50 and p95 of SCALE_SAMPLES requests.
+func benchScale(t *testing.T) {
+	sizes := []int{10_000, 1_000_000}
+	if s := os.Getenv("SCALE_SIZES"); s != "" { // by hand, e.g. 10000,10000000
+		sizes = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	samples := 40
+	if n, err := strconv.Atoi(os.Getenv("SCALE_SAMPLES")); err == nil && n > 0 {
+		samples = n
+	}
+	cases := scaleCases()
+	type stat struct{ p50, p95 time.Duration }
+	results := make([]map[string]stat, len(sizes))
+	var loads []string
+	reuse := os.Getenv("SCALE_DATABASE_URL") // by hand: a database loaded before (10^7 takes half an hour)
+	if reuse != "" {
+		sizes = sizes[:1]
+	}
+	for i, n := range sizes {
+		dsn, start := reuse, time.Now()
+		if dsn == "" {
+			dsn = dbtest.NewURL(t)
+			out, err := exec.Command("psql", "-q", "-v", "n="+strconv.Itoa(n), "-f", "../scripts/scale/dataset.sql", dsn).CombinedOutput()
+			if err != nil {
+				t.Fatalf("loading the dataset: %v\n%s", err, out)
+			}
+		}
+		loaded := time.Since(start)
+		st, err := store.Open(context.Background(), dsn, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var size string
+		if err := st.DB().QueryRowContext(context.Background(), "SELECT pg_size_pretty(pg_database_size(current_database())), (SELECT count(*) FROM tickets)").Scan(&size, &n); err != nil {
+			t.Fatal(err)
+		}
+		sizes[i] = n
+		loads = append(loads, fmt.Sprintf("%d tickets: loaded in %.1f s, %s", n, loaded.Seconds(), size))
+		results[i] = map[string]stat{}
+		func() {
+			defer st.Close()
+			e := newEnvOn(t, "127.0.0.1:1", st)
+			e.srv.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+			e.app = e.srv.app()
+			keys := map[string]string{"ten_big": e.newKey("ten_big", domain.AllScopes...), "ten_small": e.newKey("ten_small", domain.AllScopes...)}
+			if reuse != "" { // leave the database as it was
+				defer st.DB().ExecContext(context.Background(), "DELETE FROM api_keys WHERE tenant_id IN ('ten_big', 'ten_small')") //nolint:errcheck
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _ = e.app.Listener(ln) }()
+			defer e.app.Shutdown()
+			base := "http://" + ln.Addr().String()
+			client := &http.Client{}
+			send := func(c scaleCase) time.Duration {
+				var body io.Reader
+				if c.body != nil {
+					b, _ := json.Marshal(c.body())
+					body = bytes.NewReader(b)
+				}
+				hreq, _ := http.NewRequest(c.method, base+c.path, body)
+				hreq.Header.Set("X-Api-Key", keys[c.tenant])
+				hreq.Header.Set("Content-Type", "application/json")
+				start := time.Now()
+				resp, err := client.Do(hreq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				took := time.Since(start)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s at %d tickets: %d %s", c.name, n, resp.StatusCode, got)
+				}
+				return took
+			}
+			for _, c := range cases {
+				for range 3 { // warm the caches, as a tenant's repeated requests would
+					send(c)
+				}
+				lat := make([]time.Duration, samples)
+				for j := range lat {
+					lat[j] = send(c)
+				}
+				results[i][c.name] = stat{percentile(lat, 50), percentile(lat, 95)}
+			}
+			// The outbox's claim on the empty queue the drain left (the worker's idle cost).
+			lat := make([]time.Duration, samples)
+			for j := range lat {
+				start := time.Now()
+				c, err := st.ClaimEvents(context.Background(), 100)
+				if err != nil || !c.Empty() {
+					t.Fatalf("claim: %+v %v", c, err)
+				}
+				lat[j] = time.Since(start)
+			}
+			results[i]["outbox claim, empty queue after a drain"] = stat{percentile(lat, 50), percentile(lat, 95)}
+		}()
+	}
+	fmt.Printf("\nScale (issue 22): one tenant with half the tickets, 1,000 small ones; %d requests a row after 3 to warm up, one at a time, the API in process\n\n", samples)
+	for _, l := range loads {
+		fmt.Println("- " + l)
+	}
+	fmt.Println()
+	head, rule := "| request |", "|---|"
+	for _, n := range sizes {
+		head += fmt.Sprintf(" p50 at %s | p95 at %s |", count(n), count(n))
+		rule += "---|---|"
+	}
+	fmt.Println(head + " p95, largest / smallest | aim |")
+	fmt.Println(rule + "---|---|")
+	names := make([]string, 0, len(cases)+1)
+	for _, c := range cases {
+		names = append(names, c.name)
+	}
+	names = append(names, "outbox claim, empty queue after a drain")
+	for _, name := range names {
+		row := "| " + name + " |"
+		for i := range sizes {
+			s := results[i][name]
+			row += " " + ms(s.p50) + " | " + ms(s.p95) + " |"
+		}
+		first, last := results[0][name].p95, results[len(sizes)-1][name].p95
+		fmt.Printf("%s %.2fx | <= 2x |\n", row, float64(last)/float64(first))
+	}
+	fmt.Println()
+}
+
+// count writes n as 10^k when it is a power of ten.
+func count(n int) string {
+	for k, p := 0, 1; p <= n; k, p = k+1, p*10 {
+		if p == n {
+			return fmt.Sprintf("10^%d", k)
+		}
+	}
+	return strconv.Itoa(n)
+}
