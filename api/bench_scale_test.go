@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,6 +31,9 @@ type scaleCase struct {
 	path   string
 	body   func() any // POST bodies, made fresh (their windows end now)
 	flat   bool       // flat before issue 22 (the issue's yardstick rows)
+	// bound names what the request reads when that is not a page: its cost grows with
+	// it, not with the table (the aim column says so instead of "<= 2x").
+	bound string
 }
 
 func scaleCases() []scaleCase {
@@ -54,14 +58,16 @@ func scaleCases() []scaleCase {
 		{name: "tickets, priority=urgent", tenant: "ten_big", method: "GET", path: pub + "/tickets?limit=25&priority=urgent", flat: true},
 		{name: "tickets, small tenant", tenant: "ten_small", method: "GET", path: pub + "/tickets?limit=25", flat: true},
 		{name: "tickets, tag=vip, small tenant (50 such)", tenant: "ten_small", method: "GET", path: pub + "/tickets?limit=25&tag=vip"},
-		{name: "tickets, tag=legal, big tenant (0.05 %)", tenant: "ten_big", method: "GET", path: pub + "/tickets?limit=25&tag=legal"},
+		{name: "tickets, tag=legal, big tenant (0.05 %)", tenant: "ten_big", method: "GET", path: pub + "/tickets?limit=25&tag=legal",
+			bound: "the tenant's tickets with the tag, or a page of its list over their share (the planner takes the fewer)"},
 		{name: "tickets, tag=absent, big tenant", tenant: "ten_big", method: "GET", path: pub + "/tickets?limit=25&tag=absent"},
 		{name: "admin actions, first page", tenant: "ten_big", method: "GET", path: adm + "/actions?limit=25", flat: true},
 		{name: "admin actions, status=failed", tenant: "ten_big", method: "GET", path: adm + "/actions?limit=25&status=failed", flat: true},
 		{name: "admin actions, host=erp.example", tenant: "ten_big", method: "GET", path: adm + "/actions?limit=25&host=erp.example"},
 		{name: "admin actions, absent host", tenant: "ten_big", method: "GET", path: adm + "/actions?limit=25&host=absent.example"},
 		{name: "bulk replay dry run, absent host", tenant: "ten_big", method: "POST", path: adm + "/action-replays", body: window(map[string]any{"host": "absent.example"})},
-		{name: "bulk replay dry run, status=failed", tenant: "ten_big", method: "POST", path: adm + "/action-replays", body: window(map[string]any{"status": "failed"}), flat: true},
+		{name: "bulk replay dry run, status=failed", tenant: "ten_big", method: "POST", path: adm + "/action-replays", body: window(map[string]any{"status": "failed"}), flat: true,
+			bound: "counts the matches, up to domain.MaxReplayBatch + 1, from an index"},
 		{name: "destinations", tenant: "ten_big", method: "GET", path: adm + "/destinations", flat: true},
 		{name: "backtest, sla.breached (rare)", tenant: "ten_big", method: "POST", path: adm + "/automations/backtest", body: backtest},
 		{name: "audit, first page", tenant: "ten_big", method: "GET", path: adm + "/audit-events?limit=25", flat: true},
@@ -111,11 +117,14 @@ func benchScale(t *testing.T) {
 			t.Fatal(err)
 		}
 		var size string
-		if err := st.DB().QueryRowContext(context.Background(), "SELECT pg_size_pretty(pg_database_size(current_database())), (SELECT count(*) FROM tickets)").Scan(&size, &n); err != nil {
+		var rows int
+		if err := st.DB().QueryRowContext(context.Background(), "SELECT pg_size_pretty(pg_database_size(current_database())), (SELECT count(*) FROM tickets)").Scan(&size, &rows); err != nil {
 			t.Fatal(err)
 		}
-		sizes[i] = n
-		loads = append(loads, fmt.Sprintf("%d tickets: loaded in %.1f s, %s", n, loaded.Seconds(), size))
+		if reuse != "" {
+			sizes[i] = rows
+		}
+		loads = append(loads, fmt.Sprintf("%d tickets (with ten_small's 500 however small n is): loaded in %.1f s, %s", rows, loaded.Seconds(), size))
 		results[i] = map[string]stat{}
 		func() {
 			defer st.Close()
@@ -192,8 +201,10 @@ func benchScale(t *testing.T) {
 	fmt.Println(head + " p95, largest / smallest | aim |")
 	fmt.Println(rule + "---|---|")
 	names := make([]string, 0, len(cases)+1)
+	aims := map[string]string{}
 	for _, c := range cases {
 		names = append(names, c.name)
+		aims[c.name] = cmp.Or(c.bound, "<= 2x")
 	}
 	names = append(names, "outbox claim, empty queue after a drain")
 	for _, name := range names {
@@ -203,7 +214,7 @@ func benchScale(t *testing.T) {
 			row += " " + ms(s.p50) + " | " + ms(s.p95) + " |"
 		}
 		first, last := results[0][name].p95, results[len(sizes)-1][name].p95
-		fmt.Printf("%s %.2fx | <= 2x |\n", row, float64(last)/float64(first))
+		fmt.Printf("%s %.2fx | %s |\n", row, float64(last)/float64(first), cmp.Or(aims[name], "<= 2x"))
 	}
 	fmt.Println()
 }
