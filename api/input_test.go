@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -148,8 +149,10 @@ func TestPostOnlyRoutesRefuseOtherMethods(t *testing.T) {
 		}
 	}
 	resp := e.do(req{method: "PUT", path: "/api/v1/public/tickets/" + f.ticket, key: f.key})
-	if got := resp.Header.Get("Allow"); resp.Status != http.StatusMethodNotAllowed || got != "HEAD, GET, PATCH" && got != "GET, HEAD, PATCH" {
-		t.Errorf("PUT a ticket: %d with Allow %q", resp.Status, got)
+	allow := strings.Split(resp.Header.Get("Allow"), ", ")
+	slices.Sort(allow)
+	if resp.Status != http.StatusMethodNotAllowed || strings.Join(allow, ",") != "DELETE,GET,HEAD,PATCH" {
+		t.Errorf("PUT a ticket: %d with Allow %q", resp.Status, resp.Header.Get("Allow"))
 	}
 }
 

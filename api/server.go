@@ -133,6 +133,7 @@ func (s *server) app() *fiber.App {
 	pub.Post("/tickets", write, s.writes(s.createTicket))
 	pub.Get("/tickets/:ticket_id", read, s.getTicket)
 	pub.Patch("/tickets/:ticket_id", write, s.writes(s.updateTicket))
+	pub.Delete("/tickets/:ticket_id", write, s.writes(s.deleteTicket))
 	pub.Get("/tickets/:ticket_id/messages", read, s.listMessages)
 	pub.Post("/tickets/:ticket_id/messages", write, s.writes(s.addMessage))
 	pub.Get("/tickets/:ticket_id/actions", readActions, s.listActions)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"time"
 
@@ -285,4 +286,67 @@ func ticketIDParam(c *fiber.Ctx) (string, error) {
 		return "", domain.Errorf(domain.ENOTFOUND, "No ticket %q exists.", id)
 	}
 	return id, nil
+}
+
+type ticketDeleted struct {
+	TicketID string         `json:"ticket_id"`
+	Deleted  bool           `json:"deleted"`
+	Removed  ticketRemovals `json:"removed"`
+}
+
+type ticketRemovals struct {
+	Messages  int `json:"messages"`
+	Actions   int `json:"actions"`
+	Attempts  int `json:"attempts"`
+	Events    int `json:"events"`
+	Runs      int `json:"runs"`
+	Timers    int `json:"timers"`
+	SLAClocks int `json:"sla_clocks"`
+}
+
+// deleteTicket handles DELETE /tickets/{ticket_id}: the ticket and every row about it go in
+// one transaction with an audit row that keeps the counts, not the content. After the
+// commit its running actions' workflows are canceled and its timers' disarmed; both are
+// best effort, since a run that misses it finds its rows gone at its next step and ends.
+func (s *server) deleteTicket(c *fiber.Ctx, db *store.Conn) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	id, err := ticketIDParam(c)
+	if err != nil {
+		return err
+	}
+	var out ticketDeleted
+	err = s.txn(c, db, func(ctx context.Context, tx *store.Conn) error {
+		d, err := tx.DeleteTicket(ctx, keyOf(c).TenantID, id)
+		if err != nil {
+			return err
+		}
+		out = ticketDeleted{TicketID: id, Deleted: true, Removed: ticketRemovals{Messages: d.Messages, Actions: d.Actions,
+			Attempts: d.Attempts, Events: d.Events, Runs: d.Runs, Timers: d.Timers, SLAClocks: d.Clocks}}
+		tx.AfterCommit(ctx, func(ctx context.Context) { s.forgetRuns(ctx, d) })
+		return s.audit(c, tx, "ticket.delete", id, nil, out.Removed)
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
+}
+
+// forgetRuns tells Temporal what a deletion removed: cancel the running actions, disarm
+// the timers.
+func (s *server) forgetRuns(ctx context.Context, d *store.DeletedTicket) {
+	ctx = context.WithoutCancel(ctx)
+	if s.actions != nil {
+		for _, id := range d.Running {
+			if err := s.actions.Cancel(ctx, &domain.Action{ID: id}); err != nil {
+				s.log.Warn("canceling a deleted ticket's action; its run ends at its next attempt", "action_id", id, "err", err)
+			}
+		}
+	}
+	if s.timers != nil {
+		for _, id := range d.TimerIDs {
+			s.timers.Disarm(ctx, id, d.Generation)
+		}
+	}
 }

@@ -565,6 +565,21 @@ func (e Status) Valid() bool {
 	}
 }
 
+// Defines values for TicketDeletedDeleted.
+const (
+	True TicketDeletedDeleted = true
+)
+
+// Valid indicates whether the value is a known member of the TicketDeletedDeleted enum.
+func (e TicketDeletedDeleted) Valid() bool {
+	switch e {
+	case True:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Livez200JSONResponseBodyStatus.
 const (
 	Livez200JSONResponseBodyStatusOk Livez200JSONResponseBodyStatus = "ok"
@@ -1754,6 +1769,26 @@ type TicketCreate struct {
 	// Tags At most 20 as sent; exact duplicates (once trimmed) are then dropped, keeping the first.
 	Tags *Tags `json:"tags,omitempty"`
 }
+
+// TicketDeleted defines model for TicketDeleted.
+type TicketDeleted struct {
+	Deleted TicketDeletedDeleted `json:"deleted"`
+
+	// Removed How many rows of each kind went with the ticket.
+	Removed struct {
+		Actions   int `json:"actions"`
+		Attempts  int `json:"attempts"`
+		Events    int `json:"events"`
+		Messages  int `json:"messages"`
+		Runs      int `json:"runs"`
+		SlaClocks int `json:"sla_clocks"`
+		Timers    int `json:"timers"`
+	} `json:"removed"`
+	TicketId string `json:"ticket_id"`
+}
+
+// TicketDeletedDeleted defines model for TicketDeleted.Deleted.
+type TicketDeletedDeleted bool
 
 // TicketEnvelope defines model for TicketEnvelope.
 type TicketEnvelope struct {
@@ -3132,6 +3167,18 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/public/tickets (the `CreateTicket` operationId).
 	CreateTicket(ctx context.Context, params *CreateTicketParams, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DeleteTicket Delete a ticket and everything stored about it
+	//
+	// Removes the ticket, its messages, its actions with their attempt logs, its events,
+	// the runs of rules on it, its timers and SLA clocks, in one transaction, and answers
+	// how many of each went. Actions still running are canceled (a call already on its
+	// way to its receiver completes, but nothing is retried or recorded after it). An
+	// audit row `ticket.delete` remains, naming the ticket and the counts, without its
+	// content. A repeat answers 404. Requires `support.write`.
+	//
+	// Corresponds with DELETE /api/v1/public/tickets/{ticket_id} (the `DeleteTicket` operationId).
+	DeleteTicket(ctx context.Context, ticketId TicketID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetTicket Get a ticket with its latest messages
 	//
 	// The same shape as the create response, with up to the 100 latest messages, oldest
@@ -4288,6 +4335,28 @@ func (c *Client) CreateTicketWithBody(ctx context.Context, params *CreateTicketP
 // Corresponds with POST /api/v1/public/tickets (the `CreateTicket` operationId).
 func (c *Client) CreateTicket(ctx context.Context, params *CreateTicketParams, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateTicketRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteTicket Delete a ticket and everything stored about it
+//
+// Removes the ticket, its messages, its actions with their attempt logs, its events,
+// the runs of rules on it, its timers and SLA clocks, in one transaction, and answers
+// how many of each went. Actions still running are canceled (a call already on its
+// way to its receiver completes, but nothing is retried or recorded after it). An
+// audit row `ticket.delete` remains, naming the ticket and the counts, without its
+// content. A repeat answers 404. Requires `support.write`.
+//
+// Corresponds with DELETE /api/v1/public/tickets/{ticket_id} (the `DeleteTicket` operationId).
+func (c *Client) DeleteTicket(ctx context.Context, ticketId TicketID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteTicketRequest(c.Server, ticketId)
 	if err != nil {
 		return nil, err
 	}
@@ -6594,6 +6663,40 @@ func NewCreateTicketRequestWithBody(server string, params *CreateTicketParams, c
 	return req, nil
 }
 
+// NewDeleteTicketRequest constructs an http.Request for the DeleteTicket method
+func NewDeleteTicketRequest(server string, ticketId TicketID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ticket_id", ticketId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/public/tickets/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetTicketRequest constructs an http.Request for the GetTicket method
 func NewGetTicketRequest(server string, ticketId TicketID) (*http.Request, error) {
 	var err error
@@ -7657,6 +7760,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/public/tickets (the `CreateTicket` operationId).
 	CreateTicketWithResponse(ctx context.Context, params *CreateTicketParams, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTicketResponse, error)
+
+	// DeleteTicketWithResponse Delete a ticket and everything stored about it
+	//
+	// Removes the ticket, its messages, its actions with their attempt logs, its events,
+	// the runs of rules on it, its timers and SLA clocks, in one transaction, and answers
+	// how many of each went. Actions still running are canceled (a call already on its
+	// way to its receiver completes, but nothing is retried or recorded after it). An
+	// audit row `ticket.delete` remains, naming the ticket and the counts, without its
+	// content. A repeat answers 404. Requires `support.write`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/public/tickets/{ticket_id} (the `DeleteTicket` operationId).
+	DeleteTicketWithResponse(ctx context.Context, ticketId TicketID, reqEditors ...RequestEditorFn) (*DeleteTicketResponse, error)
 
 	// GetTicketWithResponse Get a ticket with its latest messages
 	//
@@ -11293,6 +11410,96 @@ func (r CreateTicketResponse) ContentType() string {
 	return ""
 }
 
+type DeleteTicketResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TicketDeleted
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteTicketResponse) GetJSON200() *TicketDeleted {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteTicketResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteTicketResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteTicketResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteTicketResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteTicketResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteTicketResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r DeleteTicketResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteTicketResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteTicketResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteTicketResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteTicketResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetTicketResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13007,6 +13214,26 @@ func (c *ClientWithResponses) CreateTicketWithResponse(ctx context.Context, para
 		return nil, err
 	}
 	return ParseCreateTicketResponse(rsp)
+}
+
+// DeleteTicketWithResponse Delete a ticket and everything stored about it
+//
+// Removes the ticket, its messages, its actions with their attempt logs, its events,
+// the runs of rules on it, its timers and SLA clocks, in one transaction, and answers
+// how many of each went. Actions still running are canceled (a call already on its
+// way to its receiver completes, but nothing is retried or recorded after it). An
+// audit row `ticket.delete` remains, naming the ticket and the counts, without its
+// content. A repeat answers 404. Requires `support.write`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/public/tickets/{ticket_id} (the `DeleteTicket` operationId).
+func (c *ClientWithResponses) DeleteTicketWithResponse(ctx context.Context, ticketId TicketID, reqEditors ...RequestEditorFn) (*DeleteTicketResponse, error) {
+	rsp, err := c.DeleteTicket(ctx, ticketId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteTicketResponse(rsp)
 }
 
 // GetTicketWithResponse Get a ticket with its latest messages
@@ -16173,6 +16400,81 @@ func ParseCreateTicketResponse(rsp *http.Response) (*CreateTicketResponse, error
 			headers.IdempotentReplayed = &value
 		}
 		response.Headers201 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteTicketResponse parses an HTTP response from a DeleteTicketWithResponse call
+func ParseDeleteTicketResponse(rsp *http.Response) (*DeleteTicketResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteTicketResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TicketDeleted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
 	}
 
 	return response, nil

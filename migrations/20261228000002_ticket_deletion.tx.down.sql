@@ -1,0 +1,2 @@
+DROP INDEX automation_runs_ticket;
+DROP INDEX ticket_events_ticket;
