@@ -38,6 +38,15 @@ func newIDBody(t time.Time) string {
 	return EncodeBase32(b[:])
 }
 
+// FirstIDAt returns the least ID with the prefix made at t or later: every ID NewID or
+// DerivedID made before t sorts below it, every one made at t or after does not. It
+// turns "created before t" into a range of a table's primary key.
+func FirstIDAt(prefix string, t time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
+	return prefix + "_" + EncodeBase32(b[:])
+}
+
 // DerivedID returns the ID a retried computation must produce again: its time part is t,
 // the rest a hash of parts. Automations derive the IDs of the actions they start this way,
 // so evaluating an event twice cannot start an action twice.
