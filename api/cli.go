@@ -29,6 +29,9 @@ const usage = `Usage:
   api migrate rollback                revert the last group of migrations
   api tenant create --name NAME [--actions-base-url URL] [--allowed-hosts a.example.com,...]
   api tenant update TENANT_ID [--actions-base-url URL] [--allowed-hosts a.example.com,...]
+  api tenant offboard TENANT_ID --confirm TENANT_ID
+                                      revoke the tenant's keys, cancel its workflows, delete
+                                      every row of it in batches (safe to run again)
   api key create --tenant ID --name NAME --scopes support.read,support.write,support.actions [--expires-at T]
                                       scopes: support.read, support.write, support.actions,
                                       admin.keys, admin.automations, admin.settings, admin.audit,
@@ -62,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "migrate":
 		return migrateCmd(ctx, cfg, rest, stdout)
 	case "tenant":
-		return tenantCmd(ctx, cfg, rest, stdout)
+		return tenantCmd(ctx, cfg, rest, stdout, log)
 	case "key":
 		return keyCmd(ctx, cfg, rest, getenv, stdout)
 	case "healthcheck":
@@ -161,15 +164,17 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func tenantCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+func tenantCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
-		return usageErr("expected `tenant create` or `tenant update`")
+		return usageErr("expected `tenant create`, `tenant update` or `tenant offboard`")
 	}
 	switch args[0] {
 	case "create":
 		return tenantCreate(ctx, cfg, args[1:], stdout)
 	case "update":
 		return tenantUpdate(ctx, cfg, args[1:], stdout)
+	case "offboard":
+		return tenantOffboard(ctx, cfg, args[1:], stdout, log)
 	}
 	return usageErr("unknown tenant command %q", args[0])
 }

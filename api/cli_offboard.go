@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/store"
+)
+
+// offboardTicketBatch is how many tickets one transaction of an offboarding deletes, with
+// every row about them: short enough that the other tenants' writes never wait long.
+const offboardTicketBatch = 200
+
+// offboardWait bounds how long offboarding waits for the tenant's workflows to end after
+// asking Temporal to cancel them.
+const offboardWait = time.Minute
+
+// tenantOffboard is `api tenant offboard TENANT_ID --confirm TENANT_ID`: the tenant's keys
+// are revoked first (no request of its is served after that), its automations disabled and
+// SLA policies removed (the workers start nothing new for it), its running workflows
+// canceled on Temporal, then every row of it deleted in short batches, and its workflows
+// canceled once more for any started meanwhile. Each step is idempotent: a run that stops
+// is finished by running the command again.
+func tenantOffboard(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
+	if len(args) == 0 || !domain.ValidID(domain.PrefixTenant, args[0]) {
+		return usageErr("expected `tenant offboard TENANT_ID --confirm TENANT_ID`")
+	}
+	id := args[0]
+	fs := flag.NewFlagSet("tenant offboard", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	confirm := fs.String("confirm", "", "the tenant's id again")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageErr("%v", err)
+	}
+	if *confirm != id {
+		return usageErr("offboarding deletes every row of tenant %s for good: give its id again in --confirm", id)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	keys, err := st.RevokeAllKeys(ctx, id)
+	if err != nil {
+		return err
+	}
+	stopped, err := st.StopTenantWork(ctx, id)
+	if err != nil {
+		return err
+	}
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, nil)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	canceled, left, err := actions.CancelTenantWorkflows(ctx, tc, cfg.TemporalNamespace, id, offboardWait)
+	if err != nil {
+		return fmt.Errorf("canceling the tenant's workflows (nothing was deleted; its keys are revoked; run the command again): %w", err)
+	}
+	log.Info("offboarding: workflows canceled", "tenant_id", id, "canceled", canceled, "still_running", left)
+	tickets, err := st.DeleteTenantTickets(ctx, id, offboardTicketBatch, func(d store.DeletedTicket) {
+		log.Debug("offboarding: tickets deleted", "tenant_id", id, "tickets", d.Tickets())
+	})
+	if err != nil {
+		return fmt.Errorf("deleting the tenant's tickets (run the command again to go on): %w", err)
+	}
+	rows, err := st.DeleteTenantRows(ctx, id)
+	if err != nil {
+		return fmt.Errorf("deleting the tenant's rows (run the command again to go on): %w", err)
+	}
+	late, left, err := actions.CancelTenantWorkflows(ctx, tc, cfg.TemporalNamespace, id, offboardWait)
+	if err != nil {
+		return fmt.Errorf("canceling the tenant's workflows started meanwhile (its rows are deleted; they end finding nothing): %w", err)
+	}
+	for table, n := range stopped {
+		rows[table] += n
+	}
+	rows["tickets"] += int64(tickets.Tickets())
+	rows["messages"] += int64(tickets.Messages)
+	rows["actions"] += int64(tickets.Actions)
+	rows["action_attempts"] += int64(tickets.Attempts)
+	rows["automation_runs"] += int64(tickets.Runs)
+	rows["ticket_events"] += int64(tickets.Events)
+	rows["ticket_timers"] += int64(tickets.Timers)
+	rows["ticket_slas"] += int64(tickets.Clocks)
+	return printJSON(stdout, map[string]any{
+		"tenant_id": id, "keys_revoked": keys, "workflows_canceled": canceled + late, "workflows_still_running": left,
+		"rows_deleted": rows,
+	})
+}

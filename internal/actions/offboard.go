@@ -1,0 +1,60 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	batchpb "go.temporal.io/api/batch/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/threada/threada/internal/domain"
+)
+
+// CancelTenantWorkflows cancels every running workflow of the tenant (its actions, bulk
+// replays and timers, all tagged with TenantId) through one Temporal batch operation, then
+// waits up to wait for none to be running. A canceled action records itself canceled, or
+// finds its row gone and ends; a canceled timer ends. It returns how many were running
+// when it started and how many still are.
+func CancelTenantWorkflows(ctx context.Context, c client.Client, namespace, tenantID string, wait time.Duration) (canceled, left int64, err error) {
+	if !domain.ValidID(domain.PrefixTenant, tenantID) {
+		return 0, 0, fmt.Errorf("%q is not a tenant id", tenantID)
+	}
+	query := fmt.Sprintf("TenantId = '%s' AND ExecutionStatus = 'Running'", tenantID)
+	count := func() (int64, error) {
+		ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+		defer cancel()
+		resp, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: query})
+		if err != nil {
+			return 0, err
+		}
+		return resp.GetCount(), nil
+	}
+	if canceled, err = count(); err != nil || canceled == 0 {
+		return canceled, 0, err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, CallTimeout)
+	defer cancel()
+	if _, err := c.WorkflowService().StartBatchOperation(callCtx, &workflowservice.StartBatchOperationRequest{
+		Namespace:       namespace,
+		VisibilityQuery: query,
+		JobId:           domain.NewID("batch"),
+		Reason:          "tenant " + tenantID + " offboarded",
+		Operation: &workflowservice.StartBatchOperationRequest_CancellationOperation{
+			CancellationOperation: &batchpb.BatchOperationCancellation{Identity: "threada offboarding"},
+		},
+	}); err != nil {
+		return canceled, canceled, err
+	}
+	for deadline := time.Now().Add(wait); ; {
+		if left, err = count(); err != nil || left == 0 || time.Now().After(deadline) {
+			return canceled, left, err
+		}
+		select {
+		case <-ctx.Done():
+			return canceled, left, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
