@@ -20,6 +20,7 @@ type settingsView struct {
 	AllowedHosts   []string            `json:"allowed_hosts"`
 	ActionDefaults actionDefaultsView  `json:"action_defaults"`
 	RateLimits     rateLimitsView      `json:"rate_limits"`
+	Retention      retentionView       `json:"retention"`
 	SigningSecret  signingSecretStatus `json:"signing_secret"`
 	UpdatedAt      timestamp           `json:"updated_at"`
 }
@@ -39,6 +40,44 @@ type rateLimitsView struct {
 	TenantRPS          *int `json:"tenant_rps"`
 	EffectiveKeyRPS    int  `json:"effective_key_rps"`
 	EffectiveTenantRPS int  `json:"effective_tenant_rps"`
+}
+
+// retentionView shows, per kind, the tenant's override in days (null: the default) and
+// what applies (null: kept until deleted).
+type retentionView struct {
+	AttemptsDays                *int `json:"attempts_days"`
+	RunsDays                    *int `json:"runs_days"`
+	ResponseBodiesDays          *int `json:"response_bodies_days"`
+	AuditDays                   *int `json:"audit_days"`
+	ClosedTicketsDays           *int `json:"closed_tickets_days"`
+	EffectiveAttemptsDays       *int `json:"effective_attempts_days"`
+	EffectiveRunsDays           *int `json:"effective_runs_days"`
+	EffectiveResponseBodiesDays *int `json:"effective_response_bodies_days"`
+	EffectiveAuditDays          *int `json:"effective_audit_days"`
+	EffectiveClosedTicketsDays  *int `json:"effective_closed_tickets_days"`
+}
+
+func retentionViewOf(r domain.Retention) retentionView {
+	override := func(k domain.RetentionKind) *int {
+		if d, ok := r[k]; ok {
+			return &d
+		}
+		return nil
+	}
+	effective := func(k domain.RetentionKind) *int {
+		if d := r.Days(k); d > 0 {
+			return &d
+		}
+		return nil
+	}
+	return retentionView{
+		AttemptsDays: override(domain.RetainAttempts), RunsDays: override(domain.RetainRuns),
+		ResponseBodiesDays: override(domain.RetainResponseBodies), AuditDays: override(domain.RetainAudit),
+		ClosedTicketsDays:     override(domain.RetainClosedTickets),
+		EffectiveAttemptsDays: effective(domain.RetainAttempts), EffectiveRunsDays: effective(domain.RetainRuns),
+		EffectiveResponseBodiesDays: effective(domain.RetainResponseBodies), EffectiveAuditDays: effective(domain.RetainAudit),
+		EffectiveClosedTicketsDays: effective(domain.RetainClosedTickets),
+	}
 }
 
 // signingSecretStatus says when the secret changed; the secret itself is never shown again.
@@ -61,6 +100,7 @@ func (s *server) settingsViewOf(t *domain.Tenant) settingsView {
 		EffectiveTimeoutMS: orDefault(t.DefaultTimeoutMS, domain.DefaultActionTimeoutMS), EffectiveMaxAttempts: orDefault(t.DefaultMaxAttempts, domain.DefaultActionMaxAttempts)}
 	v.RateLimits = rateLimitsView{KeyRPS: t.RateLimitKeyRPS, TenantRPS: t.RateLimitTenantRPS,
 		EffectiveKeyRPS: orDefault(t.RateLimitKeyRPS, s.limiter.keyRPS), EffectiveTenantRPS: orDefault(t.RateLimitTenantRPS, s.limiter.tenantRPS)}
+	v.Retention = retentionViewOf(t.Retention)
 	v.SigningSecret = signingSecretStatus{RotatedAt: optTime(t.SigningSecretRotatedAt), PreviousValidUntil: optTime(t.PreviousSecretExpires)}
 	return v
 }
@@ -97,6 +137,13 @@ type settingsRequest struct {
 		KeyRPS    json.RawMessage `json:"key_rps"`
 		TenantRPS json.RawMessage `json:"tenant_rps"`
 	} `json:"rate_limits"`
+	Retention *struct {
+		AttemptsDays       json.RawMessage `json:"attempts_days"`
+		RunsDays           json.RawMessage `json:"runs_days"`
+		ResponseBodiesDays json.RawMessage `json:"response_bodies_days"`
+		AuditDays          json.RawMessage `json:"audit_days"`
+		ClosedTicketsDays  json.RawMessage `json:"closed_tickets_days"`
+	} `json:"retention"`
 }
 
 // nullableInt reads a raw field: absent keeps, null clears, a number sets.
@@ -151,6 +198,22 @@ func (s *server) updateSettings(c *fiber.Ctx, db *store.Conn) error {
 		}
 		if err := nullableInt("rate_limits.tenant_rps", r.TenantRPS, &u.RateLimitTenantRPS, &u.ClearTenantRPS); err != nil {
 			return err
+		}
+	}
+	if r := req.Retention; r != nil {
+		u.Retention = map[domain.RetentionKind]*int{}
+		raws := map[domain.RetentionKind]json.RawMessage{domain.RetainAttempts: r.AttemptsDays, domain.RetainRuns: r.RunsDays,
+			domain.RetainResponseBodies: r.ResponseBodiesDays, domain.RetainAudit: r.AuditDays, domain.RetainClosedTickets: r.ClosedTicketsDays}
+		for _, kind := range domain.RetentionKinds { // in order, so the first bad field is the one named
+			raw := raws[kind]
+			var days *int
+			var clear bool
+			if err := nullableInt("retention."+string(kind)+"_days", raw, &days, &clear); err != nil {
+				return err
+			}
+			if days != nil || clear {
+				u.Retention[kind] = days
+			}
 		}
 	}
 	if err := u.Check(); err != nil {

@@ -1716,6 +1716,20 @@ type Settings struct {
 		KeyRps             *int `json:"key_rps"`
 		TenantRps          *int `json:"tenant_rps"`
 	} `json:"rate_limits"`
+
+	// Retention The tenant's overrides in days (null - the default) and what applies (null - kept until deleted).
+	Retention struct {
+		AttemptsDays                *int `json:"attempts_days"`
+		AuditDays                   *int `json:"audit_days"`
+		ClosedTicketsDays           *int `json:"closed_tickets_days"`
+		EffectiveAttemptsDays       *int `json:"effective_attempts_days"`
+		EffectiveAuditDays          *int `json:"effective_audit_days"`
+		EffectiveClosedTicketsDays  *int `json:"effective_closed_tickets_days"`
+		EffectiveResponseBodiesDays *int `json:"effective_response_bodies_days"`
+		EffectiveRunsDays           *int `json:"effective_runs_days"`
+		ResponseBodiesDays          *int `json:"response_bodies_days"`
+		RunsDays                    *int `json:"runs_days"`
+	} `json:"retention"`
 	SigningSecret struct {
 		PreviousValidUntil *time.Time `json:"previous_valid_until"`
 		RotatedAt          *time.Time `json:"rotated_at"`
@@ -2110,6 +2124,24 @@ type UpdateSettingsJSONBody struct {
 		KeyRps    *int `json:"key_rps,omitempty"`
 		TenantRps *int `json:"tenant_rps,omitempty"`
 	} `json:"rate_limits,omitempty"`
+
+	// Retention How many days the tenant's records are kept; null resets a kind to its default. The worker applies them every 10 minutes, in short batches.
+	Retention *struct {
+		// AttemptsDays Actions' attempt logs (default 90), counted from the action's creation; an action still running keeps its log until it ends.
+		AttemptsDays *int `json:"attempts_days,omitempty"`
+
+		// AuditDays The audit log (default 400).
+		AuditDays *int `json:"audit_days,omitempty"`
+
+		// ClosedTicketsDays Closed tickets not changed for this many days are deleted with everything about them, as DELETE /tickets/{ticket_id} does (default: kept until deleted).
+		ClosedTicketsDays *int `json:"closed_tickets_days,omitempty"`
+
+		// ResponseBodiesDays Receivers' response bodies, of actions and of attempts (default 30); emptied, while status and headers stay.
+		ResponseBodiesDays *int `json:"response_bodies_days,omitempty"`
+
+		// RunsDays Rules' runs with their explanations (default 90).
+		RunsDays *int `json:"runs_days,omitempty"`
+	} `json:"retention,omitempty"`
 }
 
 // RotateSigningSecretJSONBody defines parameters for RotateSigningSecret.

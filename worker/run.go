@@ -15,6 +15,7 @@ import (
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
+	"github.com/threada/threada/internal/retention"
 	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/timers"
 	"github.com/threada/threada/workflows"
@@ -96,6 +97,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	loops.Go(func() { timerRunner.Run(loopsCtx) })
 	loops.Go(func() { engine.Run(loopsCtx) })
 	loops.Go(func() { engine.RepairClocks(loopsCtx) })
+	keeper := &retention.Keeper{Store: st, Log: log, Disarm: timerRunner.Disarm,
+		Cancel: func(ctx context.Context, id string) {
+			if err := runner.Cancel(ctx, &domain.Action{ID: id}); err != nil {
+				log.Warn("retention: canceling a deleted ticket's action; its run ends at its next attempt", "action_id", id, "err", err)
+			}
+		}}
+	loops.Go(func() { keeper.Run(loopsCtx) })
 
 	<-ctx.Done()
 	log.Info("shutting down: finishing running activities", "timeout", cfg.ShutdownTimeout.String())

@@ -57,6 +57,8 @@ type Tenant struct {
 	RateLimitTenantRPS *int
 	// DeliveryWeight is the tenant's fairness weight on the shared engine (operator-set).
 	DeliveryWeight float64
+	// Retention is how long its records are kept (overrides of the defaults).
+	Retention Retention
 	// When the signing secret was last rotated, and until when the previous one signs too.
 	SigningSecretRotatedAt *time.Time
 	PreviousSecretExpires  *time.Time
@@ -91,6 +93,8 @@ type TenantUpdate struct {
 	ClearTenantRPS     bool
 	// DeliveryWeight is set by the operator's CLI only, never by a tenant's request.
 	DeliveryWeight *float64
+	// Retention: a kind present with nil resets it to the default, with a value sets it.
+	Retention map[RetentionKind]*int
 }
 
 // Check validates the values present.
@@ -119,6 +123,13 @@ func (u *TenantUpdate) Check() error {
 	} {
 		if c.v != nil && (*c.v < c.min || *c.v > c.max) {
 			return Invalidf(c.param, "`%s` must be from %d to %d, or null for the default; got %d.", c.param, c.min, c.max, *c.v)
+		}
+	}
+	for _, kind := range RetentionKinds {
+		if days := u.Retention[kind]; days != nil {
+			if err := CheckRetentionDays(kind, *days); err != nil {
+				return err
+			}
 		}
 	}
 	if w := u.DeliveryWeight; w != nil && !(*w >= MinDeliveryWeight && *w <= MaxDeliveryWeight) {

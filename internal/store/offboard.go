@@ -80,24 +80,31 @@ func (s *Store) DeleteTenantTickets(ctx context.Context, tenantID string, batch 
 		var d *DeletedTicket
 		err := s.InTx(ctx, func(tx *Conn) error {
 			var err error
-			d, err = tx.deleteTickets(ctx, tenantID, ids)
+			d, err = tx.deleteTickets(ctx, tenantID, ids, "TRUE")
 			return err
 		})
 		if err != nil {
 			return total, err
 		}
-		total.tickets += d.tickets
-		total.Messages += d.Messages
-		total.Actions += d.Actions
-		total.Attempts += d.Attempts
-		total.Runs += d.Runs
-		total.Events += d.Events
-		total.Timers += d.Timers
-		total.Clocks += d.Clocks
+		total.add(d)
 		if report != nil {
 			report(*d)
 		}
 	}
+}
+
+func (d *DeletedTicket) add(o *DeletedTicket) {
+	d.tickets += o.tickets
+	d.Messages += o.Messages
+	d.Actions += o.Actions
+	d.Attempts += o.Attempts
+	d.Runs += o.Runs
+	d.Events += o.Events
+	d.Timers += o.Timers
+	d.Clocks += o.Clocks
+	d.Running = append(d.Running, o.Running...)
+	d.TimerIDs = append(d.TimerIDs, o.TimerIDs...)
+	d.Generation = max(d.Generation, o.Generation)
 }
 
 // Tickets is how many tickets a DeleteTenantTickets deleted.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -16,21 +17,22 @@ const CacheChannel = "threada_cache"
 type tenantRow struct {
 	bun.BaseModel `bun:"table:tenants"`
 
-	ID                      string     `bun:"id,pk"`
-	Name                    string     `bun:"name"`
-	ActionsBaseURL          string     `bun:"actions_base_url"`
-	AllowedHosts            []string   `bun:"allowed_hosts,array"`
-	SigningSecret           []byte     `bun:"signing_secret_sealed"`
-	SigningSecretRotatedAt  *time.Time `bun:"signing_secret_rotated_at"`
-	PreviousSigningSecret   []byte     `bun:"previous_signing_secret_sealed"`
-	PreviousSecretExpiresAt *time.Time `bun:"previous_signing_secret_expires_at"`
-	DefaultTimeoutMS        *int       `bun:"default_action_timeout_ms"`
-	DefaultMaxAttempts      *int       `bun:"default_action_max_attempts"`
-	RateLimitKeyRPS         *int       `bun:"rate_limit_key_rps"`
-	RateLimitTenantRPS      *int       `bun:"rate_limit_tenant_rps"`
-	DeliveryWeight          float64    `bun:"delivery_weight"`
-	CreatedAt               time.Time  `bun:"created_at"`
-	UpdatedAt               *time.Time `bun:"updated_at"`
+	ID                      string           `bun:"id,pk"`
+	Name                    string           `bun:"name"`
+	ActionsBaseURL          string           `bun:"actions_base_url"`
+	AllowedHosts            []string         `bun:"allowed_hosts,array"`
+	SigningSecret           []byte           `bun:"signing_secret_sealed"`
+	SigningSecretRotatedAt  *time.Time       `bun:"signing_secret_rotated_at"`
+	PreviousSigningSecret   []byte           `bun:"previous_signing_secret_sealed"`
+	PreviousSecretExpiresAt *time.Time       `bun:"previous_signing_secret_expires_at"`
+	DefaultTimeoutMS        *int             `bun:"default_action_timeout_ms"`
+	DefaultMaxAttempts      *int             `bun:"default_action_max_attempts"`
+	RateLimitKeyRPS         *int             `bun:"rate_limit_key_rps"`
+	RateLimitTenantRPS      *int             `bun:"rate_limit_tenant_rps"`
+	DeliveryWeight          float64          `bun:"delivery_weight"`
+	Retention               domain.Retention `bun:"retention,type:jsonb"`
+	CreatedAt               time.Time        `bun:"created_at"`
+	UpdatedAt               *time.Time       `bun:"updated_at"`
 }
 
 func (r *tenantRow) toDomain() *domain.Tenant {
@@ -42,7 +44,7 @@ func (r *tenantRow) toDomain() *domain.Tenant {
 		ID: r.ID, Name: r.Name, ActionsBaseURL: r.ActionsBaseURL, AllowedHosts: hosts,
 		DefaultTimeoutMS: r.DefaultTimeoutMS, DefaultMaxAttempts: r.DefaultMaxAttempts,
 		RateLimitKeyRPS: r.RateLimitKeyRPS, RateLimitTenantRPS: r.RateLimitTenantRPS, DeliveryWeight: r.DeliveryWeight,
-		SigningSecretRotatedAt: utcPtr(r.SigningSecretRotatedAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.CreatedAt.UTC(),
+		Retention: r.Retention, SigningSecretRotatedAt: utcPtr(r.SigningSecretRotatedAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.CreatedAt.UTC(),
 	}
 	if r.PreviousSigningSecret != nil {
 		t.PreviousSecretExpires = utcPtr(r.PreviousSecretExpiresAt)
@@ -75,8 +77,11 @@ func (s *Conn) CreateTenant(ctx context.Context, t *domain.Tenant, sealedSigning
 	if t.DeliveryWeight == 0 {
 		t.DeliveryWeight = domain.DefaultDeliveryWeight
 	}
+	if t.Retention == nil {
+		t.Retention = domain.Retention{}
+	}
 	row := &tenantRow{ID: t.ID, Name: t.Name, ActionsBaseURL: t.ActionsBaseURL, AllowedHosts: t.AllowedHosts,
-		SigningSecret: sealedSigningSecret, DeliveryWeight: t.DeliveryWeight, CreatedAt: t.CreatedAt, UpdatedAt: &t.CreatedAt}
+		SigningSecret: sealedSigningSecret, DeliveryWeight: t.DeliveryWeight, Retention: t.Retention, CreatedAt: t.CreatedAt, UpdatedAt: &t.CreatedAt}
 	_, err := s.db.NewInsert().Model(row).Exec(ctx)
 	return err
 }
@@ -130,10 +135,24 @@ func (s *Conn) UpdateTenant(ctx context.Context, id string, u domain.TenantUpdat
 		if u.DeliveryWeight != nil {
 			row.DeliveryWeight = *u.DeliveryWeight
 		}
+		if len(u.Retention) > 0 {
+			r := maps.Clone(row.Retention)
+			if r == nil {
+				r = domain.Retention{}
+			}
+			for kind, days := range u.Retention {
+				if days == nil {
+					delete(r, kind)
+				} else {
+					r[kind] = *days
+				}
+			}
+			row.Retention = r
+		}
 		at := now()
 		row.UpdatedAt = &at
 		_, err = tx.db.NewUpdate().Model(row).Column("actions_base_url", "allowed_hosts", "default_action_timeout_ms",
-			"default_action_max_attempts", "rate_limit_key_rps", "rate_limit_tenant_rps", "delivery_weight", "updated_at").WherePK().Exec(ctx)
+			"default_action_max_attempts", "rate_limit_key_rps", "rate_limit_tenant_rps", "delivery_weight", "retention", "updated_at").WherePK().Exec(ctx)
 		after = row.toDomain()
 		return err
 	})

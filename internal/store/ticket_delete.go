@@ -32,7 +32,7 @@ func (s *Conn) DeleteTicket(ctx context.Context, tenantID, ticketID string) (*De
 	var out *DeletedTicket
 	err := s.InTx(ctx, func(tx *Conn) error {
 		var err error
-		out, err = tx.deleteTickets(ctx, tenantID, []string{ticketID})
+		out, err = tx.deleteTickets(ctx, tenantID, []string{ticketID}, "TRUE")
 		if err == nil && out.tickets == 0 {
 			err = domain.Errorf(domain.ENOTFOUND, "No ticket %s exists.", ticketID)
 		}
@@ -49,7 +49,10 @@ func (s *Conn) DeleteTicket(ctx context.Context, tenantID, ticketID string) (*De
 // takes them (events, then tickets), so a batch evaluating one of them finishes first and
 // the two never deadlock; the tickets' locks then hold back every other writer of them
 // until their rows are gone.
-func (tx *Conn) deleteTickets(ctx context.Context, tenantID string, ids []string) (*DeletedTicket, error) {
+//
+// Only the tickets that still meet cond (SQL over tickets, with args) when locked go: a
+// retention job's candidates are checked again under the lock, so one reopened since is kept.
+func (tx *Conn) deleteTickets(ctx context.Context, tenantID string, ids []string, cond string, args ...any) (*DeletedTicket, error) {
 	out := &DeletedTicket{}
 	in := bun.In(ids)
 	if _, err := tx.db.NewSelect().Table("ticket_events").Column("id").
@@ -58,7 +61,7 @@ func (tx *Conn) deleteTickets(ctx context.Context, tenantID string, ids []string
 	}
 	var locked []string
 	if err := tx.db.NewSelect().Table("tickets").Column("id").
-		Where("id IN (?) AND tenant_id = ?", in, tenantID).For("UPDATE").Scan(ctx, &locked); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		Where("id IN (?) AND tenant_id = ?", in, tenantID).Where(cond, args...).For("UPDATE").Scan(ctx, &locked); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
 	if out.tickets = len(locked); out.tickets == 0 {

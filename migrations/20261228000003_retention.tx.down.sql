@@ -1,0 +1,2 @@
+DROP TABLE retention_marks;
+ALTER TABLE tenants DROP COLUMN retention;
