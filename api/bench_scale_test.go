@@ -19,6 +19,7 @@ import (
 
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/retention"
 	"github.com/threada/threada/internal/store"
 )
 
@@ -97,7 +98,7 @@ func benchScale(t *testing.T) {
 	cases := scaleCases()
 	type stat struct{ p50, p95 time.Duration }
 	results := make([]map[string]stat, len(sizes))
-	var loads []string
+	var loads, passes []string
 	reuse := os.Getenv("SCALE_DATABASE_URL") // by hand: a database loaded before (10^7 takes half an hour)
 	if reuse != "" {
 		sizes = sizes[:1]
@@ -186,6 +187,9 @@ func benchScale(t *testing.T) {
 				lat[j] = time.Since(start)
 			}
 			results[i]["outbox claim, empty queue after a drain"] = stat{percentile(lat, 50), percentile(lat, 95)}
+			if reuse == "" { // it deletes: never on a database loaded by hand
+				passes = append(passes, retentionPasses(t, st, rows))
+			}
 		}()
 	}
 	fmt.Printf("\nScale (issue 22): one tenant with half the tickets, 1,000 small ones; %d requests a row after 3 to warm up, one at a time, the API in process\n\n", samples)
@@ -217,6 +221,42 @@ func benchScale(t *testing.T) {
 		fmt.Printf("%s %.2fx | %s |\n", row, float64(last)/float64(first), cmp.Or(aims[name], "<= 2x"))
 	}
 	fmt.Println()
+	if len(passes) > 0 {
+		fmt.Println("Retention passes (retention.Keeper.Pass over every tenant), after the reads: the first with the big tenant's retention set short")
+		fmt.Println("(attempt logs, bodies and runs 7 days, audit 90, closed tickets 14), the second with nothing left to do")
+		fmt.Println()
+		fmt.Println("| tickets | first pass | removed or emptied | rows/s | second pass |")
+		fmt.Println("|---|---|---|---|---|")
+		for _, p := range passes {
+			fmt.Println(p)
+		}
+		fmt.Println()
+	}
+}
+
+// retentionPasses times two retention passes over the dataset and returns a table row.
+func retentionPasses(t *testing.T, st *store.Store, tickets int) string {
+	t.Helper()
+	ctx := context.Background()
+	short := `{"attempts": 7, "response_bodies": 7, "runs": 7, "audit": 90, "closed_tickets": 14}`
+	if _, err := st.DB().ExecContext(ctx, "UPDATE tenants SET retention = ? WHERE id = 'ten_big'", short); err != nil {
+		t.Fatal(err)
+	}
+	k := &retention.Keeper{Store: st, Log: slog.New(slog.DiscardHandler)}
+	start := time.Now()
+	first, err := k.Pass(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	start = time.Now()
+	if _, err := k.Pass(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	again := time.Since(start)
+	n := int64(first.Tickets) + first.Attempts + first.Runs + first.Audit + first.Bodies
+	return fmt.Sprintf("| %d | %.2f s | %d (%d closed tickets with their rows, %d attempts, %d runs, %d audit rows, %d bodies) | %.0f | %.2f s |",
+		tickets, took.Seconds(), n, first.Tickets, first.Attempts, first.Runs, first.Audit, first.Bodies, float64(n)/took.Seconds(), again.Seconds())
 }
 
 // count writes n as 10^k when it is a power of ten.
