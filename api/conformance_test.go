@@ -47,7 +47,7 @@ func TestTheServerKeepsItsContract(t *testing.T) {
 	c := &conformance{e: e, doc: doc, key: f.key, tenant: f.tenant, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	c.baseURL = rc.URL
 	c.shared = map[string]string{"ticket_id": f.ticket}
-	for _, name := range []string{"action_id", "automation_id", "sla_policy_id", "key_id", "replay_id"} {
+	for _, name := range []string{"action_id", "automation_id", "sla_policy_id", "key_id", "replay_id", "erasure_id"} {
 		c.shared[name] = c.fixture(t, name)
 	}
 
@@ -140,6 +140,7 @@ func (c *conformance) fixture(t *testing.T, param string) string {
 				"targets": map[string]any{"normal": map[string]any{"first_reply": "4h"}}}
 		}},
 		"key_id": {"/api/v1/admin/api-keys", "key.key_id", func() any { return map[string]any{"name": "conformance", "scopes": []string{"support.read"}} }},
+		"erasure_id": {"/api/v1/admin/erasures", "erasure.erasure_id", func() any { return map[string]any{"email": "nobody@example.com"} }},
 		"replay_id": {"/api/v1/admin/action-replays", "replay.replay_id", func() any {
 			return map[string]any{"filter": map[string]any{"status": "failed",
 				"since": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "until": time.Now().UTC().Format(time.RFC3339)}}

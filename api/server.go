@@ -174,6 +174,8 @@ func (s *server) app() *fiber.App {
 	admin.Get("/settings", settings, s.getSettings)
 	admin.Patch("/settings", settings, s.writes(s.updateSettings))
 	admin.Post("/settings/signing-secret/rotate", settings, s.writes(s.rotateSigningSecret))
+	admin.Post("/erasures", settings, s.writes(s.createErasure))
+	admin.Get("/erasures/:erasure_id", settings, s.getErasure)
 
 	admin.Get("/audit-events", s.authorize(domain.ScopeAdminAudit), s.listAudit)
 

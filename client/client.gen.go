@@ -222,34 +222,34 @@ func (e AutomationSetFieldsType) Valid() bool {
 
 // Defines values for Channel.
 const (
-	Api      Channel = "api"
-	Chat     Channel = "chat"
-	Email    Channel = "email"
-	Sms      Channel = "sms"
-	Social   Channel = "social"
-	Voice    Channel = "voice"
-	Web      Channel = "web"
-	Whatsapp Channel = "whatsapp"
+	ChannelApi      Channel = "api"
+	ChannelChat     Channel = "chat"
+	ChannelEmail    Channel = "email"
+	ChannelSms      Channel = "sms"
+	ChannelSocial   Channel = "social"
+	ChannelVoice    Channel = "voice"
+	ChannelWeb      Channel = "web"
+	ChannelWhatsapp Channel = "whatsapp"
 )
 
 // Valid indicates whether the value is a known member of the Channel enum.
 func (e Channel) Valid() bool {
 	switch e {
-	case Api:
+	case ChannelApi:
 		return true
-	case Chat:
+	case ChannelChat:
 		return true
-	case Email:
+	case ChannelEmail:
 		return true
-	case Sms:
+	case ChannelSms:
 		return true
-	case Social:
+	case ChannelSocial:
 		return true
-	case Voice:
+	case ChannelVoice:
 		return true
-	case Web:
+	case ChannelWeb:
 		return true
-	case Whatsapp:
+	case ChannelWhatsapp:
 		return true
 	default:
 		return false
@@ -331,6 +331,45 @@ func (e DryRunActionType) Valid() bool {
 	case DryRunActionTypeCustomHttp:
 		return true
 	case DryRunActionTypeSetFields:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ErasureStatus.
+const (
+	ErasureStatusCompleted ErasureStatus = "completed"
+	ErasureStatusRunning   ErasureStatus = "running"
+	ErasureStatusWaiting   ErasureStatus = "waiting"
+)
+
+// Valid indicates whether the value is a known member of the ErasureStatus enum.
+func (e ErasureStatus) Valid() bool {
+	switch e {
+	case ErasureStatusCompleted:
+		return true
+	case ErasureStatusRunning:
+		return true
+	case ErasureStatusWaiting:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ErasureSubject.
+const (
+	ErasureSubjectEmail ErasureSubject = "email"
+	ErasureSubjectPhone ErasureSubject = "phone"
+)
+
+// Valid indicates whether the value is a known member of the ErasureSubject enum.
+func (e ErasureSubject) Valid() bool {
+	switch e {
+	case ErasureSubjectEmail:
+		return true
+	case ErasureSubjectPhone:
 		return true
 	default:
 		return false
@@ -1308,6 +1347,37 @@ type DryRunResponse struct {
 	Matched     bool         `json:"matched"`
 }
 
+// Erasure defines model for Erasure.
+type Erasure struct {
+	CompletedAt *time.Time `json:"completed_at"`
+
+	// Counts Rows changed so far, by table (tickets, messages, ticket_events, actions, action_attempts, automation_runs, idempotency_keys).
+	Counts map[string]int `json:"counts"`
+
+	// CreatedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
+	CreatedAt Timestamp      `json:"created_at"`
+	ErasureId string         `json:"erasure_id"`
+	Status    ErasureStatus  `json:"status"`
+	Subject   ErasureSubject `json:"subject"`
+
+	// SubjectHash SHA-256 of the tenant and the normalized subject, hex: the same for two erasures of one person.
+	SubjectHash string `json:"subject_hash"`
+
+	// UpdatedAt RFC 3339 in UTC, e.g. 2026-02-04T18:32:11Z.
+	UpdatedAt Timestamp `json:"updated_at"`
+}
+
+// ErasureStatus defines model for Erasure.Status.
+type ErasureStatus string
+
+// ErasureSubject defines model for Erasure.Subject.
+type ErasureSubject string
+
+// ErasureEnvelope defines model for ErasureEnvelope.
+type ErasureEnvelope struct {
+	Erasure Erasure `json:"erasure"`
+}
+
 // Error defines model for Error.
 type Error struct {
 	Error struct {
@@ -1907,6 +1977,9 @@ type AuditTarget = string
 // AutomationID Example: aut_06h01yc218r8gxcbe8jzmq0ep8
 type AutomationID = string
 
+// ErasureID Example: era_06h01yc218r8gxcbe8jzmq0ep8
+type ErasureID = string
+
 // HostFilter defines model for HostFilter.
 type HostFilter = string
 
@@ -2106,6 +2179,19 @@ type ListDestinationsParams struct {
 	PageToken *PageToken `form:"page_token,omitempty" json:"page_token,omitempty"`
 }
 
+// CreateErasureJSONBody defines parameters for CreateErasure.
+type CreateErasureJSONBody struct {
+	// Email One address, without spaces, quotes, backslashes or angle brackets.
+	//
+	// Example: ada@example.com
+	Email *string `json:"email,omitempty"`
+
+	// Phone Digits with spaces, dots, dashes or parentheses between them, an optional leading +.
+	//
+	// Example: +1 555 0100
+	Phone *string `json:"phone,omitempty"`
+}
+
 // UpdateSettingsJSONBody defines parameters for UpdateSettings.
 type UpdateSettingsJSONBody struct {
 	ActionDefaults *struct {
@@ -2289,6 +2375,9 @@ type ValidateAutomationJSONRequestBody = AutomationValidateRequest
 
 // UpdateAutomationJSONRequestBody defines body for UpdateAutomation for application/json ContentType.
 type UpdateAutomationJSONRequestBody = AutomationUpdate
+
+// CreateErasureJSONRequestBody defines body for CreateErasure for application/json ContentType.
+type CreateErasureJSONRequestBody CreateErasureJSONBody
 
 // UpdateSettingsJSONRequestBody defines body for UpdateSettings for application/json ContentType.
 type UpdateSettingsJSONRequestBody UpdateSettingsJSONBody
@@ -2982,6 +3071,55 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/admin/destinations (the `ListDestinations` operationId).
 	ListDestinations(ctx context.Context, params *ListDestinationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateErasureWithBody Erase a person's data from the tenant's records
+	//
+	// Give exactly one of `email` and `phone`. The worker then searches every ticket of the
+	// tenant, in batches of 200, and replaces the person's address or number (an email in
+	// any case; a phone number by its digits, whatever separators stand between them) with
+	// `[erased]` wherever it is: ticket subjects and contacts (a matching contact email or
+	// phone is removed), message contents, actions' payloads, requests, responses and
+	// attempt logs, outbox events, rules' runs, and idempotent POSTs' stored responses.
+	// Actions still running when the search passes them are waited for, and what they
+	// record when they end is erased then (status `waiting`). The erasure keeps only the
+	// kind of subject and a hash of it (`subject_hash`, the same for two erasures of one
+	// person); the search pattern is dropped when it completes. Running it again finds
+	// nothing more. Audited as `erasure.create`, without the person's data. Temporal's own
+	// histories of past calls are not changed: they are kept for the namespace's retention.
+	// Requires `admin.settings`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/admin/erasures (the `CreateErasure` operationId).
+	CreateErasureWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateErasure Erase a person's data from the tenant's records
+	//
+	// Give exactly one of `email` and `phone`. The worker then searches every ticket of the
+	// tenant, in batches of 200, and replaces the person's address or number (an email in
+	// any case; a phone number by its digits, whatever separators stand between them) with
+	// `[erased]` wherever it is: ticket subjects and contacts (a matching contact email or
+	// phone is removed), message contents, actions' payloads, requests, responses and
+	// attempt logs, outbox events, rules' runs, and idempotent POSTs' stored responses.
+	// Actions still running when the search passes them are waited for, and what they
+	// record when they end is erased then (status `waiting`). The erasure keeps only the
+	// kind of subject and a hash of it (`subject_hash`, the same for two erasures of one
+	// person); the search pattern is dropped when it completes. Running it again finds
+	// nothing more. Audited as `erasure.create`, without the person's data. Temporal's own
+	// histories of past calls are not changed: they are kept for the namespace's retention.
+	// Requires `admin.settings`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/admin/erasures (the `CreateErasure` operationId).
+	CreateErasure(ctx context.Context, body CreateErasureJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetErasure An erasure's progress
+	//
+	// Requires `admin.settings`.
+	//
+	// Corresponds with GET /api/v1/admin/erasures/{erasure_id} (the `GetErasure` operationId).
+	GetErasure(ctx context.Context, erasureId ErasureID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetSettings The tenant's settings
 	//
@@ -3931,6 +4069,85 @@ func (c *Client) ListAutomationTimers(ctx context.Context, automationId Automati
 // Corresponds with GET /api/v1/admin/destinations (the `ListDestinations` operationId).
 func (c *Client) ListDestinations(ctx context.Context, params *ListDestinationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListDestinationsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateErasureWithBody Erase a person's data from the tenant's records
+//
+// Give exactly one of `email` and `phone`. The worker then searches every ticket of the
+// tenant, in batches of 200, and replaces the person's address or number (an email in
+// any case; a phone number by its digits, whatever separators stand between them) with
+// `[erased]` wherever it is: ticket subjects and contacts (a matching contact email or
+// phone is removed), message contents, actions' payloads, requests, responses and
+// attempt logs, outbox events, rules' runs, and idempotent POSTs' stored responses.
+// Actions still running when the search passes them are waited for, and what they
+// record when they end is erased then (status `waiting`). The erasure keeps only the
+// kind of subject and a hash of it (`subject_hash`, the same for two erasures of one
+// person); the search pattern is dropped when it completes. Running it again finds
+// nothing more. Audited as `erasure.create`, without the person's data. Temporal's own
+// histories of past calls are not changed: they are kept for the namespace's retention.
+// Requires `admin.settings`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/admin/erasures (the `CreateErasure` operationId).
+func (c *Client) CreateErasureWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateErasureRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateErasure Erase a person's data from the tenant's records
+//
+// Give exactly one of `email` and `phone`. The worker then searches every ticket of the
+// tenant, in batches of 200, and replaces the person's address or number (an email in
+// any case; a phone number by its digits, whatever separators stand between them) with
+// `[erased]` wherever it is: ticket subjects and contacts (a matching contact email or
+// phone is removed), message contents, actions' payloads, requests, responses and
+// attempt logs, outbox events, rules' runs, and idempotent POSTs' stored responses.
+// Actions still running when the search passes them are waited for, and what they
+// record when they end is erased then (status `waiting`). The erasure keeps only the
+// kind of subject and a hash of it (`subject_hash`, the same for two erasures of one
+// person); the search pattern is dropped when it completes. Running it again finds
+// nothing more. Audited as `erasure.create`, without the person's data. Temporal's own
+// histories of past calls are not changed: they are kept for the namespace's retention.
+// Requires `admin.settings`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/admin/erasures (the `CreateErasure` operationId).
+func (c *Client) CreateErasure(ctx context.Context, body CreateErasureJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateErasureRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetErasure An erasure's progress
+//
+// Requires `admin.settings`.
+//
+// Corresponds with GET /api/v1/admin/erasures/{erasure_id} (the `GetErasure` operationId).
+func (c *Client) GetErasure(ctx context.Context, erasureId ErasureID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetErasureRequest(c.Server, erasureId)
 	if err != nil {
 		return nil, err
 	}
@@ -5870,6 +6087,80 @@ func NewListDestinationsRequest(server string, params *ListDestinationsParams) (
 	return req, nil
 }
 
+// NewCreateErasureRequest calls the generic CreateErasure builder with application/json body
+func NewCreateErasureRequest(server string, body CreateErasureJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateErasureRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateErasureRequestWithBody constructs an http.Request for the CreateErasure method, with any body, and a specified content type
+func NewCreateErasureRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/erasures")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetErasureRequest constructs an http.Request for the GetErasure method
+func NewGetErasureRequest(server string, erasureId ErasureID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "erasure_id", erasureId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/erasures/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetSettingsRequest constructs an http.Request for the GetSettings method
 func NewGetSettingsRequest(server string) (*http.Request, error) {
 	var err error
@@ -7556,6 +7847,57 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/admin/destinations (the `ListDestinations` operationId).
 	ListDestinationsWithResponse(ctx context.Context, params *ListDestinationsParams, reqEditors ...RequestEditorFn) (*ListDestinationsResponse, error)
+
+	// CreateErasureWithBodyWithResponse Erase a person's data from the tenant's records
+	//
+	// Give exactly one of `email` and `phone`. The worker then searches every ticket of the
+	// tenant, in batches of 200, and replaces the person's address or number (an email in
+	// any case; a phone number by its digits, whatever separators stand between them) with
+	// `[erased]` wherever it is: ticket subjects and contacts (a matching contact email or
+	// phone is removed), message contents, actions' payloads, requests, responses and
+	// attempt logs, outbox events, rules' runs, and idempotent POSTs' stored responses.
+	// Actions still running when the search passes them are waited for, and what they
+	// record when they end is erased then (status `waiting`). The erasure keeps only the
+	// kind of subject and a hash of it (`subject_hash`, the same for two erasures of one
+	// person); the search pattern is dropped when it completes. Running it again finds
+	// nothing more. Audited as `erasure.create`, without the person's data. Temporal's own
+	// histories of past calls are not changed: they are kept for the namespace's retention.
+	// Requires `admin.settings`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/erasures (the `CreateErasure` operationId).
+	CreateErasureWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateErasureResponse, error)
+
+	// CreateErasureWithResponse Erase a person's data from the tenant's records
+	//
+	// Give exactly one of `email` and `phone`. The worker then searches every ticket of the
+	// tenant, in batches of 200, and replaces the person's address or number (an email in
+	// any case; a phone number by its digits, whatever separators stand between them) with
+	// `[erased]` wherever it is: ticket subjects and contacts (a matching contact email or
+	// phone is removed), message contents, actions' payloads, requests, responses and
+	// attempt logs, outbox events, rules' runs, and idempotent POSTs' stored responses.
+	// Actions still running when the search passes them are waited for, and what they
+	// record when they end is erased then (status `waiting`). The erasure keeps only the
+	// kind of subject and a hash of it (`subject_hash`, the same for two erasures of one
+	// person); the search pattern is dropped when it completes. Running it again finds
+	// nothing more. Audited as `erasure.create`, without the person's data. Temporal's own
+	// histories of past calls are not changed: they are kept for the namespace's retention.
+	// Requires `admin.settings`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/admin/erasures (the `CreateErasure` operationId).
+	CreateErasureWithResponse(ctx context.Context, body CreateErasureJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateErasureResponse, error)
+
+	// GetErasureWithResponse An erasure's progress
+	//
+	// Requires `admin.settings`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/erasures/{erasure_id} (the `GetErasure` operationId).
+	GetErasureWithResponse(ctx context.Context, erasureId ErasureID, reqEditors ...RequestEditorFn) (*GetErasureResponse, error)
 
 	// GetSettingsWithResponse The tenant's settings
 	//
@@ -9926,6 +10268,200 @@ func (r ListDestinationsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListDestinationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateErasureResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *ErasureEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r CreateErasureResponse) GetJSON202() *ErasureEnvelope {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateErasureResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateErasureResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateErasureResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateErasureResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateErasureResponse) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateErasureResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateErasureResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateErasureResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r CreateErasureResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateErasureResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateErasureResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateErasureResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateErasureResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetErasureResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ErasureEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// JSONDefault the response for an HTTP default `application/json` response
+	JSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetErasureResponse) GetJSON200() *ErasureEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetErasureResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetErasureResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetErasureResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetErasureResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetErasureResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetErasureResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetJSONDefault returns the response for an HTTP default `application/json` response
+func (r GetErasureResponse) GetJSONDefault() *Error {
+	return r.JSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetErasureResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetErasureResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetErasureResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetErasureResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12880,6 +13416,75 @@ func (c *ClientWithResponses) ListDestinationsWithResponse(ctx context.Context, 
 	return ParseListDestinationsResponse(rsp)
 }
 
+// CreateErasureWithBodyWithResponse Erase a person's data from the tenant's records
+//
+// Give exactly one of `email` and `phone`. The worker then searches every ticket of the
+// tenant, in batches of 200, and replaces the person's address or number (an email in
+// any case; a phone number by its digits, whatever separators stand between them) with
+// `[erased]` wherever it is: ticket subjects and contacts (a matching contact email or
+// phone is removed), message contents, actions' payloads, requests, responses and
+// attempt logs, outbox events, rules' runs, and idempotent POSTs' stored responses.
+// Actions still running when the search passes them are waited for, and what they
+// record when they end is erased then (status `waiting`). The erasure keeps only the
+// kind of subject and a hash of it (`subject_hash`, the same for two erasures of one
+// person); the search pattern is dropped when it completes. Running it again finds
+// nothing more. Audited as `erasure.create`, without the person's data. Temporal's own
+// histories of past calls are not changed: they are kept for the namespace's retention.
+// Requires `admin.settings`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/erasures (the `CreateErasure` operationId).
+func (c *ClientWithResponses) CreateErasureWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateErasureResponse, error) {
+	rsp, err := c.CreateErasureWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateErasureResponse(rsp)
+}
+
+// CreateErasureWithResponse Erase a person's data from the tenant's records
+//
+// Give exactly one of `email` and `phone`. The worker then searches every ticket of the
+// tenant, in batches of 200, and replaces the person's address or number (an email in
+// any case; a phone number by its digits, whatever separators stand between them) with
+// `[erased]` wherever it is: ticket subjects and contacts (a matching contact email or
+// phone is removed), message contents, actions' payloads, requests, responses and
+// attempt logs, outbox events, rules' runs, and idempotent POSTs' stored responses.
+// Actions still running when the search passes them are waited for, and what they
+// record when they end is erased then (status `waiting`). The erasure keeps only the
+// kind of subject and a hash of it (`subject_hash`, the same for two erasures of one
+// person); the search pattern is dropped when it completes. Running it again finds
+// nothing more. Audited as `erasure.create`, without the person's data. Temporal's own
+// histories of past calls are not changed: they are kept for the namespace's retention.
+// Requires `admin.settings`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/admin/erasures (the `CreateErasure` operationId).
+func (c *ClientWithResponses) CreateErasureWithResponse(ctx context.Context, body CreateErasureJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateErasureResponse, error) {
+	rsp, err := c.CreateErasure(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateErasureResponse(rsp)
+}
+
+// GetErasureWithResponse An erasure's progress
+//
+// Requires `admin.settings`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/erasures/{erasure_id} (the `GetErasure` operationId).
+func (c *ClientWithResponses) GetErasureWithResponse(ctx context.Context, erasureId ErasureID, reqEditors ...RequestEditorFn) (*GetErasureResponse, error) {
+	rsp, err := c.GetErasure(ctx, erasureId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetErasureResponse(rsp)
+}
+
 // GetSettingsWithResponse The tenant's settings
 //
 // Requires `admin.settings`.
@@ -15122,6 +15727,170 @@ func ParseListDestinationsResponse(rsp *http.Response) (*ListDestinationsRespons
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateErasureResponse parses an HTTP response from a CreateErasureWithResponse call
+func ParseCreateErasureResponse(rsp *http.Response) (*CreateErasureResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateErasureResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest ErasureEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetErasureResponse parses an HTTP response from a GetErasureWithResponse call
+func ParseGetErasureResponse(rsp *http.Response) (*GetErasureResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetErasureResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ErasureEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests

@@ -104,6 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}}
 	loops.Go(func() { keeper.Run(loopsCtx) })
+	loops.Go(func() { keeper.RunErasures(loopsCtx) })
 
 	<-ctx.Done()
 	log.Info("shutting down: finishing running activities", "timeout", cfg.ShutdownTimeout.String())

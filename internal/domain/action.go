@@ -38,6 +38,9 @@ func ActionTerminal(s string) bool {
 	return s == ActionSucceeded || s == ActionFailed || s == ActionCanceled || s == ActionTimedOut
 }
 
+// TerminalActionStatuses are the statuses ActionTerminal accepts.
+var TerminalActionStatuses = []string{ActionSucceeded, ActionFailed, ActionCanceled, ActionTimedOut}
+
 // Limits and defaults of custom_http actions.
 const (
 	DefaultActionTimeoutMS   = 10_000

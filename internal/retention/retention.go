@@ -107,3 +107,23 @@ func (k *Keeper) forget(ctx context.Context, d store.DeletedTicket) {
 		}
 	}
 }
+
+// erasurePoll is how long the erasure loop sleeps when no erasure has a step to take.
+const erasurePoll = 2 * time.Second
+
+// RunErasures carries out the tenants' erasures (store.StepErasure) until ctx ends: step
+// after step while one gets anywhere, else every erasurePoll.
+func (k *Keeper) RunErasures(ctx context.Context) {
+	for ctx.Err() == nil {
+		stepped, err := k.Store.StepErasure(ctx)
+		if err != nil && ctx.Err() == nil {
+			k.Log.Warn("erasure: a step failed; it is tried again", "err", err)
+		}
+		if err != nil || !stepped {
+			select {
+			case <-ctx.Done():
+			case <-time.After(erasurePoll):
+			}
+		}
+	}
+}
