@@ -1,0 +1,2 @@
+DROP INDEX actions_replay_batch;
+DROP INDEX actions_replay_of;
