@@ -139,7 +139,7 @@ func (c *conformance) fixture(t *testing.T, param string) string {
 			return map[string]any{"name": "Conformance " + domain.NewID("n"), "condition": `ticket.priority == "urgent"`,
 				"targets": map[string]any{"normal": map[string]any{"first_reply": "4h"}}}
 		}},
-		"key_id": {"/api/v1/admin/api-keys", "key.key_id", func() any { return map[string]any{"name": "conformance", "scopes": []string{"support.read"}} }},
+		"key_id":     {"/api/v1/admin/api-keys", "key.key_id", func() any { return map[string]any{"name": "conformance", "scopes": []string{"support.read"}} }},
 		"erasure_id": {"/api/v1/admin/erasures", "erasure.erasure_id", func() any { return map[string]any{"email": "nobody@example.com"} }},
 		"replay_id": {"/api/v1/admin/action-replays", "replay.replay_id", func() any {
 			return map[string]any{"filter": map[string]any{"status": "failed",

@@ -88,4 +88,3 @@ func TestRetentionSettings(t *testing.T) {
 		t.Errorf("audit: %+v", audit.Items)
 	}
 }
-
