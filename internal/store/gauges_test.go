@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -60,5 +61,30 @@ func TestGauges(t *testing.T) {
 	}
 	if g.OpenCircuits != 1 || g.ClosedCircuits != 1 {
 		t.Errorf("circuits: %d open, %d closed; want 1 and 1", g.OpenCircuits, g.ClosedCircuits)
+	}
+}
+
+// TestOldestPendingAcrossTenants: the oldest pending event is the least of every tenant's
+// oldest (each read from its own end of the pending index), whichever tenant holds it, and
+// a processed event, however old, does not count.
+func TestOldestPendingAcrossTenants(t *testing.T) {
+	s := dbtest.New(t)
+	ctx := context.Background()
+	want := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, tenant := range []string{"ten_a", "ten_b", "ten_c"} {
+		for j, at := range []time.Time{want.Add(time.Duration(3-i) * time.Hour), want.Add(time.Duration(10+i) * time.Hour)} {
+			exec(t, s, `INSERT INTO ticket_events (id, tenant_id, ticket_id, type, actor, depth, payload, occurred_at)
+				VALUES (?, ?, ?, 'ticket.updated', 'api', 1, '{}', ?)`, fmt.Sprintf("evt_%d_%d", i, j), tenant, fmt.Sprintf("tkt_%d_%d", i, j), at)
+		}
+	}
+	exec(t, s, `INSERT INTO ticket_events (id, tenant_id, ticket_id, type, actor, depth, payload, occurred_at, processed_at)
+		VALUES ('evt_done', 'ten_a', 'tkt_done', 'ticket.updated', 'api', 1, '{}', ?, now())`, want.Add(-time.Hour))
+	g, err := s.Gauges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ten_c's first event is the oldest pending: want + 1 h.
+	if g.OldestPending == nil || !g.OldestPending.Equal(want.Add(time.Hour)) || g.PendingEvents != 6 {
+		t.Errorf("oldest pending %v of %d, want %v of 6", g.OldestPending, g.PendingEvents, want.Add(time.Hour))
 	}
 }
