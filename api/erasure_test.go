@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -41,28 +38,7 @@ func (e *testEnv) holding(tenantID, pattern string) string {
 // tenant's other tickets. A second erasure finds nothing.
 func TestEraseAPerson(t *testing.T) {
 	e, _ := newActionEnv(t)
-	release := make(chan struct{})
-	var slow atomic.Int32
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if strings.HasPrefix(r.URL.Path, "/slow") {
-			slow.Add(1)
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body) // the echo holds whatever was sent
-	}))
-	t.Cleanup(rc.Close)
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	})
+	rc := newHeldReceiver(t, "/slow") // the echo holds whatever was sent
 	a, b := e.actionFixture(rc.URL), e.actionFixture(rc.URL)
 	const pattern = `ada\.lovelace@example\.com`
 	call := func(path string) map[string]any {
@@ -85,11 +61,7 @@ func TestEraseAPerson(t *testing.T) {
 			inFlight = decodeAction(t, e.postAction(g, call("/slow"), nil)).ActionID
 		}
 	}
-	for deadline := time.Now().Add(20 * time.Second); slow.Load() == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the slow call never arrived")
-		}
-	}
+	rc.waitHeld(t, 1)
 	otherTicket := e.ticketRows(a.ticket)
 	beforeB := e.holding(b.tenant, pattern)
 	if !strings.Contains(e.holding(a.tenant, pattern), "messages=2") {
@@ -136,7 +108,7 @@ func TestEraseAPerson(t *testing.T) {
 	if got := get(); got != "waiting" {
 		t.Fatalf("with a call in flight: %s", got)
 	}
-	close(release)
+	rc.release()
 	for deadline := time.Now().Add(20 * time.Second); e.getAction(a, inFlight, nil).Status != "succeeded"; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the slow call never ended")

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,17 +29,7 @@ func TestOffboardTenant(t *testing.T) {
 	e, dsn := envOnURL(t, ts.Addr)
 	tc := ts.Client(t)
 	startInProcessWorker(t, e, tc)
-	release := make(chan struct{})
-	var calls atomic.Int32
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(rc.Close)
-	t.Cleanup(func() { close(release) })
+	rc := newHeldReceiver(t, "/")
 	quiet := slog.New(slog.DiscardHandler)
 	runner := timers.NewRunner(tc, e.store, e.srv.actions, quiet, "default", e.cfg.TaskQueue)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -69,11 +57,7 @@ func TestOffboardTenant(t *testing.T) {
 		}
 		return resp.GetCount()
 	}
-	for deadline := time.Now().Add(20 * time.Second); calls.Load() < 2; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the two calls never reached the receiver")
-		}
-	}
+	rc.waitHeld(t, 2)
 	for _, f := range []actionFixture{a, b} { // its action's and its SLA timers' workflows
 		timerRows, err := e.store.DB().NewSelect().Table("ticket_timers").Where("tenant_id = ?", f.tenant).Count(ctx)
 		if err != nil || timerRows < 3 {

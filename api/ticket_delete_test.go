@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,26 +67,7 @@ func (e *testEnv) ticketRows(ticketID string) int {
 // repeat.
 func TestDeleteTicketRemovesItsRowsOnly(t *testing.T) {
 	e, tc := newActionEnv(t)
-	release := make(chan struct{})
-	var slowCalls atomic.Int32
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/slow") {
-			slowCalls.Add(1)
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(rc.Close)
-	t.Cleanup(func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	})
+	rc := newHeldReceiver(t, "/slow")
 	a, b := e.actionFixture(rc.URL), e.actionFixture(rc.URL)
 	ctx := context.Background()
 	engine := &automations.Engine{Store: e.store, Log: slog.New(slog.DiscardHandler),
@@ -109,11 +92,7 @@ func TestDeleteTicketRemovesItsRowsOnly(t *testing.T) {
 	}
 	slow := map[string]any{"payload": map[string]any{"type": "custom_http", "method": "POST", "url": "/slow"}}
 	inFlight := decodeAction(t, e.postAction(actionFixture{tenant: a.tenant, key: a.key, ticket: doomed[a.tenant]}, slow, nil))
-	for deadline := time.Now().Add(20 * time.Second); slowCalls.Load() == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the slow call never arrived")
-		}
-	}
+	rc.waitHeld(t, 1)
 
 	target := doomed[a.tenant]
 	if n := e.ticketRows(target); n < 12 {
@@ -164,7 +143,7 @@ func TestDeleteTicketRemovesItsRowsOnly(t *testing.T) {
 	}
 
 	// The in-flight call's workflow ends once its call returns, and records nothing.
-	close(release)
+	rc.release()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		d, err := tc.DescribeWorkflowExecution(ctx, inFlight.ActionID, "")
@@ -185,5 +164,47 @@ func TestDeleteTicketRemovesItsRowsOnly(t *testing.T) {
 	}
 	if got := e.tenantRows(b.tenant); got != beforeB {
 		t.Errorf("the other tenant's rows changed: %s -> %s", beforeB, got)
+	}
+}
+
+// heldReceiver is a receiver for calls that must stay in flight: a call whose path starts
+// with hold waits until release (or the test's end), counted in held; every call is
+// answered 200 with the body it brought, so what was sent is also what comes back.
+type heldReceiver struct {
+	*httptest.Server
+	held    atomic.Int32
+	release func()
+}
+
+func newHeldReceiver(t *testing.T, hold string) *heldReceiver {
+	t.Helper()
+	gate := make(chan struct{})
+	rc := &heldReceiver{}
+	var once sync.Once
+	rc.release = func() { once.Do(func() { close(gate) }) }
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if strings.HasPrefix(r.URL.Path, hold) {
+			rc.held.Add(1)
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(rc.Close)
+	t.Cleanup(rc.release) // runs first: a held call ends before the server closes
+	return rc
+}
+
+// waitHeld waits until n calls are held.
+func (rc *heldReceiver) waitHeld(t *testing.T, n int32) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); rc.held.Load() < n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d calls arrived at the receiver", rc.held.Load(), n)
+		}
 	}
 }

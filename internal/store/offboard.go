@@ -120,34 +120,22 @@ var tenantTablesLast = []string{"actions", "action_replay_batches", "tickets", "
 // table. Run it after DeleteTenantTickets: what is left is small (keys, automations,
 // audit rows, sessions).
 func (s *Store) DeleteTenantRows(ctx context.Context, tenantID string) (map[string]int64, error) {
-	var tables []string
-	if err := s.db.NewSelect().TableExpr("information_schema.columns").Column("table_name").
-		Where("table_schema = current_schema() AND column_name = 'tenant_id' AND table_name <> 'tenants'").
-		Where("table_name IN (SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE')").
-		OrderExpr("table_name").Scan(ctx, &tables); err != nil {
+	tables, err := s.tenantTables(ctx)
+	if err != nil {
 		return nil, err
 	}
+	tables = slices.DeleteFunc(tables, func(t string) bool { return t == "tenants" })
 	slices.SortStableFunc(tables, func(a, b string) int {
 		return slices.Index(tenantTablesLast, a) - slices.Index(tenantTablesLast, b)
 	})
 	out := map[string]int64{}
 	for _, table := range tables {
-		for {
-			res, err := s.db.NewDelete().TableExpr("?", bun.Ident(table)).
-				Where("ctid = ANY (ARRAY(SELECT ctid FROM ? WHERE tenant_id = ? LIMIT ?))", bun.Ident(table), tenantID, deleteBatch).Exec(ctx)
-			if err != nil {
-				return out, fmt.Errorf("deleting the tenant's %s: %w", table, err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return out, err
-			}
-			if n > 0 {
-				out[table] += n
-			}
-			if n < deleteBatch {
-				break
-			}
+		n, err := s.deleteInBatches(ctx, table, "tenant_id = ?", tenantID)
+		if n > 0 {
+			out[table] += n
+		}
+		if err != nil {
+			return out, fmt.Errorf("deleting the tenant's %s: %w", table, err)
 		}
 	}
 	res, err := s.db.NewDelete().Table("tenants").Where("id = ?", tenantID).Exec(ctx)
@@ -161,14 +149,21 @@ func (s *Store) DeleteTenantRows(ctx context.Context, tenantID string) (map[stri
 	return out, nil
 }
 
+// tenantTables are the tables with a tenant_id column, read from the catalog, in name order.
+func (s *Store) tenantTables(ctx context.Context) ([]string, error) {
+	var tables []string
+	err := s.db.NewSelect().TableExpr("information_schema.columns").Column("table_name").
+		Where("table_schema = current_schema() AND column_name = 'tenant_id'").
+		Where("table_name IN (SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE')").
+		OrderExpr("table_name").Scan(ctx, &tables)
+	return tables, err
+}
+
 // TenantRowCount counts the rows with the tenant's id in every table that has a tenant_id
 // column, and the tenant's own row: what offboarding leaves must be 0.
 func (s *Store) TenantRowCount(ctx context.Context, tenantID string) (int64, error) {
-	var tables []string
-	if err := s.db.NewSelect().TableExpr("information_schema.columns").Column("table_name").
-		Where("table_schema = current_schema() AND column_name = 'tenant_id'").
-		Where("table_name IN (SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE')").
-		Scan(ctx, &tables); err != nil {
+	tables, err := s.tenantTables(ctx)
+	if err != nil {
 		return 0, err
 	}
 	var total int64

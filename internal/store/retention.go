@@ -105,7 +105,8 @@ func affected(res sql.Result, err error) (int64, error) {
 	return res.RowsAffected()
 }
 
-// deleteInBatches deletes table's rows matching where, retentionBatch a statement.
+// deleteInBatches deletes table's rows matching where, retentionBatch a statement, each
+// its own transaction (retention, offboarding).
 func (s *Store) deleteInBatches(ctx context.Context, table, where string, args ...any) (int64, error) {
 	var total int64
 	for {
@@ -157,16 +158,10 @@ func (s *Store) deleteRuns(ctx context.Context, tenantID string, cut time.Time) 
 	}
 	var total int64
 	for _, id := range automations {
-		for {
-			n, err := affected(s.db.NewDelete().Table("automation_runs").Where(`id IN (SELECT id FROM automation_runs
-				WHERE automation_id = ? AND evaluated_at < ? ORDER BY evaluated_at LIMIT ?)`, id, cut, retentionBatch).Exec(ctx))
-			total += n
-			if err != nil {
-				return total, err
-			}
-			if n < retentionBatch {
-				break
-			}
+		n, err := s.deleteInBatches(ctx, "automation_runs", "automation_id = ? AND evaluated_at < ?", id, cut)
+		total += n
+		if err != nil {
+			return total, err
 		}
 	}
 	return total, nil
