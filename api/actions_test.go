@@ -31,7 +31,7 @@ func newActionEnv(t *testing.T) (*testEnv, client.Client) {
 	t.Helper()
 	ts := temporaltest.Shared(t)
 	e := newEnvWithTemporal(t, ts.Addr)
-	tc := ts.Client(t)
+	tc := e.temporal()
 	startInProcessWorker(t, e, tc)
 	return e, tc
 }

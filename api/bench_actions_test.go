@@ -144,7 +144,7 @@ func measureActions(t *testing.T, ts *temporaltest.Server, n, concurrency, laten
 	e.srv.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	e.srv.actions = actions.NewRunner(e.srv.actions.Client(), e.store, e.srv.log, e.cfg)
 	e.app = e.srv.app()
-	tc := ts.Client(t)
+	tc := e.temporal()
 
 	rec := &arrivals{at: map[string]time.Time{}}
 	recvLn, err := net.Listen("tcp", "127.0.0.1:0")

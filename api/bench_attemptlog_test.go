@@ -62,7 +62,7 @@ func benchAttemptLog(t *testing.T) {
 	)
 	ts := temporaltest.Shared(t)
 	e := newEnvWithTemporal(t, ts.Addr)
-	tc := ts.Client(t)
+	tc := e.temporal()
 	rec := &arrivals{at: map[string]time.Time{}}
 	recvLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

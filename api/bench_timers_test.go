@@ -42,7 +42,7 @@ func newTimerBench(t *testing.T, ts *temporaltest.Server) *timerBench {
 	e.srv.log = quiet
 	e.srv.actions = actions.NewRunner(e.srv.actions.Client(), e.store, quiet, e.cfg)
 	e.app = e.srv.app()
-	tc := ts.Client(t)
+	tc := e.temporal()
 	t.Cleanup(startBenchWorker(t, e, tc))
 	b := &timerBench{t: t, e: e, runner: timers.NewRunner(tc, e.store, e.srv.actions, quiet, "default", e.cfg.TaskQueue)}
 	b.engine = &automations.Engine{Store: e.store, Log: quiet, Arm: b.runner.Arm, Start: func(ctx context.Context, a *domain.Action) { _ = e.srv.actions.Start(ctx, a) }}

@@ -31,7 +31,11 @@ const usage = `Usage:
   api tenant update TENANT_ID [--actions-base-url URL] [--allowed-hosts a.example.com,...]
   api tenant offboard TENANT_ID --confirm TENANT_ID
                                       revoke the tenant's keys, cancel its workflows, delete
-                                      every row of it in batches (safe to run again)
+                                      every row of it in batches, then its data keys (what is
+                                      left of it in Temporal's histories becomes unreadable)
+  api tenant rotate-data-key TENANT_ID
+                                      seal the tenant's new Temporal payloads with a new key
+                                      (the old one still opens older histories)
   api key create --tenant ID --name NAME --scopes support.read,support.write,support.actions [--expires-at T]
                                       scopes: support.read, support.write, support.actions,
                                       admin.keys, admin.automations, admin.settings, admin.audit,
@@ -41,7 +45,7 @@ const usage = `Usage:
   api healthcheck                     exit 0 when the API on HTTP_ADDR is ready (for containers)
 
 Environment: DATABASE_URL, HTTP_ADDR, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_UI_URL,
-SECRETS_KEY (tenant create), LOG_LEVEL, SHUTDOWN_TIMEOUT, METRICS_ADDR, OTEL_* (traces).`
+SECRETS_KEY (tenant create, rotate-data-key), LOG_LEVEL, SHUTDOWN_TIMEOUT, METRICS_ADDR, OTEL_* (traces).`
 
 func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s\n\n%s", errUsage, fmt.Sprintf(format, args...), usage)
@@ -166,7 +170,7 @@ func nonNil(s []string) []string {
 
 func tenantCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
-		return usageErr("expected `tenant create`, `tenant update` or `tenant offboard`")
+		return usageErr("expected `tenant create`, `tenant update`, `tenant offboard` or `tenant rotate-data-key`")
 	}
 	switch args[0] {
 	case "create":
@@ -175,6 +179,8 @@ func tenantCmd(ctx context.Context, cfg config.Config, args []string, stdout io.
 		return tenantUpdate(ctx, cfg, args[1:], stdout)
 	case "offboard":
 		return tenantOffboard(ctx, cfg, args[1:], stdout, log)
+	case "rotate-data-key":
+		return tenantRotateDataKey(ctx, cfg, args[1:], stdout)
 	}
 	return usageErr("unknown tenant command %q", args[0])
 }

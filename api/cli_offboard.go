@@ -11,6 +11,7 @@ import (
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/store"
 )
 
@@ -26,7 +27,9 @@ const offboardWait = time.Minute
 // are revoked first (no request of its is served after that), its automations disabled and
 // SLA policies removed (the workers start nothing new for it), its running workflows
 // canceled on Temporal, then every row of it deleted in short batches, and its workflows
-// canceled once more for any started meanwhile. Each step is idempotent: a run that stops
+// canceled once more for any started meanwhile (those that do not end are terminated), and
+// last its data keys deleted, so its payloads left in Temporal's histories can no longer be
+// read (internal/sealing). Each step is idempotent: a run that stops
 // is finished by running the command again.
 func tenantOffboard(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 || !domain.ValidID(domain.PrefixTenant, args[0]) {
@@ -57,7 +60,7 @@ func tenantOffboard(ctx context.Context, cfg config.Config, args []string, stdou
 	if err != nil {
 		return err
 	}
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, nil)
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -81,6 +84,24 @@ func tenantOffboard(ctx context.Context, cfg config.Config, args []string, stdou
 	if err != nil {
 		return fmt.Errorf("canceling the tenant's workflows started meanwhile (its rows are deleted; they end finding nothing): %w", err)
 	}
+	// Last, the data keys (crypto-shredding): a workflow still running could not read its
+	// own history after this, so whatever did not end when asked is terminated first.
+	terminated := int64(0)
+	if left > 0 {
+		if terminated, left, err = actions.TerminateTenantWorkflows(ctx, tc, cfg.TemporalNamespace, id, offboardWait); err == nil && left > 0 {
+			err = fmt.Errorf("%d are still running", left)
+		}
+		if err != nil {
+			return fmt.Errorf("terminating the tenant's workflows that did not end (its data keys are kept; run the command again): %w", err)
+		}
+	}
+	shredded, err := st.ShredDataKeys(ctx, id)
+	if err != nil {
+		return fmt.Errorf("deleting the tenant's data keys (run the command again): %w", err)
+	}
+	if shredded > 0 {
+		rows["tenant_data_keys"] = shredded
+	}
 	for table, n := range stopped {
 		rows[table] += n
 	}
@@ -93,7 +114,37 @@ func tenantOffboard(ctx context.Context, cfg config.Config, args []string, stdou
 	rows["ticket_timers"] += int64(tickets.Timers)
 	rows["ticket_slas"] += int64(tickets.Clocks)
 	return printJSON(stdout, map[string]any{
-		"tenant_id": id, "keys_revoked": keys, "workflows_canceled": canceled + late, "workflows_still_running": left,
+		"tenant_id": id, "keys_revoked": keys, "workflows_canceled": canceled + late, "workflows_terminated": terminated, "workflows_still_running": left,
 		"rows_deleted": rows,
 	})
+}
+
+// tenantRotateDataKey is `api tenant rotate-data-key TENANT_ID`: the tenant's new Temporal
+// payloads are sealed with a new data key (every process within a minute); the retired key
+// stays, to open the histories it sealed.
+func tenantRotateDataKey(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	if len(args) != 1 || !domain.ValidID(domain.PrefixTenant, args[0]) {
+		return usageErr("expected `tenant rotate-data-key TENANT_ID`")
+	}
+	box, err := cfg.Box()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: 2})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.GetTenant(ctx, args[0]); err != nil {
+		return err
+	}
+	keys, err := sealing.NewKeyring(st, box)
+	if err != nil {
+		return err
+	}
+	id, err := keys.Rotate(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]any{"tenant_id": args[0], "data_key_id": id})
 }

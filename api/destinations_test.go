@@ -90,7 +90,7 @@ func TestCircuitStopsBurningAttemptsAndRecovers(t *testing.T) {
 func TestSlowReceiverDoesNotHoldBackOthers(t *testing.T) {
 	ts := temporaltest.Shared(t)
 	e := newEnvWithTemporal(t, ts.Addr)
-	tc := ts.Client(t)
+	tc := e.temporal()
 	guard, err := httpguard.New("127.0.0.0/8")
 	if err != nil {
 		t.Fatal(err)

@@ -18,12 +18,14 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/gofiber/fiber/v2"
+	"go.temporal.io/sdk/client"
 
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/auth"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/telemetry"
@@ -70,8 +72,13 @@ type testEnv struct {
 	logs    *syncBuffer
 	cfg     config.Config
 	box     *secretbox.Box
+	keys    *sealing.Keyring  // seals the Temporal payloads of e's client (see temporal)
 	secrets map[string]string // tenant id -> webhook signing secret
 }
+
+// temporal is e's Temporal client, which seals and opens payloads with e's data keys as the
+// binaries' do: workers that run e's workflows must be made on it (or on keys.ClientOptions).
+func (e *testEnv) temporal() client.Client { return e.srv.actions.Client() }
 
 // syncBuffer collects log output from concurrent requests.
 type syncBuffer struct {
@@ -123,6 +130,7 @@ func newObservedEnv(t testing.TB, temporalAddr string, st *store.Store, tel *tel
 			"TEMPORAL_TASK_QUEUE":            "test-" + domain.NewID("q"),
 			"SECRETS_KEY":                    secretbox.NewKey(),
 			"TEMPORAL_UI_URL":                "http://127.0.0.1:8233",
+			"CODEC_TOKEN":                    testCodecToken,
 			"RATE_LIMIT_KEY_RPS":             "0", // rate limits have their own tests
 			"RATE_LIMIT_TENANT_RPS":          "0",
 			"RATE_LIMIT_UNAUTHENTICATED_RPS": "0",
@@ -135,7 +143,11 @@ func newObservedEnv(t testing.TB, temporalAddr string, st *store.Store, tel *tel
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel)
+	keys, err := sealing.NewKeyring(st, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +156,12 @@ func newObservedEnv(t testing.TB, temporalAddr string, st *store.Store, tel *tel
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.keys = keys
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go srv.background(ctx)
 	tt, _ := t.(*testing.T)
-	return &testEnv{t: tt, store: st, srv: srv, app: srv.app(), logs: logs, cfg: cfg, box: box, secrets: map[string]string{}}
+	return &testEnv{t: tt, store: st, srv: srv, app: srv.app(), logs: logs, cfg: cfg, box: box, keys: keys, secrets: map[string]string{}}
 }
 
 func (e *testEnv) newTenant(name string) string {
@@ -390,3 +403,6 @@ func (e *testEnv) mustTicket(key string, body any) ticketJSON {
 	resp.decode(e.t, &out)
 	return out
 }
+
+// testCodecToken is the test environments' CODEC_TOKEN (the codec endpoint's ops credential).
+const testCodecToken = "test-codec-token-0123456789abcdef0123456789"

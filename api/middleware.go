@@ -79,7 +79,7 @@ func accessLog(log *slog.Logger, onError fiber.ErrorHandler) fiber.Handler {
 			"request_id", ensureRequestID(c),
 			"method", c.Method(),
 			"route", c.Route().Path,
-			"path", c.Path(),
+			"path", loggablePath(c.Path()),
 			"status", c.Response().StatusCode(),
 			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
 			"ip", c.IP(),

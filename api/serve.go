@@ -28,7 +28,11 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	defer st.Close()
 	st.TraceQueries(tel.TracerProvider())
 	tel.Metered().ObserveDB(st.DB().DB)
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel)
+	keys, err := keyring(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, keys)
 	if err != nil {
 		return err
 	}
@@ -37,6 +41,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	if err != nil {
 		return err
 	}
+	srv.keys = keys
 	app := srv.app()
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

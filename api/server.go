@@ -11,6 +11,7 @@ import (
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/telemetry"
@@ -35,6 +36,11 @@ type server struct {
 	denied               throttle
 	box                  *secretbox.Box       // nil without SECRETS_KEY: signing secrets cannot be rotated
 	tel                  *telemetry.Telemetry // metrics and traces; nil records nothing
+	// keys seals Temporal payloads (nil without SECRETS_KEY); with codecToken the API
+	// serves the codec endpoint for the Temporal UI at codecOrigin (see codec.go).
+	keys        *sealing.Keyring
+	codecToken  string
+	codecOrigin string
 	// dbTimeout bounds a request's database work, the wait for a pooled connection
 	// included: past it the request answers 503 with Retry-After instead of hanging.
 	dbTimeout time.Duration
@@ -61,6 +67,7 @@ func newServer(st *store.Store, runner *actions.Runner, log *slog.Logger, cfg co
 		}
 	}
 	s.consoleCookieKey = consoleCookieKey(s.box, log)
+	s.codecToken, s.codecOrigin = cfg.CodecToken, originOf(cfg.TemporalUIURL)
 	return s, nil
 }
 
@@ -186,6 +193,7 @@ func (s *server) app() *fiber.App {
 	admin.Get("/destinations", adminActions, s.listDestinations)
 	admin.Get("/actions", adminActions, s.listTenantActions)
 
+	s.mountCodec(app)
 	s.mountConsole(app) // last: it calls the routes above in process
 	return app
 }

@@ -23,7 +23,7 @@ func (s *server) observe(c *fiber.Ctx) error {
 	ctx := s.tel.Propagation().Extract(c.UserContext(), headerCarrier{c})
 	ctx, span := s.tel.TracerNamed("github.com/threada/threada/api").Start(ctx, c.Method(),
 		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(semconv.HTTPRequestMethodKey.String(c.Method()), semconv.URLPath(c.Path())))
+		trace.WithAttributes(semconv.HTTPRequestMethodKey.String(c.Method()), semconv.URLPath(loggablePath(c.Path()))))
 	c.SetUserContext(ctx)
 	err := c.Next()
 	route, status := routeOf(c, mw), c.Response().StatusCode()

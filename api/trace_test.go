@@ -48,8 +48,8 @@ func TestActionIsOneTrace(t *testing.T) {
 
 	// The worker, as the binary wires it: its client carries the tracing interceptor and
 	// its HTTP client the traceparent.
-	tc, err := client.Dial(tel.ClientOptions(client.Options{HostPort: ts.Addr,
-		Logger: tlog.NewStructuredLogger(slog.New(slog.NewJSONHandler(io.Discard, nil)))}))
+	tc, err := client.Dial(tel.ClientOptions(e.keys.ClientOptions(client.Options{HostPort: ts.Addr,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.NewJSONHandler(io.Discard, nil)))})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,15 @@ if [ -z "${SECRETS_KEY:-}" ]; then
 	export SECRETS_KEY
 fi
 
+# The ops credential of the API's Temporal payload codec endpoint, which the dev server's
+# UI is pointed at to show sealed payloads; made once for this checkout.
+if [ -z "${CODEC_TOKEN:-}" ]; then
+	[ -s .dev/codec.token ] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >.dev/codec.token)
+	CODEC_TOKEN=$(cat .dev/codec.token)
+	export CODEC_TOKEN
+fi
+export TEMPORAL_UI_CODEC_ENDPOINT="http://$HTTP_ADDR/ops/codec/$CODEC_TOKEN"
+
 step "building bin/api and bin/worker (a minute or two the first time, seconds after)" go build -o bin/ ./api ./worker
 step "migrating the threada database" bin/api migrate >/dev/null
 # The Temporal CLI is built on first use (about 5 minutes; temporal.sh says so as it goes).

@@ -45,7 +45,10 @@ start() {
 	fi
 	install >/dev/null
 	say "starting the Temporal dev server on 127.0.0.1:$port (UI http://127.0.0.1:$ui_port), log in .dev/temporal.log"
-	"$bin" server start-dev --ip 127.0.0.1 --port "$port" --ui-port "$ui_port" \
+	# The UI reads sealed payloads through the API's codec endpoint (make dev sets it).
+	codec=()
+	if [ -n "${TEMPORAL_UI_CODEC_ENDPOINT:-}" ]; then codec=(--ui-codec-endpoint "$TEMPORAL_UI_CODEC_ENDPOINT"); fi
+	"$bin" server start-dev --ip 127.0.0.1 --port "$port" --ui-port "$ui_port" "${codec[@]}" \
 		--db-filename "$root/.dev/temporal.db" \
 		--search-attribute TenantId=Keyword --search-attribute TicketId=Keyword --search-attribute ActionType=Keyword \
 		--search-attribute Destination=Keyword --search-attribute ActionStatus=Keyword --search-attribute AutomationId=Keyword \

@@ -16,6 +16,7 @@ import (
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
 	"github.com/threada/threada/internal/retention"
+	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/timers"
 	"github.com/threada/threada/workflows"
@@ -68,7 +69,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer stopTelemetry()
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, &workflows.EagerStart{})
+	keys, err := sealing.NewKeyring(st, box)
+	if err != nil {
+		return err
+	}
+	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, keys, &workflows.EagerStart{})
 	if err != nil {
 		return err
 	}

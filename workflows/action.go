@@ -65,10 +65,15 @@ type ActionInput = actions.Input
 // Register registers the workflows and activities on a worker; the worker binary and the
 // end-to-end tests share it.
 func Register(w worker.Registry, acts *activities.Activities) {
+	RegisterWorkflows(w)
+	w.RegisterActivity(acts)
+}
+
+// RegisterWorkflows registers the workflows alone: on a replayer, say.
+func RegisterWorkflows(w worker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(CustomHTTPAction, workflow.RegisterOptions{Name: actions.WorkflowName})
 	w.RegisterWorkflowWithOptions(ActionReplayBatch, workflow.RegisterOptions{Name: actions.ReplayBatchWorkflowName})
 	w.RegisterWorkflowWithOptions(TicketTimer, workflow.RegisterOptions{Name: timers.WorkflowName})
-	w.RegisterActivity(acts)
 }
 
 // CustomHTTPAction performs one custom_http action, up to max_attempts attempts with
@@ -124,7 +129,10 @@ func attemptLoop(ctx workflow.Context, in ActionInput) (*activities.CallResult, 
 			}
 		default:
 			markEnd(rec.Status)
-			return nil, temporal.NewNonRetryableApplicationError(out.Error, out.ErrType, nil)
+			// Not out.Error, which names the receiver's URL: a failure's message is not a
+			// payload, so it would sit in the history unsealed. The attempt's outcome (a
+			// sealed payload) and the attempt log hold the whole error.
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the action %s after %d attempts (%s)", rec.Status, attempt, out.ErrType), out.ErrType, nil)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/fairness"
+	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/telemetry"
 )
@@ -63,14 +64,16 @@ func (r *Runner) Priority(ctx context.Context, tenantID string, c fairness.Class
 }
 
 // Dial returns a lazy Temporal client: no connection is made until the first call. tel
-// adds the SDK's metrics and tracing when they are on (nil: none).
-func Dial(hostPort, namespace string, log *slog.Logger, tel *telemetry.Telemetry, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
-	c, err := client.NewLazyClient(tel.ClientOptions(client.Options{
+// adds the SDK's metrics and tracing when they are on (nil: none); keys seals the payloads
+// the client and its workers exchange with Temporal (nil: they go in the clear, as for a
+// process without SECRETS_KEY).
+func Dial(hostPort, namespace string, log *slog.Logger, tel *telemetry.Telemetry, keys *sealing.Keyring, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
+	c, err := client.NewLazyClient(tel.ClientOptions(keys.ClientOptions(client.Options{
 		HostPort:     hostPort,
 		Namespace:    namespace,
 		Logger:       tlog.NewStructuredLogger(log.With("component", "temporal-client")),
 		Interceptors: interceptors,
-	}))
+	})))
 	if err != nil {
 		return nil, fmt.Errorf("configuring the Temporal client: %w", err)
 	}
@@ -141,6 +144,7 @@ func (r *Runner) Start(ctx context.Context, a *domain.Action) error {
 // startWorkflow starts an action's workflow as work of class c; one already started counts
 // as started.
 func (r *Runner) startWorkflow(ctx context.Context, a *domain.Action, c fairness.Class) error {
+	ctx = sealing.WithTenant(ctx, a.TenantID)
 	_, err := r.client.ExecuteWorkflow(ctx, StartOptions(r.taskQueue, a, r.Priority(ctx, a.TenantID, c)), WorkflowName, InputOf(a))
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
@@ -305,7 +309,7 @@ func (r *Runner) StartReplay(ctx context.Context, b *domain.ReplayBatch) error {
 	if !r.available() {
 		return unavailable
 	}
-	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	ctx, cancel := context.WithTimeout(sealing.WithTenant(ctx, b.TenantID), CallTimeout)
 	defer cancel()
 	_, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                    b.ID,

@@ -72,7 +72,14 @@ type Config struct {
 	// only on requests that arrive over TLS: for an API behind a TLS-terminating proxy
 	// (CONSOLE_SECURE_COOKIES=always; the default, auto, looks at the request).
 	ConsoleSecureCookies bool
+	// CodecToken is the ops credential of the Temporal payload codec endpoint the API
+	// serves for the Temporal UI (/ops/codec): at least 32 characters; without it the
+	// endpoint is off and sealed payloads read as ciphertext in the UI.
+	CodecToken string
 }
+
+// MinCodecTokenLen is the shortest CODEC_TOKEN accepted.
+const MinCodecTokenLen = 32
 
 // Load reads the configuration through getenv (os.Getenv in production) and validates it.
 // Its errors never carry a password.
@@ -94,6 +101,7 @@ func Load(getenv func(string) string) (Config, error) {
 		TemporalUIURL:     strings.TrimSuffix(strings.TrimSpace(getenv("TEMPORAL_UI_URL")), "/"),
 		EgressAllowCIDRs:  strings.TrimSpace(getenv("ACTIONS_EGRESS_ALLOW_CIDRS")),
 		MetricsAddr:       strings.TrimSpace(getenv("METRICS_ADDR")),
+		CodecToken:        strings.TrimSpace(getenv("CODEC_TOKEN")),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error; got %q", getenv("LOG_LEVEL"))
@@ -157,6 +165,9 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("TEMPORAL_UI_URL must be an http(s) URL like http://127.0.0.1:8233; got %q", c.TemporalUIURL)
 		}
 	}
+	if c.CodecToken != "" && (len(c.CodecToken) < MinCodecTokenLen || strings.ContainsAny(c.CodecToken, "/?#% ")) {
+		return c, fmt.Errorf("CODEC_TOKEN must be at least %d characters without / ? # %% or spaces (e.g. `openssl rand -hex 32`), or unset", MinCodecTokenLen)
+	}
 	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
 		return c, fmt.Errorf("TEMPORAL_ADDRESS must be host:port, like 127.0.0.1:7233; got %q", c.TemporalAddress)
 	}
@@ -213,6 +224,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 		slog.Bool("secrets_key_set", c.SecretsKey != ""),
+		slog.Bool("codec_token_set", c.CodecToken != ""),
 		slog.String("temporal_ui_url", c.TemporalUIURL),
 		slog.String("actions_egress_allow_cidrs", c.EgressAllowCIDRs),
 		slog.Int("automation_max_chain_depth", c.AutomationMaxDepth),

@@ -23,6 +23,9 @@ func TestLoadDefaults(t *testing.T) {
 	if c, err := Load(env(map[string]string{"DATABASE_MAX_CONNS": "24"})); err != nil || c.DatabaseMaxConns != 24 {
 		t.Errorf("DATABASE_MAX_CONNS=24: %d %v", c.DatabaseMaxConns, err)
 	}
+	if c, err := Load(env(map[string]string{"CODEC_TOKEN": strings.Repeat("ab", 16)})); err != nil || c.CodecToken != strings.Repeat("ab", 16) {
+		t.Errorf("CODEC_TOKEN: %q %v", c.CodecToken, err)
+	}
 	if c, err := Load(env(map[string]string{"CONSOLE_SECURE_COOKIES": "always"})); err != nil || !c.ConsoleSecureCookies {
 		t.Errorf("CONSOLE_SECURE_COOKIES=always: %v %v", c.ConsoleSecureCookies, err)
 	}
@@ -40,6 +43,8 @@ func TestLoadRefusesBadValuesWithoutLeakingPasswords(t *testing.T) {
 		"cookies":       {"CONSOLE_SECURE_COOKIES": "yes"},
 		"pool":          {"DATABASE_MAX_CONNS": "-1"},
 		"pool words":    {"DATABASE_MAX_CONNS": "many"},
+		"codec short":   {"CODEC_TOKEN": "pw-secret"},
+		"codec slash":   {"CODEC_TOKEN": "pw-secret/0123456789abcdef0123456789abcdef"},
 	} {
 		_, err := Load(env(m))
 		if err == nil || strings.Contains(err.Error(), "pw-secret") {

@@ -124,7 +124,8 @@ func (s *Store) DeleteTenantRows(ctx context.Context, tenantID string) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	tables = slices.DeleteFunc(tables, func(t string) bool { return t == "tenants" })
+	// The data keys go last of all, after the tenant's workflows ended (ShredDataKeys).
+	tables = slices.DeleteFunc(tables, func(t string) bool { return t == "tenants" || t == "tenant_data_keys" })
 	slices.SortStableFunc(tables, func(a, b string) int {
 		return slices.Index(tenantTablesLast, a) - slices.Index(tenantTablesLast, b)
 	})

@@ -34,6 +34,7 @@ import (
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/fairness"
+	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/store"
 )
 
@@ -155,7 +156,7 @@ func (r *Runner) signal(ctx context.Context, t *store.Timer) error {
 		attrs = append(attrs, actions.SearchAutomationID.ValueSet(t.AutomationID))
 		summary = fmt.Sprintf("%s after %s on %s", t.AutomationID, t.EventType, t.TicketID)
 	}
-	_, err := r.client.SignalWithStartWorkflow(ctx, t.ID, SignalArm, Arm{Generation: t.Generation, DueAt: t.DueAt},
+	_, err := r.client.SignalWithStartWorkflow(sealing.WithTenant(ctx, t.TenantID), t.ID, SignalArm, Arm{Generation: t.Generation, DueAt: t.DueAt},
 		client.StartWorkflowOptions{
 			ID:                    t.ID,
 			TaskQueue:             r.taskQueue,
