@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/uptrace/bun/driver/pgdriver"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/threada/threada/internal/domain"
@@ -151,45 +150,10 @@ func (c *caches) clear() {
 	c.tenants.clear()
 }
 
-// listen applies the invalidations other processes (and the CLI) send until ctx ends. If
-// the connection drops, everything cached must reload before its next use: a missed
-// invalidation must not keep a revoked key working longer than a reconnection.
+// listen applies the invalidations other processes (and the CLI) send until ctx ends.
+// Whenever one may have been missed (the connection dropped, or is back) everything
+// cached reloads before its next use: a missed invalidation must not keep a revoked key
+// working longer than a reconnection.
 func (c *caches) listen(ctx context.Context, st *store.Store, log *slog.Logger) {
-	for ctx.Err() == nil {
-		ln := pgdriver.NewListener(st.DB())
-		if err := ln.Listen(ctx, store.CacheChannel); err != nil {
-			_ = ln.Close()
-			if ctx.Err() == nil {
-				log.Warn("cache invalidation: LISTEN failed; retrying", "err", err)
-			}
-			c.clear()
-			sleep(ctx, time.Second)
-			continue
-		}
-		for ctx.Err() == nil {
-			_, payload, err := ln.ReceiveTimeout(ctx, 30*time.Second)
-			if err != nil {
-				if isTimeout(err) {
-					continue
-				}
-				break
-			}
-			c.evict(payload)
-		}
-		_ = ln.Close()
-		c.clear()
-	}
-}
-
-func isTimeout(err error) bool {
-	type timeout interface{ Timeout() bool }
-	t, ok := err.(timeout)
-	return ok && t.Timeout()
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
+	st.Listen(ctx, store.CacheChannel, log.With("for", "cache invalidation"), c.evict, c.clear)
 }

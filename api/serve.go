@@ -27,7 +27,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	}
 	defer st.Close()
 	st.TraceQueries(tel.TracerProvider())
-	tel.Metered().ObserveDB(st.DB().DB)
+	st.ObservePool(tel.Metered().ObserveDB)
 	keys, err := keyring(cfg, st, log)
 	if err != nil {
 		return err

@@ -46,7 +46,7 @@ func startTelemetry(ctx context.Context, cfg config.Config, getenv func(string) 
 		return nil, nil, err
 	}
 	st.TraceQueries(tel.TracerProvider())
-	tel.Metered().ObserveDB(st.DB().DB)
+	st.ObservePool(tel.Metered().ObserveDB)
 	tel.Metered().ObserveStore(st.Gauges, log)
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -21,8 +21,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/uptrace/bun/driver/pgdriver"
-
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/rules"
 	"github.com/threada/threada/internal/store"
@@ -386,11 +384,6 @@ func (e *Engine) startAction(ctx context.Context, tx *store.Conn, ev *domain.Tic
 // passes; another purges old processed events. Several workers can run it at once; each
 // event is claimed by one of them.
 func (e *Engine) Run(ctx context.Context) {
-	ln := pgdriver.NewListener(e.Store.DB())
-	defer ln.Close()
-	if err := ln.Listen(ctx, store.EventsChannel); err != nil && ctx.Err() == nil {
-		e.Log.Warn("automations: LISTEN failed; polling instead", "err", err)
-	}
 	wakes := make([]chan struct{}, e.consumers())
 	var loops sync.WaitGroup
 	for i := range wakes {
@@ -398,19 +391,17 @@ func (e *Engine) Run(ctx context.Context) {
 		loops.Go(func() { e.consume(ctx, wakes[i]) })
 	}
 	loops.Go(func() { e.purge(ctx) })
-	notified := ln.Channel()
-	for ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-		case <-notified:
-			for _, w := range wakes {
-				select {
-				case w <- struct{}{}:
-				default: // already due to look
-				}
+	// A notification, or one that may have been missed (the connection dropped or came
+	// back), wakes every consumer; without a connection they poll.
+	wakeAll := func() {
+		for _, w := range wakes {
+			select {
+			case w <- struct{}{}:
+			default: // already due to look
 			}
 		}
 	}
+	e.Store.Listen(ctx, store.EventsChannel, e.Log.With("for", "automations"), func(string) { wakeAll() }, wakeAll)
 	loops.Wait()
 }
 

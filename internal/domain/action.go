@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -383,16 +382,6 @@ type ActionAttempt struct {
 type ActionCursor struct {
 	CreatedAt time.Time
 	ID        string
-}
-
-// ActionStore keeps actions and what their attempts recorded.
-type ActionStore interface {
-	// CreateAction stores a new action. ENOTFOUND for an unknown ticket.
-	CreateAction(ctx context.Context, a *Action) error
-	// GetAction returns one action of a tenant. ENOTFOUND.
-	GetAction(ctx context.Context, tenantID, actionID string) (*Action, error)
-	// ListActions returns a ticket's actions, newest first. ENOTFOUND for an unknown ticket.
-	ListActions(ctx context.Context, tenantID, ticketID string, after *ActionCursor, limit int) ([]Action, bool, error)
 }
 
 // Circuit breaking of destinations.

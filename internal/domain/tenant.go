@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -210,22 +209,4 @@ func NormalizeScopes(param string, list []string) ([]string, error) {
 // CheckName trims a one-line name and checks it is present and at most max characters.
 func CheckName(param, s string, max int) (string, error) {
 	return checkLine(param, s, max, true)
-}
-
-// TenantStore keeps tenants and their API keys.
-type TenantStore interface {
-	// CreateTenant stores a new tenant with its sealed webhook signing secret.
-	CreateTenant(ctx context.Context, t *Tenant, sealedSigningSecret []byte) error
-	// UpdateTenant changes a tenant's settings, returning it before and after. ENOTFOUND.
-	UpdateTenant(ctx context.Context, id string, u TenantUpdate) (before, after *Tenant, err error)
-	// SigningSecrets returns the sealed secrets that sign calls now. ENOTFOUND.
-	SigningSecrets(ctx context.Context, id string) ([][]byte, error)
-	// GetTenant returns one tenant. ENOTFOUND.
-	GetTenant(ctx context.Context, id string) (*Tenant, error)
-	// CreateKey stores a key with the hash of its secret. ENOTFOUND for an unknown tenant.
-	CreateKey(ctx context.Context, k *APIKey, secretHash []byte) error
-	// KeyForAuth returns a key and the hashes of its valid secrets. ENOTFOUND.
-	KeyForAuth(ctx context.Context, keyID string) (*AuthKey, error)
-	// RevokeKey marks a key revoked. ENOTFOUND.
-	RevokeKey(ctx context.Context, keyID string) error
 }

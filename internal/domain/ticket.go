@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"context"
 	"slices"
 	"time"
 )
@@ -214,21 +213,4 @@ type MessageCursor struct {
 type TicketDetail struct {
 	Ticket   Ticket
 	Messages []Message
-}
-
-// TicketStore keeps tickets and their messages, always within one tenant.
-type TicketStore interface {
-	// CreateTicket stores a validated ticket and its initial message, if any.
-	CreateTicket(ctx context.Context, tenantID string, in TicketCreate) (*TicketDetail, error)
-	// GetTicket returns the ticket with up to limit of its latest messages. ENOTFOUND.
-	GetTicket(ctx context.Context, tenantID, ticketID string, limit int) (*TicketDetail, error)
-	// UpdateTicket applies a validated partial update. ENOTFOUND.
-	UpdateTicket(ctx context.Context, tenantID, ticketID string, u TicketUpdate) (*Ticket, error)
-	// ListTickets returns up to limit tickets after the cursor, and whether more follow.
-	ListTickets(ctx context.Context, tenantID string, f TicketFilter, after *TicketCursor, limit int) ([]Ticket, bool, error)
-	// AddMessage adds a validated message. With an ExternalMessageID already on the ticket it
-	// returns that first message and created=false. ENOTFOUND.
-	AddMessage(ctx context.Context, tenantID, ticketID string, in MessageCreate) (msg *Message, created bool, err error)
-	// ListMessages returns up to limit messages after the cursor, oldest first. ENOTFOUND.
-	ListMessages(ctx context.Context, tenantID, ticketID string, after *MessageCursor, limit int) ([]Message, bool, error)
 }

@@ -53,12 +53,6 @@ type Conn struct {
 	tx   *txState // nil on the pool
 }
 
-var (
-	_ domain.TicketStore = (*Store)(nil)
-	_ domain.TenantStore = (*Store)(nil)
-	_ domain.ActionStore = (*Store)(nil)
-)
-
 // Options tune the connection pool.
 type Options struct {
 	// MaxOpenConns: 0 means 8 per CPU, at least 16. A ticket write waits mostly for its
@@ -157,9 +151,13 @@ func describeConnError(dsn string, err error) error {
 	return fmt.Errorf("cannot connect to %s: %v", where, err)
 }
 
-// DB returns the underlying bun handle, for migrations and for tests and benchmarks that
-// measure the store against raw inserts.
+// DB returns the underlying bun handle, for tests and benchmarks that set up data or
+// measure the store against raw inserts. Production code outside this package does not
+// use it (TestNothingReachesPastTheStore): what it needs of the database is a method here.
 func (s *Store) DB() *bun.DB { return s.db }
+
+// ObservePool hands the connection pool to observe, for its statistics (metrics).
+func (s *Store) ObservePool(observe func(*sql.DB)) { observe(s.db.DB) }
 
 // Close stops the store's background work and closes the connection pool.
 func (s *Store) Close() error {
