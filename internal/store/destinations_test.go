@@ -2,6 +2,12 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,16 +27,7 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 	dest := domain.Destination(url)
 	action := func(tn string) string { return newAction(t, s, tn, url, 1) }
 	start := func(id string) *store.AttemptStart { return startAttempt(t, s, id, dest, 100) }
-	record := func(id string, failed bool) {
-		status, outcome := domain.ActionFailed, domain.AttemptFailed
-		if !failed {
-			status, outcome = domain.ActionSucceeded, domain.AttemptSucceeded
-		}
-		if _, err := s.RecordAttempt(ctx, id, store.AttemptResult{Attempt: 1, Status: status, Outcome: outcome,
-			Destination: dest, DestinationFailed: failed}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	record := func(id string, failed bool) { recordAttempt(t, s, id, dest, failed, domain.ActionFailed) }
 	audits := func(action string) int {
 		events, _, err := s.ListAudit(ctx, tenant, store.AuditFilter{Action: action}, nil, 10)
 		if err != nil {
@@ -142,6 +139,20 @@ func newAction(t *testing.T, s *store.Store, tenant, url string, maxAttempts int
 	return a.ID
 }
 
+// recordAttempt records attempt 1 of an action: succeeded, or failed with the action
+// then in failedStatus (failed, or retrying).
+func recordAttempt(t *testing.T, s *store.Store, id, dest string, failed bool, failedStatus string) {
+	t.Helper()
+	status, outcome := failedStatus, domain.AttemptFailed
+	if !failed {
+		status, outcome = domain.ActionSucceeded, domain.AttemptSucceeded
+	}
+	if _, err := s.RecordAttempt(context.Background(), id, store.AttemptResult{Attempt: 1, Status: status, Outcome: outcome,
+		Destination: dest, DestinationFailed: failed}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // startAttempt starts attempt 1 of an action, with a limit of attempts in flight.
 func startAttempt(t *testing.T, s *store.Store, id, dest string, limit int) *store.AttemptStart {
 	t.Helper()
@@ -202,5 +213,88 @@ func TestDestinationLine(t *testing.T) {
 	}
 	if got := wake(theirs); got != theirsWaiting {
 		t.Fatalf("the other tenant's line woke %q, want %s", got, theirsWaiting)
+	}
+}
+
+// TestDestinationStateMachineMatchesTheDomain: random sequences of attempts started and
+// recorded against one destination, through the store's statements, admit exactly the
+// attempts domain.Circuit admits and leave the destination where Admit and Record say:
+// the SQL and the written-down state machine are the same machine. Run with probes never
+// due and always due (CircuitProbeInterval an hour, then 0).
+func TestDestinationStateMachineMatchesTheDomain(t *testing.T) {
+	s := dbtest.New(t)
+	ctx := context.Background()
+	const url, limit = "https://hooks.example.com/x", 3
+	dest := domain.Destination(url)
+	defer func(d time.Duration) { domain.CircuitProbeInterval = d }(domain.CircuitProbeInterval)
+	for _, probe := range []time.Duration{time.Hour, 0} {
+		domain.CircuitProbeInterval = probe
+		opened, probes, full := 0, 0, 0 // the sequences must reach every transition
+		for seed := range uint64(8) {
+			rng := rand.New(rand.NewPCG(seed, uint64(probe)))
+			tenant := newTenant(t, s)
+			model := domain.Circuit{State: domain.DestinationClosed}
+			var inFlight []string
+			var trace []string
+			for step := range 60 {
+				if rng.IntN(2) == 0 {
+					id := newAction(t, s, tenant, url, 5)
+					st := startAttempt(t, s, id, dest, limit)
+					next, ok := model.Admit(time.Now(), limit)
+					admitted := st.Live && st.WaitUntil == nil
+					trace = append(trace, fmt.Sprintf("start %s: store %v, domain %v", id, admitted, ok))
+					if admitted != ok {
+						t.Fatalf("probe %v seed %d step %d: admitted %v, the domain says %v\n%s", probe, seed, step, admitted, ok, strings.Join(trace, "\n"))
+					}
+					switch {
+					case ok && model.State == domain.DestinationOpen:
+						probes++
+					case !ok && model.InFlight >= limit:
+						full++
+					}
+					if ok {
+						model, inFlight = next, append(inFlight, id)
+					}
+				} else {
+					failed, held := rng.IntN(5) != 0, len(inFlight) > 0 && rng.IntN(4) != 0
+					var id string
+					if held {
+						i := rng.IntN(len(inFlight))
+						id = inFlight[i]
+						inFlight = slices.Delete(inFlight, i, i+1)
+					} else {
+						id = newAction(t, s, tenant, url, 5) // an outcome recorded without a start: it held no slot
+					}
+					recordAttempt(t, s, id, dest, failed, domain.ActionRetrying)
+					var changed bool
+					if model, changed = model.Record(failed, held, time.Now()); changed && model.State == domain.DestinationOpen {
+						opened++
+					}
+					trace = append(trace, fmt.Sprintf("record %s failed=%v held=%v", id, failed, held))
+				}
+				var row struct {
+					State     string `bun:"state"`
+					Failures  int    `bun:"consecutive_failures"`
+					InFlight  int    `bun:"in_flight"`
+					Opened    bool   `bun:"opened"`
+					NextProbe bool   `bun:"next_probe"`
+				}
+				row.State = domain.DestinationClosed
+				err := s.DB().NewRaw(`SELECT state, consecutive_failures, in_flight, opened_at IS NOT NULL AS opened, next_probe_at IS NOT NULL AS next_probe
+					FROM destinations WHERE tenant_id = ? AND destination = ?`, tenant, dest).Scan(ctx, &row)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					t.Fatal(err)
+				}
+				if row.State != model.State || row.Failures != model.ConsecutiveFailures || row.InFlight != model.InFlight ||
+					row.Opened != (model.OpenedAt != nil) || row.NextProbe != (model.NextProbeAt != nil) {
+					var dump []string
+					_ = s.DB().NewRaw(`SELECT concat_ws(' ', action_id, started_at, completed_at, outcome) FROM action_attempts WHERE tenant_id = ? ORDER BY started_at`, tenant).Scan(ctx, &dump)
+					t.Fatalf("probe %v seed %d step %d: the store has %+v, the domain %+v\n%s\n%s", probe, seed, step, row, model, strings.Join(trace, "\n"), strings.Join(dump, "\n"))
+				}
+			}
+		}
+		if opened == 0 || full == 0 || (probe == 0) != (probes > 0) {
+			t.Errorf("probe %v: the sequences opened the circuit %d times, were full %d times, sent %d probes", probe, opened, full, probes)
+		}
 	}
 }
