@@ -15,15 +15,6 @@ import (
 	"github.com/threada/threada/internal/telemetry"
 )
 
-// ExpectedErrorTypes are SendAttempt's errors that are the normal course of an action,
-// which the workflow handles: an attempt held back by its destination, not sent while
-// PostgreSQL is away, or made after the action ended. The worker logs them at WARN.
-var ExpectedErrorTypes = []string{ErrTypeHeldBack, ErrTypeNotSent, ErrTypeRecorded}
-
-// ErrTypeRecorded marks an activity error whose outcome is already recorded in
-// PostgreSQL (the action was canceled meanwhile, say), so the workflow records nothing.
-const ErrTypeRecorded = "ActionOutcomeRecorded"
-
 // secretTTL is how long a worker keeps a tenant's opened signing secrets: it saves a query
 // and a decryption per attempt, and a rotated secret is picked up within it (the old one
 // keeps signing, next to the new one, for the rotation's overlap window).

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
@@ -92,15 +93,15 @@ func (f *fixture) newAction(req domain.ActionRequest) *domain.Action {
 }
 
 // send runs attempt n of a through SendAttempt, as the workflow does.
-func (f *fixture) send(a *domain.Action, n int) (*AttemptOutcome, error) {
+func (f *fixture) send(a *domain.Action, n int) (*contract.AttemptOutcome, error) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(f.acts)
-	val, err := env.ExecuteActivity(f.acts.SendAttempt, AttemptInput{ActionID: a.ID, TenantID: f.tenant, Attempt: n, Request: a.Request})
+	val, err := env.ExecuteActivity(f.acts.SendAttempt, contract.AttemptInput{ActionID: a.ID, TenantID: f.tenant, Attempt: n, Request: a.Request})
 	if err != nil {
 		return nil, err
 	}
-	var out AttemptOutcome
+	var out contract.AttemptOutcome
 	if err := val.Get(&out); err != nil {
 		f.t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func (f *fixture) send(a *domain.Action, n int) (*AttemptOutcome, error) {
 
 // run stores an action for req, runs its first attempt and returns what PostgreSQL then
 // holds and the outcome.
-func (f *fixture) run(req domain.ActionRequest) (*domain.Action, *AttemptOutcome, error) {
+func (f *fixture) run(req domain.ActionRequest) (*domain.Action, *contract.AttemptOutcome, error) {
 	f.t.Helper()
 	a := f.newAction(req)
 	out, err := f.send(a, 1)
@@ -323,7 +324,7 @@ func TestCallSkipsAFinishedAction(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	_, err := f.send(a, 1)
-	if ae := appErr(t, err); ae.Type() != ErrTypeRecorded || !ae.NonRetryable() {
+	if ae := appErr(t, err); ae.Type() != contract.ErrTypeRecorded || !ae.NonRetryable() {
 		t.Errorf("error %v", err)
 	}
 	if reached.Load() {

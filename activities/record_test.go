@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 )
 
@@ -62,13 +63,13 @@ func TestSendAttemptReturnsWhatItCouldNotRecord(t *testing.T) {
 
 	// The workflow records it with a working store.
 	f.acts = &Activities{Store: f.store}
-	rec := out.Record(AttemptInput{ActionID: a.ID, Attempt: 2, Request: a.Request}, time.Now())
-	older := AttemptRecord{ActionID: a.ID, Attempt: 1, Status: domain.ActionRetrying, LastError: "POST x: 503 Service Unavailable"}
+	rec := out.Record(contract.AttemptInput{ActionID: a.ID, Attempt: 2, Request: a.Request}, time.Now())
+	older := contract.AttemptRecord{ActionID: a.ID, Attempt: 1, Status: domain.ActionRetrying, LastError: "POST x: 503 Service Unavailable"}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(f.acts)
 	var first *domain.Action
-	for i, r := range []AttemptRecord{rec, rec, older} {
+	for i, r := range []contract.AttemptRecord{rec, rec, older} {
 		if _, err := env.ExecuteActivity(f.acts.RecordAttempt, r); err != nil {
 			t.Fatalf("record %d: %v", i+1, err)
 		}
@@ -102,7 +103,7 @@ func TestSendAttemptNotSent(t *testing.T) {
 	_ = acts.Store.Close()
 	_, err := f.send(a, 1)
 	ae := appErr(t, err)
-	if ae.Type() != ErrTypeNotSent || ae.NonRetryable() || internalLeak(ae.Message()) {
+	if ae.Type() != contract.ErrTypeNotSent || ae.NonRetryable() || internalLeak(ae.Message()) {
 		t.Errorf("error %q (type %s, non-retryable %v)", ae.Message(), ae.Type(), ae.NonRetryable())
 	}
 	if reached.Load() {
@@ -115,7 +116,7 @@ func TestRecordAttemptRefusesANonOutcome(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(f.acts)
-	_, err := env.ExecuteActivity(f.acts.RecordAttempt, AttemptRecord{ActionID: "act_x", Attempt: 1, Status: domain.ActionRunning})
+	_, err := env.ExecuteActivity(f.acts.RecordAttempt, contract.AttemptRecord{ActionID: "act_x", Attempt: 1, Status: domain.ActionRunning})
 	if ae := appErr(t, err); !ae.NonRetryable() {
 		t.Errorf("error %v", err)
 	}
@@ -131,8 +132,8 @@ func TestCustomHTTPCallOfOlderRuns(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(f.acts)
-	_, err := env.ExecuteActivity(f.acts.CustomHTTPCall, CallInput{ActionID: a.ID, TenantID: f.tenant, Request: a.Request})
-	if ae := appErr(t, err); ae.NonRetryable() || ae.Type() != ErrTypeHTTPStatus {
+	_, err := env.ExecuteActivity(f.acts.CustomHTTPCall, contract.CallInput{ActionID: a.ID, TenantID: f.tenant, Request: a.Request})
+	if ae := appErr(t, err); ae.NonRetryable() || ae.Type() != contract.ErrTypeHTTPStatus {
 		t.Errorf("error %v", err)
 	}
 	got, err := f.store.ActionByID(context.Background(), a.ID)

@@ -6,28 +6,15 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 )
-
-// ReplayStepInput is one step of a bulk replay: up to Max more actions.
-type ReplayStepInput struct {
-	BatchID string
-	Max     int
-}
-
-// ReplayStepResult says how many actions a step replayed, whether the batch still waits
-// for its tenant's running one (queued), and whether it is done.
-type ReplayStepResult struct {
-	Replayed int
-	Queued   bool
-	Done     bool
-}
 
 // ReplayStep replays the next actions of a bulk replay (see store.ReplayNext) and starts
 // their workflows; one it cannot start is left queued for the relay. An action whose
 // payload the tenant's settings no longer allow is skipped and counted as such. A queued
 // batch starts here when its turn has come, and replays nothing until then.
-func (a *Activities) ReplayStep(ctx context.Context, in ReplayStepInput) (*ReplayStepResult, error) {
+func (a *Activities) ReplayStep(ctx context.Context, in contract.ReplayStepInput) (*contract.ReplayStepResult, error) {
 	b, err := a.Store.GetReplayBatch(ctx, "", in.BatchID)
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "ReplayMissing", nil)
@@ -55,7 +42,7 @@ func (a *Activities) ReplayStep(ctx context.Context, in ReplayStepInput) (*Repla
 			activity.GetLogger(ctx).Warn("replay not started yet; the relay starts it", "action_id", act.ID, "error", err)
 		}
 	}
-	return &ReplayStepResult{Replayed: len(step.Created), Queued: step.Queued, Done: step.Done}, nil
+	return &contract.ReplayStepResult{Replayed: len(step.Created), Queued: step.Queued, Done: step.Done}, nil
 }
 
 // FinishReplay ends a bulk replay that has not ended (queued or running) with status

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/fairness"
 	"github.com/threada/threada/internal/temporaltest"
@@ -113,7 +114,7 @@ func TestRelayThatCrashedAfterStartingDoesNotStartTwice(t *testing.T) {
 	}
 	// The crashed relay: started the workflow, never marked the row.
 	tc := ts.Client(t)
-	if _, err := tc.ExecuteWorkflow(ctx, actions.StartOptions(e.cfg.TaskQueue, a, fairness.Priority(a.TenantID, 1, fairness.CatchUp)), actions.WorkflowName, actions.InputOf(a)); err != nil {
+	if _, err := tc.ExecuteWorkflow(ctx, contract.StartOptions(e.cfg.TaskQueue, a, fairness.Priority(a.TenantID, 1, fairness.CatchUp)), contract.ActionWorkflowName, contract.InputOf(a)); err != nil {
 		t.Fatal(err)
 	}
 	// The next relay round (the worker's relay logic, here with no worker running yet):

@@ -23,6 +23,7 @@ import (
 
 	"github.com/threada/threada/activities"
 	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
@@ -198,7 +199,7 @@ func measureActions(t *testing.T, ts *temporaltest.Server, n, concurrency, laten
 		start := time.Now()
 		opts := client.StartWorkflowOptions{ID: id, TaskQueue: bareQueue}
 		if os.Getenv("BARE_SA") != "" {
-			opts.TypedSearchAttributes = temporal.NewSearchAttributes(actions.SearchTenantID.ValueSet("ten_x"), actions.SearchTicketID.ValueSet("tkt_x"), actions.SearchActionType.ValueSet("custom_http"))
+			opts.TypedSearchAttributes = temporal.NewSearchAttributes(contract.SearchTenantID.ValueSet("ten_x"), contract.SearchTicketID.ValueSet("tkt_x"), contract.SearchActionType.ValueSet("custom_http"))
 		}
 		_, err := tc.ExecuteWorkflow(context.Background(), opts, bareWorkflow, recvURL+"/hooks/zapier", id)
 		return id, start, err

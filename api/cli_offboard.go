@@ -11,6 +11,7 @@ import (
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/gateway"
 	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/store"
 )
@@ -60,7 +61,7 @@ func tenantOffboard(ctx context.Context, cfg config.Config, args []string, stdou
 	if err != nil {
 		return err
 	}
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, nil, nil)
+	tc, err := gateway.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, nil, nil)
 	if err != nil {
 		return err
 	}

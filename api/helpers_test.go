@@ -25,6 +25,7 @@ import (
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/gateway"
 	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
@@ -147,7 +148,7 @@ func newObservedEnv(t testing.TB, temporalAddr string, st *store.Store, tel *tel
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, keys)
+	tc, err := gateway.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/temporaltest"
@@ -239,7 +239,7 @@ func TestTemporalHistoriesAreSealed(t *testing.T) {
 			t.Errorf("replaying the other tenant's %s after the shredding: %v", id, err)
 		}
 	}
-	if err := e.keys.DataConverter().FromPayload(inA, new(actions.Input)); !errors.Is(err, sealing.ErrKeyGone) {
+	if err := e.keys.DataConverter().FromPayload(inA, new(contract.ActionInput)); !errors.Is(err, sealing.ErrKeyGone) {
 		t.Errorf("opening a shredded payload: %v, want ErrKeyGone", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/gateway"
 	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/telemetry"
 )
@@ -32,7 +33,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	if err != nil {
 		return err
 	}
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, keys)
+	tc, err := gateway.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, keys)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/threada/threada/internal/automations"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/gateway"
 	"github.com/threada/threada/internal/httpguard"
 	"github.com/threada/threada/internal/retention"
 	"github.com/threada/threada/internal/sealing"
@@ -73,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	tc, err := actions.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, keys, &workflows.EagerStart{})
+	tc, err := gateway.Dial(cfg.TemporalAddress, cfg.TemporalNamespace, log, tel, keys, &workflows.EagerStart{})
 	if err != nil {
 		return err
 	}

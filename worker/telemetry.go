@@ -13,8 +13,8 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
-	"github.com/threada/threada/activities"
 	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/store"
 	"github.com/threada/threada/internal/telemetry"
 )
@@ -35,7 +35,7 @@ func startTelemetry(ctx context.Context, cfg config.Config, getenv func(string) 
 		return nil, nil, fmt.Errorf("configuring the Temporal client: %w", err)
 	}
 	tel, err := telemetry.Start(ctx, getenv, telemetry.Options{
-		Process: telemetry.ProcessWorker, Service: "threada-worker", MetricsAddr: cfg.MetricsAddr, ExpectedActivityErrors: activities.ExpectedErrorTypes,
+		Process: telemetry.ProcessWorker, Service: "threada-worker", MetricsAddr: cfg.MetricsAddr, ExpectedActivityErrors: contract.ExpectedErrorTypes,
 		Handlers: map[string]http.Handler{
 			"GET /livez":  http.HandlerFunc(livez),
 			"GET /readyz": readyz(st, probe, log),

@@ -12,22 +12,16 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
-	"github.com/threada/threada/internal/actions"
-	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
-	"github.com/threada/threada/internal/timers"
 )
-
-// TaskQueue is the default task queue of action workflows and their activities
-// (TEMPORAL_TASK_QUEUE overrides it).
-const TaskQueue = config.DefaultTaskQueue
 
 // statusAttributeChange is the GetVersion change that sets ActionStatus when a run ends;
 // runs started before it never set it.
 const statusAttributeChange = "action-status-attribute"
 
 // slotLineChange is the GetVersion change after which an attempt held back by its
-// destination's limit waits for a wake in the destination's line (actions.SignalSlotFree)
+// destination's limit waits for a wake in the destination's line (contract.SignalSlotFree)
 // instead of asking again every second; runs started before it keep asking.
 const slotLineChange = "destination-slot-line"
 
@@ -58,9 +52,9 @@ const (
 	msgAttemptFail = "the attempt failed inside Threada before an answer was recorded"
 )
 
-// ActionInput starts an action workflow (see actions.Input). The workflow ID is the
+// ActionInput starts an action workflow (see contract.ActionInput). The workflow ID is the
 // action ID.
-type ActionInput = actions.Input
+type ActionInput = contract.ActionInput
 
 // Register registers the workflows and activities on a worker; the worker binary and the
 // end-to-end tests share it.
@@ -71,9 +65,9 @@ func Register(w worker.Registry, acts *activities.Activities) {
 
 // RegisterWorkflows registers the workflows alone: on a replayer, say.
 func RegisterWorkflows(w worker.WorkflowRegistry) {
-	w.RegisterWorkflowWithOptions(CustomHTTPAction, workflow.RegisterOptions{Name: actions.WorkflowName})
-	w.RegisterWorkflowWithOptions(ActionReplayBatch, workflow.RegisterOptions{Name: actions.ReplayBatchWorkflowName})
-	w.RegisterWorkflowWithOptions(TicketTimer, workflow.RegisterOptions{Name: timers.WorkflowName})
+	w.RegisterWorkflowWithOptions(CustomHTTPAction, workflow.RegisterOptions{Name: contract.ActionWorkflowName})
+	w.RegisterWorkflowWithOptions(ActionReplayBatch, workflow.RegisterOptions{Name: contract.ReplayBatchWorkflowName})
+	w.RegisterWorkflowWithOptions(TicketTimer, workflow.RegisterOptions{Name: contract.TimerWorkflowName})
 }
 
 // CustomHTTPAction performs one custom_http action, up to max_attempts attempts with
@@ -82,7 +76,7 @@ func RegisterWorkflows(w worker.WorkflowRegistry) {
 // records its outcome too; when PostgreSQL did not answer, the workflow records it with
 // RecordAttempt, retried until PostgreSQL is back, before anything else happens. So a
 // database outage never sends a call twice, nor fails or loses an attempt that went out.
-func CustomHTTPAction(ctx workflow.Context, in ActionInput) (*activities.CallResult, error) {
+func CustomHTTPAction(ctx workflow.Context, in ActionInput) (*contract.CallResult, error) {
 	if workflow.GetVersion(ctx, attemptLoopChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return legacyCustomHTTPAction(ctx, in)
 	}
@@ -90,29 +84,28 @@ func CustomHTTPAction(ctx workflow.Context, in ActionInput) (*activities.CallRes
 }
 
 // attemptLoop makes the attempts, recording each before the next.
-func attemptLoop(ctx workflow.Context, in ActionInput) (*activities.CallResult, error) {
+func attemptLoop(ctx workflow.Context, in ActionInput) (*contract.CallResult, error) {
 	markEnd := endMarker(ctx)
 	for attempt := 1; ; attempt++ {
 		sendCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: actions.AttemptTimeout(in.Request),
+			StartToCloseTimeout: contract.AttemptTimeout(in.Request),
 			// Temporal never retries an attempt by itself: one that may have reached the
 			// receiver (its worker died) is a failed attempt the workflow counts.
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
 			Summary:     fmt.Sprintf("attempt %d of %d", attempt, in.Request.MaxAttempts),
 		})
-		att := activities.AttemptInput{ActionID: in.ActionID, TenantID: in.TenantID, Attempt: attempt, Request: in.Request}
+		att := contract.AttemptInput{ActionID: in.ActionID, TenantID: in.TenantID, Attempt: attempt, Request: in.Request}
 		out, err := sendAttempt(ctx, sendCtx, att)
 		switch {
 		case temporal.IsCanceledError(err):
 			markEnd(domain.ActionCanceled)
 			return nil, recordCanceled(ctx, in.ActionID)
-		case isType(err, activities.ErrTypeRecorded) || isType(err, activities.ErrTypeActionMissing):
+		case isType(err, contract.ErrTypeRecorded) || isType(err, contract.ErrTypeActionMissing):
 			return nil, err
 		case err != nil:
 			out = lostAttempt(err)
 		}
-		next := workflow.Now(ctx).Add(actions.Retry.Delay(attempt, out.RetryAfter))
-		rec := out.Record(att, next)
+		rec := out.Record(att, workflow.Now(ctx))
 		if !out.Recorded {
 			if err := record(ctx, rec); err != nil {
 				return nil, err
@@ -121,9 +114,9 @@ func attemptLoop(ctx workflow.Context, in ActionInput) (*activities.CallResult, 
 		switch rec.Status {
 		case domain.ActionSucceeded:
 			markEnd(rec.Status)
-			return &activities.CallResult{StatusCode: out.Response.StatusCode, DurationMS: out.Response.DurationMS}, nil
+			return &contract.CallResult{StatusCode: out.Response.StatusCode, DurationMS: out.Response.DurationMS}, nil
 		case domain.ActionRetrying:
-			if err := sleepUntil(ctx, next); err != nil {
+			if err := sleepUntil(ctx, *rec.NextAttemptAt); err != nil {
 				markEnd(domain.ActionCanceled)
 				return nil, recordCanceled(ctx, in.ActionID)
 			}
@@ -144,20 +137,20 @@ func endMarker(ctx workflow.Context) func(status string) {
 		return func(string) {}
 	}
 	return func(status string) {
-		if err := workflow.UpsertTypedSearchAttributes(ctx, actions.SearchActionStatus.ValueSet(status)); err != nil {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, contract.SearchActionStatus.ValueSet(status)); err != nil {
 			workflow.GetLogger(ctx).Warn("setting ActionStatus", "error", err)
 		}
 	}
 }
 
 // sendAttempt runs one attempt, trying it again while it could not be prepared.
-func sendAttempt(ctx, sendCtx workflow.Context, in activities.AttemptInput) (*activities.AttemptOutcome, error) {
+func sendAttempt(ctx, sendCtx workflow.Context, in contract.AttemptInput) (*contract.AttemptOutcome, error) {
 	var a *activities.Activities
 	wait := notSentFirstWait
 	for {
-		var out activities.AttemptOutcome
+		var out contract.AttemptOutcome
 		err := workflow.ExecuteActivity(sendCtx, a.SendAttempt, in).Get(sendCtx, &out)
-		if isType(err, activities.ErrTypeHeldBack) {
+		if isType(err, contract.ErrTypeHeldBack) {
 			// Nothing was sent: the attempt waits for the destination's next probe, or for
 			// one of its attempts in flight to end.
 			if err := waitHeldBack(ctx, err); err != nil {
@@ -165,7 +158,7 @@ func sendAttempt(ctx, sendCtx workflow.Context, in activities.AttemptInput) (*ac
 			}
 			continue
 		}
-		if !isType(err, activities.ErrTypeNotSent) {
+		if !isType(err, contract.ErrTypeNotSent) {
 			return &out, err
 		}
 		if err := workflow.Sleep(ctx, wait); err != nil {
@@ -186,7 +179,7 @@ func waitHeldBack(ctx workflow.Context, err error) error {
 	timerCtx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	sel := workflow.NewSelector(ctx)
-	sel.AddReceive(workflow.GetSignalChannel(ctx, actions.SignalSlotFree), func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+	sel.AddReceive(workflow.GetSignalChannel(ctx, contract.SignalSlotFree), func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	sel.AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {})
 	sel.Select(ctx)
 	return ctx.Err()
@@ -206,16 +199,16 @@ func heldBackWait(err error) (time.Duration, bool) {
 
 // lostAttempt is the outcome of an attempt SendAttempt did not report: its worker died or
 // it failed unexpectedly. The call may have gone out, so the attempt counts.
-func lostAttempt(err error) *activities.AttemptOutcome {
+func lostAttempt(err error) *contract.AttemptOutcome {
 	if temporal.IsTimeoutError(err) {
-		return &activities.AttemptOutcome{Error: msgAttemptLost, ErrType: activities.ErrTypeTimeout, Retryable: true, TimedOut: true, Lost: true}
+		return &contract.AttemptOutcome{Error: msgAttemptLost, ErrType: contract.ErrTypeTimeout, Retryable: true, TimedOut: true, Lost: true}
 	}
-	return &activities.AttemptOutcome{Error: msgAttemptFail, ErrType: "AttemptError", Retryable: true, Lost: true}
+	return &contract.AttemptOutcome{Error: msgAttemptFail, ErrType: "AttemptError", Retryable: true, Lost: true}
 }
 
 // record stores an outcome in PostgreSQL. It runs on a disconnected context: a cancel
 // arriving meanwhile must not drop what an attempt already did.
-func record(ctx workflow.Context, rec activities.AttemptRecord) error {
+func record(ctx workflow.Context, rec contract.AttemptRecord) error {
 	var a *activities.Activities
 	rctx, _ := workflow.NewDisconnectedContext(ctx)
 	rctx = workflow.WithActivityOptions(rctx, recordOptions)
@@ -224,7 +217,7 @@ func record(ctx workflow.Context, rec activities.AttemptRecord) error {
 
 // recordCanceled records a canceled run and returns the error that ends it as canceled.
 func recordCanceled(ctx workflow.Context, actionID string) error {
-	if err := record(ctx, activities.AttemptRecord{ActionID: actionID, Status: domain.ActionCanceled, LastError: "canceled after it started"}); err != nil {
+	if err := record(ctx, contract.AttemptRecord{ActionID: actionID, Status: domain.ActionCanceled, LastError: "canceled after it started"}); err != nil {
 		return err
 	}
 	return temporal.NewCanceledError()

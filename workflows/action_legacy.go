@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
-	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 )
 
@@ -17,14 +17,14 @@ import (
 // CustomHTTPCall activity, which records each outcome itself; only a cancel, or an outcome
 // the activity could not record, adds a RecordActionOutcome. Remove it, with the legacy
 // activities, once no run older than the "attempt-loop" change is open.
-func legacyCustomHTTPAction(ctx workflow.Context, in ActionInput) (*activities.CallResult, error) {
+func legacyCustomHTTPAction(ctx workflow.Context, in ActionInput) (*contract.CallResult, error) {
 	var a *activities.Activities
 	callCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: actions.AttemptTimeout(in.Request),
-		RetryPolicy:         actions.Retry.TemporalPolicy(in.Request.MaxAttempts),
+		StartToCloseTimeout: contract.AttemptTimeout(in.Request),
+		RetryPolicy:         contract.Retry.TemporalPolicy(in.Request.MaxAttempts),
 	})
-	var res activities.CallResult
-	err := workflow.ExecuteActivity(callCtx, a.CustomHTTPCall, activities.CallInput{
+	var res contract.CallResult
+	err := workflow.ExecuteActivity(callCtx, a.CustomHTTPCall, contract.CallInput{
 		ActionID: in.ActionID, TenantID: in.TenantID, Request: in.Request,
 	}).Get(callCtx, &res)
 	if err == nil {
@@ -38,7 +38,7 @@ func legacyCustomHTTPAction(ctx workflow.Context, in ActionInput) (*activities.C
 			StartToCloseTimeout: 30 * time.Second,
 			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
 		})
-		rerr := workflow.ExecuteActivity(recordCtx, a.RecordActionOutcome, activities.OutcomeInput{
+		rerr := workflow.ExecuteActivity(recordCtx, a.RecordActionOutcome, contract.OutcomeInput{
 			ActionID: in.ActionID, Status: status, LastError: legacyErrorMessage(err),
 		}).Get(recordCtx, nil)
 		if rerr != nil {
@@ -57,7 +57,7 @@ func legacyOutcomeOf(ctx workflow.Context, err error) (status string, recorded b
 	switch {
 	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
 		return domain.ActionCanceled, false
-	case isType(err, activities.ErrTypeRecorded):
+	case isType(err, contract.ErrTypeRecorded):
 		return "", true
 	case temporal.IsTimeoutError(err):
 		return domain.ActionTimedOut, false

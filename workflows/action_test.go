@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
-	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 )
 
@@ -35,25 +35,25 @@ const dbDown = "dial tcp 127.0.0.1:5432: connect: connection refused"
 // every record the workflow made.
 type harness struct {
 	env      *testsuite.TestWorkflowEnvironment
-	attempts []activities.AttemptInput
+	attempts []contract.AttemptInput
 	at       []time.Time
-	records  []activities.AttemptRecord // the ones that went through
-	tries    int                        // RecordAttempt calls, failed ones included
+	records  []contract.AttemptRecord // the ones that went through
+	tries    int                      // RecordAttempt calls, failed ones included
 }
 
-func newHarness(t *testing.T, send func(n int, in activities.AttemptInput) (*activities.AttemptOutcome, error), record func(try int) error) *harness {
+func newHarness(t *testing.T, send func(n int, in contract.AttemptInput) (*contract.AttemptOutcome, error), record func(try int) error) *harness {
 	var s testsuite.WorkflowTestSuite
 	h := &harness{env: s.NewTestWorkflowEnvironment()}
 	acts := &activities.Activities{}
 	Register(h.env, acts)
 	h.env.OnActivity(acts.SendAttempt, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.AttemptInput) (*activities.AttemptOutcome, error) {
+		func(_ context.Context, in contract.AttemptInput) (*contract.AttemptOutcome, error) {
 			h.attempts = append(h.attempts, in)
 			h.at = append(h.at, h.env.Now())
 			return send(len(h.attempts), in)
 		})
 	h.env.OnActivity(acts.RecordAttempt, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, rec activities.AttemptRecord) error {
+		func(_ context.Context, rec contract.AttemptRecord) error {
 			h.tries++
 			if record != nil {
 				if err := record(h.tries); err != nil {
@@ -66,22 +66,22 @@ func newHarness(t *testing.T, send func(n int, in activities.AttemptInput) (*act
 	return h
 }
 
-func ok(recorded bool) *activities.AttemptOutcome {
-	return &activities.AttemptOutcome{Response: &domain.ActionResponse{StatusCode: 200, Body: `{"ok":true}`, DurationMS: 12}, Recorded: recorded}
+func ok(recorded bool) *contract.AttemptOutcome {
+	return &contract.AttemptOutcome{Response: &domain.ActionResponse{StatusCode: 200, Body: `{"ok":true}`, DurationMS: 12}, Recorded: recorded}
 }
 
-func status503(recorded bool) *activities.AttemptOutcome {
-	return &activities.AttemptOutcome{Error: "POST https://hooks.example.com/x: 503 Service Unavailable", ErrType: activities.ErrTypeHTTPStatus,
+func status503(recorded bool) *contract.AttemptOutcome {
+	return &contract.AttemptOutcome{Error: "POST https://hooks.example.com/x: 503 Service Unavailable", ErrType: contract.ErrTypeHTTPStatus,
 		Retryable: true, Response: &domain.ActionResponse{StatusCode: 503}, Recorded: recorded}
 }
 
 func TestActionSucceedsWithOneActivity(t *testing.T) {
-	h := newHarness(t, func(int, activities.AttemptInput) (*activities.AttemptOutcome, error) { return ok(true), nil }, nil)
+	h := newHarness(t, func(int, contract.AttemptInput) (*contract.AttemptOutcome, error) { return ok(true), nil }, nil)
 	h.env.ExecuteWorkflow(CustomHTTPAction, input(5, 10_000))
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	var res activities.CallResult
+	var res contract.CallResult
 	if err := h.env.GetWorkflowResult(&res); err != nil || res.StatusCode != 200 || res.DurationMS != 12 {
 		t.Errorf("result %+v %v", res, err)
 	}
@@ -93,7 +93,7 @@ func TestActionSucceedsWithOneActivity(t *testing.T) {
 // TestOutcomeOutlivesADatabaseOutage: the call succeeded but SendAttempt could not record
 // it; the workflow records it, retrying while PostgreSQL is down, and never calls again.
 func TestOutcomeOutlivesADatabaseOutage(t *testing.T) {
-	h := newHarness(t, func(int, activities.AttemptInput) (*activities.AttemptOutcome, error) { return ok(false), nil },
+	h := newHarness(t, func(int, contract.AttemptInput) (*contract.AttemptOutcome, error) { return ok(false), nil },
 		func(try int) error {
 			if try <= 6 {
 				return errors.New(dbDown)
@@ -120,7 +120,7 @@ func TestOutcomeOutlivesADatabaseOutage(t *testing.T) {
 // attempt carries its number, and a failed one the workflow had to record keeps the
 // receiver's error and the time of the next attempt.
 func TestRetriesBackOffExponentially(t *testing.T) {
-	h := newHarness(t, func(n int, _ activities.AttemptInput) (*activities.AttemptOutcome, error) {
+	h := newHarness(t, func(n int, _ contract.AttemptInput) (*contract.AttemptOutcome, error) {
 		if n < 4 {
 			return status503(n != 2), nil
 		}
@@ -156,7 +156,7 @@ func TestRetriesBackOffExponentially(t *testing.T) {
 // TestRetryAfterSetsTheNextAttempt: an outcome carrying the receiver's Retry-After delays
 // the next attempt by exactly that.
 func TestRetryAfterSetsTheNextAttempt(t *testing.T) {
-	h := newHarness(t, func(n int, _ activities.AttemptInput) (*activities.AttemptOutcome, error) {
+	h := newHarness(t, func(n int, _ contract.AttemptInput) (*contract.AttemptOutcome, error) {
 		if n == 1 {
 			o := status503(true)
 			o.RetryAfter = 45 * time.Second
@@ -176,9 +176,9 @@ func TestRetryAfterSetsTheNextAttempt(t *testing.T) {
 // TestAttemptNotSentIsTriedAgain: an attempt that could not be prepared (PostgreSQL down
 // before the call) is tried again with the same number, and counts for nothing.
 func TestAttemptNotSentIsTriedAgain(t *testing.T) {
-	h := newHarness(t, func(n int, _ activities.AttemptInput) (*activities.AttemptOutcome, error) {
+	h := newHarness(t, func(n int, _ contract.AttemptInput) (*contract.AttemptOutcome, error) {
 		if n <= 3 {
-			return nil, temporal.NewApplicationErrorWithCause("not prepared", activities.ErrTypeNotSent, errors.New(dbDown))
+			return nil, temporal.NewApplicationErrorWithCause("not prepared", contract.ErrTypeNotSent, errors.New(dbDown))
 		}
 		return ok(true), nil
 	}, nil)
@@ -197,24 +197,24 @@ func TestAttemptNotSentIsTriedAgain(t *testing.T) {
 }
 
 func TestFinalOutcomes(t *testing.T) {
-	gone := &activities.AttemptOutcome{Error: "POST https://hooks.example.com/x: 404 Not Found", ErrType: "HTTPRejected"}
+	gone := &contract.AttemptOutcome{Error: "POST https://hooks.example.com/x: 404 Not Found", ErrType: "HTTPRejected"}
 	for _, tc := range []struct {
 		name         string
 		maxAttempts  int
-		out          *activities.AttemptOutcome
+		out          *contract.AttemptOutcome
 		err          error
 		wantAttempts int
 		wantRecord   string // the final status the workflow records; "" when it records nothing
 		wantError    string
 	}{
-		{"404 recorded by the activity", 5, &activities.AttemptOutcome{Error: gone.Error, ErrType: gone.ErrType, Recorded: true}, nil, 1, "", ""},
+		{"404 recorded by the activity", 5, &contract.AttemptOutcome{Error: gone.Error, ErrType: gone.ErrType, Recorded: true}, nil, 1, "", ""},
 		{"404 recorded by the workflow", 5, gone, nil, 1, domain.ActionFailed, gone.Error},
 		{"max attempts reached", 3, status503(false), nil, 3, domain.ActionFailed, status503(false).Error},
 		{"the worker died in every attempt", 2, nil, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_START_TO_CLOSE, nil), 2, domain.ActionTimedOut, msgAttemptLost},
-		{"the action was canceled meanwhile", 5, nil, temporal.NewNonRetryableApplicationError("the action is already canceled", activities.ErrTypeRecorded, nil), 1, "", ""},
+		{"the action was canceled meanwhile", 5, nil, temporal.NewNonRetryableApplicationError("the action is already canceled", contract.ErrTypeRecorded, nil), 1, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, func(int, activities.AttemptInput) (*activities.AttemptOutcome, error) { return tc.out, tc.err }, nil)
+			h := newHarness(t, func(int, contract.AttemptInput) (*contract.AttemptOutcome, error) { return tc.out, tc.err }, nil)
 			h.env.ExecuteWorkflow(CustomHTTPAction, input(tc.maxAttempts, 1000))
 			if h.env.GetWorkflowError() == nil {
 				t.Fatal("the workflow succeeded")
@@ -222,7 +222,7 @@ func TestFinalOutcomes(t *testing.T) {
 			if len(h.attempts) != tc.wantAttempts {
 				t.Errorf("%d attempts, want %d", len(h.attempts), tc.wantAttempts)
 			}
-			var final []activities.AttemptRecord
+			var final []contract.AttemptRecord
 			for _, r := range h.records {
 				if domain.ActionTerminal(r.Status) {
 					final = append(final, r)
@@ -241,7 +241,7 @@ func TestFinalOutcomes(t *testing.T) {
 // TestCancelRecordsCanceled: canceling the run while it waits to retry stops the attempts,
 // records canceled and ends the run as canceled.
 func TestCancelRecordsCanceled(t *testing.T) {
-	h := newHarness(t, func(int, activities.AttemptInput) (*activities.AttemptOutcome, error) { return status503(true), nil }, nil)
+	h := newHarness(t, func(int, contract.AttemptInput) (*contract.AttemptOutcome, error) { return status503(true), nil }, nil)
 	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, 90*time.Second)
 	h.env.ExecuteWorkflow(CustomHTTPAction, input(25, 1000))
 	err := h.env.GetWorkflowError()
@@ -261,7 +261,7 @@ func TestCancelRecordsCanceled(t *testing.T) {
 // TestCancelDuringTheRecordKeepsTheOutcome: a cancel that arrives while a success is being
 // recorded does not drop it: the run still ends with the call's result.
 func TestCancelDuringTheRecordKeepsTheOutcome(t *testing.T) {
-	h := newHarness(t, func(int, activities.AttemptInput) (*activities.AttemptOutcome, error) { return ok(false), nil },
+	h := newHarness(t, func(int, contract.AttemptInput) (*contract.AttemptOutcome, error) { return ok(false), nil },
 		func(try int) error {
 			if try <= 3 {
 				return errors.New(dbDown)
@@ -282,10 +282,10 @@ func TestCancelDuringTheRecordKeepsTheOutcome(t *testing.T) {
 // last_error is the receiver's problem, or a sentence about the attempt, never a driver
 // error or an internal address.
 func TestLastErrorIsTheReceivers(t *testing.T) {
-	h := newHarness(t, func(n int, _ activities.AttemptInput) (*activities.AttemptOutcome, error) {
+	h := newHarness(t, func(n int, _ contract.AttemptInput) (*contract.AttemptOutcome, error) {
 		switch n {
 		case 1:
-			return nil, temporal.NewApplicationErrorWithCause("not prepared", activities.ErrTypeNotSent, errors.New(dbDown))
+			return nil, temporal.NewApplicationErrorWithCause("not prepared", contract.ErrTypeNotSent, errors.New(dbDown))
 		case 2:
 			return status503(false), nil
 		case 3:
@@ -322,7 +322,7 @@ func TestAttemptTimeoutIsTheActionsPlusGrace(t *testing.T) {
 	Register(env, acts)
 	var got *activity.Info
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		if info.ActivityType.Name == actions.AttemptActivityName {
+		if info.ActivityType.Name == contract.AttemptActivityName {
 			got = info
 		}
 	})
@@ -331,7 +331,7 @@ func TestAttemptTimeoutIsTheActionsPlusGrace(t *testing.T) {
 	if got == nil {
 		t.Fatal("no attempt ran")
 	}
-	if want := 2500*time.Millisecond + actions.AttemptGrace; got.StartToCloseTimeout != want {
+	if want := 2500*time.Millisecond + contract.AttemptGrace; got.StartToCloseTimeout != want {
 		t.Errorf("StartToClose %v, want %v", got.StartToCloseTimeout, want)
 	}
 }
@@ -346,11 +346,11 @@ func TestRunsStartedBeforeTheAttemptLoop(t *testing.T) {
 	env.OnGetVersion(attemptLoopChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 	calls := 0
 	env.OnActivity(acts.CustomHTTPCall, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.CallInput) (*activities.CallResult, error) {
+		func(context.Context, contract.CallInput) (*contract.CallResult, error) {
 			if calls++; calls < 3 {
-				return nil, temporal.NewApplicationError("POST x: 503 Service Unavailable", activities.ErrTypeHTTPStatus)
+				return nil, temporal.NewApplicationError("POST x: 503 Service Unavailable", contract.ErrTypeHTTPStatus)
 			}
-			return &activities.CallResult{StatusCode: 200}, nil
+			return &contract.CallResult{StatusCode: 200}, nil
 		})
 	env.ExecuteWorkflow(CustomHTTPAction, input(5, 1000))
 	if err := env.GetWorkflowError(); err != nil || calls != 3 {
@@ -359,12 +359,12 @@ func TestRunsStartedBeforeTheAttemptLoop(t *testing.T) {
 }
 
 // TestHeldBackAttemptWaitsInLine: an attempt held back by its destination's limit waits in
-// line until a wake (actions.SignalSlotFree) comes, not the 30 s it was told at most, and
+// line until a wake (contract.SignalSlotFree) comes, not the 30 s it was told at most, and
 // then asks again as the same attempt; one not in line (an open circuit) waits its time;
 // with no wake at all, the one in line asks again after its time.
 func TestHeldBackAttemptWaitsInLine(t *testing.T) {
 	heldBack := func(wait time.Duration, inLine bool) error {
-		return temporal.NewNonRetryableApplicationError("held back", activities.ErrTypeHeldBack, nil, wait.Milliseconds(), inLine)
+		return temporal.NewNonRetryableApplicationError("held back", contract.ErrTypeHeldBack, nil, wait.Milliseconds(), inLine)
 	}
 	for _, tc := range []struct {
 		name     string
@@ -377,14 +377,14 @@ func TestHeldBackAttemptWaitsInLine(t *testing.T) {
 		{"an open circuit's wait", false, 2 * time.Second, 30 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, func(n int, _ activities.AttemptInput) (*activities.AttemptOutcome, error) {
+			h := newHarness(t, func(n int, _ contract.AttemptInput) (*contract.AttemptOutcome, error) {
 				if n == 1 {
 					return nil, heldBack(30*time.Second, tc.inLine)
 				}
 				return ok(true), nil
 			}, nil)
 			if tc.wakeAt > 0 {
-				h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(actions.SignalSlotFree, nil) }, tc.wakeAt)
+				h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(contract.SignalSlotFree, nil) }, tc.wakeAt)
 			}
 			h.env.ExecuteWorkflow(CustomHTTPAction, input(1, 10_000))
 			if err := h.env.GetWorkflowError(); err != nil {

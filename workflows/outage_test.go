@@ -24,6 +24,7 @@ import (
 	"github.com/threada/threada/activities"
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/httpguard"
@@ -169,7 +170,7 @@ func waitForFailedRecord(t *testing.T, tc client.Client, id string) string {
 		for _, pa := range desc.GetPendingActivities() {
 			name := pa.GetActivityType().GetName()
 			switch {
-			case name == actions.AttemptActivityName || name == actions.CallActivityName:
+			case name == contract.AttemptActivityName || name == contract.CallActivityName:
 				if f := pa.GetLastFailure(); f != nil {
 					t.Errorf("the attempt, which the API reads, carries a failure: %q", f.GetMessage())
 				}

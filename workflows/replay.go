@@ -7,7 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
-	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 )
 
@@ -21,7 +21,7 @@ const replayStepsPerRun = 500
 const replayQueuedPoll = 5 * time.Second
 
 // ReplayBatchInput starts a bulk replay's workflow; its ID is the batch's.
-type ReplayBatchInput = actions.ReplayBatchInput
+type ReplayBatchInput = contract.ReplayBatchInput
 
 // ActionReplayBatch replays a bulk replay's actions, RatePerSecond of them each second (fewer
 // while domain.ReplayWindow of its replays are unfinished), until none is left. A batch
@@ -41,8 +41,8 @@ func ActionReplayBatch(ctx workflow.Context, in ReplayBatchInput) error {
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
 	for range replayStepsPerRun {
-		var res activities.ReplayStepResult
-		err := workflow.ExecuteActivity(actx, a.ReplayStep, activities.ReplayStepInput{BatchID: in.BatchID, Max: in.RatePerSecond}).Get(actx, &res)
+		var res contract.ReplayStepResult
+		err := workflow.ExecuteActivity(actx, a.ReplayStep, contract.ReplayStepInput{BatchID: in.BatchID, Max: in.RatePerSecond}).Get(actx, &res)
 		switch {
 		case temporal.IsCanceledError(err) || ctx.Err() != nil:
 			return finishReplay(ctx, in.BatchID, domain.ReplayBatchCanceled)
@@ -62,7 +62,7 @@ func ActionReplayBatch(ctx workflow.Context, in ReplayBatchInput) error {
 			return finishReplay(ctx, in.BatchID, domain.ReplayBatchCanceled)
 		}
 	}
-	return workflow.NewContinueAsNewError(ctx, actions.ReplayBatchWorkflowName, in)
+	return workflow.NewContinueAsNewError(ctx, contract.ReplayBatchWorkflowName, in)
 }
 
 // finishReplay records how a batch ended, on a disconnected context so that a cancel does

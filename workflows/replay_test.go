@@ -17,7 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
-	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 )
 
@@ -32,7 +32,7 @@ func TestRunsStartedBeforeTheAttemptLoopReplay(t *testing.T) {
 	}
 	replay := func(fn any, file string) error {
 		r := worker.NewWorkflowReplayer()
-		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: actions.WorkflowName})
+		r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: contract.ActionWorkflowName})
 		return r.ReplayWorkflowHistoryFromJSONFile(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), file)
 	}
 	for _, file := range files {
@@ -56,13 +56,13 @@ type replayHarness struct {
 	finished []string
 }
 
-func newReplayHarness(step func(n int) activities.ReplayStepResult) *replayHarness {
+func newReplayHarness(step func(n int) contract.ReplayStepResult) *replayHarness {
 	var s testsuite.WorkflowTestSuite
 	h := &replayHarness{env: s.NewTestWorkflowEnvironment()}
 	acts := &activities.Activities{}
 	Register(h.env, acts)
 	h.env.OnActivity(acts.ReplayStep, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.ReplayStepInput) (*activities.ReplayStepResult, error) {
+		func(context.Context, contract.ReplayStepInput) (*contract.ReplayStepResult, error) {
 			h.at = append(h.at, h.env.Now())
 			r := step(len(h.at))
 			return &r, nil
@@ -78,8 +78,8 @@ func newReplayHarness(step func(n int) activities.ReplayStepResult) *replayHarne
 // TestQueuedReplayWaits: while its step says queued a batch asks again every
 // replayQueuedPoll, then steps each second once it runs, until done.
 func TestQueuedReplayWaits(t *testing.T) {
-	h := newReplayHarness(func(n int) activities.ReplayStepResult {
-		return activities.ReplayStepResult{Queued: n <= 3, Replayed: min(max(n-3, 0), 1), Done: n == 5}
+	h := newReplayHarness(func(n int) contract.ReplayStepResult {
+		return contract.ReplayStepResult{Queued: n <= 3, Replayed: min(max(n-3, 0), 1), Done: n == 5}
 	})
 	h.env.ExecuteWorkflow(ActionReplayBatch, ReplayBatchInput{BatchID: "arp_x", RatePerSecond: 1})
 	if err := h.env.GetWorkflowError(); err != nil {
@@ -99,7 +99,7 @@ func TestQueuedReplayWaits(t *testing.T) {
 // TestQueuedReplayHistoryIsBounded: a batch that waits a long time continues as a new run
 // after replayStepsPerRun steps, waits included, so its history stays bounded.
 func TestQueuedReplayHistoryIsBounded(t *testing.T) {
-	h := newReplayHarness(func(int) activities.ReplayStepResult { return activities.ReplayStepResult{Queued: true} })
+	h := newReplayHarness(func(int) contract.ReplayStepResult { return contract.ReplayStepResult{Queued: true} })
 	h.env.ExecuteWorkflow(ActionReplayBatch, ReplayBatchInput{BatchID: "arp_x", RatePerSecond: 1})
 	var can *workflow.ContinueAsNewError
 	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
@@ -112,7 +112,7 @@ func TestQueuedReplayHistoryIsBounded(t *testing.T) {
 
 // TestCancelOfAQueuedReplay: canceling a batch while it waits its turn records it canceled.
 func TestCancelOfAQueuedReplay(t *testing.T) {
-	h := newReplayHarness(func(int) activities.ReplayStepResult { return activities.ReplayStepResult{Queued: true} })
+	h := newReplayHarness(func(int) contract.ReplayStepResult { return contract.ReplayStepResult{Queued: true} })
 	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, 12*time.Second)
 	h.env.ExecuteWorkflow(ActionReplayBatch, ReplayBatchInput{BatchID: "arp_x", RatePerSecond: 1})
 	var canceled *temporal.CanceledError

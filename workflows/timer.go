@@ -7,7 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
-	"github.com/threada/threada/internal/timers"
+	"github.com/threada/threada/internal/contract"
 )
 
 // timerSignalsPerRun bounds a timer's history: after this many re-arms the timer goes on
@@ -20,10 +20,10 @@ const timerSignalsPerRun = 500
 // newer arm arrived meanwhile or the firing moved it on (an SLA warning to its breach). An
 // arm without a due time disarms it: it ends. PostgreSQL's row decides whether a firing
 // does anything.
-func TicketTimer(ctx workflow.Context, in timers.Input) error {
+func TicketTimer(ctx workflow.Context, in contract.TimerInput) error {
 	gen, due := in.Generation, in.DueAt
-	arms := workflow.GetSignalChannel(ctx, timers.SignalArm)
-	take := func(a timers.Arm) bool {
+	arms := workflow.GetSignalChannel(ctx, contract.SignalArm)
+	take := func(a contract.Arm) bool {
 		if a.Generation <= gen {
 			return false
 		}
@@ -31,7 +31,7 @@ func TicketTimer(ctx workflow.Context, in timers.Input) error {
 		return true
 	}
 	drain := func() (moved bool) {
-		var a timers.Arm
+		var a contract.Arm
 		for arms.ReceiveAsync(&a) {
 			moved = take(a) || moved
 		}
@@ -50,7 +50,7 @@ func TicketTimer(ctx workflow.Context, in timers.Input) error {
 			sel := workflow.NewSelector(ctx)
 			sel.AddFuture(timer, func(f workflow.Future) { fired = f.Get(ctx, nil) == nil })
 			sel.AddReceive(arms, func(c workflow.ReceiveChannel, _ bool) {
-				var a timers.Arm
+				var a contract.Arm
 				c.Receive(ctx, &a)
 				take(a)
 				signals++
@@ -63,7 +63,7 @@ func TicketTimer(ctx workflow.Context, in timers.Input) error {
 				cancel()
 				if signals >= timerSignalsPerRun {
 					drain()
-					return workflow.NewContinueAsNewError(ctx, timers.WorkflowName, timers.Input{TimerID: in.TimerID, Generation: gen, DueAt: due})
+					return workflow.NewContinueAsNewError(ctx, contract.TimerWorkflowName, contract.TimerInput{TimerID: in.TimerID, Generation: gen, DueAt: due})
 				}
 				continue
 			}
@@ -74,11 +74,11 @@ func TicketTimer(ctx workflow.Context, in timers.Input) error {
 			RetryPolicy:         recordOptions.RetryPolicy,
 			Summary:             "fire generation " + strconv.FormatInt(gen, 10),
 		})
-		var res activities.FireTimerResult
-		if err := workflow.ExecuteActivity(actx, a.FireTimer, activities.FireTimerInput{TimerID: in.TimerID, Generation: gen}).Get(actx, &res); err != nil {
+		var res contract.FireTimerResult
+		if err := workflow.ExecuteActivity(actx, a.FireTimer, contract.FireTimerInput{TimerID: in.TimerID, Generation: gen}).Get(actx, &res); err != nil {
 			return err
 		}
-		moved := res.Next > 0 && take(timers.Arm{Generation: res.Next, DueAt: res.NextDueAt})
+		moved := res.Next > 0 && take(contract.Arm{Generation: res.Next, DueAt: res.NextDueAt})
 		if !drain() && !moved {
 			return nil
 		}

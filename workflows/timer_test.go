@@ -11,10 +11,10 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/threada/threada/activities"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/dbtest"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/store"
-	"github.com/threada/threada/internal/timers"
 	"github.com/threada/threada/workflows"
 )
 
@@ -60,7 +60,7 @@ func TestTimerFiresAtTheLatestArm(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(t0)
-	env.RegisterWorkflowWithOptions(workflows.TicketTimer, workflow.RegisterOptions{Name: timers.WorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.TicketTimer, workflow.RegisterOptions{Name: contract.TimerWorkflowName})
 	env.RegisterActivity(&activities.Activities{Store: st})
 	second := updatedEvent(a, ticketID, t0.Add(time.Hour))
 	env.RegisterDelayedCallback(func() {
@@ -69,15 +69,15 @@ func TestTimerFiresAtTheLatestArm(t *testing.T) {
 			t.Errorf("re-arm: %+v %v", rearmed, err)
 			return
 		}
-		env.SignalWorkflow(timers.SignalArm, timers.Arm{Generation: rearmed.Generation, DueAt: rearmed.DueAt})
+		env.SignalWorkflow(contract.SignalArm, contract.Arm{Generation: rearmed.Generation, DueAt: rearmed.DueAt})
 		// A late duplicate of the first arm changes nothing.
-		env.SignalWorkflow(timers.SignalArm, timers.Arm{Generation: first.Generation, DueAt: first.DueAt})
+		env.SignalWorkflow(contract.SignalArm, contract.Arm{Generation: first.Generation, DueAt: first.DueAt})
 	}, time.Hour)
 	var fires []time.Time
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		fires = append(fires, env.Now())
 	})
-	env.ExecuteWorkflow(timers.WorkflowName, timers.Input{TimerID: first.ID, Generation: first.Generation, DueAt: first.DueAt})
+	env.ExecuteWorkflow(contract.TimerWorkflowName, contract.TimerInput{TimerID: first.ID, Generation: first.Generation, DueAt: first.DueAt})
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("completed %v, error %v", env.IsWorkflowCompleted(), env.GetWorkflowError())
 	}

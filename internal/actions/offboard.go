@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/gateway"
 )
 
 // CancelTenantWorkflows cancels every running workflow of the tenant (its actions, bulk
@@ -47,7 +48,7 @@ func tenantBatch(ctx context.Context, c client.Client, namespace, tenantID strin
 	}
 	query := fmt.Sprintf("TenantId = '%s' AND ExecutionStatus = 'Running'", tenantID)
 	count := func() (int64, error) {
-		ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+		ctx, cancel := context.WithTimeout(ctx, gateway.CallTimeout)
 		defer cancel()
 		resp, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: query})
 		if err != nil {
@@ -58,7 +59,7 @@ func tenantBatch(ctx context.Context, c client.Client, namespace, tenantID strin
 	if n, err = count(); err != nil || n == 0 {
 		return n, 0, err
 	}
-	callCtx, cancel := context.WithTimeout(ctx, CallTimeout)
+	callCtx, cancel := context.WithTimeout(ctx, gateway.CallTimeout)
 	defer cancel()
 	req.Namespace, req.VisibilityQuery, req.JobId = namespace, query, domain.NewID("batch")
 	if _, err := c.WorkflowService().StartBatchOperation(callCtx, req); err != nil {

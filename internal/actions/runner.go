@@ -1,3 +1,8 @@
+// Package actions is the one home of a custom_http action's lifecycle outside the workflow
+// code: what an attempt sends (request.go), and what the API and the worker do with a run:
+// start it, read its live status, wait for it, cancel it, replay it, and relay the starts
+// that did not happen (runner.go, relay.go). Its workflow's names, inputs and retry policy
+// are in internal/contract.
 package actions
 
 import (
@@ -5,35 +10,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/interceptor"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/threada/threada/internal/config"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/fairness"
+	"github.com/threada/threada/internal/gateway"
 	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/store"
-	"github.com/threada/threada/internal/telemetry"
 )
-
-// unreachableBackoff is how long a Runner stops trying Temporal after a call failed to
-// reach it: while Temporal is down, requests answer from PostgreSQL at once instead of
-// each waiting out a connection attempt, and starts are left to the relay.
-const unreachableBackoff = 5 * time.Second
-
-// CallTimeout bounds one call to Temporal: a start, a describe, a cancel.
-const CallTimeout = 3 * time.Second
-
-// ErrUnreachable is Start's error while Temporal is known to be unreachable: the action
-// stays queued for the relay.
-var ErrUnreachable = errors.New("the workflow service is unreachable; the relay starts the action later")
 
 // Runner runs actions on Temporal for a process, the API or the worker: it starts their
 // workflows, reads their live state, waits for and cancels them, starts and cancels bulk
@@ -47,14 +38,16 @@ type Runner struct {
 	taskQueue string
 	uiURL     string
 	weights   *fairness.Weights
-	downUntil atomic.Int64 // unix nanos; Temporal is not tried before then, but by the relay
+	// Gate says whether Temporal answered lately (Available, Observe); the Runner's and
+	// the timers' calls share it.
+	*gateway.Gate
 }
 
 // NewRunner returns a Runner on c and st, for cfg's namespace, task queue and Temporal UI
 // address (links to runs; none when TEMPORAL_UI_URL is unset).
 func NewRunner(c client.Client, st *store.Store, log *slog.Logger, cfg config.Config) *Runner {
 	return &Runner{client: c, store: st, log: log, namespace: cfg.TemporalNamespace, taskQueue: cfg.TaskQueue, uiURL: cfg.TemporalUIURL,
-		weights: fairness.NewWeights(st.DeliveryWeight)}
+		weights: fairness.NewWeights(st.DeliveryWeight), Gate: gateway.NewGate(log)}
 }
 
 // Priority is the Temporal priority of a tenant's work of class c, with the tenant's
@@ -63,71 +56,23 @@ func (r *Runner) Priority(ctx context.Context, tenantID string, c fairness.Class
 	return fairness.Priority(tenantID, r.weights.Get(ctx, tenantID), c)
 }
 
-// Dial returns a lazy Temporal client: no connection is made until the first call. tel
-// adds the SDK's metrics and tracing when they are on (nil: none); keys seals the payloads
-// the client and its workers exchange with Temporal (nil: they go in the clear, as for a
-// process without SECRETS_KEY).
-func Dial(hostPort, namespace string, log *slog.Logger, tel *telemetry.Telemetry, keys *sealing.Keyring, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
-	c, err := client.NewLazyClient(tel.ClientOptions(keys.ClientOptions(client.Options{
-		HostPort:     hostPort,
-		Namespace:    namespace,
-		Logger:       tlog.NewStructuredLogger(log.With("component", "temporal-client")),
-		Interceptors: interceptors,
-	})))
-	if err != nil {
-		return nil, fmt.Errorf("configuring the Temporal client: %w", err)
-	}
-	return c, nil
-}
-
 // Client is the Runner's Temporal client.
 func (r *Runner) Client() client.Client { return r.client }
-
-func (r *Runner) available() bool { return time.Now().UnixNano() >= r.downUntil.Load() }
-
-// Available says whether Temporal answered lately: false for a few seconds after a call
-// failed to reach it, during which calls that can wait for a relay are not tried.
-func (r *Runner) Available() bool { return r.available() }
-
-// Observe notes whether a call to Temporal reached it (see Available).
-func (r *Runner) Observe(err error) { r.observe(err) }
-
-// observe notes whether a call reached Temporal.
-func (r *Runner) observe(err error) {
-	if err == nil || isAnswer(err) {
-		r.downUntil.Store(0)
-		return
-	}
-	if r.available() {
-		r.log.Warn("Temporal unreachable; actions wait in PostgreSQL for the worker's relay", "err", err)
-	}
-	r.downUntil.Store(time.Now().Add(unreachableBackoff).UnixNano())
-}
-
-// isAnswer tells answers from Temporal (not found, already started, ...) from failures to
-// reach it.
-func isAnswer(err error) bool {
-	var nf *serviceerror.NotFound
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	var failedPre *serviceerror.FailedPrecondition
-	var invalid *serviceerror.InvalidArgument
-	return errors.As(err, &nf) || errors.As(err, &started) || errors.As(err, &failedPre) || errors.As(err, &invalid)
-}
 
 // Start starts a committed action's workflow and records in PostgreSQL that it is
 // started. Every path that creates an action (the API, automations, a bulk replay's
 // steps) calls it after commit. If Temporal cannot be reached the action stays queued with
 // workflow_started=false, and the relay starts it when Temporal is back: nothing accepted
-// is lost, so callers only log the error. It runs on its own CallTimeout, whatever is left
+// is lost, so callers only log the error. It runs on its own gateway.CallTimeout, whatever is left
 // of ctx, so a request that ends does not leave its action to the relay.
 func (r *Runner) Start(ctx context.Context, a *domain.Action) error {
-	if !r.available() {
-		return ErrUnreachable
+	if !r.Available() {
+		return gateway.ErrUnreachable
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CallTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gateway.CallTimeout)
 	defer cancel()
 	err := r.startWorkflow(ctx, a, fairness.ClassOf(a.Origin))
-	r.observe(err)
+	r.Observe(err)
 	if err == nil {
 		if err = r.store.MarkStarted(ctx, a.ID); err != nil {
 			err = fmt.Errorf("marking action %s started: %w", a.ID, err)
@@ -145,7 +90,7 @@ func (r *Runner) Start(ctx context.Context, a *domain.Action) error {
 // as started.
 func (r *Runner) startWorkflow(ctx context.Context, a *domain.Action, c fairness.Class) error {
 	ctx = sealing.WithTenant(ctx, a.TenantID)
-	_, err := r.client.ExecuteWorkflow(ctx, StartOptions(r.taskQueue, a, r.Priority(ctx, a.TenantID, c)), WorkflowName, InputOf(a))
+	_, err := r.client.ExecuteWorkflow(ctx, contract.StartOptions(r.taskQueue, a, r.Priority(ctx, a.TenantID, c)), contract.ActionWorkflowName, contract.InputOf(a))
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil
@@ -160,13 +105,13 @@ func (r *Runner) startWorkflow(ctx context.Context, a *domain.Action, c fairness
 // never shown. Closed runs whose outcome PostgreSQL lacks (terminated by an operator) get
 // it recorded. When Temporal cannot be reached, the recorded state is the answer.
 func (r *Runner) Live(ctx context.Context, a *domain.Action) *domain.Action {
-	if domain.ActionTerminal(a.Status) || !a.Started || !r.available() {
+	if domain.ActionTerminal(a.Status) || !a.Started || !r.Available() {
 		return a
 	}
-	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, gateway.CallTimeout)
 	defer cancel()
 	desc, err := r.client.DescribeWorkflowExecution(ctx, a.ID, "")
-	r.observe(err)
+	r.Observe(err)
 	if err != nil {
 		return a
 	}
@@ -177,13 +122,13 @@ func (r *Runner) Live(ctx context.Context, a *domain.Action) *domain.Action {
 	for _, pa := range desc.GetPendingActivities() {
 		inFlight := pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED || pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED
 		switch pa.GetActivityType().GetName() {
-		case AttemptActivityName:
+		case contract.AttemptActivityName:
 			// The workflow records each attempt before starting the next, so PostgreSQL
 			// already says queued or retrying; only an attempt in flight is news.
 			if inFlight {
 				a.Status, a.Attempts, a.NextAttemptAt = domain.ActionRunning, a.Attempts+1, nil
 			}
-		case CallActivityName: // runs started before the attempt loop
+		case contract.CallActivityName: // runs started before the attempt loop
 			switch {
 			case inFlight:
 				a.Status, a.Attempts, a.NextAttemptAt = domain.ActionRunning, int(pa.GetAttempt()), nil
@@ -238,10 +183,10 @@ func (r *Runner) Wait(ctx context.Context, a *domain.Action, d time.Duration) *d
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
 	for !domain.ActionTerminal(a.Status) && ctx.Err() == nil {
-		if a.Started && r.available() {
+		if a.Started && r.Available() {
 			err := r.client.GetWorkflow(ctx, a.ID, "").Get(ctx, nil)
 			if ctx.Err() == nil {
-				r.observe(nilIfRunEnded(err))
+				r.Observe(nilIfRunEnded(err))
 			}
 		} else {
 			select {
@@ -270,11 +215,11 @@ func nilIfRunEnded(err error) error {
 
 // Cancel asks Temporal to cancel a started action's run; the run records the cancel.
 func (r *Runner) Cancel(ctx context.Context, a *domain.Action) error {
-	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, gateway.CallTimeout)
 	defer cancel()
 	err := r.client.CancelWorkflow(ctx, a.ID, "")
-	r.observe(err)
-	if err != nil && !isAnswer(err) {
+	r.Observe(err)
+	if err != nil && !gateway.IsAnswer(err) {
 		return domain.Errorf(domain.EUNAVAILABLE, "Actions cannot be canceled right now: the workflow service is unreachable. Retry shortly.")
 	}
 	return err
@@ -283,14 +228,14 @@ func (r *Runner) Cancel(ctx context.Context, a *domain.Action) error {
 // Wake signals an action's run that its destination has a slot free (SignalSlotFree) and
 // reports whether the run was there to get it: false when it has ended.
 func (r *Runner) Wake(ctx context.Context, actionID string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, gateway.CallTimeout)
 	defer cancel()
-	err := r.client.SignalWorkflow(ctx, actionID, "", SignalSlotFree, nil)
+	err := r.client.SignalWorkflow(ctx, actionID, "", contract.SignalSlotFree, nil)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return false, nil
 	}
-	r.observe(err)
+	r.Observe(err)
 	return err == nil, err
 }
 
@@ -306,24 +251,24 @@ func (r *Runner) UILink(workflowID string) string {
 // counts as started). EUNAVAILABLE when Temporal cannot be reached.
 func (r *Runner) StartReplay(ctx context.Context, b *domain.ReplayBatch) error {
 	unavailable := domain.Errorf(domain.EUNAVAILABLE, "Bulk replays cannot start right now: the workflow service is unreachable. Retry shortly; nothing was replayed.")
-	if !r.available() {
+	if !r.Available() {
 		return unavailable
 	}
-	ctx, cancel := context.WithTimeout(sealing.WithTenant(ctx, b.TenantID), CallTimeout)
+	ctx, cancel := context.WithTimeout(sealing.WithTenant(ctx, b.TenantID), gateway.CallTimeout)
 	defer cancel()
 	_, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                    b.ID,
 		TaskQueue:             r.taskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(SearchTenantID.ValueSet(b.TenantID)),
+		TypedSearchAttributes: temporal.NewSearchAttributes(contract.SearchTenantID.ValueSet(b.TenantID)),
 		StaticSummary:         fmt.Sprintf("replay of up to %d actions at %d/s", b.Matched, b.RatePerSecond),
 		Priority:              r.Priority(ctx, b.TenantID, fairness.Bulk),
-	}, ReplayBatchWorkflowName, ReplayBatchInput{BatchID: b.ID, RatePerSecond: b.RatePerSecond})
+	}, contract.ReplayBatchWorkflowName, contract.ReplayBatchInput{BatchID: b.ID, RatePerSecond: b.RatePerSecond})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		err = nil
 	}
-	r.observe(err)
+	r.Observe(err)
 	if err != nil {
 		r.log.Warn("starting a bulk replay", "replay_id", b.ID, "err", err)
 		return unavailable
@@ -334,11 +279,11 @@ func (r *Runner) StartReplay(ctx context.Context, b *domain.ReplayBatch) error {
 // CancelReplay asks Temporal to stop a bulk replay's run. The batch is already marked
 // canceled in PostgreSQL, which its steps check, so a failure here only delays the end.
 func (r *Runner) CancelReplay(ctx context.Context, batchID string) {
-	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, gateway.CallTimeout)
 	defer cancel()
 	err := r.client.CancelWorkflow(ctx, batchID, "")
-	r.observe(err)
-	if err != nil && !isAnswer(err) {
+	r.Observe(err)
+	if err != nil && !gateway.IsAnswer(err) {
 		r.log.Warn("canceling a bulk replay's run; it stops at its next step", "replay_id", batchID, "err", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/secretbox"
 )
@@ -23,7 +24,6 @@ const (
 	DefaultTemporalAddress    = "127.0.0.1:7233"
 	DefaultTemporalNamespace  = "default"
 	DefaultShutdownTimeout    = 20 * time.Second
-	DefaultTaskQueue          = "threada-actions"
 	DefaultRateLimitKeyRPS    = 50
 	DefaultRateLimitTenantRPS = 200
 	// DefaultRateLimitUnauthenticatedRPS limits requests without a valid key, per client
@@ -95,7 +95,7 @@ func Load(getenv func(string) string) (Config, error) {
 		HTTPAddr:          get("HTTP_ADDR", DefaultHTTPAddr),
 		TemporalAddress:   get("TEMPORAL_ADDRESS", DefaultTemporalAddress),
 		TemporalNamespace: get("TEMPORAL_NAMESPACE", DefaultTemporalNamespace),
-		TaskQueue:         get("TEMPORAL_TASK_QUEUE", DefaultTaskQueue),
+		TaskQueue:         get("TEMPORAL_TASK_QUEUE", contract.DefaultTaskQueue),
 		ShutdownTimeout:   DefaultShutdownTimeout,
 		SecretsKey:        strings.TrimSpace(getenv("SECRETS_KEY")),
 		TemporalUIURL:     strings.TrimSuffix(strings.TrimSpace(getenv("TEMPORAL_UI_URL")), "/"),

@@ -12,8 +12,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
-
-	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 )
 
 func root(t *testing.T) string {
@@ -162,7 +161,7 @@ func TestSearchAttributesRegisteredEverywhere(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, name := range actions.SearchAttributeNames {
+		for _, name := range contract.SearchAttributeNames {
 			if !regexp.MustCompile(`\b` + name + `\b`).Match(data) {
 				t.Errorf("%s does not register the search attribute %s", file, name)
 			}

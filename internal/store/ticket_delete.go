@@ -15,7 +15,7 @@ type DeletedTicket struct {
 	Messages, Actions, Attempts, Runs, Events, Timers, Clocks int
 	// Running are the ticket's actions whose workflows had started and not finished: the
 	// caller cancels them after the commit. One it cannot reach ends at its next attempt,
-	// which finds its action gone (activities.ErrTypeActionMissing), having sent nothing.
+	// which finds its action gone (contract.ErrTypeActionMissing), having sent nothing.
 	Running []string
 	// TimerIDs are the ticket's armed timers; Generation is newer than any of their arms,
 	// for the caller to disarm their workflows with after the commit.

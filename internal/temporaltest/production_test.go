@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 )
 
 // TestScriptRegistersTheSearchAttributes: scripts/temporal-server.sh registers exactly the
@@ -23,7 +23,7 @@ func TestScriptRegistersTheSearchAttributes(t *testing.T) {
 	if m == nil {
 		t.Fatal("no search_attributes=(...) line in scripts/temporal-server.sh")
 	}
-	if got := strings.Fields(string(m[1])); !slices.Equal(got, actions.SearchAttributeNames) {
-		t.Errorf("scripts/temporal-server.sh registers %v; the workflows set %v", got, actions.SearchAttributeNames)
+	if got := strings.Fields(string(m[1])); !slices.Equal(got, contract.SearchAttributeNames) {
+		t.Errorf("scripts/temporal-server.sh registers %v; the workflows set %v", got, contract.SearchAttributeNames)
 	}
 }

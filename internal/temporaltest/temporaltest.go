@@ -21,7 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 
-	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/fairness"
 	"github.com/threada/threada/workflows"
 )
@@ -128,7 +128,7 @@ func start(fair bool) (*Server, error) {
 	}
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{})}
 	args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "error"}
-	for _, sa := range actions.SearchAttributeFlags {
+	for _, sa := range contract.SearchAttributeFlags {
 		args = append(args, "--search-attribute", sa)
 	}
 	if fair {

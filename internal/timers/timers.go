@@ -31,36 +31,17 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/threada/threada/internal/actions"
+	"github.com/threada/threada/internal/contract"
 	"github.com/threada/threada/internal/domain"
 	"github.com/threada/threada/internal/fairness"
+	"github.com/threada/threada/internal/gateway"
 	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/store"
 )
 
-// WorkflowName is the timer workflow's type; SignalArm the signal that (re)arms it.
-const (
-	WorkflowName = "TicketTimer"
-	SignalArm    = "arm"
-)
-
-// Input starts a timer's workflow; Arm is its signal. A signal of an older generation
-// than the workflow holds is ignored.
-type Input struct {
-	TimerID    string
-	Generation int64
-	DueAt      time.Time
-}
-
-// Arm (re)arms a timer's workflow; a zero DueAt disarms it (the workflow ends, unless a
-// newer arm follows).
-type Arm struct {
-	Generation int64
-	DueAt      time.Time
-}
-
 // Gate tells whether Temporal answered lately, and learns from each call
-// (actions.Runner is one): during an outage a process stops trying for a few seconds.
+// (a gateway.Gate; actions.Runner embeds the process's): during an outage a process
+// stops trying for a few seconds.
 type Gate interface {
 	Available() bool
 	Observe(err error)
@@ -134,9 +115,9 @@ func (r *Runner) Run(ctx context.Context) {
 // cannot be reached the timer stays unsynced for the relay (Relay).
 func (r *Runner) ArmNow(ctx context.Context, t *store.Timer) error {
 	if !r.gate.Available() {
-		return actions.ErrUnreachable
+		return gateway.ErrUnreachable
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actions.CallTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gateway.CallTimeout)
 	defer cancel()
 	err := r.signal(ctx, t)
 	r.gate.Observe(err)
@@ -150,13 +131,13 @@ func (r *Runner) ArmNow(ctx context.Context, t *store.Timer) error {
 }
 
 func (r *Runner) signal(ctx context.Context, t *store.Timer) error {
-	attrs := []temporal.SearchAttributeUpdate{actions.SearchTenantID.ValueSet(t.TenantID), actions.SearchTicketID.ValueSet(t.TicketID)}
+	attrs := []temporal.SearchAttributeUpdate{contract.SearchTenantID.ValueSet(t.TenantID), contract.SearchTicketID.ValueSet(t.TicketID)}
 	summary := fmt.Sprintf("%s timer for %s", t.Kind, t.TicketID)
 	if t.AutomationID != "" {
-		attrs = append(attrs, actions.SearchAutomationID.ValueSet(t.AutomationID))
+		attrs = append(attrs, contract.SearchAutomationID.ValueSet(t.AutomationID))
 		summary = fmt.Sprintf("%s after %s on %s", t.AutomationID, t.EventType, t.TicketID)
 	}
-	_, err := r.client.SignalWithStartWorkflow(sealing.WithTenant(ctx, t.TenantID), t.ID, SignalArm, Arm{Generation: t.Generation, DueAt: t.DueAt},
+	_, err := r.client.SignalWithStartWorkflow(sealing.WithTenant(ctx, t.TenantID), t.ID, contract.SignalArm, contract.Arm{Generation: t.Generation, DueAt: t.DueAt},
 		client.StartWorkflowOptions{
 			ID:                    t.ID,
 			TaskQueue:             r.taskQueue,
@@ -165,7 +146,7 @@ func (r *Runner) signal(ctx context.Context, t *store.Timer) error {
 			StaticSummary:         summary,
 			// A timer fires on time whoever armed it, the relay included.
 			Priority: fairness.Priority(t.TenantID, r.weights.Get(ctx, t.TenantID), fairness.Automation),
-		}, WorkflowName, Input{TimerID: t.ID, Generation: t.Generation, DueAt: t.DueAt})
+		}, contract.TimerWorkflowName, contract.TimerInput{TimerID: t.ID, Generation: t.Generation, DueAt: t.DueAt})
 	return err
 }
 
@@ -176,13 +157,13 @@ const relayBatch = 200
 // unreachable, or the process died after commit). It tries even while the gate says
 // Temporal is down: it is how the gate learns it is back.
 func (r *Runner) Relay(ctx context.Context) {
-	actions.RelayLoop(ctx, r.log, "arm timers", func(ctx context.Context) (int, error) { return r.RelayOnce(ctx, actions.RelayMinAge) })
+	gateway.RelayLoop(ctx, r.log, "arm timers", func(ctx context.Context) (int, error) { return r.RelayOnce(ctx, gateway.RelayMinAge) })
 }
 
 // RelayOnce arms up to one batch of unsynced timers at least minAge old.
 func (r *Runner) RelayOnce(ctx context.Context, minAge time.Duration) (int, error) {
 	return r.store.SyncTimers(ctx, minAge, relayBatch, func(ctx context.Context, t *store.Timer) error {
-		ctx, cancel := context.WithTimeout(ctx, actions.CallTimeout)
+		ctx, cancel := context.WithTimeout(ctx, gateway.CallTimeout)
 		defer cancel()
 		err := r.signal(ctx, t)
 		r.gate.Observe(err)
@@ -197,9 +178,9 @@ func (r *Runner) Disarm(ctx context.Context, timerID string, gen int64) {
 	if !r.gate.Available() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actions.CallTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gateway.CallTimeout)
 	defer cancel()
-	err := r.client.SignalWorkflow(ctx, timerID, "", SignalArm, Arm{Generation: gen})
+	err := r.client.SignalWorkflow(ctx, timerID, "", contract.SignalArm, contract.Arm{Generation: gen})
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		err = nil // it ended already
@@ -218,11 +199,11 @@ func (r *Runner) DisarmAutomation(ctx context.Context, automationID string, gen 
 	if !r.gate.Available() || !domain.ValidID(domain.PrefixAutomation, automationID) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actions.CallTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gateway.CallTimeout)
 	defer cancel()
 	err := signalByQuery(ctx, r.client, r.namespace,
-		fmt.Sprintf("WorkflowType = '%s' AND AutomationId = '%s' AND ExecutionStatus = 'Running'", WorkflowName, automationID),
-		Arm{Generation: gen}, "automation "+automationID+" was disabled, deleted or lost its delay")
+		fmt.Sprintf("WorkflowType = '%s' AND AutomationId = '%s' AND ExecutionStatus = 'Running'", contract.TimerWorkflowName, automationID),
+		contract.Arm{Generation: gen}, "automation "+automationID+" was disabled, deleted or lost its delay")
 	r.gate.Observe(err)
 	if err != nil {
 		r.log.Warn("disarming an automation's timer workflows; they end doing nothing when due", "automation_id", automationID, "err", err)
@@ -231,7 +212,7 @@ func (r *Runner) DisarmAutomation(ctx context.Context, automationID string, gen 
 
 // signalByQuery starts a Temporal batch operation that sends arm to the timer workflows
 // query finds.
-func signalByQuery(ctx context.Context, c client.Client, namespace, query string, arm Arm, reason string) error {
+func signalByQuery(ctx context.Context, c client.Client, namespace, query string, arm contract.Arm, reason string) error {
 	input, err := converter.GetDefaultDataConverter().ToPayloads(arm)
 	if err != nil {
 		return err
@@ -242,7 +223,7 @@ func signalByQuery(ctx context.Context, c client.Client, namespace, query string
 		JobId:           domain.NewID("batch"),
 		Reason:          reason,
 		Operation: &workflowservice.StartBatchOperationRequest_SignalOperation{
-			SignalOperation: &batchpb.BatchOperationSignal{Signal: SignalArm, Input: input, Identity: "threada"},
+			SignalOperation: &batchpb.BatchOperationSignal{Signal: contract.SignalArm, Input: input, Identity: "threada"},
 		},
 	})
 	return err

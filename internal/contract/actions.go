@@ -1,11 +1,11 @@
-// Package actions is the one home of a custom_http action's lifecycle outside the workflow
-// code: how its workflow is named, started and found (this file), how often an attempt is
-// retried (policy.go), what an attempt sends (request.go), and what the API and the worker
-// do with a run: start it, read its live status, wait for it, cancel it, replay it, and
-// relay the starts that did not happen (runner.go, relay.go). The API and the worker both
-// use it; the workflows and activities use its contract and policy, never the reverse, so
-// the workflow code reads and writes PostgreSQL only through activities.
-package actions
+// Package contract is Threada's Temporal contract in one place: the names of every
+// workflow, activity and signal, their inputs and results, the search attributes ops filter
+// on, the retry and backoff policy, the activity error types and the default task queue.
+// It imports only the domain and the SDK. The workflows (workflows/), their activities
+// (activities/) and the runners that start and signal them (internal/actions, internal/timers)
+// all speak it; the workflow code imports it, never the runners, so it cannot reach
+// PostgreSQL but through activities (TestWorkflowCodeStaysOffTheDatabase).
+package contract
 
 import (
 	"fmt"
@@ -19,10 +19,14 @@ import (
 	"github.com/threada/threada/internal/domain"
 )
 
+// DefaultTaskQueue is where every workflow and activity runs unless TEMPORAL_TASK_QUEUE
+// names another (the API and the workers must agree).
+const DefaultTaskQueue = "threada-actions"
+
 // Workflow and activity types as Temporal records them, which ops see in the Temporal UI.
 const (
-	// WorkflowName is the type of an action's workflow; its ID is the action ID.
-	WorkflowName = "CustomHTTPAction"
+	// ActionWorkflowName is the type of an action's workflow; its ID is the action ID.
+	ActionWorkflowName = "CustomHTTPAction"
 	// ReplayBatchWorkflowName is the type of a bulk replay's workflow; its ID is the batch's.
 	ReplayBatchWorkflowName = "ActionReplayBatch"
 	// AttemptActivityName is one attempt's activity (activities.Activities.SendAttempt).
@@ -35,8 +39,8 @@ const (
 	SignalSlotFree = "destination-slot-free"
 )
 
-// Input starts an action's workflow.
-type Input struct {
+// ActionInput starts an action's workflow.
+type ActionInput struct {
 	ActionID string
 	TenantID string
 	TicketID string
@@ -106,6 +110,6 @@ func StartOptions(taskQueue string, a *domain.Action, pri temporal.Priority) cli
 }
 
 // InputOf is the workflow input of an action.
-func InputOf(a *domain.Action) Input {
-	return Input{ActionID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, Request: a.Request}
+func InputOf(a *domain.Action) ActionInput {
+	return ActionInput{ActionID: a.ID, TenantID: a.TenantID, TicketID: a.TicketID, Request: a.Request}
 }
