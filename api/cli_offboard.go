@@ -14,6 +14,7 @@ import (
 	"github.com/threada/threada/internal/gateway"
 	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/store"
+	"go.temporal.io/sdk/client"
 )
 
 // offboardTicketBatch is how many tickets one transaction of an offboarding deletes, with
@@ -33,18 +34,9 @@ const offboardWait = time.Minute
 // read (internal/sealing). Each step is idempotent: a run that stops
 // is finished by running the command again.
 func tenantOffboard(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, log *slog.Logger) error {
-	if len(args) == 0 || !domain.ValidID(domain.PrefixTenant, args[0]) {
-		return usageErr("expected `tenant offboard TENANT_ID --confirm TENANT_ID`")
-	}
-	id := args[0]
-	fs := flag.NewFlagSet("tenant offboard", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	confirm := fs.String("confirm", "", "the tenant's id again")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageErr("%v", err)
-	}
-	if *confirm != id {
-		return usageErr("offboarding deletes every row of tenant %s for good: give its id again in --confirm", id)
+	id, err := offboardTarget(args)
+	if err != nil {
+		return err
 	}
 	// Without the driver's 10 s bound: after the tickets, the last look for the tenant's
 	// rows in a table without a tenant index (runs, attempt logs) reads all of it once.
@@ -81,24 +73,9 @@ func tenantOffboard(ctx context.Context, cfg config.Config, args []string, stdou
 	if err != nil {
 		return fmt.Errorf("deleting the tenant's rows (run the command again to go on): %w", err)
 	}
-	late, left, err := actions.CancelTenantWorkflows(ctx, tc, cfg.TemporalNamespace, id, offboardWait)
+	late, terminated, shredded, err := endTenantWorkflows(ctx, st, tc, cfg.TemporalNamespace, id)
 	if err != nil {
-		return fmt.Errorf("canceling the tenant's workflows started meanwhile (its rows are deleted; they end finding nothing): %w", err)
-	}
-	// Last, the data keys (crypto-shredding): a workflow still running could not read its
-	// own history after this, so whatever did not end when asked is terminated first.
-	terminated := int64(0)
-	if left > 0 {
-		if terminated, left, err = actions.TerminateTenantWorkflows(ctx, tc, cfg.TemporalNamespace, id, offboardWait); err == nil && left > 0 {
-			err = fmt.Errorf("%d are still running", left)
-		}
-		if err != nil {
-			return fmt.Errorf("terminating the tenant's workflows that did not end (its data keys are kept; run the command again): %w", err)
-		}
-	}
-	shredded, err := st.ShredDataKeys(ctx, id)
-	if err != nil {
-		return fmt.Errorf("deleting the tenant's data keys (run the command again): %w", err)
+		return err
 	}
 	if shredded > 0 {
 		rows["tenant_data_keys"] = shredded
@@ -106,18 +83,53 @@ func tenantOffboard(ctx context.Context, cfg config.Config, args []string, stdou
 	for table, n := range stopped {
 		rows[table] += n
 	}
-	rows["tickets"] += int64(tickets.Tickets())
-	rows["messages"] += int64(tickets.Messages)
-	rows["actions"] += int64(tickets.Actions)
-	rows["action_attempts"] += int64(tickets.Attempts)
-	rows["automation_runs"] += int64(tickets.Runs)
-	rows["ticket_events"] += int64(tickets.Events)
-	rows["ticket_timers"] += int64(tickets.Timers)
-	rows["ticket_slas"] += int64(tickets.Clocks)
+	tickets.AddTo(rows)
 	return printJSON(stdout, map[string]any{
-		"tenant_id": id, "keys_revoked": keys, "workflows_canceled": canceled + late, "workflows_terminated": terminated, "workflows_still_running": left,
+		"tenant_id": id, "keys_revoked": keys, "workflows_canceled": canceled + late, "workflows_terminated": terminated, "workflows_still_running": 0,
 		"rows_deleted": rows,
 	})
+}
+
+// offboardTarget is the tenant `tenant offboard` was given, twice (--confirm).
+func offboardTarget(args []string) (string, error) {
+	if len(args) == 0 || !domain.ValidID(domain.PrefixTenant, args[0]) {
+		return "", usageErr("expected `tenant offboard TENANT_ID --confirm TENANT_ID`")
+	}
+	id := args[0]
+	fs := flag.NewFlagSet("tenant offboard", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	confirm := fs.String("confirm", "", "the tenant's id again")
+	if err := fs.Parse(args[1:]); err != nil {
+		return "", usageErr("%v", err)
+	}
+	if *confirm != id {
+		return "", usageErr("offboarding deletes every row of tenant %s for good: give its id again in --confirm", id)
+	}
+	return id, nil
+}
+
+// endTenantWorkflows is offboarding's last step, once the tenant's rows are gone: it
+// cancels any workflow of the tenant started meanwhile, terminates those that do not end
+// when asked, and then deletes the tenant's data keys (crypto-shredding), which a running
+// workflow would need to read its own history. It returns how many workflows it canceled
+// and terminated, and how many keys it deleted.
+func endTenantWorkflows(ctx context.Context, st *store.Store, tc client.Client, namespace, id string) (canceled, terminated, shredded int64, err error) {
+	canceled, left, err := actions.CancelTenantWorkflows(ctx, tc, namespace, id, offboardWait)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("canceling the tenant's workflows started meanwhile (its rows are deleted; they end finding nothing): %w", err)
+	}
+	if left > 0 {
+		if terminated, left, err = actions.TerminateTenantWorkflows(ctx, tc, namespace, id, offboardWait); err == nil && left > 0 {
+			err = fmt.Errorf("%d are still running", left)
+		}
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("terminating the tenant's workflows that did not end (its data keys are kept; run the command again): %w", err)
+		}
+	}
+	if shredded, err = st.ShredDataKeys(ctx, id); err != nil {
+		return 0, 0, 0, fmt.Errorf("deleting the tenant's data keys (run the command again): %w", err)
+	}
+	return canceled, terminated, shredded, nil
 }
 
 // tenantRotateDataKey is `api tenant rotate-data-key TENANT_ID`: the tenant's new Temporal

@@ -1,6 +1,10 @@
 package domain
 
-import "time"
+import (
+	"net/url"
+	"strings"
+	"time"
+)
 
 // The destination state machine: how many attempts may be in flight to a destination of a
 // tenant, and its circuit breaker. It is written down here, pure; the store applies it in
@@ -61,4 +65,48 @@ func (c Circuit) Record(failed, heldSlot bool, at time.Time) (next Circuit, chan
 		c.State, c.OpenedAt, c.NextProbeAt, changed = DestinationOpen, &at, &probe, true
 	}
 	return c, changed
+}
+
+// Circuit breaking of destinations.
+const (
+	CircuitFailures   = 10 // consecutive failed attempts that open a destination's circuit
+	DestinationClosed = "closed"
+	DestinationOpen   = "open"
+)
+
+// CircuitProbeInterval is how often, while a destination's circuit is open, one probe
+// attempt goes through. A variable only so that tests can shorten it.
+var CircuitProbeInterval = 30 * time.Second
+
+// DestinationLineWait is how long an attempt waiting in its destination's line (the
+// destination has its limit of attempts in flight) waits for the attempt that gives a slot
+// back to wake it, before it asks again anyway: a wake lost with a worker costs this much.
+const DestinationLineWait = 30 * time.Second
+
+// Destination names where an action's calls go: scheme://host:port, lower case, with the
+// scheme's default port when the URL has none ("" for a URL that is not absolute).
+func Destination(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Hostname() == "" {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// DestinationHealth is a destination of a tenant as the circuit breaker sees it, with its
+// figures over the last 5 minutes.
+type DestinationHealth struct {
+	Destination         string
+	State               string
+	ConsecutiveFailures int
+	OpenedAt            *time.Time
+	NextProbeAt         *time.Time
+	LastAttemptAt       time.Time
+	Attempts            int      // completed in the last 5 minutes
+	Succeeded           int      // of those
+	P50LatencyMS        *float64 // of those with a response
 }

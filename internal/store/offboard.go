@@ -110,6 +110,14 @@ func (d *DeletedTicket) add(o *DeletedTicket) {
 // Tickets is how many tickets a DeleteTenantTickets deleted.
 func (d DeletedTicket) Tickets() int { return d.tickets }
 
+// AddTo adds what was deleted to rows, by table.
+func (d DeletedTicket) AddTo(rows map[string]int64) {
+	for table, n := range map[string]int{"tickets": d.tickets, "messages": d.Messages, "actions": d.Actions, "action_attempts": d.Attempts,
+		"automation_runs": d.Runs, "ticket_events": d.Events, "ticket_timers": d.Timers, "ticket_slas": d.Clocks} {
+		rows[table] += int64(n)
+	}
+}
+
 // tenantTablesLast are the tables with a tenant_id column that must go after the others
 // (they are referenced by them), in the order they go; the tenants row goes after all.
 var tenantTablesLast = []string{"actions", "action_replay_batches", "tickets", "automations", "sla_policies", "destinations", "api_keys"}
