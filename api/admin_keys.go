@@ -164,7 +164,7 @@ func (s *server) rotateKey(c *fiber.Ctx, db *store.Conn) error {
 	if err != nil {
 		return err
 	}
-	s.caches.keys.evict(k.ID)
+	s.caches.keys.Evict(k.ID)
 	view := keyViewOf(after)
 	return withSecret(c, fiber.StatusOK, keyEnvelope{Key: view, APIKey: secret}, keyEnvelope{Key: view})
 }
@@ -190,7 +190,7 @@ func (s *server) revokeKey(c *fiber.Ctx, db *store.Conn) error {
 	if err != nil {
 		return err
 	}
-	s.caches.keys.evict(k.ID)
+	s.caches.keys.Evict(k.ID)
 	return c.JSON(keyEnvelope{Key: keyViewOf(after)})
 }
 

@@ -232,7 +232,7 @@ func (s *server) updateSettings(c *fiber.Ctx, db *store.Conn) error {
 	if err != nil {
 		return err
 	}
-	s.caches.tenants.evict(tenantID)
+	s.caches.tenants.Evict(tenantID)
 	return c.JSON(settingsEnvelope{Settings: s.settingsViewOf(after)})
 }
 

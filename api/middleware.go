@@ -151,7 +151,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	// Key ids are easy to make up: looking up one this process knows nothing about spends
 	// the address's allowance first, so a flood of made-up ids costs no query past it.
-	ak, err := s.caches.keys.get(ctx, keyID, func() error { return s.limiter.refuseUnauthenticated(c) })
+	ak, err := s.caches.keys.Get(ctx, keyID, func() error { return s.limiter.refuseUnauthenticated(c) })
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
 	}
@@ -174,7 +174,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	}
 	c.Locals(localKey, key)
 	c.SetUserContext(domain.WithOrigin(ctx, domain.Origin{Actor: "api_key:" + key.ID}))
-	tenant, err := s.caches.tenants.get(ctx, key.TenantID, nil)
+	tenant, err := s.caches.tenants.Get(ctx, key.TenantID, nil)
 	if err != nil {
 		return err
 	}

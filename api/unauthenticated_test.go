@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -37,102 +36,6 @@ func TestUnauthenticatedLimit(t *testing.T) {
 	wantError(t, get(unknown), http.StatusUnauthorized, "authentication_error", "")
 	wantError(t, get(unknown), http.StatusUnauthorized, "authentication_error", "")
 	wantError(t, get(unknown), http.StatusTooManyRequests, "rate_limit_error", "")
-}
-
-// TestNegativeCache: an id found missing is remembered for negativeTTL, so repeating it
-// costs one lookup per window; an eviction (a key created elsewhere) forgets it at once.
-func TestNegativeCache(t *testing.T) {
-	loads := 0
-	c := newCache(func(ctx context.Context, id string) (string, error) {
-		loads++
-		if id == "known" {
-			return "v", nil
-		}
-		return "", domain.Errorf(domain.ENOTFOUND, "no %s", id)
-	})
-	for range 100 {
-		if _, err := c.get(context.Background(), "key_unknown", nil); domain.ErrorCode(err) != domain.ENOTFOUND {
-			t.Fatalf("got %v", err)
-		}
-	}
-	if loads != 1 {
-		t.Errorf("%d lookups for one unknown id", loads)
-	}
-	c.evict("key_unknown")
-	_, _ = c.get(context.Background(), "key_unknown", nil)
-	if loads != 2 {
-		t.Errorf("eviction did not forget the missing id: %d lookups", loads)
-	}
-	// The remembered misses are bounded.
-	for i := range maxNegative + 10 {
-		_, _ = c.get(context.Background(), domain.NewID("key")+string(rune('a'+i%26)), nil)
-	}
-	if n := len(c.negative); n > maxNegative {
-		t.Errorf("%d misses remembered", n)
-	}
-}
-
-// TestCacheAdmission: which lookups the cache asks its caller about first (admit), and
-// which reach the database. Only an id the cache holds nothing about is asked about; a
-// refusal costs no lookup.
-func TestCacheAdmission(t *testing.T) {
-	refused := domain.Errorf(domain.ERATELIMIT, "no")
-	stale := func(c *cache[string], id string) {
-		e := c.m[id]
-		e.loaded = time.Now().Add(-cacheTTL)
-		c.m[id] = e
-	}
-	for _, tc := range []struct {
-		name      string
-		before    func(c *cache[string]) // after "known" and "gone" were each looked up once
-		id        string
-		refuse    bool
-		asked     int
-		loads     int
-		wantCode  string
-		wantValue string
-	}{
-		{name: "never seen, admitted", id: "new", asked: 1, loads: 1, wantCode: domain.ENOTFOUND},
-		{name: "never seen, refused", id: "new", refuse: true, asked: 1, wantCode: domain.ERATELIMIT},
-		{name: "a real id never seen, refused", id: "fresh-elsewhere", refuse: true, asked: 1, wantCode: domain.ERATELIMIT},
-		{name: "fresh record", id: "known", refuse: true, wantValue: "v"},
-		{name: "stale record reloads unasked", id: "known", refuse: true, before: func(c *cache[string]) { stale(c, "known") }, loads: 1, wantValue: "v"},
-		{name: "after a reconnection, reloads unasked", id: "known", refuse: true, before: func(c *cache[string]) { c.clear() }, loads: 1, wantValue: "v"},
-		{name: "evicted record is asked about", id: "known", refuse: true, before: func(c *cache[string]) { c.evict("known") }, asked: 1, wantCode: domain.ERATELIMIT},
-		{name: "remembered missing", id: "gone", refuse: true, wantCode: domain.ENOTFOUND},
-		{name: "missing, remembered no longer", id: "gone", refuse: true, before: func(c *cache[string]) { c.negative["gone"] = time.Now().Add(-negativeTTL) }, asked: 1, wantCode: domain.ERATELIMIT},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			loads := 0
-			c := newCache(func(ctx context.Context, id string) (string, error) {
-				loads++
-				if id == "known" || id == "fresh-elsewhere" {
-					return "v", nil
-				}
-				return "", domain.Errorf(domain.ENOTFOUND, "no %s", id)
-			})
-			_, _ = c.get(context.Background(), "known", nil)
-			_, _ = c.get(context.Background(), "gone", nil)
-			if tc.before != nil {
-				tc.before(c)
-			}
-			loads = 0
-			asked := 0
-			v, err := c.get(context.Background(), tc.id, func() error {
-				asked++
-				if tc.refuse {
-					return refused
-				}
-				return nil
-			})
-			if asked != tc.asked || loads != tc.loads {
-				t.Errorf("asked %d times, %d lookups; want %d, %d", asked, loads, tc.asked, tc.loads)
-			}
-			if domain.ErrorCode(err) != tc.wantCode || v != tc.wantValue {
-				t.Errorf("got %q, %v; want %q, code %q", v, err, tc.wantValue, tc.wantCode)
-			}
-		})
-	}
 }
 
 // TestMadeUpKeysCostNoQueriesPastTheAllowance: 200 requests from one address, each with a
