@@ -99,7 +99,7 @@ func (s *server) settingsViewOf(t *domain.Tenant) settingsView {
 	v.ActionDefaults = actionDefaultsView{TimeoutMS: t.DefaultTimeoutMS, MaxAttempts: t.DefaultMaxAttempts,
 		EffectiveTimeoutMS: orDefault(t.DefaultTimeoutMS, domain.DefaultActionTimeoutMS), EffectiveMaxAttempts: orDefault(t.DefaultMaxAttempts, domain.DefaultActionMaxAttempts)}
 	v.RateLimits = rateLimitsView{KeyRPS: t.RateLimitKeyRPS, TenantRPS: t.RateLimitTenantRPS,
-		EffectiveKeyRPS: orDefault(t.RateLimitKeyRPS, s.limiter.keyRPS), EffectiveTenantRPS: orDefault(t.RateLimitTenantRPS, s.limiter.tenantRPS)}
+		EffectiveKeyRPS: orDefault(t.RateLimitKeyRPS, s.limiter.KeyRPS), EffectiveTenantRPS: orDefault(t.RateLimitTenantRPS, s.limiter.TenantRPS)}
 	v.Retention = retentionViewOf(t.Retention)
 	v.SigningSecret = signingSecretStatus{RotatedAt: optTime(t.SigningSecretRotatedAt), PreviousValidUntil: optTime(t.PreviousSecretExpires)}
 	return v

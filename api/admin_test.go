@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/ratelimit"
 	"github.com/threada/threada/internal/store"
 )
 
@@ -333,8 +334,8 @@ func TestSettings(t *testing.T) {
 func TestRateLimits(t *testing.T) {
 	e := newTestEnv(t)
 	clock := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	e.srv.limiter = newLimiter(2, 10, 1) // 2/s per key (burst 4), 10/s per tenant (burst 20)
-	e.srv.limiter.now = func() time.Time { return clock }
+	e.srv.limiter = ratelimit.New(2, 10, 1) // 2/s per key (burst 4), 10/s per tenant (burst 20)
+	e.srv.limiter.Now = func() time.Time { return clock }
 	f := e.actionFixture("https://hooks.example.com")
 	get := func(key string) *response {
 		return e.do(req{method: "GET", path: "/api/v1/public/tickets", key: key})
@@ -377,7 +378,7 @@ func TestRateLimits(t *testing.T) {
 	if resp := e.do(req{method: "PATCH", path: "/api/v1/admin/settings", key: admin, body: map[string]any{"rate_limits": map[string]any{"key_rps": 50}}}); resp.Status != 200 {
 		t.Fatalf("settings: %d %s", resp.Status, resp.Body)
 	}
-	e.srv.limiter.buckets.Delete("key:" + keyIDOf(key))
+	e.srv.limiter.ForgetKey(keyIDOf(key))
 	if got := get(key).Header.Get("RateLimit-Limit"); got != "20" { // min(key 100, tenant 20)
 		t.Errorf("RateLimit-Limit %s after raising the key limit; the tenant bucket (20) is now the tighter", got)
 	}

@@ -116,7 +116,7 @@ func (s *server) authorize(scopes ...string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if err := s.authenticate(c); err != nil {
 			if domain.ErrorCode(err) == domain.EUNAUTHENTICATED {
-				if limited := s.limiter.refuseUnauthenticated(c); limited != nil {
+				if limited := s.refuseUnauthenticated(c); limited != nil {
 					return limited
 				}
 			}
@@ -151,7 +151,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	// Key ids are easy to make up: looking up one this process knows nothing about spends
 	// the address's allowance first, so a flood of made-up ids costs no query past it.
-	ak, err := s.caches.keys.Get(ctx, keyID, func() error { return s.limiter.refuseUnauthenticated(c) })
+	ak, err := s.caches.keys.Get(ctx, keyID, func() error { return s.refuseUnauthenticated(c) })
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return domain.Errorf(domain.EUNAUTHENTICATED, "Invalid API key provided.")
 	}
@@ -178,7 +178,7 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.limiter.allow(c, key, tenant); err != nil {
+	if err := s.rateLimit(c, key, tenant); err != nil {
 		return err
 	}
 	s.usage.touch(key.ID, now)

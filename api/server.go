@@ -11,6 +11,7 @@ import (
 	"github.com/threada/threada/internal/actions"
 	"github.com/threada/threada/internal/config"
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/ratelimit"
 	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/secretbox"
 	"github.com/threada/threada/internal/store"
@@ -31,7 +32,7 @@ type server struct {
 	log                  *slog.Logger
 	spec                 []byte // the OpenAPI document as JSON
 	caches               *caches
-	limiter              *limiter
+	limiter              *ratelimit.Limiter
 	usage                *keyUsage
 	denied               throttle
 	box                  *secretbox.Box       // nil without SECRETS_KEY: signing secrets cannot be rotated
@@ -57,9 +58,9 @@ func newServer(st *store.Store, runner *actions.Runner, log *slog.Logger, cfg co
 		return nil, err
 	}
 	s := &server{store: st, actions: runner, timers: timers.NewRunner(runner.Client(), st, runner, log, cfg.TemporalNamespace, cfg.TaskQueue), log: log, spec: spec, caches: newCaches(st),
-		limiter: newLimiter(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses).withUnauthenticated(cfg.RateLimitUnauthenticatedRPS),
+		limiter: ratelimit.New(cfg.RateLimitKeyRPS, cfg.RateLimitTenantRPS, cfg.RateLimitProcesses).WithUnauthenticated(cfg.RateLimitUnauthenticatedRPS),
 		usage:   &keyUsage{store: st, log: log}, dbTimeout: defaultDBTimeout, cancelWait: defaultCancelWait, tel: tel}
-	s.limiter.metrics = tel.Metered()
+	s.limiter.Metrics = tel.Metered()
 	s.consoleSecureCookies = cfg.ConsoleSecureCookies
 	if cfg.SecretsKey != "" {
 		if s.box, err = cfg.Box(); err != nil {
@@ -95,7 +96,7 @@ func (s *server) background(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s.limiter.sweep(time.Minute)
+		s.limiter.Sweep(time.Minute)
 		if tick%60 != 0 {
 			continue
 		}

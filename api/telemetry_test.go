@@ -6,6 +6,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/threada/threada/internal/ratelimit"
 	"github.com/threada/threada/internal/telemetry"
 	"github.com/threada/threada/internal/temporaltest"
 )
@@ -40,8 +41,8 @@ func TestRequestMetricsByRoute(t *testing.T) {
 	e := newTestEnv(t)
 	m := telemetry.NewMetrics(telemetry.ProcessAPI)
 	e.srv.tel = &telemetry.Telemetry{Metrics: m}
-	e.srv.limiter = newLimiter(1, 0, 1) // 1/s per key, bursts of 2
-	e.srv.limiter.metrics = m
+	e.srv.limiter = ratelimit.New(1, 0, 1) // 1/s per key, bursts of 2
+	e.srv.limiter.Metrics = m
 	_, key := e.tenantWithKey()
 	for _, r := range []req{
 		{method: "GET", path: "/api/v1/public/tickets/tkt_missing1", key: key},

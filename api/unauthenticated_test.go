@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/threada/threada/internal/domain"
+	"github.com/threada/threada/internal/ratelimit"
 )
 
 // TestUnauthenticatedLimit: requests without a valid key are limited per client address;
@@ -15,8 +16,8 @@ func TestUnauthenticatedLimit(t *testing.T) {
 	e := newTestEnv(t)
 	f := e.actionFixture("https://hooks.example.com") // before the limit: its key is now cached
 	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	e.srv.limiter = newLimiter(0, 0, 1).withUnauthenticated(2) // 2/s, bursts of 4
-	e.srv.limiter.now = func() time.Time { return clock }
+	e.srv.limiter = ratelimit.New(0, 0, 1).WithUnauthenticated(2) // 2/s, bursts of 4
+	e.srv.limiter.Now = func() time.Time { return clock }
 	unknown := "thr_06h00000000000000000000000_abcdefghjkmnpqrstvwxyz0123456789abcdefghj"
 	get := func(key string) *response {
 		return e.do(req{method: "GET", path: "/api/v1/public/tickets", key: key})
@@ -46,9 +47,9 @@ func TestUnauthenticatedLimit(t *testing.T) {
 func TestMadeUpKeysCostNoQueriesPastTheAllowance(t *testing.T) {
 	e, queries := newCountedEnv(t)
 	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	const rps = 5                                                // RATE_LIMIT_UNAUTHENTICATED_RPS' default
-	e.srv.limiter = newLimiter(0, 0, 1).withUnauthenticated(rps) // bursts of 2*rps = 10
-	e.srv.limiter.now = func() time.Time { return clock }
+	const rps = 5                                                   // RATE_LIMIT_UNAUTHENTICATED_RPS' default
+	e.srv.limiter = ratelimit.New(0, 0, 1).WithUnauthenticated(rps) // bursts of 2*rps = 10
+	e.srv.limiter.Now = func() time.Time { return clock }
 	const burst = 2 * rps
 	acme, globex := e.newTenant("Acme"), e.newTenant("Globex")
 	seen, unseen := e.newKey(acme, domain.ScopeSupportRead), e.newKey(globex, domain.ScopeSupportRead)
