@@ -1,4 +1,7 @@
-package main
+// Package cli is the api binary's command line: serve (through the server the binary
+// hands it), migrate, tenant (create, update, offboard, rotate-data-key) and key (create,
+// revoke, verify), and the container health check. See Usage.
+package cli
 
 import (
 	"context"
@@ -19,10 +22,11 @@ import (
 	"github.com/threada/threada/internal/webhook"
 )
 
-// errUsage marks errors in how the command was called; main exits 2 for them.
-var errUsage = errors.New("usage")
+// ErrUsage marks errors in how the command was called; main exits 2 for them.
+var ErrUsage = errors.New("usage")
 
-const usage = `Usage:
+// Usage is what `api help` prints.
+const Usage = `Usage:
   api [serve]                         serve the HTTP API on HTTP_ADDR
   api migrate                         create the database if missing, apply pending migrations
   api migrate status                  list migrations and whether each is applied
@@ -48,12 +52,19 @@ Environment: DATABASE_URL, HTTP_ADDR, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMP
 SECRETS_KEY (tenant create, rotate-data-key), LOG_LEVEL, SHUTDOWN_TIMEOUT, METRICS_ADDR, OTEL_* (traces).`
 
 func usageErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s\n\n%s", errUsage, fmt.Sprintf(format, args...), usage)
+	return fmt.Errorf("%w: %s\n\n%s", ErrUsage, fmt.Sprintf(format, args...), Usage)
 }
 
-// run is the whole program: it reads the environment through getenv and writes results to
-// stdout, logs to stderr.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Binary is what the CLI takes from the api binary: its server, and the API's shape of a
+// key (which `key create` prints, as the admin API answers).
+type Binary struct {
+	Serve   func(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) error
+	KeyView func(*domain.APIKey) any
+}
+
+// Run is the whole program: it reads the environment through getenv and writes results to
+// stdout, logs to stderr; `serve` (and no command) calls bin.Serve.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, bin Binary) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
@@ -65,17 +76,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, cfg, getenv, log)
+		return bin.Serve(ctx, cfg, getenv, log)
 	case "migrate":
 		return migrateCmd(ctx, cfg, rest, stdout)
 	case "tenant":
 		return tenantCmd(ctx, cfg, rest, stdout, log)
 	case "key":
-		return keyCmd(ctx, cfg, rest, getenv, stdout)
+		return keyCmd(ctx, cfg, rest, getenv, stdout, bin.KeyView)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, usage)
+		fmt.Fprintln(stdout, Usage)
 		return nil
 	}
 	return usageErr("unknown command %q", cmd)
@@ -274,13 +285,13 @@ func tenantUpdate(ctx context.Context, cfg config.Config, args []string, stdout 
 		"allowed_hosts": t.AllowedHosts, "delivery_weight": t.DeliveryWeight})
 }
 
-func keyCmd(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, stdout io.Writer) error {
+func keyCmd(ctx context.Context, cfg config.Config, args []string, getenv func(string) string, stdout io.Writer, view func(*domain.APIKey) any) error {
 	if len(args) == 0 {
 		return usageErr("expected `key create`, `key revoke` or `key verify`")
 	}
 	switch args[0] {
 	case "create":
-		return keyCreate(ctx, cfg, args[1:], stdout)
+		return keyCreate(ctx, cfg, args[1:], stdout, view)
 	case "revoke":
 		if len(args) != 2 {
 			return usageErr("expected `key revoke KEY_ID`")
@@ -300,7 +311,7 @@ func keyCmd(ctx context.Context, cfg config.Config, args []string, getenv func(s
 	return usageErr("unknown key command %q", args[0])
 }
 
-func keyCreate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+func keyCreate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer, view func(*domain.APIKey) any) error {
 	fs := flag.NewFlagSet("key create", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	tenant := fs.String("tenant", "", "tenant id")
@@ -338,7 +349,7 @@ func keyCreate(ctx context.Context, cfg config.Config, args []string, stdout io.
 	}
 	// The admin API's shape ({"key": ..., "api_key": ...}), plus key_id at the top for
 	// scripts written against the first version of this command.
-	return printJSON(stdout, map[string]any{"key_id": k.ID, "api_key": secret, "key": keyViewOf(k)})
+	return printJSON(stdout, map[string]any{"key_id": k.ID, "api_key": secret, "key": view(k)})
 }
 
 // keyVerify checks a secret the way the API does, for scripts such as `make dev` that
