@@ -19,6 +19,7 @@ import (
 	"github.com/threada/threada/internal/retention"
 	"github.com/threada/threada/internal/sealing"
 	"github.com/threada/threada/internal/store"
+	"github.com/threada/threada/internal/telemetry"
 	"github.com/threada/threada/internal/timers"
 	"github.com/threada/threada/workflows"
 )
@@ -34,17 +35,7 @@ ACTIONS_EGRESS_ALLOW_CIDRS, LOG_LEVEL, SHUTDOWN_TIMEOUT, METRICS_ADDR, OTEL_*; W
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
-		switch args[0] {
-		case "echo-receiver":
-			return echoReceiver(ctx, args[1:], getenv, stdout)
-		case "healthcheck":
-			return healthcheck(ctx, getenv)
-		case "help", "-h", "--help":
-			fmt.Fprintln(stdout, usage)
-			return nil
-		default:
-			return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
-		}
+		return command(ctx, args, getenv, stdout)
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -91,27 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("worker started", "task_queue", cfg.TaskQueue, "temporal", cfg.TemporalAddress)
 
-	engine := &automations.Engine{
-		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth, Metrics: tel.Metered(),
-		Start:  func(ctx context.Context, a *domain.Action) { _ = runner.Start(ctx, a) },
-		Arm:    timerRunner.Arm,
-		Disarm: timerRunner.Disarm,
-	}
 	loopsCtx, stopLoops := context.WithCancel(ctx)
-	var loops sync.WaitGroup
-	loops.Go(func() { runner.Relay(loopsCtx) })
-	loops.Go(func() { timerRunner.Run(loopsCtx) })
-	loops.Go(func() { engine.Run(loopsCtx) })
-	loops.Go(func() { engine.RepairClocks(loopsCtx) })
-	keeper := &retention.Keeper{Store: st, Log: log, Disarm: timerRunner.Disarm,
-		Cancel: func(ctx context.Context, id string) {
-			if err := runner.Cancel(ctx, &domain.Action{ID: id}); err != nil {
-				log.Warn("retention: canceling a deleted ticket's action; its run ends at its next attempt", "action_id", id, "err", err)
-			}
-		}}
-	loops.Go(func() { keeper.Run(loopsCtx) })
-	loops.Go(func() { keeper.RunErasures(loopsCtx) })
-
+	loops := startLoops(loopsCtx, cfg, st, runner, timerRunner, tel, log)
 	<-ctx.Done()
 	log.Info("shutting down: finishing running activities", "timeout", cfg.ShutdownTimeout.String())
 	stopLoops()
@@ -119,4 +91,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	w.Stop()
 	log.Info("stopped")
 	return nil
+}
+
+// startLoops starts the worker's background loops until ctx ends: the actions' and the
+// timers' relays, the automations engine (the outbox) and its clock repair, and the
+// retention keeper with its erasures. Wait on what it returns for them to end.
+func startLoops(ctx context.Context, cfg config.Config, st *store.Store, runner *actions.Runner, timerRunner *timers.Runner,
+	tel *telemetry.Telemetry, log *slog.Logger) *sync.WaitGroup {
+	engine := &automations.Engine{
+		Store: st, Log: log, MaxDepth: cfg.AutomationMaxDepth, Metrics: tel.Metered(),
+		Start:  func(ctx context.Context, a *domain.Action) { _ = runner.Start(ctx, a) },
+		Arm:    timerRunner.Arm,
+		Disarm: timerRunner.Disarm,
+	}
+	var loops sync.WaitGroup
+	loops.Go(func() { runner.Relay(ctx) })
+	loops.Go(func() { timerRunner.Run(ctx) })
+	loops.Go(func() { engine.Run(ctx) })
+	loops.Go(func() { engine.RepairClocks(ctx) })
+	keeper := &retention.Keeper{Store: st, Log: log, Disarm: timerRunner.Disarm,
+		Cancel: func(ctx context.Context, id string) {
+			if err := runner.Cancel(ctx, &domain.Action{ID: id}); err != nil {
+				log.Warn("retention: canceling a deleted ticket's action; its run ends at its next attempt", "action_id", id, "err", err)
+			}
+		}}
+	loops.Go(func() { keeper.Run(ctx) })
+	loops.Go(func() { keeper.RunErasures(ctx) })
+
+	return &loops
+}
+
+// command runs one of the worker binary's other commands.
+func command(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	switch args[0] {
+	case "echo-receiver":
+		return echoReceiver(ctx, args[1:], getenv, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, getenv)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n\n%s", args[0], usage)
 }

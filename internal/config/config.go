@@ -121,6 +121,21 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.AutomationMaxDepth = n
 	}
+	if err := c.readCounts(getenv); err != nil {
+		return c, err
+	}
+	switch v := strings.TrimSpace(getenv("CONSOLE_SECURE_COOKIES")); v {
+	case "", "auto":
+	case "always":
+		c.ConsoleSecureCookies = true
+	default:
+		return c, fmt.Errorf("CONSOLE_SECURE_COOKIES must be auto or always; got %q", v)
+	}
+	return c, c.checkAddresses()
+}
+
+// readCounts reads the integer settings, each with its default and least value.
+func (c *Config) readCounts(getenv func(string) string) error {
 	for _, v := range []struct {
 		name     string
 		dst      *int
@@ -137,41 +152,39 @@ func Load(getenv func(string) string) (Config, error) {
 		if raw := strings.TrimSpace(getenv(v.name)); raw != "" {
 			n, err := strconv.Atoi(raw)
 			if err != nil || n < v.min || n > 1_000_000 {
-				return c, fmt.Errorf("%s must be an integer from %d; got %q", v.name, v.min, raw)
+				return fmt.Errorf("%s must be an integer from %d; got %q", v.name, v.min, raw)
 			}
 			*v.dst = n
 		}
 	}
-	switch v := strings.TrimSpace(getenv("CONSOLE_SECURE_COOKIES")); v {
-	case "", "auto":
-	case "always":
-		c.ConsoleSecureCookies = true
-	default:
-		return c, fmt.Errorf("CONSOLE_SECURE_COOKIES must be auto or always; got %q", v)
-	}
+	return nil
+}
+
+// checkAddresses checks the URLs, addresses and tokens Load read.
+func (c Config) checkAddresses() error {
 	if err := CheckDatabaseURL(c.DatabaseURL); err != nil {
-		return c, err
+		return err
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		return c, fmt.Errorf("HTTP_ADDR must be host:port, like 127.0.0.1:8080; got %q", c.HTTPAddr)
+		return fmt.Errorf("HTTP_ADDR must be host:port, like 127.0.0.1:8080; got %q", c.HTTPAddr)
 	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			return c, fmt.Errorf("METRICS_ADDR must be host:port, like 127.0.0.1:9464, or unset; got %q", c.MetricsAddr)
+			return fmt.Errorf("METRICS_ADDR must be host:port, like 127.0.0.1:9464, or unset; got %q", c.MetricsAddr)
 		}
 	}
 	if c.TemporalUIURL != "" {
 		if u, err := url.Parse(c.TemporalUIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return c, fmt.Errorf("TEMPORAL_UI_URL must be an http(s) URL like http://127.0.0.1:8233; got %q", c.TemporalUIURL)
+			return fmt.Errorf("TEMPORAL_UI_URL must be an http(s) URL like http://127.0.0.1:8233; got %q", c.TemporalUIURL)
 		}
 	}
 	if c.CodecToken != "" && (len(c.CodecToken) < MinCodecTokenLen || strings.ContainsAny(c.CodecToken, "/?#% ")) {
-		return c, fmt.Errorf("CODEC_TOKEN must be at least %d characters without / ? # %% or spaces (e.g. `openssl rand -hex 32`), or unset", MinCodecTokenLen)
+		return fmt.Errorf("CODEC_TOKEN must be at least %d characters without / ? # %% or spaces (e.g. `openssl rand -hex 32`), or unset", MinCodecTokenLen)
 	}
 	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
-		return c, fmt.Errorf("TEMPORAL_ADDRESS must be host:port, like 127.0.0.1:7233; got %q", c.TemporalAddress)
+		return fmt.Errorf("TEMPORAL_ADDRESS must be host:port, like 127.0.0.1:7233; got %q", c.TemporalAddress)
 	}
-	return c, nil
+	return nil
 }
 
 // CheckDatabaseURL checks that dsn is a postgres:// URL naming a database. Its error
