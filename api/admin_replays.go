@@ -77,18 +77,11 @@ func (s *server) replayBatchViewOf(b *domain.ReplayBatch) replayBatchView {
 	}
 }
 
-// createReplayBatch handles POST /action-replays: the finished actions a filter matches
-// (within a window of at most 30 days, at most domain.MaxReplayBatch of them) are replayed
-// by one workflow at rate_per_second, or with dry_run counted and sampled, nothing started.
-// While another of the tenant's replays runs the new one is queued (its workflow starts
-// and waits); past domain.MaxQueuedReplays waiting it is refused (409), nothing stored.
-func (s *server) createReplayBatch(c *fiber.Ctx, db *store.Conn) error {
-	var req replayBatchRequest
-	if err := decodeBody(c, &req); err != nil {
-		return err
-	}
+// checked is the request's filter, normalized, and its rate, or the error that says
+// what is wrong with them.
+func (req *replayBatchRequest) checked() (domain.ReplayFilter, int, error) {
 	if req.Filter == nil {
-		return domain.Invalidf("filter", "`filter` is required, with at least `since` and `until` (a window of at most 30 days).")
+		return domain.ReplayFilter{}, 0, domain.Invalidf("filter", "`filter` is required, with at least `since` and `until` (a window of at most 30 days).")
 	}
 	in := req.Filter
 	f := domain.ReplayFilter{Status: string(in.Status), TicketID: string(in.TicketID), AutomationID: string(in.AutomationID), Host: string(in.Host)}
@@ -99,13 +92,30 @@ func (s *server) createReplayBatch(c *fiber.Ctx, db *store.Conn) error {
 		f.Until = *in.Until
 	}
 	if err := f.Normalize(); err != nil {
-		return err
+		return f, 0, err
 	}
 	rate := domain.DefaultReplayRate
 	if req.RatePerSecond != nil {
 		if rate = *req.RatePerSecond; rate < 1 || rate > domain.MaxReplayRate {
-			return domain.Invalidf("rate_per_second", "`rate_per_second` must be from 1 to %d.", domain.MaxReplayRate)
+			return f, 0, domain.Invalidf("rate_per_second", "`rate_per_second` must be from 1 to %d.", domain.MaxReplayRate)
 		}
+	}
+	return f, rate, nil
+}
+
+// createReplayBatch handles POST /action-replays: the finished actions a filter matches
+// (within a window of at most 30 days, at most domain.MaxReplayBatch of them) are replayed
+// by one workflow at rate_per_second, or with dry_run counted and sampled, nothing started.
+// While another of the tenant's replays runs the new one is queued (its workflow starts
+// and waits); past domain.MaxQueuedReplays waiting it is refused (409), nothing stored.
+func (s *server) createReplayBatch(c *fiber.Ctx, db *store.Conn) error {
+	var req replayBatchRequest
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	f, rate, err := req.checked()
+	if err != nil {
+		return err
 	}
 	ctx := c.UserContext()
 	key := keyOf(c)

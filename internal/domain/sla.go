@@ -115,24 +115,9 @@ func (c *BusinessCalendar) Check() error {
 		if len(ranges) > MaxHoursPerDay {
 			return Invalidf(param, "`%s` can hold at most %d ranges.", param, MaxHoursPerDay)
 		}
-		var spans []calendar.Range
-		for j, r := range ranges {
-			s, okS := clockMinutes(r.Start)
-			e, okE := clockMinutes(r.End)
-			if !okS || !okE || e <= s {
-				at := fmt.Sprintf("%s[%d].end", param, j)
-				if !okS {
-					at = fmt.Sprintf("%s[%d].start", param, j)
-				}
-				return Invalidf(at, "`%s`: each range is {\"start\": \"HH:MM\", \"end\": \"HH:MM\"} with start before end (end may be 24:00); got %q-%q.", at, r.Start, r.End)
-			}
-			spans = append(spans, calendar.Range{Start: time.Duration(s) * time.Minute, End: time.Duration(e) * time.Minute})
-		}
-		slices.SortFunc(spans, func(a, b calendar.Range) int { return cmp.Compare(a.Start, b.Start) })
-		for j := 1; j < len(spans); j++ {
-			if spans[j].Start < spans[j-1].End {
-				return Invalidf(param, "`%s`: ranges overlap.", param)
-			}
+		spans, err := daySpans(param, ranges)
+		if err != nil {
+			return err
 		}
 		for _, sp := range spans {
 			weekly += sp.End - sp.Start
@@ -162,6 +147,31 @@ func (c *BusinessCalendar) Check() error {
 	}
 	c.cal = cal
 	return nil
+}
+
+// daySpans are a day's business hours as sorted, non-overlapping spans; param names the
+// day in errors.
+func daySpans(param string, ranges []HoursRange) ([]calendar.Range, error) {
+	var spans []calendar.Range
+	for j, r := range ranges {
+		s, okS := clockMinutes(r.Start)
+		e, okE := clockMinutes(r.End)
+		if !okS || !okE || e <= s {
+			at := fmt.Sprintf("%s[%d].end", param, j)
+			if !okS {
+				at = fmt.Sprintf("%s[%d].start", param, j)
+			}
+			return nil, Invalidf(at, "`%s`: each range is {\"start\": \"HH:MM\", \"end\": \"HH:MM\"} with start before end (end may be 24:00); got %q-%q.", at, r.Start, r.End)
+		}
+		spans = append(spans, calendar.Range{Start: time.Duration(s) * time.Minute, End: time.Duration(e) * time.Minute})
+	}
+	slices.SortFunc(spans, func(a, b calendar.Range) int { return cmp.Compare(a.Start, b.Start) })
+	for j := 1; j < len(spans); j++ {
+		if spans[j].Start < spans[j-1].End {
+			return nil, Invalidf(param, "`%s`: ranges overlap.", param)
+		}
+	}
+	return spans, nil
 }
 
 // checkReach refuses a calendar in which the longest target could take longer than
