@@ -98,7 +98,7 @@ func benchScale(t *testing.T) {
 	cases := scaleCases()
 	type stat struct{ p50, p95 time.Duration }
 	results := make([]map[string]stat, len(sizes))
-	var loads, passes []string
+	var loads, passes, erasures []string
 	reuse := os.Getenv("SCALE_DATABASE_URL") // by hand: a database loaded before (10^7 takes half an hour)
 	if reuse != "" {
 		sizes = sizes[:1]
@@ -189,6 +189,7 @@ func benchScale(t *testing.T) {
 			results[i]["outbox claim, empty queue after a drain"] = stat{percentile(lat, 50), percentile(lat, 95)}
 			if reuse == "" { // it deletes: never on a database loaded by hand
 				passes = append(passes, retentionPasses(t, st, rows))
+				erasures = append(erasures, erasureRuns(t, st, rows))
 			}
 		}()
 	}
@@ -232,6 +233,60 @@ func benchScale(t *testing.T) {
 		}
 		fmt.Println()
 	}
+	if len(erasures) > 0 {
+		fmt.Println("Erasure of one person (POST /admin/erasures, carried out by store.StepErasure, 200 tickets a transaction), after the retention passes")
+		fmt.Println()
+		fmt.Println("| tickets | tenant | its tickets searched | steps | time | tickets/s | rows erased |")
+		fmt.Println("|---|---|---|---|---|---|---|")
+		for _, e := range erasures {
+			fmt.Println(e)
+		}
+		fmt.Println()
+	}
+}
+
+// erasureRuns times the erasure of one customer's email in a small tenant and in the big
+// one, each step after step until it completes, and returns their table rows.
+func erasureRuns(t *testing.T, st *store.Store, tickets int) string {
+	t.Helper()
+	ctx := context.Background()
+	var rows []string
+	for _, tenant := range []string{"ten_small", "ten_big"} {
+		var searched int
+		var email string
+		if err := st.DB().NewRaw("SELECT count(*), min(contact_email) FROM tickets WHERE tenant_id = ?", tenant).Scan(ctx, &searched, &email); err != nil {
+			t.Fatal(err)
+		}
+		subj, err := domain.NewErasureSubject(email, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := st.CreateErasure(ctx, tenant, subj, "bench")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start, steps := time.Now(), 0
+		for {
+			stepped, err := st.StepErasure(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := st.GetErasure(ctx, tenant, e.ID); err != nil || got.Status == domain.ErasureCompleted {
+				e = got
+				break
+			}
+			if steps++; !stepped && steps > 100_000 {
+				t.Fatal("the erasure does not complete")
+			}
+		}
+		took := time.Since(start)
+		var erased int64
+		for _, n := range e.Counts {
+			erased += n
+		}
+		rows = append(rows, fmt.Sprintf("| %d | %s | %d | %d | %.2f s | %.0f | %d |", tickets, tenant, searched, steps+1, took.Seconds(), float64(searched)/took.Seconds(), erased))
+	}
+	return strings.Join(rows, "\n")
 }
 
 // retentionPasses times two retention passes over the dataset and returns a table row.
